@@ -1,0 +1,187 @@
+//! Helpers shared by collectors: file metadata as fields, `ls`-style permission strings,
+//! content hashes, and rendering of fields in change messages.
+
+use std::fs::Metadata;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::host::Host;
+use crate::model::{Change, Fields};
+
+/// `ls -l` style type and permission string: `-rwsr-xr-x`, `lrwxrwxrwx`, `prw-r--r--`.
+pub fn mode_string(mode: u32) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFDIR => 'd',
+        libc::S_IFLNK => 'l',
+        libc::S_IFIFO => 'p',
+        libc::S_IFSOCK => 's',
+        libc::S_IFCHR => 'c',
+        libc::S_IFBLK => 'b',
+        _ => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    let bit = |m: u32, c: char| if mode & m != 0 { c } else { '-' };
+    let special = |x: u32, sp: u32, set_x: char, set_nox: char| match (mode & x != 0, mode & sp != 0)
+    {
+        (true, true) => set_x,
+        (false, true) => set_nox,
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    s.push(bit(0o400, 'r'));
+    s.push(bit(0o200, 'w'));
+    s.push(special(0o100, 0o4000, 's', 'S'));
+    s.push(bit(0o040, 'r'));
+    s.push(bit(0o020, 'w'));
+    s.push(special(0o010, 0o2000, 's', 'S'));
+    s.push(bit(0o004, 'r'));
+    s.push(bit(0o002, 'w'));
+    s.push(special(0o001, 0o1000, 't', 'T'));
+    s
+}
+
+/// A short name of the file type: file, dir, symlink, fifo, socket, char, block.
+pub fn type_name(meta: &Metadata) -> &'static str {
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_dir() {
+        "dir"
+    } else if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "char"
+    } else if ft.is_block_device() {
+        "block"
+    } else {
+        "file"
+    }
+}
+
+/// The fields every file-like item has: owner, group, perm, size (regular files and symlinks)
+/// and the symlink target. Owner names come from the scanned root's own account files.
+pub fn file_fields(host: &Host, path: &Path, meta: &Metadata) -> Fields {
+    let mut f = Fields::new();
+    f.insert("owner".into(), host.user_name(meta.uid()));
+    f.insert("group".into(), host.group_name(meta.gid()));
+    f.insert("perm".into(), mode_string(meta.mode()));
+    let ft = meta.file_type();
+    if ft.is_file() || ft.is_symlink() {
+        f.insert("size".into(), meta.size().to_string());
+    }
+    if ft.is_symlink()
+        && let Ok(target) = std::fs::read_link(path)
+    {
+        f.insert("target".into(), crate::host::escape_os(target.as_os_str()));
+    }
+    f
+}
+
+/// The SHA-256 of a file's content, as lowercase hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The SHA-256 of bytes, as lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Fields that hold hashes or fingerprints: messages say they changed, not their values.
+fn is_digest(name: &str) -> bool {
+    name == "sha256" || name.ends_with("_sha256") || name.ends_with("fingerprint")
+}
+
+/// `owner=root, group=root, perm=-rwsr-xr-x, size=281624`: fields in a fixed, readable order
+/// (the common file fields first), digests shortened.
+pub fn render_fields(fields: &Fields) -> String {
+    const FIRST: [&str; 4] = ["owner", "group", "perm", "size"];
+    let mut parts = Vec::with_capacity(fields.len());
+    for name in FIRST {
+        if let Some(v) = fields.get(name) {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    for (name, v) in fields {
+        if FIRST.contains(&name.as_str()) {
+            continue;
+        }
+        if is_digest(name) {
+            parts.push(format!("{name}={}", v.get(..12).unwrap_or(v)));
+        } else {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// `size from 937 to 954, content changed`: the changed fields of a modification.
+pub fn render_modified(change: &Change) -> String {
+    let empty = Fields::new();
+    let before = change.before.as_ref().unwrap_or(&empty);
+    let after = change.after.as_ref().unwrap_or(&empty);
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    let none = "(none)".to_string();
+    names
+        .into_iter()
+        .map(|n| {
+            if is_digest(n) {
+                if n == "sha256" {
+                    "content changed".to_string()
+                } else {
+                    format!("{n} changed")
+                }
+            } else {
+                format!(
+                    "{n} from {} to {}",
+                    before.get(n).unwrap_or(&none),
+                    after.get(n).unwrap_or(&none)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_strings_match_ls() {
+        assert_eq!(mode_string(libc::S_IFREG | 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(libc::S_IFREG | 0o2711), "-rwx--s--x");
+        assert_eq!(mode_string(libc::S_IFREG | 0o4644), "-rwSr--r--");
+        assert_eq!(mode_string(libc::S_IFDIR | 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_string(libc::S_IFLNK | 0o777), "lrwxrwxrwx");
+        assert_eq!(mode_string(libc::S_IFIFO | 0o620), "prw--w----");
+        assert_eq!(mode_string(libc::S_IFREG | 0o511), "-r-x--x--x");
+    }
+
+    #[test]
+    fn fields_render_file_fields_first_and_short_digests() {
+        let mut f = Fields::new();
+        f.insert("sha256".into(), "0123456789abcdef0123".into());
+        f.insert("size".into(), "10".into());
+        f.insert("owner".into(), "root".into());
+        assert_eq!(render_fields(&f), "owner=root, size=10, sha256=0123456789ab");
+    }
+}

@@ -1,0 +1,22 @@
+//! Placeholder: to be implemented.
+use crate::collectors::Collector;
+use crate::error::CollectError;
+use crate::host::Host;
+use crate::model::Item;
+
+pub struct CheckEtc;
+
+impl Collector for CheckEtc {
+    fn name(&self) -> &'static str {
+        "check_etc"
+    }
+    fn description(&self) -> &'static str {
+        "not implemented yet"
+    }
+    fn noun(&self) -> &'static str {
+        "file"
+    }
+    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
+        Err(CollectError::Unavailable("check_etc is not implemented yet".into()))
+    }
+}

@@ -1,0 +1,190 @@
+//! The collector model and the ordered registry.
+//!
+//! A collector reads one part of the attack surface through [`Host`] and returns [`Item`]s with
+//! a stable key. Adding a check is one file in this directory and one line in [`COLLECTORS`].
+//! Collectors are plain synchronous code: the scanner runs them on worker threads, so they may
+//! block on the file system freely.
+
+use crate::error::CollectError;
+use crate::host::Host;
+use crate::model::{Change, ChangeKind, Item, Severity};
+
+pub mod common;
+
+mod blkdev;
+mod boot;
+mod env;
+mod etc;
+mod file_caps;
+mod groups;
+mod ifaces;
+mod kernel;
+mod lsb;
+mod mounts;
+mod needs_restart;
+mod packages;
+mod pipes;
+mod processes;
+mod suids;
+mod sysvinit;
+mod sysvipc;
+mod systemd;
+mod tcpudp;
+mod unitfiles;
+mod unix_ports;
+mod uptime;
+mod users;
+
+/// One check of the attack surface.
+pub trait Collector: Sync {
+    /// Unique snake_case name, used on the command line (`--collector NAME`) and in storage.
+    fn name(&self) -> &'static str;
+
+    /// One line for `dawgctl collectors`.
+    fn description(&self) -> &'static str;
+
+    /// What one item is called in change messages: "suid binary", "group", "port".
+    fn noun(&self) -> &'static str;
+
+    /// Whether a scan without an explicit collector list runs it.
+    fn default_enabled(&self) -> bool {
+        true
+    }
+
+    /// Reads the host. An error marks the collector unavailable for this scan (it is then
+    /// reported as "not compared", never as everything removed).
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError>;
+
+    /// The one-line message for a change of one of this collector's items.
+    fn message(&self, change: &Change) -> String {
+        default_message(self.noun(), change)
+    }
+
+    /// How much the change matters.
+    fn severity(&self, _change: &Change) -> Severity {
+        Severity::Info
+    }
+}
+
+/// Every collector, in execution and report order. One line per collector.
+pub static COLLECTORS: &[&dyn Collector] = &[
+    &boot::CheckBoot,
+    &etc::CheckEtc,
+    &pipes::ListPipes,
+    &suids::ListSuids,
+    &file_caps::ListFileCaps,
+    &env::Env,
+    &sysvipc::ListMsq,
+    &sysvipc::ListSem,
+    &sysvipc::ListShm,
+    &unix_ports::ListUnixPorts,
+    &mounts::ListMount,
+    &processes::ListProcesses,
+    &systemd::SystemdProps,
+    &systemd::SystemdSockets,
+    &systemd::SystemdTimers,
+    &unitfiles::SystemdUnitfiles,
+    &systemd::SystemdUnits,
+    &sysvinit::ListSysvinitJobs,
+    &needs_restart::NeedsRestart,
+    &packages::ListPackages,
+    &uptime::Uptime,
+    &groups::CheckGroups,
+    &users::CheckUsers,
+    &kernel::KernelVersion,
+    &kernel::KernelModules,
+    &lsb::LsbVersion,
+    &tcpudp::ListTcpudpPorts,
+    &ifaces::ListIfaces,
+    &blkdev::ListBlkdev,
+];
+
+/// The collector called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Collector> {
+    COLLECTORS.iter().copied().find(|c| c.name() == name)
+}
+
+/// The collectors to run: the named ones (in registry order), or the default set when `names`
+/// is empty. An unknown name is an error that lists the valid ones.
+pub fn select(names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
+    if names.is_empty() {
+        return Ok(COLLECTORS
+            .iter()
+            .copied()
+            .filter(|c| c.default_enabled())
+            .collect());
+    }
+    for n in names {
+        if by_name(n).is_none() {
+            let all: Vec<&str> = COLLECTORS.iter().map(|c| c.name()).collect();
+            return Err(format!(
+                "unknown collector {n:?}; known collectors: {}",
+                all.join(", ")
+            ));
+        }
+    }
+    Ok(COLLECTORS
+        .iter()
+        .copied()
+        .filter(|c| names.iter().any(|n| n == c.name()))
+        .collect())
+}
+
+/// The generic message: `group x added (gid=5)`, `group x removed`,
+/// `group x changed: gid from 5 to 6`.
+pub fn default_message(noun: &str, change: &Change) -> String {
+    match change.kind {
+        ChangeKind::Added => {
+            let fields = change
+                .after
+                .as_ref()
+                .map(common::render_fields)
+                .unwrap_or_default();
+            if fields.is_empty() {
+                format!("{noun} {} added", change.key)
+            } else {
+                format!("{noun} {} added ({fields})", change.key)
+            }
+        }
+        ChangeKind::Removed => format!("{noun} {} removed", change.key),
+        ChangeKind::Modified => {
+            format!(
+                "{noun} {} changed: {}",
+                change.key,
+                common::render_modified(change)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COLLECTORS {
+            let n = c.name();
+            assert!(
+                !n.is_empty()
+                    && n.chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
+                "{n} is not snake_case"
+            );
+            assert!(seen.insert(n), "{n} registered twice");
+            assert!(!c.description().is_empty(), "{n} has no description");
+        }
+    }
+
+    #[test]
+    fn select_rejects_unknown_names_and_keeps_registry_order() {
+        let err = select(&["no_such".into()]).err().unwrap();
+        assert!(err.contains("no_such") && err.contains("list_suids"), "{err}");
+        let picked = select(&["list_suids".into(), "check_boot".into()]).unwrap();
+        let names: Vec<_> = picked.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["check_boot", "list_suids"]);
+        let default = select(&[]).unwrap();
+        assert!(default.iter().all(|c| c.default_enabled()));
+    }
+}

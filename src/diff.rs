@@ -1,0 +1,201 @@
+//! The diff engine: two snapshots in, changes and warnings out. Pure: no I/O, no clock.
+//!
+//! Items are matched on (collector, key). A collector that was unavailable in either snapshot,
+//! or missing from one of them (it did not run), is not compared: it yields a warning, never a
+//! list of removals.
+
+use std::collections::BTreeMap;
+
+use crate::collectors;
+use crate::model::{Change, ChangeKind, Fields, Item, Outcome, Snapshot, Warning};
+
+/// The differences between two snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Compares `old` with `new`. Collectors come out in registry order (unknown names, from an
+/// older or newer dawgmon, after them, by name); items by key.
+pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
+    let mut names: Vec<&String> = old.results.keys().chain(new.results.keys()).collect();
+    names.sort_by_key(|n| {
+        let pos = collectors::COLLECTORS
+            .iter()
+            .position(|c| c.name() == n.as_str())
+            .unwrap_or(usize::MAX);
+        (pos, (*n).clone())
+    });
+    names.dedup();
+
+    let mut out = Diff::default();
+    for name in names {
+        match (old.results.get(name), new.results.get(name)) {
+            (Some(Outcome::Items(a)), Some(Outcome::Items(b))) => {
+                diff_items(name, a, b, &mut out.changes)
+            }
+            (Some(Outcome::Unavailable(why)), _) | (_, Some(Outcome::Unavailable(why))) => {
+                let which = if matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
+                    why.clone()
+                } else {
+                    format!("unavailable in the earlier scan: {why}")
+                };
+                out.warnings.push(Warning {
+                    collector: name.clone(),
+                    message: format!("{name} not compared: {which}"),
+                });
+            }
+            (None, Some(_)) => out.warnings.push(Warning {
+                collector: name.clone(),
+                message: format!("{name} not compared: it did not run in the earlier scan"),
+            }),
+            (Some(_), None) => out.warnings.push(Warning {
+                collector: name.clone(),
+                message: format!("{name} not compared: it did not run in the later scan"),
+            }),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn diff_items(collector: &str, old: &[Item], new: &[Item], out: &mut Vec<Change>) {
+    let a: BTreeMap<&str, &Fields> = old.iter().map(|i| (i.key.as_str(), &i.fields)).collect();
+    let b: BTreeMap<&str, &Fields> = new.iter().map(|i| (i.key.as_str(), &i.fields)).collect();
+    let mut keys: Vec<&str> = a.keys().chain(b.keys()).copied().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let (kind, before, after) = match (a.get(key), b.get(key)) {
+            (None, Some(f)) => (ChangeKind::Added, None, Some((*f).clone())),
+            (Some(f), None) => (ChangeKind::Removed, Some((*f).clone()), None),
+            (Some(x), Some(y)) if x != y => {
+                let (bx, by) = changed_fields(x, y);
+                (ChangeKind::Modified, Some(bx), Some(by))
+            }
+            _ => continue,
+        };
+        out.push(describe(collector, kind, key, before, after));
+    }
+}
+
+/// Only the fields that differ, each side holding its own value (absent when it had none).
+fn changed_fields(x: &Fields, y: &Fields) -> (Fields, Fields) {
+    let mut bx = Fields::new();
+    let mut by = Fields::new();
+    for (k, v) in x {
+        if y.get(k) != Some(v) {
+            bx.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in y {
+        if x.get(k) != Some(v) {
+            by.insert(k.clone(), v.clone());
+        }
+    }
+    (bx, by)
+}
+
+/// Builds the change with its collector's message and severity.
+fn describe(
+    collector: &str,
+    kind: ChangeKind,
+    key: &str,
+    before: Option<Fields>,
+    after: Option<Fields>,
+) -> Change {
+    let mut change = Change {
+        collector: collector.to_string(),
+        kind,
+        key: key.to_string(),
+        message: String::new(),
+        severity: Default::default(),
+        before,
+        after,
+    };
+    match collectors::by_name(collector) {
+        Some(c) => {
+            change.message = c.message(&change);
+            change.severity = c.severity(&change);
+        }
+        None => change.message = collectors::default_message(collector, &change),
+    }
+    change
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Item;
+
+    fn snap(entries: &[(&str, Outcome)]) -> Snapshot {
+        Snapshot {
+            results: entries
+                .iter()
+                .map(|(n, o)| (n.to_string(), o.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn added_removed_and_modified_items_with_only_changed_fields() {
+        let old = snap(&[(
+            "check_groups",
+            Outcome::Items(vec![
+                Item::new("adm").with("gid", 4).with("members", ""),
+                Item::new("gone").with("gid", 9),
+            ]),
+        )]);
+        let new = snap(&[(
+            "check_groups",
+            Outcome::Items(vec![
+                Item::new("adm").with("gid", 4).with("members", "alice"),
+                Item::new("vboxusers").with("gid", 130),
+            ]),
+        )]);
+        let d = diff(&old, &new);
+        assert!(d.warnings.is_empty());
+        let kinds: Vec<_> = d.changes.iter().map(|c| (c.kind, c.key.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ChangeKind::Modified, "adm"),
+                (ChangeKind::Removed, "gone"),
+                (ChangeKind::Added, "vboxusers")
+            ]
+        );
+        let m = &d.changes[0];
+        assert_eq!(m.before.as_ref().unwrap().len(), 1);
+        assert_eq!(m.after.as_ref().unwrap()["members"], "alice");
+        assert!(d.changes[2].before.is_none());
+    }
+
+    #[test]
+    fn unavailable_collector_is_a_warning_not_removals() {
+        let items = Outcome::Items(vec![Item::new("/usr/bin/su")]);
+        let old = snap(&[("list_suids", items.clone())]);
+        let new = snap(&[(
+            "list_suids",
+            Outcome::Unavailable("permission denied".into()),
+        )]);
+        let d = diff(&old, &new);
+        assert!(d.changes.is_empty());
+        assert_eq!(d.warnings.len(), 1);
+        assert_eq!(
+            d.warnings[0].message,
+            "list_suids not compared: permission denied"
+        );
+        let back = diff(&new, &old);
+        assert!(back.changes.is_empty() && back.warnings.len() == 1);
+    }
+
+    #[test]
+    fn identical_snapshots_have_no_changes() {
+        let s = snap(&[(
+            "check_users",
+            Outcome::Items(vec![Item::new("root").with("uid", 0)]),
+        )]);
+        assert_eq!(diff(&s, &s), Diff::default());
+    }
+}

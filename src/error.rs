@@ -1,0 +1,73 @@
+//! Typed errors of the library. Each carries the thing it is about (a path, a scan, a collector)
+//! and what was being done, so the message a user sees names the problem and the fix.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a collector could not produce its items in this scan.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Reading a file or directory failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The source does not exist on this host (no systemd, no dpkg, not built into the kernel...).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The source exists but its content could not be understood.
+    #[error("{path}: {message}")]
+    Malformed { path: PathBuf, message: String },
+}
+
+impl CollectError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        CollectError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Errors of the snapshot store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "database {path} was written by a newer dawgmon (schema {found}, this build knows up to {known}): upgrade dawgmon or use another --database"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("no scan matches {0:?}: list scans and baselines with `dawgctl history`")]
+    NotFound(String),
+    #[error("database has no scans yet: run `dawgctl scan` or `dawgctl baseline NAME` first")]
+    Empty,
+    #[error("invalid label {0:?}: a label is 1-64 characters of letters, digits, '.', '_' or '-', and not only digits")]
+    BadLabel(String),
+    #[error("database error while {doing}: {source}")]
+    Sql {
+        doing: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("stored data for scan {scan} is corrupt ({what}): {message}")]
+    Corrupt {
+        scan: i64,
+        what: String,
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Wraps an sqlx error with what was being done.
+    pub fn sql(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Sql { doing, source }
+    }
+}

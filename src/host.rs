@@ -1,0 +1,254 @@
+//! `Host { root }`: the one door through which collectors read the machine.
+//!
+//! Every path a collector reads is resolved under `root` (`/` on a live host, a fake root in
+//! tests, a mounted image with `--root`). The host also caches what several collectors need
+//! (uid and gid names from the root's own `/etc/passwd` and `/etc/group`), and gathers the
+//! permission problems of a scan so the user is told once, not once per file.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use crate::error::CollectError;
+
+/// The machine (or file-system tree) being scanned.
+pub struct Host {
+    root: PathBuf,
+    users: OnceLock<HashMap<u32, String>>,
+    groups: OnceLock<HashMap<u32, String>>,
+    denied: Mutex<Denied>,
+}
+
+#[derive(Default)]
+struct Denied {
+    count: u64,
+    examples: Vec<String>,
+}
+
+impl Host {
+    /// A host rooted at `root`. `/` scans the live machine.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Host {
+            root: root.into(),
+            users: OnceLock::new(),
+            groups: OnceLock::new(),
+            denied: Mutex::new(Denied::default()),
+        }
+    }
+
+    /// The root directory everything is read under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when scanning the running system itself (root is `/`), so process-wide sources such
+    /// as `getifaddrs` or D-Bus describe the same machine as the files.
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// Resolves a host path (`/etc/passwd` or `etc/passwd`) under the root.
+    pub fn path(&self, host_path: impl AsRef<Path>) -> PathBuf {
+        let p = host_path.as_ref();
+        let rel = p.strip_prefix("/").unwrap_or(p);
+        if rel.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+
+    /// The host path of a real path under the root, as stored text (`/usr/bin/x`); names that
+    /// are not UTF-8 or hold control characters are escaped reversibly (see [`escape_bytes`]).
+    pub fn display(&self, real: &Path) -> String {
+        let rel = real.strip_prefix(&self.root).unwrap_or(real);
+        let mut bytes = Vec::with_capacity(rel.as_os_str().len() + 1);
+        bytes.push(b'/');
+        bytes.extend_from_slice(rel.as_os_str().as_bytes());
+        if bytes.len() > 1 && bytes[1] == b'/' {
+            bytes.remove(0);
+        }
+        escape_bytes(&bytes)
+    }
+
+    /// Reads a whole text file of the host. A missing file is `Unavailable` naming it.
+    pub fn read_to_string(&self, host_path: &str) -> Result<String, CollectError> {
+        let real = self.path(host_path);
+        match std::fs::read(&real) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CollectError::Unavailable(
+                format!("{host_path} does not exist on this host"),
+            )),
+            Err(e) => {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    self.note_denied(host_path);
+                }
+                Err(CollectError::io(host_path, e))
+            }
+        }
+    }
+
+    /// Reads a text file that may legitimately be absent: `Ok(None)` when it does not exist.
+    pub fn read_optional(&self, host_path: &str) -> Result<Option<String>, CollectError> {
+        match self.read_to_string(host_path) {
+            Ok(s) => Ok(Some(s)),
+            Err(CollectError::Unavailable(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records that something could not be read for lack of permission. The scan reports the
+    /// total once ("could not read N paths... run as root").
+    pub fn note_denied(&self, what: &str) {
+        let mut d = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        d.count += 1;
+        if d.examples.len() < 3 {
+            d.examples.push(what.to_string());
+        }
+    }
+
+    /// How many reads were denied in this scan, and a few examples.
+    pub fn denied(&self) -> (u64, Vec<String>) {
+        let d = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        (d.count, d.examples.clone())
+    }
+
+    /// The name of `uid` from the root's `/etc/passwd`, or the number as text.
+    pub fn user_name(&self, uid: u32) -> String {
+        let map = self
+            .users
+            .get_or_init(|| id_map(&self.path("/etc/passwd")));
+        map.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+
+    /// The name of `gid` from the root's `/etc/group`, or the number as text.
+    pub fn group_name(&self, gid: u32) -> String {
+        let map = self.groups.get_or_init(|| id_map(&self.path("/etc/group")));
+        map.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
+    }
+}
+
+/// Parses `name:x:id:...` lines (passwd and group share the first three columns); malformed
+/// lines are skipped, the first name for an id wins.
+fn id_map(path: &Path) -> HashMap<u32, String> {
+    let mut map = HashMap::new();
+    if let Ok(text) = std::fs::read(path) {
+        for line in String::from_utf8_lossy(&text).lines() {
+            let mut cols = line.split(':');
+            let (Some(name), Some(_), Some(id)) = (cols.next(), cols.next(), cols.next()) else {
+                continue;
+            };
+            if let Ok(id) = id.trim().parse::<u32>() {
+                map.entry(id).or_insert_with(|| name.to_string());
+            }
+        }
+    }
+    map
+}
+
+/// Escapes bytes into text that round-trips: valid UTF-8 stays as it is except `\` (as `\\`)
+/// and control characters (as `\xNN`), and bytes that are not UTF-8 become `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_bytes`]. Returns `None` for text that no escaping produced.
+pub fn unescape_bytes(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1)? {
+            b'\\' => {
+                out.push(b'\\');
+                i += 2;
+            }
+            b'x' => {
+                let hex = std::str::from_utf8(b.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Escapes an OS string (a file name) as [`escape_bytes`] does.
+pub fn escape_os(s: &OsStr) -> String {
+    escape_bytes(s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_round_trips_odd_names() {
+        let names: [&[u8]; 6] = [
+            b"/usr/bin/plain",
+            b"/tmp/new\nline",
+            b"/tmp/back\\slash\\x41",
+            b"/tmp/\xff\xfe-not-utf8",
+            b"/tmp/tab\there",
+            "/tmp/ünïcødé".as_bytes(),
+        ];
+        for name in names {
+            let escaped = escape_bytes(name);
+            assert!(!escaped.contains('\n'), "{escaped:?} has a raw newline");
+            assert_eq!(unescape_bytes(&escaped).as_deref(), Some(name), "{escaped}");
+        }
+        assert_eq!(escape_bytes("/tmp/ünïcødé".as_bytes()), "/tmp/ünïcødé");
+    }
+
+    #[test]
+    fn paths_resolve_under_the_root() {
+        let host = Host::new("/fake/root");
+        assert_eq!(host.path("/etc/passwd"), Path::new("/fake/root/etc/passwd"));
+        assert_eq!(host.path("etc/passwd"), Path::new("/fake/root/etc/passwd"));
+        assert_eq!(host.display(Path::new("/fake/root/usr/bin/x")), "/usr/bin/x");
+        assert_eq!(Host::new("/").display(Path::new("/usr/bin/x")), "/usr/bin/x");
+        assert_eq!(host.display(Path::new("/fake/root")), "/");
+    }
+
+    #[test]
+    fn names_come_from_the_roots_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nbroken line\nalice:x:1234:1234::/home/a:/bin/sh\n",
+        )
+        .unwrap();
+        let host = Host::new(dir.path());
+        assert_eq!(host.user_name(1234), "alice");
+        assert_eq!(host.user_name(999), "999");
+        assert_eq!(host.group_name(0), "0", "no etc/group: numbers");
+    }
+}

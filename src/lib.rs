@@ -1,0 +1,17 @@
+//! dawgmon: an attack-surface change monitor for Linux.
+//!
+//! The flow, one direction only:
+//! collectors (read the host through [`host::Host`]) → [`model::Snapshot`] → [`store`] (SQLite,
+//! content-addressed) → [`diff`] (pure) → [`report`] (text / JSON, pure) → the daemon's API or
+//! the `dawgctl` command line.
+
+pub mod cli;
+pub mod collectors;
+pub mod diff;
+pub mod error;
+pub mod host;
+pub mod model;
+pub mod paths;
+pub mod report;
+pub mod scan;
+pub mod store;

@@ -1,0 +1,167 @@
+//! Runs a set of collectors against a host and gathers their outcomes into a [`Snapshot`].
+//!
+//! Collectors run on a few worker threads (file-system walks block; a slow D-Bus call should not
+//! hold up the rest). A collector that errs or panics becomes `Unavailable` in the snapshot; it
+//! never aborts the scan. A collector that runs past the timeout is abandoned and marked
+//! unavailable, so a hung source cannot stall the whole scan.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::collectors::Collector;
+use crate::host::Host;
+use crate::model::{Outcome, Snapshot};
+
+/// Progress of a running scan, reported after each collector finishes.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    /// The collector that just finished.
+    pub collector: &'static str,
+}
+
+/// How a scan runs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Worker threads; 0 means one per CPU, at most 4.
+    pub threads: usize,
+    /// How long one collector may run before it is abandoned.
+    pub collector_timeout: Duration,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            threads: 0,
+            collector_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a scan produced, plus what the user should hear about once.
+#[derive(Debug, Clone)]
+pub struct ScanOutput {
+    pub snapshot: Snapshot,
+    /// Paths that could not be read for lack of permission, and a few examples.
+    pub denied: (u64, Vec<String>),
+    pub elapsed: Duration,
+}
+
+/// Scans `host` with `collectors`, calling `progress` after each one finishes.
+pub fn run(
+    host: Arc<Host>,
+    collectors: &[&'static dyn Collector],
+    options: &ScanOptions,
+    progress: &dyn Fn(&Progress),
+) -> ScanOutput {
+    let start = Instant::now();
+    let total = collectors.len();
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(4),
+        n => n,
+    }
+    .min(total.max(1));
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let list: Arc<Vec<&'static dyn Collector>> = Arc::new(collectors.to_vec());
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    // Started times per collector index, so the main thread can tell which one is overdue.
+    let started: Arc<Vec<std::sync::Mutex<Option<Instant>>>> =
+        Arc::new((0..total).map(|_| std::sync::Mutex::new(None)).collect());
+    for _ in 0..threads {
+        let (next, list, tx, host, started) = (
+            next.clone(),
+            list.clone(),
+            tx.clone(),
+            host.clone(),
+            started.clone(),
+        );
+        // Detached on purpose: a collector stuck in a syscall cannot be cancelled, only left.
+        std::thread::spawn(move || {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(c) = list.get(i) else { break };
+                *started[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let outcome = run_one(*c, &host);
+                if tx.send((i, outcome)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let mut results: Vec<Option<Outcome>> = vec![None; total];
+    let mut done = 0;
+    while done < total {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok((i, outcome)) => {
+                if results[i].is_none() {
+                    results[i] = Some(outcome);
+                    done += 1;
+                    progress(&Progress {
+                        done,
+                        total,
+                        collector: collectors[i].name(),
+                    });
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                for (i, slot) in started.iter().enumerate() {
+                    let overdue = slot
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some_and(|t| t.elapsed() > options.collector_timeout);
+                    if overdue && results[i].is_none() {
+                        results[i] = Some(Outcome::Unavailable(format!(
+                            "timed out after {}s",
+                            options.collector_timeout.as_secs()
+                        )));
+                        done += 1;
+                        progress(&Progress {
+                            done,
+                            total,
+                            collector: collectors[i].name(),
+                        });
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+
+    let mut snapshot = Snapshot::default();
+    for (c, r) in collectors.iter().zip(results) {
+        let outcome =
+            r.unwrap_or_else(|| Outcome::Unavailable("collector did not finish".into()));
+        snapshot.results.insert(c.name().to_string(), outcome);
+    }
+    ScanOutput {
+        snapshot,
+        denied: host.denied(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Runs one collector, turning errors and panics into `Unavailable`.
+pub fn run_one(c: &dyn Collector, host: &Host) -> Outcome {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(host))) {
+        Ok(Ok(items)) => Outcome::Items(items).normalized(),
+        Ok(Err(e)) => Outcome::Unavailable(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Outcome::Unavailable(format!("collector crashed: {what}"))
+        }
+    }
+}
