@@ -49,7 +49,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("database has no scans yet: run `dawgctl scan` or `dawgctl baseline NAME` first")]
     Empty,
-    #[error("invalid label {0:?}: a label is 1-64 characters of letters, digits, '.', '_' or '-', and not only digits")]
+    #[error(
+        "invalid label {0:?}: a label is 1-64 characters of letters, digits, '.', '_' or '-', and not only digits"
+    )]
     BadLabel(String),
     #[error("database error while {doing}: {source}")]
     Sql {

@@ -5,12 +5,13 @@
 //! (uid and gid names from the root's own `/etc/passwd` and `/etc/group`), and gathers the
 //! permission problems of a scan so the user is told once, not once per file.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::CollectError;
 
@@ -20,6 +21,7 @@ pub struct Host {
     users: OnceLock<HashMap<u32, String>>,
     groups: OnceLock<HashMap<u32, String>>,
     denied: Mutex<Denied>,
+    shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 #[derive(Default)]
@@ -36,6 +38,7 @@ impl Host {
             users: OnceLock::new(),
             groups: OnceLock::new(),
             denied: Mutex::new(Denied::default()),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -116,11 +119,25 @@ impl Host {
         (d.count, d.examples.clone())
     }
 
+    /// Work shared by several collectors within one scan (one walk of the file systems, the
+    /// package database's file list...): computed by the first caller, reused by the others.
+    /// Keyed by the type `T`, so each shared thing gets its own type.
+    pub fn shared<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let slot = {
+            let mut map = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(TypeId::of::<T>())
+                .or_insert_with(|| Arc::new(OnceLock::<Arc<T>>::new()))
+                .clone()
+        };
+        let cell = slot
+            .downcast::<OnceLock<Arc<T>>>()
+            .expect("shared slot holds its own type");
+        cell.get_or_init(|| Arc::new(init())).clone()
+    }
+
     /// The name of `uid` from the root's `/etc/passwd`, or the number as text.
     pub fn user_name(&self, uid: u32) -> String {
-        let map = self
-            .users
-            .get_or_init(|| id_map(&self.path("/etc/passwd")));
+        let map = self.users.get_or_init(|| id_map(&self.path("/etc/passwd")));
         map.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
     }
 
@@ -232,8 +249,14 @@ mod tests {
         let host = Host::new("/fake/root");
         assert_eq!(host.path("/etc/passwd"), Path::new("/fake/root/etc/passwd"));
         assert_eq!(host.path("etc/passwd"), Path::new("/fake/root/etc/passwd"));
-        assert_eq!(host.display(Path::new("/fake/root/usr/bin/x")), "/usr/bin/x");
-        assert_eq!(Host::new("/").display(Path::new("/usr/bin/x")), "/usr/bin/x");
+        assert_eq!(
+            host.display(Path::new("/fake/root/usr/bin/x")),
+            "/usr/bin/x"
+        );
+        assert_eq!(
+            Host::new("/").display(Path::new("/usr/bin/x")),
+            "/usr/bin/x"
+        );
         assert_eq!(host.display(Path::new("/fake/root")), "/");
     }
 
@@ -250,5 +273,16 @@ mod tests {
         assert_eq!(host.user_name(1234), "alice");
         assert_eq!(host.user_name(999), "999");
         assert_eq!(host.group_name(0), "0", "no etc/group: numbers");
+    }
+
+    #[test]
+    fn shared_work_is_computed_once() {
+        struct Walk(u32);
+        let host = Host::new("/");
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let a = host.shared(|| Walk(calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+        let b = host.shared(|| Walk(calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+        assert_eq!((a.0, b.0), (0, 0));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -139,8 +139,7 @@ pub fn run(
 
     let mut snapshot = Snapshot::default();
     for (c, r) in collectors.iter().zip(results) {
-        let outcome =
-            r.unwrap_or_else(|| Outcome::Unavailable("collector did not finish".into()));
+        let outcome = r.unwrap_or_else(|| Outcome::Unavailable("collector did not finish".into()));
         snapshot.results.insert(c.name().to_string(), outcome);
     }
     ScanOutput {

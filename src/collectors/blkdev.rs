@@ -17,6 +17,8 @@ impl Collector for ListBlkdev {
         "block device"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_blkdev is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_blkdev is not implemented yet".into(),
+        ))
     }
 }

@@ -25,13 +25,13 @@ pub fn mode_string(mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(kind);
     let bit = |m: u32, c: char| if mode & m != 0 { c } else { '-' };
-    let special = |x: u32, sp: u32, set_x: char, set_nox: char| match (mode & x != 0, mode & sp != 0)
-    {
-        (true, true) => set_x,
-        (false, true) => set_nox,
-        (true, false) => 'x',
-        (false, false) => '-',
-    };
+    let special =
+        |x: u32, sp: u32, set_x: char, set_nox: char| match (mode & x != 0, mode & sp != 0) {
+            (true, true) => set_x,
+            (false, true) => set_nox,
+            (true, false) => 'x',
+            (false, false) => '-',
+        };
     s.push(bit(0o400, 'r'));
     s.push(bit(0o200, 'w'));
     s.push(special(0o100, 0o4000, 's', 'S'));
@@ -182,6 +182,9 @@ mod tests {
         f.insert("sha256".into(), "0123456789abcdef0123".into());
         f.insert("size".into(), "10".into());
         f.insert("owner".into(), "root".into());
-        assert_eq!(render_fields(&f), "owner=root, size=10, sha256=0123456789ab");
+        assert_eq!(
+            render_fields(&f),
+            "owner=root, size=10, sha256=0123456789ab"
+        );
     }
 }

@@ -17,6 +17,8 @@ impl Collector for Env {
         "environment variable"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("env is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "env is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for ListFileCaps {
         "file with capabilities"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_file_caps is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_file_caps is not implemented yet".into(),
+        ))
     }
 }

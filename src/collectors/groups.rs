@@ -17,6 +17,8 @@ impl Collector for CheckGroups {
         "group"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("check_groups is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "check_groups is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for ListIfaces {
         "network interface"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_ifaces is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_ifaces is not implemented yet".into(),
+        ))
     }
 }

@@ -17,7 +17,9 @@ impl Collector for KernelVersion {
         "kernel"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("kernel_version is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "kernel_version is not implemented yet".into(),
+        ))
     }
 }
 
@@ -34,6 +36,8 @@ impl Collector for KernelModules {
         "kernel module"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("kernel_modules is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "kernel_modules is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for LsbVersion {
         "OS release field"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("lsb_version is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "lsb_version is not implemented yet".into(),
+        ))
     }
 }

@@ -26,9 +26,9 @@ mod packages;
 mod pipes;
 mod processes;
 mod suids;
+mod systemd;
 mod sysvinit;
 mod sysvipc;
-mod systemd;
 mod tcpudp;
 mod unitfiles;
 mod unix_ports;
@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn select_rejects_unknown_names_and_keeps_registry_order() {
         let err = select(&["no_such".into()]).err().unwrap();
-        assert!(err.contains("no_such") && err.contains("list_suids"), "{err}");
+        assert!(
+            err.contains("no_such") && err.contains("list_suids"),
+            "{err}"
+        );
         let picked = select(&["list_suids".into(), "check_boot".into()]).unwrap();
         let names: Vec<_> = picked.iter().map(|c| c.name()).collect();
         assert_eq!(names, ["check_boot", "list_suids"]);

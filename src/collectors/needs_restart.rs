@@ -17,6 +17,8 @@ impl Collector for NeedsRestart {
         "restart need"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("needs_restart is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "needs_restart is not implemented yet".into(),
+        ))
     }
 }

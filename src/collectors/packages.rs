@@ -17,6 +17,8 @@ impl Collector for ListPackages {
         "package"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_packages is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_packages is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for ListPipes {
         "named pipe"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_pipes is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_pipes is not implemented yet".into(),
+        ))
     }
 }

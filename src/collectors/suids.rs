@@ -17,6 +17,8 @@ impl Collector for ListSuids {
         "suid binary"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_suids is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_suids is not implemented yet".into(),
+        ))
     }
 }

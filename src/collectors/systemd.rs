@@ -17,7 +17,9 @@ impl Collector for SystemdProps {
         "systemd property"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("systemd_props is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "systemd_props is not implemented yet".into(),
+        ))
     }
 }
 
@@ -34,7 +36,9 @@ impl Collector for SystemdSockets {
         "systemd socket"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("systemd_sockets is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "systemd_sockets is not implemented yet".into(),
+        ))
     }
 }
 
@@ -51,7 +55,9 @@ impl Collector for SystemdTimers {
         "systemd timer"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("systemd_timers is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "systemd_timers is not implemented yet".into(),
+        ))
     }
 }
 
@@ -68,6 +74,8 @@ impl Collector for SystemdUnits {
         "systemd unit"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("systemd_units is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "systemd_units is not implemented yet".into(),
+        ))
     }
 }

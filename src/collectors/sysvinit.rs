@@ -17,6 +17,8 @@ impl Collector for ListSysvinitJobs {
         "SysV init job"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_sysvinit_jobs is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_sysvinit_jobs is not implemented yet".into(),
+        ))
     }
 }

@@ -17,7 +17,9 @@ impl Collector for ListMsq {
         "message queue"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_msq is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_msq is not implemented yet".into(),
+        ))
     }
 }
 
@@ -34,7 +36,9 @@ impl Collector for ListSem {
         "semaphore array"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_sem is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_sem is not implemented yet".into(),
+        ))
     }
 }
 
@@ -51,6 +55,8 @@ impl Collector for ListShm {
         "shared memory segment"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_shm is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_shm is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for ListTcpudpPorts {
         "port"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_tcpudp_ports is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_tcpudp_ports is not implemented yet".into(),
+        ))
     }
 }

@@ -17,6 +17,8 @@ impl Collector for SystemdUnitfiles {
         "systemd unit file"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("systemd_unitfiles is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "systemd_unitfiles is not implemented yet".into(),
+        ))
     }
 }

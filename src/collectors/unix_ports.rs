@@ -17,6 +17,8 @@ impl Collector for ListUnixPorts {
         "listening UNIX socket"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("list_unix_ports is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "list_unix_ports is not implemented yet".into(),
+        ))
     }
 }

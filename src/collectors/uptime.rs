@@ -17,6 +17,8 @@ impl Collector for Uptime {
         "boot"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("uptime is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "uptime is not implemented yet".into(),
+        ))
     }
 }

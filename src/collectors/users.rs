@@ -17,6 +17,8 @@ impl Collector for CheckUsers {
         "user"
     }
     fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable("check_users is not implemented yet".into()))
+        Err(CollectError::Unavailable(
+            "check_users is not implemented yet".into(),
+        ))
     }
 }
