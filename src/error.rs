@@ -73,3 +73,18 @@ impl StoreError {
         move |source| StoreError::Sql { doing, source }
     }
 }
+
+/// Errors of whole operations (scan, diff, baseline) that the CLI and the daemon report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A request that cannot be carried out as asked; the text says what to do instead.
+    #[error("{0}")]
+    Usage(String),
+    /// A scan is already running (the daemon runs one at a time).
+    #[error("a scan is already running; wait for it to finish")]
+    Busy,
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod collectors;
 pub mod diff;
+pub mod engine;
 pub mod error;
 pub mod host;
 pub mod model;

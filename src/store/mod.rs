@@ -1,1 +1,482 @@
-//! Snapshot store (in progress).
+//! The snapshot store: SQLite through sqlx, one file, WAL, embedded migrations.
+//!
+//! Each collector's output is stored once per distinct content (sha256-addressed `blobs`), and
+//! each scan points at a content-addressed `manifest`, so a scan of an unchanged host costs one
+//! row. A scan is saved in one transaction: a crash never leaves half a snapshot. Retention keeps
+//! the newest N scans; labelled scans (baselines) are never pruned. The file is created 0600 in a
+//! 0700 directory: it describes the whole attack surface of the host.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::collectors::common::sha256_bytes;
+use crate::error::StoreError;
+use crate::model::{Item, Outcome, Snapshot};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
+
+/// `SELECT <all scan columns> FROM scans <rest>`, as a literal so sqlx sees static SQL.
+macro_rules! select_scan {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings FROM scans ",
+            $rest
+        )
+    };
+}
+
+/// Default number of unlabelled scans kept.
+pub const DEFAULT_RETENTION: usize = 64;
+
+/// One stored scan, without its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanInfo {
+    pub id: i64,
+    pub label: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub hostname: String,
+    pub root: String,
+    /// Changes and warnings against the scan before it, when that was compared.
+    pub changes: Option<i64>,
+    pub warnings: Option<i64>,
+}
+
+/// What to record about a new scan besides its snapshot.
+#[derive(Debug, Clone)]
+pub struct NewScan {
+    pub label: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub hostname: String,
+    pub root: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ManifestEntry {
+    Blob(String),
+    Unavailable(String),
+}
+
+/// The database of snapshots.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrating an older schema and refusing
+    /// a newer one.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        create_private_file(path).map_err(|e| open_err(hint(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let has_table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='_sqlx_migrations'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .map_err(|e| open_err(e.to_string()))?;
+        if has_table.is_some() {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(|e| open_err(e.to_string()))?;
+            if let Some(found) = found.filter(|f| *f > known) {
+                return Err(StoreError::TooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    known,
+                });
+            }
+        }
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(format!("migrating the schema: {e}")))?;
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Size of the database file plus its WAL, in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Stores a scan and its snapshot in one transaction. A label already used by another scan
+    /// moves to this one (the older scan stays, unlabelled).
+    pub async fn save(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<ScanInfo, StoreError> {
+        if let Some(label) = &scan.label {
+            validate_label(label)?;
+        }
+        let mut manifest = BTreeMap::new();
+        let mut blobs = Vec::new();
+        for (name, outcome) in &snapshot.results {
+            match outcome {
+                Outcome::Items(items) => {
+                    let data = serde_json::to_vec(items).expect("items serialise");
+                    let hash = sha256_bytes(&data);
+                    manifest.insert(name.clone(), ManifestEntry::Blob(hash.clone()));
+                    blobs.push((hash, data));
+                }
+                Outcome::Unavailable(why) => {
+                    manifest.insert(name.clone(), ManifestEntry::Unavailable(why.clone()));
+                }
+            }
+        }
+        let manifest_data = serde_json::to_vec(&manifest).expect("manifest serialises");
+        let manifest_hash = sha256_bytes(&manifest_data);
+
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::sql("starting a transaction"))?;
+        for (hash, data) in &blobs {
+            sqlx::query("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)")
+                .bind(hash)
+                .bind(data)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::sql("storing collector output"))?;
+        }
+        let inserted = sqlx::query("INSERT OR IGNORE INTO manifests (hash, data) VALUES (?, ?)")
+            .bind(&manifest_hash)
+            .bind(&manifest_data)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("storing the scan manifest"))?;
+        if inserted.rows_affected() > 0 {
+            for (hash, _) in &blobs {
+                sqlx::query("INSERT OR IGNORE INTO manifest_blobs (manifest, blob) VALUES (?, ?)")
+                    .bind(&manifest_hash)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::sql("storing the scan manifest"))?;
+            }
+        }
+        if let Some(label) = &scan.label {
+            sqlx::query("UPDATE scans SET label = NULL WHERE label = ?")
+                .bind(label)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::sql("moving a baseline label"))?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&scan.label)
+        .bind(scan.started_at.timestamp_millis())
+        .bind(scan.finished_at.timestamp_millis())
+        .bind(&scan.hostname)
+        .bind(&scan.root)
+        .bind(&manifest_hash)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::sql("recording the scan"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::sql("committing the scan"))?;
+        self.get(id).await
+    }
+
+    /// Records how many changes and warnings a scan had against the one before it.
+    pub async fn set_summary(
+        &self,
+        id: i64,
+        changes: usize,
+        warnings: usize,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE scans SET changes = ?, warnings = ? WHERE id = ?")
+            .bind(changes as i64)
+            .bind(warnings as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::sql("recording the scan summary"))?;
+        Ok(())
+    }
+
+    /// One scan's record.
+    pub async fn get(&self, id: i64) -> Result<ScanInfo, StoreError> {
+        let row = sqlx::query(select_scan!("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sql("reading a scan"))?;
+        row.map(scan_from_row)
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Finds a scan by id (all digits) or by label.
+    pub async fn resolve(&self, spec: &str) -> Result<ScanInfo, StoreError> {
+        if let Ok(id) = spec.parse::<i64>() {
+            return self.get(id).await;
+        }
+        let row = sqlx::query(select_scan!("WHERE label = ?"))
+            .bind(spec)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sql("looking up a baseline"))?;
+        row.map(scan_from_row)
+            .ok_or_else(|| StoreError::NotFound(spec.to_string()))
+    }
+
+    /// Scans, newest first.
+    pub async fn list(&self, limit: i64, offset: i64) -> Result<Vec<ScanInfo>, StoreError> {
+        let rows = sqlx::query(select_scan!("ORDER BY id DESC LIMIT ? OFFSET ?"))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::sql("listing scans"))?;
+        Ok(rows.into_iter().map(scan_from_row).collect())
+    }
+
+    /// Number of stored scans.
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM scans")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::sql("counting scans"))
+    }
+
+    /// Baselines (labelled scans), newest first.
+    pub async fn baselines(&self) -> Result<Vec<ScanInfo>, StoreError> {
+        let rows = sqlx::query(select_scan!("WHERE label IS NOT NULL ORDER BY id DESC"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::sql("listing baselines"))?;
+        Ok(rows.into_iter().map(scan_from_row).collect())
+    }
+
+    /// The newest scan, if any.
+    pub async fn latest(&self) -> Result<Option<ScanInfo>, StoreError> {
+        Ok(self.list(1, 0).await?.into_iter().next())
+    }
+
+    /// The newest scan older than `id`.
+    pub async fn previous(&self, id: i64) -> Result<Option<ScanInfo>, StoreError> {
+        let row = sqlx::query(select_scan!("WHERE id < ? ORDER BY id DESC LIMIT 1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sql("finding the previous scan"))?;
+        Ok(row.map(scan_from_row))
+    }
+
+    /// Removes the label from a baseline (the scan itself then ages out like any other).
+    pub async fn delete_label(&self, label: &str) -> Result<ScanInfo, StoreError> {
+        let scan = self.resolve(label).await?;
+        if scan.label.as_deref() != Some(label) {
+            return Err(StoreError::NotFound(label.to_string()));
+        }
+        sqlx::query("UPDATE scans SET label = NULL WHERE id = ?")
+            .bind(scan.id)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::sql("deleting a baseline"))?;
+        Ok(scan)
+    }
+
+    /// Loads the snapshot of a scan.
+    pub async fn load(&self, id: i64) -> Result<Snapshot, StoreError> {
+        let data: Vec<u8> = sqlx::query_scalar(
+            "SELECT m.data FROM scans s JOIN manifests m ON m.hash = s.manifest WHERE s.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::sql("reading a scan manifest"))?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let corrupt = |what: &str, e: String| StoreError::Corrupt {
+            scan: id,
+            what: what.to_string(),
+            message: e,
+        };
+        let manifest: BTreeMap<String, ManifestEntry> =
+            serde_json::from_slice(&data).map_err(|e| corrupt("manifest", e.to_string()))?;
+        let mut snapshot = Snapshot::default();
+        for (name, entry) in manifest {
+            let outcome = match entry {
+                ManifestEntry::Unavailable(why) => Outcome::Unavailable(why),
+                ManifestEntry::Blob(hash) => {
+                    let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM blobs WHERE hash = ?")
+                        .bind(&hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(StoreError::sql("reading collector output"))?
+                        .ok_or_else(|| corrupt(&name, format!("blob {hash} is missing")))?;
+                    let items: Vec<Item> =
+                        serde_json::from_slice(&data).map_err(|e| corrupt(&name, e.to_string()))?;
+                    Outcome::Items(items)
+                }
+            };
+            snapshot.results.insert(name, outcome);
+        }
+        Ok(snapshot)
+    }
+
+    /// Deletes unlabelled scans beyond the newest `keep`, then content no scan refers to.
+    /// Returns how many scans were removed.
+    pub async fn prune(&self, keep: usize) -> Result<u64, StoreError> {
+        let mut tx: Transaction<'_, Sqlite> = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::sql("starting a transaction"))?;
+        let removed = sqlx::query(
+            "DELETE FROM scans WHERE label IS NULL AND id NOT IN
+               (SELECT id FROM scans WHERE label IS NULL ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(keep as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::sql("pruning old scans"))?
+        .rows_affected();
+        if removed > 0 {
+            sqlx::query("DELETE FROM manifests WHERE hash NOT IN (SELECT manifest FROM scans)")
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::sql("pruning manifests"))?;
+            sqlx::query("DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM manifest_blobs)")
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::sql("pruning collector output"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::sql("committing the pruning"))?;
+        if removed > 0 {
+            sqlx::query("PRAGMA incremental_vacuum")
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::sql("returning free pages"))?;
+        }
+        Ok(removed)
+    }
+}
+
+fn scan_from_row(row: sqlx::sqlite::SqliteRow) -> ScanInfo {
+    let ts = |ms: i64| Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    ScanInfo {
+        id: row.get("id"),
+        label: row.get("label"),
+        started_at: ts(row.get("started_at")),
+        finished_at: ts(row.get("finished_at")),
+        hostname: row.get("hostname"),
+        root: row.get("root"),
+        changes: row.get("changes"),
+        warnings: row.get("warnings"),
+    }
+}
+
+/// A label is 1-64 characters of `[A-Za-z0-9._-]`, not all digits (those are scan ids).
+pub fn validate_label(label: &str) -> Result<(), StoreError> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !label.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadLabel(label.to_string()))
+    }
+}
+
+/// Creates the database file 0600 (and its directory 0700) before SQLite does, so it is never
+/// readable by others, whatever the umask. SQLite gives its -wal and -shm files the same mode.
+fn create_private_file(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Tighten a file that an older version or a user left readable.
+            let meta = fs::metadata(path)?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// An I/O error with the likely fix.
+fn hint(e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            format!("{e} (run as root, or choose a writable file with --database PATH)")
+        }
+        io::ErrorKind::StorageFull => format!("{e} (free some disk space)"),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+//! The operations both front ends offer: scan (and store), baseline, diff. `dawgctl --local`
+//! calls them in-process; the daemon calls them from its scheduler and API handlers.
+//!
+//! The engine owns the glue only: scanning is [`crate::scan`], storage [`crate::store`],
+//! comparison [`crate::diff`]. Scans run on blocking threads, off the async runtime.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::collectors::Collector;
+use crate::diff::diff;
+use crate::error::{Error, StoreError};
+use crate::host::Host;
+use crate::model::Snapshot;
+use crate::report::{Report, ScanRef};
+use crate::scan::{self, Progress, ScanOptions};
+use crate::store::{self, NewScan, ScanInfo, Store};
+
+/// A progress callback, called from worker threads.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The scan-and-compare machinery over one store and one scanned root.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub root: PathBuf,
+    pub options: ScanOptions,
+    /// Unlabelled scans kept; 0 keeps all.
+    pub retention: usize,
+}
+
+/// What a scan produced: the stored scan, and its changes against the scan before it.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub info: ScanInfo,
+    pub report: Report,
+    /// Number of items recorded, over all collectors.
+    pub items: usize,
+    /// Paths not readable for lack of permission, with a few examples.
+    pub denied: (u64, Vec<String>),
+    pub elapsed: std::time::Duration,
+}
+
+impl Engine {
+    /// An engine with default scan options and retention.
+    pub fn new(store: Store, root: PathBuf) -> Self {
+        Engine {
+            store,
+            root,
+            options: ScanOptions::default(),
+            retention: store::DEFAULT_RETENTION,
+        }
+    }
+
+    /// Scans the host now with `collectors`, stores the result (under `label`, if given), and
+    /// compares it with the scan before it, restricted to the collectors that ran.
+    pub async fn scan(
+        &self,
+        label: Option<String>,
+        collectors: Vec<&'static dyn Collector>,
+        progress: ProgressFn,
+    ) -> Result<ScanResult, Error> {
+        if let Some(l) = &label {
+            store::validate_label(l)?;
+        }
+        if !self.root.is_dir() {
+            return Err(Error::Usage(format!(
+                "scan root {} is not a directory: pass an existing directory to --root",
+                self.root.display()
+            )));
+        }
+        let started_at = Utc::now();
+        let host = Arc::new(Host::new(self.root.clone()));
+        let options = self.options.clone();
+        let out =
+            tokio::task::spawn_blocking(move || scan::run(host, &collectors, &options, &*progress))
+                .await
+                .map_err(|e| Error::Internal(format!("scan thread failed: {e}")))?;
+        let finished_at = Utc::now();
+        let meta = NewScan {
+            label,
+            started_at,
+            finished_at,
+            hostname: hostname(&self.root),
+            root: self.root.display().to_string(),
+        };
+        let info = self.store.save(&meta, &out.snapshot).await?;
+        let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
+        let report = match self.store.previous(info.id).await? {
+            Some(prev) => {
+                let old = self.store.load(prev.id).await?;
+                compare(&prev, &old, &info, &out.snapshot, Some(&names))
+            }
+            None => Report {
+                from: None,
+                to: ScanRef::from(&info),
+                changes: vec![],
+                warnings: unavailable_warnings(&out.snapshot),
+            },
+        };
+        if report.from.is_some() {
+            self.store
+                .set_summary(info.id, report.changes.len(), report.warnings.len())
+                .await?;
+        }
+        if self.retention > 0 {
+            self.store.prune(self.retention).await?;
+        }
+        let items = out
+            .snapshot
+            .results
+            .values()
+            .map(|o| match o {
+                crate::model::Outcome::Items(v) => v.len(),
+                _ => 0,
+            })
+            .sum();
+        Ok(ScanResult {
+            info: self.store.get(info.id).await?,
+            report,
+            items,
+            denied: out.denied,
+            elapsed: out.elapsed,
+        })
+    }
+
+    /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
+    /// the scan before `to`. `only` restricts the comparison to some collectors.
+    pub async fn diff_stored(
+        &self,
+        since: Option<&str>,
+        to: &ScanInfo,
+        only: Option<&[String]>,
+    ) -> Result<Report, Error> {
+        let from = match since {
+            Some(spec) => self.store.resolve(spec).await?,
+            None => self.default_since(to).await?,
+        };
+        let old = self.store.load(from.id).await?;
+        let new = self.store.load(to.id).await?;
+        Ok(compare(&from, &old, to, &new, only))
+    }
+
+    /// The default "since" scan for `to`: the newest baseline before it, else the scan before.
+    pub async fn default_since(&self, to: &ScanInfo) -> Result<ScanInfo, Error> {
+        if let Some(b) = self
+            .store
+            .baselines()
+            .await?
+            .into_iter()
+            .find(|b| b.id < to.id)
+        {
+            return Ok(b);
+        }
+        self.store.previous(to.id).await?.ok_or_else(|| {
+            Error::Usage(format!(
+                "scan {} is the first one: there is nothing earlier to compare it with",
+                to.id
+            ))
+        })
+    }
+
+    /// The newest scan, or an error saying how to make one.
+    pub async fn latest(&self) -> Result<ScanInfo, Error> {
+        self.store
+            .latest()
+            .await?
+            .ok_or(Error::Store(StoreError::Empty))
+    }
+}
+
+/// For a first scan, which has nothing to compare with: which collectors could not run.
+fn unavailable_warnings(snapshot: &Snapshot) -> Vec<crate::model::Warning> {
+    snapshot
+        .results
+        .iter()
+        .filter_map(|(name, o)| match o {
+            crate::model::Outcome::Unavailable(why) => Some(crate::model::Warning {
+                collector: name.clone(),
+                message: format!("{name} unavailable: {why}"),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pure: the report between two loaded snapshots, optionally limited to some collectors.
+pub fn compare(
+    from: &ScanInfo,
+    old: &Snapshot,
+    to: &ScanInfo,
+    new: &Snapshot,
+    only: Option<&[String]>,
+) -> Report {
+    let restrict = |s: &Snapshot| match only {
+        Some(names) => Snapshot {
+            results: s
+                .results
+                .iter()
+                .filter(|(k, _)| names.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        },
+        None => s.clone(),
+    };
+    let d = diff(&restrict(old), &restrict(new));
+    Report {
+        from: Some(ScanRef::from(from)),
+        to: ScanRef::from(to),
+        changes: d.changes,
+        warnings: d.warnings,
+    }
+}
+
+/// The host name of the scanned root: the kernel's for `/`, else the root's etc/hostname.
+pub fn hostname(root: &std::path::Path) -> String {
+    if root == std::path::Path::new("/") {
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            return h.trim().to_string();
+        }
+    } else if let Ok(h) = std::fs::read_to_string(root.join("etc/hostname")) {
+        let h = h.trim();
+        if !h.is_empty() {
+            return h.to_string();
+        }
+    }
+    "unknown".to_string()
+}
