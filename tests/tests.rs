@@ -1,0 +1,3 @@
+//! The integration tests: one binary, one module per area. They run the real binaries.
+
+mod cli;
