@@ -1,24 +1,304 @@
-//! Placeholder: to be implemented.
-use crate::collectors::Collector;
-use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+//! Network interfaces, from `sys/class/net/*` under the host root, with their addresses.
+//!
+//! A new interface (a VPN tunnel, a bridge, a container veth) or a new address puts the host on
+//! another network. Items are keyed by interface name; fields are the MAC address, MTU, link type,
+//! whether it is administratively up (the IFF_UP bit of `flags`, not `operstate`, which follows
+//! the cable) and the addresses. IPv6 addresses come from `proc/net/if_inet6`, skipping temporary
+//! (privacy) and deprecated ones, which rotate on their own. IPv4 addresses have no procfs
+//! table, so they come from `getifaddrs`, which describes the scanning process's own network
+//! namespace: they are only listed on a live scan (root `/`). Counters and statistics are left
+//! out.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+use std::path::Path;
+
+use crate::collectors::Collector;
+use crate::collectors::common::render_modified;
+use crate::error::CollectError;
+use crate::host::{Host, escape_os};
+use crate::model::{Change, ChangeKind, Item, Severity};
+
+/// The `list_ifaces` collector.
 pub struct ListIfaces;
+
+const IFF_UP: u32 = 0x1;
+const IFA_F_TEMPORARY: u32 = 0x01;
+const IFA_F_DEPRECATED: u32 = 0x20;
 
 impl Collector for ListIfaces {
     fn name(&self) -> &'static str {
         "list_ifaces"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "network interfaces: MAC, MTU, type, up/down and addresses (IPv4 on live scans only)"
     }
     fn noun(&self) -> &'static str {
         "network interface"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "list_ifaces is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let net = host.path("/sys/class/net");
+        let dir = match std::fs::read_dir(&net) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CollectError::Unavailable(format!(
+                    "/sys/class/net does not exist under {}: sysfs is not mounted there; scan a \
+                     live host or mount /sys",
+                    host.root().display()
+                )));
+            }
+            Err(e) => return Err(CollectError::io(net, e)),
+        };
+        let mut addrs = ipv6_addresses(host);
+        if host.is_live() {
+            for (name, a) in ipv4_addresses() {
+                addrs.entry(name).or_default().insert(a);
+            }
+        }
+        let mut items = Vec::new();
+        for entry in dir.flatten() {
+            let name = escape_os(&entry.file_name());
+            let path = entry.path();
+            let flags = attr(&path, "flags")
+                .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
+            let addresses = addrs
+                .remove(&name)
+                .map(|a| a.into_iter().collect::<Vec<_>>().join(","));
+            items.push(
+                Item::new(name)
+                    .with_opt("mac", attr(&path, "address").filter(|m| !m.is_empty()))
+                    .with_opt("mtu", attr(&path, "mtu"))
+                    .with_opt("type", attr(&path, "type").map(|t| link_type(&t)))
+                    .with_opt(
+                        "state",
+                        flags.map(|f| if f & IFF_UP != 0 { "up" } else { "down" }),
+                    )
+                    .with_opt("addresses", addresses),
+            );
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let noun = self.noun();
+        match change.kind {
+            ChangeKind::Added => {
+                let f = change.after.clone().unwrap_or_default();
+                let about: Vec<String> = ["mac", "addresses", "mtu", "type", "state"]
+                    .iter()
+                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
+                    .collect();
+                format!("{noun} {} added ({})", change.key, about.join(", "))
+            }
+            ChangeKind::Removed => format!("{noun} {} removed", change.key),
+            ChangeKind::Modified => {
+                format!("{noun} {} changed: {}", change.key, render_modified(change))
+            }
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        match change.kind {
+            ChangeKind::Added => Severity::Medium,
+            ChangeKind::Removed => Severity::Info,
+            ChangeKind::Modified => Severity::Low,
+        }
+    }
+}
+
+/// A sysfs attribute, trimmed; `None` when absent or unreadable (some devices refuse some
+/// attributes).
+fn attr(dev: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dev.join(name))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// ARPHRD_* numbers of the common link types; others stay numeric.
+fn link_type(t: &str) -> String {
+    match t {
+        "1" => "ether",
+        "32" => "infiniband",
+        "512" => "ppp",
+        "768" => "ipip",
+        "769" => "ip6tnl",
+        "772" => "loopback",
+        "776" => "sit",
+        "778" => "gre",
+        "801" => "ieee80211",
+        "823" => "ip6gre",
+        "65534" => "none",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Interface name → `addr/prefix` from `proc/net/if_inet6`:
+/// `address(32 hex) ifindex prefixlen scope flags name`, all hex. Malformed lines are skipped;
+/// a missing file (IPv6 disabled) gives none.
+fn ipv6_addresses(host: &Host) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let Ok(Some(text)) = host.read_optional("/proc/net/if_inet6") else {
+        return out;
+    };
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let [addr, _index, prefix, _scope, flags, name] = cols[..] else {
+            continue;
+        };
+        let (Ok(bits), Ok(prefix), Ok(flags)) = (
+            u128::from_str_radix(addr, 16),
+            u8::from_str_radix(prefix, 16),
+            u32::from_str_radix(flags, 16),
+        ) else {
+            continue;
+        };
+        if addr.len() != 32 || flags & (IFA_F_TEMPORARY | IFA_F_DEPRECATED) != 0 {
+            continue;
+        }
+        out.entry(name.to_string())
+            .or_default()
+            .insert(format!("{}/{prefix}", Ipv6Addr::from(bits)));
+    }
+    out
+}
+
+/// (interface, `addr/prefix`) of this process's IPv4 addresses.
+fn ipv4_addresses() -> Vec<(String, String)> {
+    let Ok(list) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    list.filter_map(|ifa| {
+        let addr = ifa.address?.as_sockaddr_in()?.ip();
+        let prefix = ifa
+            .netmask
+            .and_then(|m| m.as_sockaddr_in().map(|m| m.ip().to_bits().count_ones()))
+            .unwrap_or(32);
+        Some((ifa.interface_name, format!("{addr}/{prefix}")))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fields;
+
+    /// Lines copied from this machine's proc/net/if_inet6, plus a temporary, a deprecated and a
+    /// malformed one.
+    const IF_INET6: &str = "fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+fd000000000000000000000000000002 04 40 00 82     eth0
+20010db8000000001234567890abcdef 04 40 00 01     eth0
+20010db8000000000000000000000bad 04 40 00 20     eth0
+zz 04 40 00 80 eth0
+";
+
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, mac, mtu, ty, flags) in [
+            ("eth0", "02:fc:00:00:00:01", "1400", "1", "0x1003"),
+            ("ifb0", "b2:48:14:25:8c:9d", "1500", "1", "0x82"),
+            ("lo", "00:00:00:00:00:00", "65536", "772", "0x9"),
+        ] {
+            let d = dir.path().join("sys/class/net").join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for (f, v) in [
+                ("address", mac),
+                ("mtu", mtu),
+                ("type", ty),
+                ("flags", flags),
+            ] {
+                std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+            }
+            std::fs::write(d.join("operstate"), "up\n").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("proc/net")).unwrap();
+        std::fs::write(dir.path().join("proc/net/if_inet6"), IF_INET6).unwrap();
+        dir
+    }
+
+    #[test]
+    fn fixture_interfaces() {
+        let dir = root();
+        let mut items = ListIfaces.collect(&Host::new(dir.path())).unwrap();
+        items.sort_by(|a, b| a.key.cmp(&b.key));
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["eth0", "ifb0", "lo"]);
+        let eth0 = &items[0].fields;
+        assert_eq!(eth0["mac"], "02:fc:00:00:00:01");
+        assert_eq!(eth0["mtu"], "1400");
+        assert_eq!(eth0["type"], "ether");
+        assert_eq!(eth0["state"], "up");
+        // Not live: IPv6 from the file only, temporary and deprecated skipped.
+        assert_eq!(eth0["addresses"], "fd00::2/64,fe80::fc:ff:fe00:1/64");
+        assert_eq!(items[1].fields["state"], "down");
+        assert!(!items[1].fields.contains_key("addresses"));
+        assert_eq!(items[2].fields["type"], "loopback");
+        assert_eq!(items[2].fields["addresses"], "::1/128");
+        assert!(!eth0.contains_key("operstate"));
+    }
+
+    #[test]
+    fn missing_sysfs_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        match ListIfaces.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(m)) => assert!(m.contains("/sys/class/net"), "{m}"),
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let f = |v: &[(&str, &str)]| -> Option<Fields> {
+            Some(
+                v.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            )
+        };
+        let mut c = Change {
+            collector: "list_ifaces".into(),
+            kind: ChangeKind::Added,
+            key: "tun0".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: None,
+            after: f(&[
+                ("mac", "aa:bb"),
+                ("addresses", "10.8.0.2/24"),
+                ("state", "up"),
+            ]),
+        };
+        assert_eq!(
+            ListIfaces.message(&c),
+            "network interface tun0 added (mac=aa:bb, addresses=10.8.0.2/24, state=up)"
+        );
+        assert_eq!(ListIfaces.severity(&c), Severity::Medium);
+        c.kind = ChangeKind::Modified;
+        c.before = f(&[("addresses", "10.0.0.1/24")]);
+        c.after = f(&[("addresses", "10.0.0.2/24")]);
+        assert_eq!(
+            ListIfaces.message(&c),
+            "network interface tun0 changed: addresses from 10.0.0.1/24 to 10.0.0.2/24"
+        );
+    }
+
+    #[test]
+    fn live_scan_lists_loopback_with_its_ipv4_address() {
+        let items = ListIfaces.collect(&Host::new("/")).unwrap();
+        let lo = items.iter().find(|i| i.key == "lo").expect("lo exists");
+        assert_eq!(lo.fields["type"], "loopback");
+        assert_eq!(lo.fields["state"], "up");
+        assert!(
+            lo.fields["addresses"]
+                .split(',')
+                .any(|a| a == "127.0.0.1/8"),
+            "{:?}",
+            lo.fields
+        );
+        // Two scans of an idle host agree.
+        assert_eq!(items, ListIfaces.collect(&Host::new("/")).unwrap());
     }
 }

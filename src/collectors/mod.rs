@@ -25,6 +25,7 @@ mod needs_restart;
 mod packages;
 mod pipes;
 mod processes;
+mod sockproc;
 mod suids;
 mod systemd;
 mod sysvinit;

@@ -1,24 +1,359 @@
-//! Placeholder: to be implemented.
-use crate::collectors::Collector;
+//! Listening TCP and UDP ports, from `proc/net/{tcp,tcp6,udp,udp6}`.
+//!
+//! A TCP socket counts when it is in LISTEN state; a UDP socket when it is bound to a port and
+//! not connected (state 07 with a zero remote address): those are the ones a remote peer can
+//! reach. Items are keyed by protocol, local address and port (`tcp 0.0.0.0:22`,
+//! `tcp6 [::]:22`, `udp 127.0.0.1:53`), because a port opened on loopback and the same port on
+//! every address are different exposures. Sockets sharing a key (SO_REUSEPORT, forked workers)
+//! collapse into one item. Fields: the owning process names (when their fd tables are
+//! readable) and the socket's user; never inodes or queue sizes, which change on an idle host.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+
+use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
+use procfs::{FromReadSI, current_system_info};
+
+use crate::collectors::common::render_modified;
+use crate::collectors::sockproc::socket_owners;
+use crate::collectors::{Collector, default_message};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::Item;
+use crate::model::{Change, ChangeKind, Item, Severity};
 
+/// The `list_tcpudp_ports` collector.
 pub struct ListTcpudpPorts;
+
+/// One socket worth reporting, before merging by key.
+struct Socket {
+    key: String,
+    uid: u32,
+    inode: u64,
+}
 
 impl Collector for ListTcpudpPorts {
     fn name(&self) -> &'static str {
         "list_tcpudp_ports"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "listening TCP and unconnected bound UDP ports, by protocol, address and port, with their process"
     }
     fn noun(&self) -> &'static str {
         "port"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "list_tcpudp_ports is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let mut sockets = Vec::new();
+        for proto in ["tcp", "tcp6", "udp", "udp6"] {
+            let file = format!("/proc/net/{proto}");
+            let text = match host.read_to_string(&file) {
+                Ok(t) => t,
+                // Without IPv6 (or UDP) the other tables are legitimately absent; without
+                // proc/net/tcp there is no network table at all.
+                Err(CollectError::Unavailable(_)) if proto != "tcp" => continue,
+                Err(CollectError::Unavailable(_)) => {
+                    return Err(CollectError::Unavailable(format!(
+                        "{file} does not exist under {}: procfs is not mounted there (or the \
+                         kernel has no networking); scan a live host or mount /proc",
+                        host.root().display()
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
+            sockets.extend(parse_table(proto, &text));
+        }
+        let owners = socket_owners(host);
+        let mut merged: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for s in sockets {
+            let (procs, users) = merged.entry(s.key).or_default();
+            procs.extend(owners.name_set(s.inode).cloned());
+            users.insert(host.user_name(s.uid));
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(key, (procs, users))| {
+                let join = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>().join(",");
+                let procs = (!procs.is_empty()).then(|| join(procs));
+                Item::new(key)
+                    .with_opt("process", procs)
+                    .with("user", join(users))
+            })
+            .collect())
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let Some((proto, addr)) = split_key(&change.key) else {
+            return default_message(self.noun(), change);
+        };
+        let (ip, port) = (addr.ip(), addr.port());
+        match change.kind {
+            ChangeKind::Added => {
+                let f = change.after.clone().unwrap_or_default();
+                let about: Vec<String> = ["process", "user"]
+                    .iter()
+                    .filter_map(|n| f.get(*n).map(|v| format!("{n} {v}")))
+                    .collect();
+                let mut msg = format!("port {port} {proto} opened on {ip}");
+                if !about.is_empty() {
+                    msg.push_str(&format!(" ({})", about.join(", ")));
+                }
+                msg
+            }
+            ChangeKind::Removed => format!("port {port} {proto} closed on {ip}"),
+            ChangeKind::Modified => {
+                format!(
+                    "port {port} {proto} on {ip} changed: {}",
+                    render_modified(change)
+                )
+            }
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        let loopback = split_key(&change.key).is_some_and(|(_, a)| is_loopback(a.ip()));
+        match (change.kind, loopback) {
+            (ChangeKind::Removed, _) => Severity::Info,
+            (ChangeKind::Added, false) => Severity::High,
+            (ChangeKind::Modified, false) => Severity::Medium,
+            (_, true) => Severity::Low,
+        }
+    }
+}
+
+/// The reachable sockets of one table. Lines are parsed one at a time (procfs's parser gives
+/// up on the whole table at the first bad line), and malformed ones are skipped.
+fn parse_table(proto: &str, text: &str) -> Vec<Socket> {
+    let mut out = Vec::new();
+    let si = current_system_info();
+    for line in text.lines().skip(1) {
+        // procfs skips the first line as a header.
+        let one = Cursor::new(format!("header\n{line}\n"));
+        let (local, uid, inode, reachable) = if proto.starts_with("tcp") {
+            let Ok(TcpNetEntries(entries)) = TcpNetEntries::from_read(one, si) else {
+                continue;
+            };
+            let Some(e) = entries.into_iter().next() else {
+                continue;
+            };
+            let listen = e.state == TcpState::Listen;
+            (e.local_address, e.uid, e.inode, listen)
+        } else {
+            let Ok(UdpNetEntries(entries)) = UdpNetEntries::from_read(one, si) else {
+                continue;
+            };
+            let Some(e) = entries.into_iter().next() else {
+                continue;
+            };
+            let unconnected = e.state == UdpState::Close
+                && e.remote_address.ip().is_unspecified()
+                && e.remote_address.port() == 0;
+            (e.local_address, e.uid, e.inode, unconnected)
+        };
+        // Port 0: created but never bound, nothing can reach it.
+        if !reachable || local.port() == 0 {
+            continue;
+        }
+        out.push(Socket {
+            key: format!("{proto} {local}"),
+            uid,
+            inode,
+        });
+    }
+    out
+}
+
+/// `tcp6 [::1]:22` → ("tcp6", [::1]:22).
+fn split_key(key: &str) -> Option<(&str, SocketAddr)> {
+    let (proto, addr) = key.split_once(' ')?;
+    Some((proto, addr.parse().ok()?))
+}
+
+/// Loopback, including IPv4-mapped IPv6 loopback (`::ffff:127.0.0.1`).
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fields;
+
+    // Real lines from this machine's /proc/net files, plus made-up sockets in the same format.
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1161 1 0000000039b2ab89 100 0 0 10 0                      
+   1: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 2001 1 0000000039b2ab89 100 0 0 10 0
+   2: 0100007F:0016 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2002 1 0000000039b2ab89 100 0 0 10 0
+   3: garbage line
+   4: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 2003 1 0000000039b2ab89 100 0 0 10 0
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3001 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3002 1 0000000000000000 100 0 0 10 0
+";
+    const UDP: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            
+  100: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4001 2 0000000000000000 0
+  101: 0F02000A:9C40 08080808:0035 01 00000000:00000000 00:00000000 00000000     0        0 4002 2 0000000000000000 0
+  102: 00000000:0000 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4003 2 0000000000000000 0
+  103: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4004 2 0000000000000000 0
+";
+
+    fn fake_root(with_tcp: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("proc/net");
+        std::fs::create_dir_all(&net).unwrap();
+        if with_tcp {
+            std::fs::write(net.join("tcp"), TCP).unwrap();
+        }
+        std::fs::write(net.join("tcp6"), TCP6).unwrap();
+        std::fs::write(net.join("udp"), UDP).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nsystemd-resolve:x:101:101::/:/bin/false\n",
+        )
+        .unwrap();
+        // A process owning the sshd sockets.
+        let fd = dir.path().join("proc/77/fd");
+        std::fs::create_dir_all(&fd).unwrap();
+        std::fs::write(dir.path().join("proc/77/comm"), "sshd\n").unwrap();
+        std::os::unix::fs::symlink("socket:[3001]", fd.join("3")).unwrap();
+        std::os::unix::fs::symlink("socket:[1161]", fd.join("4")).unwrap();
+        dir
+    }
+
+    fn keys(items: &[Item]) -> Vec<&str> {
+        items.iter().map(|i| i.key.as_str()).collect()
+    }
+
+    #[test]
+    fn fixture_tables_give_listeners_only() {
+        let dir = fake_root(true);
+        let items = ListTcpudpPorts.collect(&Host::new(dir.path())).unwrap();
+        assert_eq!(
+            keys(&items),
+            [
+                "tcp 0.0.0.0:2024",
+                "tcp 127.0.0.1:53",
+                "tcp6 [::1]:631",
+                "tcp6 [::]:22",
+                "udp 0.0.0.0:68",
+                "udp 127.0.0.53:53",
+            ]
+        );
+        let by = |k: &str| items.iter().find(|i| i.key == k).unwrap();
+        // Two sockets on one key: users merged, the readable owner kept.
+        assert_eq!(by("tcp 0.0.0.0:2024").fields["user"], "1000,root");
+        assert_eq!(by("tcp 0.0.0.0:2024").fields["process"], "sshd");
+        assert_eq!(by("tcp6 [::]:22").fields["process"], "sshd");
+        assert_eq!(by("udp 127.0.0.53:53").fields["user"], "systemd-resolve");
+        assert!(!by("tcp 127.0.0.1:53").fields.contains_key("process"));
+        assert!(items.iter().all(|i| !i.fields.contains_key("inode")));
+    }
+
+    #[test]
+    fn missing_tcp_table_is_unavailable() {
+        let dir = fake_root(false);
+        match ListTcpudpPorts.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(m)) => assert!(m.contains("/proc/net/tcp"), "{m}"),
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+
+    fn change(
+        kind: ChangeKind,
+        key: &str,
+        before: &[(&str, &str)],
+        after: &[(&str, &str)],
+    ) -> Change {
+        let f = |v: &[(&str, &str)]| -> Option<Fields> {
+            (!v.is_empty()).then(|| {
+                v.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect()
+            })
+        };
+        Change {
+            collector: "list_tcpudp_ports".into(),
+            kind,
+            key: key.into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: f(before),
+            after: f(after),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let c = ListTcpudpPorts;
+        let added = change(
+            ChangeKind::Added,
+            "tcp 0.0.0.0:4455",
+            &[],
+            &[("process", "nc"), ("user", "root")],
+        );
+        assert_eq!(
+            c.message(&added),
+            "port 4455 tcp opened on 0.0.0.0 (process nc, user root)"
+        );
+        assert_eq!(c.severity(&added), Severity::High);
+        let lo = change(
+            ChangeKind::Added,
+            "tcp6 [::1]:4455",
+            &[],
+            &[("user", "root")],
+        );
+        assert_eq!(c.message(&lo), "port 4455 tcp6 opened on ::1 (user root)");
+        assert_eq!(c.severity(&lo), Severity::Low);
+        let gone = change(
+            ChangeKind::Removed,
+            "tcp 0.0.0.0:4455",
+            &[("user", "root")],
+            &[],
+        );
+        assert_eq!(c.message(&gone), "port 4455 tcp closed on 0.0.0.0");
+        assert_eq!(c.severity(&gone), Severity::Info);
+        let m = change(
+            ChangeKind::Modified,
+            "tcp 0.0.0.0:22",
+            &[("process", "a")],
+            &[("process", "b")],
+        );
+        assert_eq!(
+            c.message(&m),
+            "port 22 tcp on 0.0.0.0 changed: process from a to b"
+        );
+        assert_eq!(c.severity(&m), Severity::Medium);
+        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn live_listeners_appear_and_disappear() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tkey = format!("tcp {}", tcp.local_addr().unwrap());
+        let ukey = format!("udp {}", udp.local_addr().unwrap());
+        let items = ListTcpudpPorts.collect(&Host::new("/")).unwrap();
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        for key in [&tkey, &ukey] {
+            let item = items.iter().find(|i| &i.key == key);
+            let item = item.unwrap_or_else(|| panic!("{key} not found in {:?}", keys(&items)));
+            // Our own fd table is always readable, so the owner must be found.
+            let procs = &item.fields["process"];
+            assert!(procs.split(',').any(|p| p == comm.trim_end()), "{procs}");
+            assert_eq!(
+                item.fields["user"],
+                Host::new("/").user_name(nix::unistd::geteuid().as_raw())
+            );
+        }
+        drop((tcp, udp));
+        let items = ListTcpudpPorts.collect(&Host::new("/")).unwrap();
+        assert!(!items.iter().any(|i| i.key == tkey || i.key == ukey));
     }
 }

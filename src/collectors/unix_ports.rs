@@ -1,24 +1,291 @@
-//! Placeholder: to be implemented.
-use crate::collectors::Collector;
-use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+//! Listening UNIX sockets with a name, from `proc/net/unix`.
+//!
+//! A socket counts when it accepts connections (flag `__SO_ACCEPTCON`, stream or seqpacket) and
+//! is bound to a name: a file-system path, or an abstract name shown as `@name` (abstract
+//! sockets have no file permissions, anyone in the network namespace can connect). Unnamed
+//! sockets cannot be reached and are skipped. The key is the name, escaped reversibly; fields
+//! are the socket type and the owning processes. Inodes are left out: they change whenever a
+//! service restarts, which is not a change of the attack surface.
+//!
+//! The kernel prints names raw, so a path may hold spaces (kept) or even a newline, which
+//! splits the entry over two lines: a line that is not an entry continues the previous name.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::collectors::Collector;
+use crate::collectors::common::render_modified;
+use crate::collectors::sockproc::socket_owners;
+use crate::error::CollectError;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item, Severity};
+
+/// The `list_unix_ports` collector.
 pub struct ListUnixPorts;
+
+/// `__SO_ACCEPTCON`: the socket is listening.
+const SO_ACCEPTCON: u32 = 0x10000;
+
+/// One entry of `proc/net/unix`, as much as we use.
+#[derive(Debug)]
+struct UnixEntry {
+    flags: u32,
+    kind: u16,
+    inode: u64,
+    name: Option<Vec<u8>>,
+}
 
 impl Collector for ListUnixPorts {
     fn name(&self) -> &'static str {
         "list_unix_ports"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "named listening UNIX sockets (paths and abstract names), with type and process"
     }
     fn noun(&self) -> &'static str {
         "listening UNIX socket"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "list_unix_ports is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let real = host.path("/proc/net/unix");
+        let bytes = match std::fs::read(&real) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CollectError::Unavailable(format!(
+                    "/proc/net/unix does not exist under {}: procfs is not mounted there or the \
+                     kernel has no UNIX sockets; scan a live host or mount /proc",
+                    host.root().display()
+                )));
+            }
+            Err(e) => return Err(CollectError::io(real, e)),
+        };
+        let owners = socket_owners(host);
+        let mut merged: BTreeMap<String, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
+        for e in parse(&bytes) {
+            let kind = match e.kind {
+                1 => "stream",
+                5 => "seqpacket",
+                _ => continue,
+            };
+            let Some(name) = e.name.filter(|_| e.flags & SO_ACCEPTCON != 0) else {
+                continue;
+            };
+            let (kinds, procs) = merged.entry(escape_bytes(&name)).or_default();
+            kinds.insert(kind);
+            procs.extend(owners.name_set(e.inode).cloned());
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(key, (kinds, procs))| {
+                let procs = (!procs.is_empty()).then(|| procs.into_iter().collect::<Vec<_>>());
+                Item::new(key)
+                    .with("type", kinds.into_iter().collect::<Vec<_>>().join(","))
+                    .with_opt("process", procs.map(|p| p.join(",")))
+            })
+            .collect())
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let noun = self.noun();
+        match change.kind {
+            ChangeKind::Added => {
+                let f = change.after.clone().unwrap_or_default();
+                let about: Vec<String> = ["type", "process"]
+                    .iter()
+                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
+                    .collect();
+                if about.is_empty() {
+                    format!("{noun} {} opened", change.key)
+                } else {
+                    format!("{noun} {} opened ({})", change.key, about.join(", "))
+                }
+            }
+            ChangeKind::Removed => format!("{noun} {} closed", change.key),
+            ChangeKind::Modified => {
+                format!("{noun} {} changed: {}", change.key, render_modified(change))
+            }
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        match change.kind {
+            ChangeKind::Removed => Severity::Info,
+            // No file permission guards an abstract socket.
+            ChangeKind::Added if change.key.starts_with('@') => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+}
+
+/// Parses the table: `Num: RefCount Protocol Flags Type St Inode [Path]`, the header first.
+/// Malformed lines with no entry before them are skipped.
+fn parse(bytes: &[u8]) -> Vec<UnixEntry> {
+    let mut out: Vec<UnixEntry> = Vec::new();
+    for line in bytes.split(|&b| b == b'\n').skip(1) {
+        if line.is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Some(e) => out.push(e),
+            None => {
+                // A newline inside the previous entry's name.
+                if let Some(name) = out.last_mut().and_then(|e| e.name.as_mut()) {
+                    name.push(b'\n');
+                    name.extend_from_slice(line);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_line(line: &[u8]) -> Option<UnixEntry> {
+    let mut rest = line;
+    let mut cols: Vec<&str> = Vec::with_capacity(7);
+    for _ in 0..7 {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        cols.push(std::str::from_utf8(&rest[..end]).ok()?);
+        rest = &rest[end..];
+    }
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    let slot = cols[0].strip_suffix(':')?;
+    u64::from_str_radix(slot, 16).ok()?;
+    hex(cols[1])?;
+    let flags = hex(cols[3])?;
+    let kind = u16::from_str_radix(cols[4], 16).ok()?;
+    hex(cols[5])?;
+    let inode = cols[6].parse().ok()?;
+    // One space separates the inode from the name, which may itself hold spaces.
+    let name = rest
+        .strip_prefix(b" ")
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec);
+    Some(UnixEntry {
+        flags,
+        kind,
+        inode,
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fields;
+    use std::os::unix::ffi::OsStrExt;
+
+    // The first two data lines are real (this machine); the rest follow the kernel's format.
+    const HEAD: &[u8] = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+000000004187b2b3: 00000003 00000000 00000000 0001 03  1158\n\
+00000000b6a5b4bd: 00000003 00000000 00000000 0001 03  1157\n\
+not an entry at all\n\
+0000000000000001: 00000002 00000000 00010000 0001 01  2001 /run/sshd.sock\n\
+0000000000000002: 00000002 00000000 00010000 0005 01  2002 @abstract/name\n\
+0000000000000003: 00000002 00000000 00000000 0001 03  2003 /run/connected.sock\n\
+0000000000000004: 00000002 00000000 00010000 0002 01  2004 /run/dgram.sock\n\
+0000000000000005: 00000002 00000000 00010000 0001 01  2005 /run/with space\n\
+0000000000000006: 00000002 00000000 00010000 0001 01  2006 /run/new\nline\n\
+0000000000000007: 00000002 00000000 00010000 0001 01  2007 /run/\xff\xfe\n\
+0000000000000008: 00000002 00000000 00010000 0001 01  2008 /run/sshd.sock\n";
+
+    fn root(content: Option<&[u8]>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/net")).unwrap();
+        if let Some(c) = content {
+            std::fs::write(dir.path().join("proc/net/unix"), c).unwrap();
+        }
+        let fd = dir.path().join("proc/9/fd");
+        std::fs::create_dir_all(&fd).unwrap();
+        std::fs::write(dir.path().join("proc/9/comm"), "sshd\n").unwrap();
+        std::os::unix::fs::symlink("socket:[2001]", fd.join("3")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn fixture_gives_named_listeners() {
+        let dir = root(Some(HEAD));
+        let items = ListUnixPorts.collect(&Host::new(dir.path())).unwrap();
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "/run/\\xff\\xfe",
+                "/run/new\\x0aline",
+                "/run/sshd.sock",
+                "/run/with space",
+                "@abstract/name",
+            ]
+        );
+        let by = |k: &str| &items.iter().find(|i| i.key == k).unwrap().fields;
+        assert_eq!(by("/run/sshd.sock")["type"], "stream");
+        assert_eq!(by("/run/sshd.sock")["process"], "sshd");
+        assert_eq!(by("@abstract/name")["type"], "seqpacket");
+        assert!(!by("@abstract/name").contains_key("process"));
+        assert!(items.iter().all(|i| !i.fields.contains_key("inode")));
+    }
+
+    #[test]
+    fn missing_table_is_unavailable() {
+        let dir = root(None);
+        match ListUnixPorts.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(m)) => assert!(m.contains("/proc/net/unix"), "{m}"),
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let fields = |v: &[(&str, &str)]| -> Fields {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let mut c = Change {
+            collector: "list_unix_ports".into(),
+            kind: ChangeKind::Added,
+            key: "/run/x".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: None,
+            after: Some(fields(&[("type", "stream"), ("process", "sshd")])),
+        };
+        assert_eq!(
+            ListUnixPorts.message(&c),
+            "listening UNIX socket /run/x opened (type=stream, process=sshd)"
+        );
+        assert_eq!(ListUnixPorts.severity(&c), Severity::Low);
+        c.key = "@x".into();
+        assert_eq!(ListUnixPorts.severity(&c), Severity::Medium);
+        c.kind = ChangeKind::Removed;
+        c.key = "/run/x".into();
+        assert_eq!(
+            ListUnixPorts.message(&c),
+            "listening UNIX socket /run/x closed"
+        );
+        assert_eq!(ListUnixPorts.severity(&c), Severity::Info);
+    }
+
+    #[test]
+    fn live_listener_appears_and_disappears() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dawgmon test.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let key = escape_bytes(path.as_os_str().as_bytes());
+        let items = ListUnixPorts.collect(&Host::new("/")).unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key == key)
+            .expect("our socket is listed");
+        assert_eq!(item.fields["type"], "stream");
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert!(
+            item.fields["process"]
+                .split(',')
+                .any(|p| p == comm.trim_end())
+        );
+        drop(listener);
+        let items = ListUnixPorts.collect(&Host::new("/")).unwrap();
+        assert!(!items.iter().any(|i| i.key == key));
     }
 }
