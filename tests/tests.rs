@@ -1,3 +1,4 @@
 //! The integration tests: one binary, one module per area. They run the real binaries.
 
 mod cli;
+mod systemd_live;

@@ -1,9 +1,35 @@
-//! Placeholder: to be implemented.
-use crate::collectors::Collector;
-use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+//! SysV init scripts (`list_sysvinit_jobs`): every script in `etc/init.d` (or RHEL's
+//! `etc/rc.d/init.d`), keyed by its name, with its content hash, owner, mode and the runlevels
+//! whose `rcN.d/S??name` links start it (and whose `K??name` links stop it), plus an executable
+//! `etc/rc.local`, which init (or systemd's rc-local generator) runs as root at boot.
+//!
+//! Read from disk under the scanned root, so it works on images and without the `service`
+//! command. dawgmon 1.1 ran `service --status-all` and compared which jobs were running; that
+//! runs every script as root and its status is what the systemd collectors already report for
+//! the units systemd generates from these scripts, so only what is installed is compared here.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::collectors::Collector;
+use crate::collectors::common::{file_fields, render_fields, render_modified, sha256_file};
+use crate::error::CollectError;
+use crate::host::{Host, escape_os};
+use crate::model::{Change, ChangeKind, Item, Severity};
+
+/// Where the scripts live: Debian's path first, then RHEL's.
+const INIT_DIRS: [&str; 2] = ["etc/init.d", "etc/rc.d/init.d"];
+/// Where the `rcN.d` link directories live, likewise.
+const RC_PARENTS: [&str; 2] = ["etc", "etc/rc.d"];
+const RUNLEVELS: [&str; 8] = ["0", "1", "2", "3", "4", "5", "6", "S"];
+/// The key of `etc/rc.local`; no script in init.d is called that.
+const RC_LOCAL: &str = "rc.local";
+
+/// Installed SysV init scripts and the runlevels that start them.
 pub struct ListSysvinitJobs;
 
 impl Collector for ListSysvinitJobs {
@@ -11,14 +37,314 @@ impl Collector for ListSysvinitJobs {
         "list_sysvinit_jobs"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "SysV init scripts in etc/init.d with their start/stop runlevels, and etc/rc.local"
     }
     fn noun(&self) -> &'static str {
         "SysV init job"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "list_sysvinit_jobs is not implemented yet".into(),
-        ))
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let Some(init_dir) = INIT_DIRS.iter().map(|d| host.path(d)).find(|p| p.is_dir()) else {
+            return Err(CollectError::Unavailable(format!(
+                "no {} under {}: this host has no SysV init scripts",
+                INIT_DIRS.join(" or "),
+                host.root().display()
+            )));
+        };
+        let (start, stop) = links(host);
+        let mut items = Vec::new();
+        for (name, path) in entries(host, &init_dir) {
+            let text = name.to_string_lossy();
+            if text == "README" || text == "skeleton" || text.starts_with('.') {
+                continue;
+            }
+            let Some(mut item) = file_item(host, escape_os(&name), &path) else {
+                continue;
+            };
+            let levels = |m: &BTreeMap<OsString, BTreeSet<&str>>| {
+                m.get(&name)
+                    .map(|l| l.iter().copied().collect::<Vec<_>>().join(","))
+            };
+            item = item
+                .with_opt("runlevels", levels(&start))
+                .with_opt("stop_runlevels", levels(&stop));
+            items.push(item);
+        }
+        let rc_local = host.path("etc/rc.local");
+        if let Ok(meta) = std::fs::metadata(&rc_local)
+            && meta.is_file()
+            && meta.mode() & 0o111 != 0
+            && let Some(item) = file_item(host, RC_LOCAL.to_string(), &rc_local)
+        {
+            items.push(item);
+        }
+        Ok(items)
+    }
+    fn message(&self, change: &Change) -> String {
+        match change.kind {
+            ChangeKind::Added => {
+                // The runlevels say whether it starts at boot: show them first.
+                let after = change.after.clone().unwrap_or_default();
+                let mut parts = Vec::new();
+                if let Some(r) = after.get("runlevels") {
+                    parts.push(format!("runlevels={r}"));
+                }
+                let mut rest = after.clone();
+                rest.remove("runlevels");
+                let rest = render_fields(&rest);
+                if !rest.is_empty() {
+                    parts.push(rest);
+                }
+                format!(
+                    "{} {} added ({})",
+                    self.noun(),
+                    change.key,
+                    parts.join(", ")
+                )
+            }
+            ChangeKind::Removed => format!("{} {} removed", self.noun(), change.key),
+            ChangeKind::Modified => format!(
+                "{} {} changed: {}",
+                self.noun(),
+                change.key,
+                render_modified(change)
+            ),
+        }
+    }
+    /// Code run as root at boot: a script that appears with start links or whose start links
+    /// change, and rc.local appearing or changing: High. A script without start links, content
+    /// changes of other scripts: Medium (a modification carries only the changed fields, so
+    /// unchanged start links are not known here). Removals: Low.
+    fn severity(&self, change: &Change) -> Severity {
+        let after = |f: &str| change.after.as_ref().and_then(|a| a.get(f));
+        let boots = change.key == RC_LOCAL || after("runlevels").is_some();
+        match change.kind {
+            ChangeKind::Removed => Severity::Low,
+            ChangeKind::Added if boots => Severity::High,
+            ChangeKind::Modified if after("runlevels").is_some() => Severity::High,
+            ChangeKind::Modified if change.key == RC_LOCAL => Severity::High,
+            _ => Severity::Medium,
+        }
+    }
+}
+
+/// Owner, group, mode, size, link target and content hash of one script. `None` for
+/// directories and entries that vanished; unreadable content is noted and left unhashed.
+fn file_item(host: &Host, key: String, path: &Path) -> Option<Item> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.is_dir() {
+        return None;
+    }
+    let mut item = Item::new(key);
+    item.fields = file_fields(host, path, &meta);
+    // A symlink in init.d whose target is absolute points inside the scanned root.
+    let content = match std::fs::read_link(path) {
+        Ok(t) if t.is_absolute() => host.path(&t),
+        _ => path.to_path_buf(),
+    };
+    match sha256_file(&content) {
+        Ok(h) => item = item.with("sha256", h),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            host.note_denied(&host.display(path))
+        }
+        Err(_) => {}
+    }
+    Some(item)
+}
+
+/// The entries of a directory, sorted by name (`.depend.*` and other dot files included; the
+/// caller filters).
+fn entries(host: &Host, dir: &Path) -> Vec<(OsString, PathBuf)> {
+    let mut out = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(rd) => out.extend(rd.flatten().map(|e| (e.file_name(), e.path()))),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            host.note_denied(&host.display(dir))
+        }
+        Err(_) => {}
+    }
+    out.sort();
+    out
+}
+
+/// Script name → runlevels with an `S` link, and → runlevels with a `K` link, from every
+/// `rcN.d` directory found.
+type Levels = BTreeMap<OsString, BTreeSet<&'static str>>;
+
+fn links(host: &Host) -> (Levels, Levels) {
+    let (mut start, mut stop) = (Levels::new(), Levels::new());
+    for parent in RC_PARENTS {
+        for level in RUNLEVELS {
+            let dir = host.path(format!("{parent}/rc{level}.d"));
+            for (name, _) in entries(host, &dir) {
+                let bytes = name.as_bytes();
+                let map = match bytes.first() {
+                    Some(b'S') => &mut start,
+                    Some(b'K') => &mut stop,
+                    _ => continue,
+                };
+                // `S01apache2`: the priority digits, then the script's name.
+                let rest = &bytes[1..];
+                let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                if digits == 0 || digits == rest.len() {
+                    continue;
+                }
+                let script = OsStr::from_bytes(&rest[digits..]).to_os_string();
+                map.entry(script).or_default().insert(level);
+            }
+        }
+    }
+    (start, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn script(root: &Path, rel: &str, text: &str, mode: u32) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn link(root: &Path, rel: &str, target: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(target, p).unwrap();
+    }
+
+    fn fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        script(r, "etc/init.d/apache2", "#!/bin/sh\necho apache\n", 0o755);
+        script(r, "etc/init.d/quiet", "#!/bin/sh\n", 0o755);
+        script(r, "etc/init.d/README", "docs", 0o644);
+        script(r, "etc/init.d/skeleton", "#!/bin/sh\n", 0o644);
+        script(r, "etc/init.d/.depend.start", "x", 0o644);
+        script(r, "etc/init.d/odd\nname", "#!/bin/sh\n", 0o755);
+        std::fs::create_dir_all(r.join("etc/init.d/subdir")).unwrap();
+        for level in ["2", "3", "4", "5"] {
+            link(
+                r,
+                &format!("etc/rc{level}.d/S01apache2"),
+                "../init.d/apache2",
+            );
+        }
+        for level in ["0", "1", "6"] {
+            link(
+                r,
+                &format!("etc/rc{level}.d/K01apache2"),
+                "../init.d/apache2",
+            );
+        }
+        link(r, "etc/rcS.d/S02quiet", "../init.d/quiet");
+        link(r, "etc/rc2.d/Sbroken", "../init.d/quiet");
+        script(r, "etc/rc2.d/README", "x", 0o644);
+        dir
+    }
+
+    fn by_key(items: &[Item]) -> BTreeMap<&str, &crate::model::Fields> {
+        items.iter().map(|i| (i.key.as_str(), &i.fields)).collect()
+    }
+
+    #[test]
+    fn scripts_with_runlevels_and_hashes() {
+        let dir = fixture();
+        let items = ListSysvinitJobs.collect(&Host::new(dir.path())).unwrap();
+        let m = by_key(&items);
+        let keys: Vec<&str> = m.keys().copied().collect();
+        assert_eq!(keys, ["apache2", "odd\\x0aname", "quiet"]);
+        let a = m["apache2"];
+        assert_eq!(a["runlevels"], "2,3,4,5");
+        assert_eq!(a["stop_runlevels"], "0,1,6");
+        assert_eq!(a["perm"], "-rwxr-xr-x");
+        assert_eq!(
+            a["sha256"],
+            crate::collectors::common::sha256_bytes(b"#!/bin/sh\necho apache\n")
+        );
+        assert_eq!(
+            m["quiet"]["runlevels"], "S",
+            "Sbroken has no priority digits"
+        );
+        assert!(!m["odd\\x0aname"].contains_key("runlevels"));
+    }
+
+    #[test]
+    fn rc_local_only_when_executable() {
+        let dir = fixture();
+        let host = || Host::new(dir.path());
+        script(dir.path(), "etc/rc.local", "#!/bin/sh\nexit 0\n", 0o644);
+        let items = ListSysvinitJobs.collect(&host()).unwrap();
+        assert!(items.iter().all(|i| i.key != RC_LOCAL));
+        std::fs::set_permissions(
+            dir.path().join("etc/rc.local"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let items = ListSysvinitJobs.collect(&host()).unwrap();
+        let m = by_key(&items);
+        assert_eq!(m[RC_LOCAL]["perm"], "-rwxr-xr-x");
+        assert!(m[RC_LOCAL].contains_key("sha256"));
+    }
+
+    #[test]
+    fn missing_init_d_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        match ListSysvinitJobs.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(why)) => assert!(why.contains("etc/init.d"), "{why}"),
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        // RHEL keeps the scripts under etc/rc.d.
+        script(dir.path(), "etc/rc.d/init.d/network", "#!/bin/sh\n", 0o755);
+        link(dir.path(), "etc/rc.d/rc3.d/S10network", "../init.d/network");
+        let items = ListSysvinitJobs.collect(&Host::new(dir.path())).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].fields["runlevels"], "3");
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let dir = fixture();
+        let items = ListSysvinitJobs.collect(&Host::new(dir.path())).unwrap();
+        let apache = items.iter().find(|i| i.key == "apache2").unwrap();
+        let added = Change {
+            collector: "list_sysvinit_jobs".into(),
+            kind: ChangeKind::Added,
+            key: "apache2".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: None,
+            after: Some(apache.fields.clone()),
+        };
+        let msg = ListSysvinitJobs.message(&added);
+        assert!(
+            msg.starts_with("SysV init job apache2 added (runlevels=2,3,4,5, owner="),
+            "{msg}"
+        );
+        assert_eq!(ListSysvinitJobs.severity(&added), Severity::High);
+        let mut no_start = apache.fields.clone();
+        no_start.remove("runlevels");
+        let quiet = Change {
+            after: Some(no_start),
+            ..added.clone()
+        };
+        assert_eq!(ListSysvinitJobs.severity(&quiet), Severity::Medium);
+        let content = Change {
+            kind: ChangeKind::Modified,
+            before: Some([("sha256".to_string(), "a".to_string())].into()),
+            after: Some([("sha256".to_string(), "b".to_string())].into()),
+            ..added.clone()
+        };
+        assert_eq!(
+            ListSysvinitJobs.message(&content),
+            "SysV init job apache2 changed: content changed"
+        );
+        let removed = Change {
+            kind: ChangeKind::Removed,
+            ..added
+        };
+        assert_eq!(ListSysvinitJobs.severity(&removed), Severity::Low);
     }
 }
