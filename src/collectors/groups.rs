@@ -132,7 +132,13 @@ impl Collector for CheckGroups {
             {
                 Severity::High
             }
-            ChangeKind::Modified if change.after.as_ref().and_then(|f| f.get("gid")).is_some_and(|g| g == "0") => {
+            ChangeKind::Modified
+                if change
+                    .after
+                    .as_ref()
+                    .and_then(|f| f.get("gid"))
+                    .is_some_and(|g| g == "0") =>
+            {
                 Severity::High
             }
             // A group password lets non-members join with newgrp.
@@ -197,7 +203,10 @@ mod tests {
         assert_eq!(sudo["admins"], "carol");
         assert_eq!(sudo["password"], "locked");
         assert!(!items[2].fields.contains_key("members"));
-        assert!(!items[2].fields.contains_key("password"), "no gshadow entry");
+        assert!(
+            !items[2].fields.contains_key("password"),
+            "no gshadow entry"
+        );
         assert_eq!(items[3].fields["password"], "none");
         let withpw = &items[4].fields;
         assert_eq!(withpw["password"], "set");
@@ -215,12 +224,24 @@ mod tests {
         ));
         // gshadow is optional.
         let dir = root_with(Some(GROUP), None);
-        assert_eq!(CheckGroups.collect(&Host::new(dir.path())).unwrap().len(), 5);
+        assert_eq!(
+            CheckGroups.collect(&Host::new(dir.path())).unwrap().len(),
+            5
+        );
     }
 
-    fn change(key: &str, kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
+    fn change(
+        key: &str,
+        kind: ChangeKind,
+        before: &[(&str, &str)],
+        after: &[(&str, &str)],
+    ) -> Change {
         let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
         };
         Change {
             collector: "check_groups".into(),
@@ -235,17 +256,43 @@ mod tests {
 
     #[test]
     fn messages_and_severities() {
-        let added = change("vboxusers", ChangeKind::Added, &[], &[("gid", "998"), ("password", "locked")]);
-        assert_eq!(CheckGroups.message(&added), "group vboxusers added (gid=998)");
+        let added = change(
+            "vboxusers",
+            ChangeKind::Added,
+            &[],
+            &[("gid", "998"), ("password", "locked")],
+        );
+        assert_eq!(
+            CheckGroups.message(&added),
+            "group vboxusers added (gid=998)"
+        );
         assert_eq!(CheckGroups.severity(&added), Severity::Low);
-        let sudo = change("sudo", ChangeKind::Modified, &[("members", "a")], &[("members", "a,bob")]);
-        assert_eq!(CheckGroups.message(&sudo), "group sudo changed: members from a to a,bob");
+        let sudo = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "a,bob")],
+        );
+        assert_eq!(
+            CheckGroups.message(&sudo),
+            "group sudo changed: members from a to a,bob"
+        );
         assert_eq!(CheckGroups.severity(&sudo), Severity::High);
         let first = change("docker", ChangeKind::Modified, &[], &[("members", "eve")]);
         assert_eq!(CheckGroups.severity(&first), Severity::High);
-        let left = change("sudo", ChangeKind::Modified, &[("members", "a,bob")], &[("members", "a")]);
+        let left = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a,bob")],
+            &[("members", "a")],
+        );
         assert_eq!(CheckGroups.severity(&left), Severity::Info);
-        let plain = change("audio", ChangeKind::Modified, &[("members", "a")], &[("members", "a,bob")]);
+        let plain = change(
+            "audio",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "a,bob")],
+        );
         assert_eq!(CheckGroups.severity(&plain), Severity::Low);
         let removed = change("vboxusers", ChangeKind::Removed, &[("gid", "998")], &[]);
         assert_eq!(CheckGroups.message(&removed), "group vboxusers removed");

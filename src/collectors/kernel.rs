@@ -202,16 +202,27 @@ mod tests {
     fn kernel_version_from_proc() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
-        write(dir.path(), "proc/version", "Linux version 6.1.0-18-amd64 #1 SMP\n");
+        write(
+            dir.path(),
+            "proc/version",
+            "Linux version 6.1.0-18-amd64 #1 SMP\n",
+        );
         write(dir.path(), "proc/sys/kernel/tainted", "12288\n");
         let items = KernelVersion.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items.len(), 1);
         let f = &items[0].fields;
         assert_eq!(f["release"], "6.1.0-18-amd64");
-        assert_eq!(f["version"], "Linux version 6.1.0-18-amd64 #1 SMP", "proc/version fallback");
+        assert_eq!(
+            f["version"], "Linux version 6.1.0-18-amd64 #1 SMP",
+            "proc/version fallback"
+        );
         assert_eq!(f["taint"], "OE");
         assert!(!f.contains_key("hostname"));
-        write(dir.path(), "proc/sys/kernel/version", "#1 SMP PREEMPT_DYNAMIC\n");
+        write(
+            dir.path(),
+            "proc/sys/kernel/version",
+            "#1 SMP PREEMPT_DYNAMIC\n",
+        );
         let items = KernelVersion.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items[0].fields["version"], "#1 SMP PREEMPT_DYNAMIC");
     }
@@ -293,15 +304,28 @@ mod tests {
             message: String::new(),
             severity: Severity::Info,
             before: None,
-            after: after.map(|p| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            after: after.map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }),
         };
         let plain = mk(ChangeKind::Added, Some(&[("state", "Live")]));
-        assert_eq!(KernelModules.message(&plain), "kernel module vboxdrv loaded");
+        assert_eq!(
+            KernelModules.message(&plain),
+            "kernel module vboxdrv loaded"
+        );
         assert_eq!(KernelModules.severity(&plain), Severity::Medium);
-        let oot = mk(ChangeKind::Added, Some(&[("state", "Live"), ("taint", "OE")]));
+        let oot = mk(
+            ChangeKind::Added,
+            Some(&[("state", "Live"), ("taint", "OE")]),
+        );
         assert_eq!(KernelModules.severity(&oot), Severity::High);
         let gone = mk(ChangeKind::Removed, None);
-        assert_eq!(KernelModules.message(&gone), "kernel module vboxdrv unloaded");
+        assert_eq!(
+            KernelModules.message(&gone),
+            "kernel module vboxdrv unloaded"
+        );
         assert_eq!(KernelModules.severity(&gone), Severity::Low);
     }
 }

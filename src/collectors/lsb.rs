@@ -65,7 +65,13 @@ impl Collector for LsbVersion {
 
     fn severity(&self, change: &Change) -> Severity {
         // A new release or another distribution; the rest (URLs, pretty names) is cosmetic.
-        const IDENTITY: [&str; 5] = ["ID", "VERSION_ID", "DISTRIB_ID", "DISTRIB_RELEASE", "VERSION_CODENAME"];
+        const IDENTITY: [&str; 5] = [
+            "ID",
+            "VERSION_ID",
+            "DISTRIB_ID",
+            "DISTRIB_RELEASE",
+            "VERSION_CODENAME",
+        ];
         if IDENTITY.contains(&change.key.as_str()) {
             Severity::Low
         } else {
@@ -163,8 +169,16 @@ mod tests {
             "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nID=ignored-dup\n",
         );
         let items = LsbVersion.collect(&Host::new(dir.path())).unwrap();
-        let get = |k: &str| items.iter().find(|i| i.key == k).map(|i| i.fields["value"].clone());
-        assert_eq!(get("PRETTY_NAME").as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
+        let get = |k: &str| {
+            items
+                .iter()
+                .find(|i| i.key == k)
+                .map(|i| i.fields["value"].clone())
+        };
+        assert_eq!(
+            get("PRETTY_NAME").as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
         assert_eq!(get("VERSION_ID").as_deref(), Some("12"));
         assert_eq!(get("ID").as_deref(), Some("debian"), "os-release wins");
         assert_eq!(get("QUOTED").as_deref(), Some("single $quoted"));
@@ -199,7 +213,10 @@ mod tests {
             before: Some([("value".to_string(), "11".to_string())].into()),
             after: Some([("value".to_string(), "12".to_string())].into()),
         };
-        assert_eq!(LsbVersion.message(&change), "OS release field VERSION_ID changed from 11 to 12");
+        assert_eq!(
+            LsbVersion.message(&change),
+            "OS release field VERSION_ID changed from 11 to 12"
+        );
         assert_eq!(LsbVersion.severity(&change), Severity::Low);
     }
 }

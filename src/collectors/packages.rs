@@ -118,7 +118,11 @@ impl Collector for ListPackages {
             ChangeKind::Added | ChangeKind::Removed => Severity::Low,
             // A package left a clean installed state (half-installed, config-files...).
             ChangeKind::Modified
-                if change.after.as_ref().and_then(|f| f.get("status")).is_some() =>
+                if change
+                    .after
+                    .as_ref()
+                    .and_then(|f| f.get("status"))
+                    .is_some() =>
             {
                 Severity::Low
             }
@@ -178,7 +182,10 @@ fn parse_dpkg_status(text: &str) -> Vec<Item> {
             _ => package.clone(),
         };
         let item = Item::new(escape_bytes(key.as_bytes()))
-            .with_opt("version", fields.get("Version").map(|v| escape_bytes(v.as_bytes())))
+            .with_opt(
+                "version",
+                fields.get("Version").map(|v| escape_bytes(v.as_bytes())),
+            )
             .with_opt("arch", arch.map(|a| escape_bytes(a.as_bytes())))
             .with("status", escape_bytes(status.as_bytes()));
         items.push(item);
@@ -271,13 +278,19 @@ Version: 5.1.26\n";
         let dir = root_with_status(Some(STATUS));
         let items = ListPackages.collect(&Host::new(dir.path())).unwrap();
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["dpkg", "libc6:amd64", "oldtool", "broken", "virtualbox-5.1"]);
+        assert_eq!(
+            keys,
+            ["dpkg", "libc6:amd64", "oldtool", "broken", "virtualbox-5.1"]
+        );
         assert_eq!(items[0].fields["version"], "1.21.22");
         assert_eq!(items[0].fields["arch"], "amd64");
         assert_eq!(items[0].fields["status"], "install ok installed");
         assert_eq!(items[1].fields["version"], "2.36-9+deb12u4");
         assert_eq!(items[2].fields["status"], "deinstall ok config-files");
-        assert_eq!(items[3].fields["status"], "install reinstreq half-installed");
+        assert_eq!(
+            items[3].fields["status"],
+            "install reinstreq half-installed"
+        );
         assert!(items.iter().all(|i| i.fields.len() == 3), "{items:?}");
     }
 
@@ -317,14 +330,21 @@ malformed line\n";
             return;
         }
         let items = ListPackages.collect(&host).unwrap();
-        let dpkg = items.iter().find(|i| i.key == "dpkg").expect("dpkg is installed");
+        let dpkg = items
+            .iter()
+            .find(|i| i.key == "dpkg")
+            .expect("dpkg is installed");
         assert!(dpkg.fields["status"].ends_with("installed"));
         assert!(items.len() > 50, "{} packages", items.len());
     }
 
     fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
         let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
         };
         Change {
             collector: "list_packages".into(),
@@ -342,11 +362,22 @@ malformed line\n";
         let added = change(
             ChangeKind::Added,
             &[],
-            &[("version", "5.1.26"), ("status", "install ok installed"), ("arch", "amd64")],
+            &[
+                ("version", "5.1.26"),
+                ("status", "install ok installed"),
+                ("arch", "amd64"),
+            ],
         );
-        assert_eq!(ListPackages.message(&added), "package virtualbox-5.1 version 5.1.26 installed");
+        assert_eq!(
+            ListPackages.message(&added),
+            "package virtualbox-5.1 version 5.1.26 installed"
+        );
         assert_eq!(ListPackages.severity(&added), Severity::Low);
-        let up = change(ChangeKind::Modified, &[("version", "1.0")], &[("version", "1.1")]);
+        let up = change(
+            ChangeKind::Modified,
+            &[("version", "1.0")],
+            &[("version", "1.1")],
+        );
         assert_eq!(
             ListPackages.message(&up),
             "package virtualbox-5.1 version changed from 1.0 to 1.1"
@@ -363,6 +394,9 @@ malformed line\n";
         );
         assert_eq!(ListPackages.severity(&st), Severity::Low);
         let gone = change(ChangeKind::Removed, &[("version", "1.0")], &[]);
-        assert_eq!(ListPackages.message(&gone), "package virtualbox-5.1 removed");
+        assert_eq!(
+            ListPackages.message(&gone),
+            "package virtualbox-5.1 removed"
+        );
     }
 }

@@ -78,10 +78,7 @@ fn load(host: &Host) -> PkgDb {
 /// `escape_bytes`, with a fast path for the plain ASCII names that make up nearly all of the
 /// ~100k lines of a desktop's lists (the load is the cost of this module: see `owner`).
 fn key_text(path: &[u8]) -> String {
-    if path
-        .iter()
-        .all(|b| (0x20..0x7f).contains(b) && *b != b'\\')
-    {
+    if path.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'\\') {
         // Only printable ASCII: escaping would return it unchanged.
         String::from_utf8_lossy(path).into_owned()
     } else {
@@ -178,11 +175,17 @@ mod tests {
         assert_eq!(owner(&host, "/bin").as_deref(), Some("coreutils, iproute2"));
         assert_eq!(owner(&host, "/usr/bin/md5only"), None);
         assert_eq!(owner(&host, "/usr/local/bin/ip"), None);
-        assert_eq!(owner(&host, "/usr/share/doc/iproute2/README").as_deref(), Some("iproute2"));
+        assert_eq!(
+            owner(&host, "/usr/share/doc/iproute2/README").as_deref(),
+            Some("iproute2")
+        );
         // No alias outside the merged directories.
         assert_eq!(owner(&host, "/share/doc/iproute2/README"), None);
         // Non-UTF-8 names are looked up by their escaped display text.
-        let odd = host.display(&dir.path().join(std::ffi::OsStr::from_bytes(b"usr/bin/odd\xff")));
+        let odd = host.display(
+            &dir.path()
+                .join(std::ffi::OsStr::from_bytes(b"usr/bin/odd\xff")),
+        );
         assert_eq!(owner(&host, &odd).as_deref(), Some("odd"));
         assert!(owner(&host, "/").unwrap().contains("odd"));
     }

@@ -101,7 +101,10 @@ impl Collector for CheckUsers {
                 let password = pw.then(|| password_text(change));
                 match (rest, password) {
                     (Some(rest), Some(pw)) => {
-                        format!("user {key} changed: {}, password {pw}", render_modified(&rest))
+                        format!(
+                            "user {key} changed: {}, password {pw}",
+                            render_modified(&rest)
+                        )
                     }
                     (Some(rest), None) => format!("user {key} changed: {}", render_modified(&rest)),
                     (None, Some(pw)) => format!("password of user {key} {pw}"),
@@ -115,9 +118,10 @@ impl Collector for CheckUsers {
         let get = |side: &Option<Fields>, n: &str| side.as_ref().and_then(|f| f.get(n).cloned());
         match change.kind {
             ChangeKind::Added => {
-                if get(&change.after, "uid").as_deref() == Some("0") {
-                    Severity::High
-                } else if get(&change.after, "password").as_deref() == Some("none") {
+                // uid 0, or a password-less account.
+                if get(&change.after, "uid").as_deref() == Some("0")
+                    || get(&change.after, "password").as_deref() == Some("none")
+                {
                     Severity::High
                 } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s)) {
                     Severity::Medium
@@ -130,10 +134,12 @@ impl Collector for CheckUsers {
                 let uid = get(&change.after, "uid");
                 let old_uid = get(&change.before, "uid");
                 let pw = get(&change.after, "password");
-                if uid.as_deref() == Some("0") || old_uid.as_deref() == Some("0") {
-                    // Becoming uid 0, or a root account changing at all, matters most.
-                    Severity::High
-                } else if pw.as_deref() == Some("none") {
+                // A uid moving to or from 0 (only changed fields are present), or a password
+                // removed so the account logs in without one.
+                if uid.as_deref() == Some("0")
+                    || old_uid.as_deref() == Some("0")
+                    || pw.as_deref() == Some("none")
+                {
                     Severity::High
                 } else if split_password(change).0
                     || get(&change.after, "shell").is_some_and(|s| is_login_shell(&s))
@@ -286,7 +292,10 @@ mod tests {
         assert_eq!(root["password_fingerprint"], fingerprint(HASH));
         assert_eq!(root["password_fingerprint"].len(), 16);
         assert_eq!(root["max"], "99999");
-        assert!(!root.contains_key("inactive"), "empty shadow columns are omitted");
+        assert!(
+            !root.contains_key("inactive"),
+            "empty shadow columns are omitted"
+        );
         assert_eq!(find(&items, "daemon")["password"], "locked");
         let alice = find(&items, "alice");
         assert_eq!(alice["password"], "locked");
@@ -329,7 +338,11 @@ mod tests {
 
     fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
         let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
         };
         Change {
             collector: "check_users".into(),
@@ -347,16 +360,30 @@ mod tests {
         let added = change(
             ChangeKind::Added,
             &[],
-            &[("uid", "1001"), ("gid", "1001"), ("home", "/home/alice"), ("shell", "/bin/bash"), ("gecos", "")],
+            &[
+                ("uid", "1001"),
+                ("gid", "1001"),
+                ("home", "/home/alice"),
+                ("shell", "/bin/bash"),
+                ("gecos", ""),
+            ],
         );
         assert_eq!(
             CheckUsers.message(&added),
             "user alice added (uid=1001, gid=1001, home=/home/alice, shell=/bin/bash)"
         );
         assert_eq!(CheckUsers.severity(&added), Severity::Medium);
-        let system = change(ChangeKind::Added, &[], &[("uid", "998"), ("shell", "/usr/sbin/nologin")]);
+        let system = change(
+            ChangeKind::Added,
+            &[],
+            &[("uid", "998"), ("shell", "/usr/sbin/nologin")],
+        );
         assert_eq!(CheckUsers.severity(&system), Severity::Low);
-        let uid0 = change(ChangeKind::Added, &[], &[("uid", "0"), ("shell", "/usr/sbin/nologin")]);
+        let uid0 = change(
+            ChangeKind::Added,
+            &[],
+            &[("uid", "0"), ("shell", "/usr/sbin/nologin")],
+        );
         assert_eq!(CheckUsers.severity(&uid0), Severity::High);
         let to_root = change(ChangeKind::Modified, &[("uid", "1001")], &[("uid", "0")]);
         assert_eq!(CheckUsers.severity(&to_root), Severity::High);
@@ -376,32 +403,63 @@ mod tests {
 
         let pw = change(
             ChangeKind::Modified,
-            &[("password_fingerprint", "0123456789abcdef"), ("lastchg", "19000")],
-            &[("password_fingerprint", "fedcba9876543210"), ("lastchg", "19500")],
+            &[
+                ("password_fingerprint", "0123456789abcdef"),
+                ("lastchg", "19000"),
+            ],
+            &[
+                ("password_fingerprint", "fedcba9876543210"),
+                ("lastchg", "19500"),
+            ],
         );
         assert_eq!(CheckUsers.message(&pw), "password of user alice changed");
         assert_eq!(CheckUsers.severity(&pw), Severity::Medium);
         let locked = change(
             ChangeKind::Modified,
-            &[("password", "set"), ("password_fingerprint", "0123456789abcdef")],
-            &[("password", "locked"), ("password_fingerprint", "fedcba9876543210")],
+            &[
+                ("password", "set"),
+                ("password_fingerprint", "0123456789abcdef"),
+            ],
+            &[
+                ("password", "locked"),
+                ("password_fingerprint", "fedcba9876543210"),
+            ],
         );
         assert_eq!(
             CheckUsers.message(&locked),
             "password of user alice changed from set to locked"
         );
-        let emptied = change(ChangeKind::Modified, &[("password", "set")], &[("password", "none")]);
+        let emptied = change(
+            ChangeKind::Modified,
+            &[("password", "set")],
+            &[("password", "none")],
+        );
         assert_eq!(CheckUsers.severity(&emptied), Severity::High);
         let both = change(
             ChangeKind::Modified,
-            &[("shell", "/bin/sh"), ("password_fingerprint", "0123456789abcdef")],
-            &[("shell", "/bin/bash"), ("password_fingerprint", "fedcba9876543210")],
+            &[
+                ("shell", "/bin/sh"),
+                ("password_fingerprint", "0123456789abcdef"),
+            ],
+            &[
+                ("shell", "/bin/bash"),
+                ("password_fingerprint", "fedcba9876543210"),
+            ],
         );
         let msg = CheckUsers.message(&both);
-        assert_eq!(msg, "user alice changed: shell from /bin/sh to /bin/bash, password changed");
-        assert!(!msg.contains("0123456789"), "fingerprints stay out of messages");
+        assert_eq!(
+            msg,
+            "user alice changed: shell from /bin/sh to /bin/bash, password changed"
+        );
+        assert!(
+            !msg.contains("0123456789"),
+            "fingerprints stay out of messages"
+        );
         let aging = change(ChangeKind::Modified, &[("max", "99999")], &[("max", "90")]);
-        assert_eq!(CheckUsers.message(&aging), "user alice changed: max from 99999 to 90");
+        assert_eq!(
+            CheckUsers.message(&aging),
+            "user alice changed: max from 99999 to 90"
+        );
         let removed = change(ChangeKind::Removed, &[("uid", "1001")], &[]);
         assert_eq!(CheckUsers.message(&removed), "user alice removed");
     }
