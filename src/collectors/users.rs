@@ -18,6 +18,9 @@ pub struct CheckUsers;
 /// Fields that describe the password; messages fold their changes into "password changed".
 const PASSWORD_FIELDS: [&str; 4] = ["password", "password_fingerprint", "password_in", "lastchg"];
 
+/// The aging columns of a shadow line, in file order after the hash.
+const SHADOW_AGING: [&str; 6] = ["lastchg", "min", "max", "warn", "inactive", "expire"];
+
 impl Collector for CheckUsers {
     fn name(&self) -> &'static str {
         "check_users"
@@ -66,10 +69,7 @@ impl Collector for CheckUsers {
                 item = with_password(item, cols[1], "passwd");
             } else if let Some(sh) = shadow.iter().find(|s| s[0] == cols[0]) {
                 item = with_password(item, sh[1], "shadow");
-                for (i, name) in ["lastchg", "min", "max", "warn", "inactive", "expire"]
-                    .iter()
-                    .enumerate()
-                {
+                for (i, name) in SHADOW_AGING.iter().enumerate() {
                     let v = sh[2 + i].trim();
                     if !v.is_empty() {
                         item = item.with(name, text(v));
@@ -141,8 +141,8 @@ impl Collector for CheckUsers {
                     || pw.as_deref() == Some("none")
                 {
                     Severity::High
-                } else if split_password(change).0
-                    || get(&change.after, "shell").is_some_and(|s| is_login_shell(&s))
+                } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s))
+                    || (split_password(change).0 && visibility(change).is_none())
                 {
                     Severity::Medium
                 } else {
@@ -207,10 +207,16 @@ fn split_password(change: &Change) -> (bool, Option<Change>) {
             && (change.before.as_ref().is_some_and(|f| f.contains_key(*n))
                 || change.after.as_ref().is_some_and(|f| f.contains_key(*n)))
     });
+    let unreadable = visibility(change).is_some();
     let strip = |f: &Option<Fields>| {
         f.as_ref().map(|f| {
             f.iter()
-                .filter(|(k, _)| !(pw_changed && PASSWORD_FIELDS.contains(&k.as_str())))
+                .filter(|(k, _)| {
+                    let k = k.as_str();
+                    // When shadow became (un)readable, its aging columns come and go with it.
+                    !(pw_changed && PASSWORD_FIELDS.contains(&k)
+                        || unreadable && SHADOW_AGING.contains(&k))
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<Fields>()
         })
@@ -227,10 +233,28 @@ fn split_password(change: &Change) -> (bool, Option<Change>) {
 
 /// `changed`, or `changed from set to locked` when the state moved.
 fn password_text(change: &Change) -> String {
+    match visibility(change) {
+        Some(false) => return "no longer readable (etc/shadow cannot be read)".to_string(),
+        Some(true) => return "readable again".to_string(),
+        None => {}
+    }
     let state = |f: &Option<Fields>| f.as_ref().and_then(|f| f.get("password").cloned());
     match (state(&change.before), state(&change.after)) {
         (Some(a), Some(b)) if a != b => format!("changed from {a} to {b}"),
         _ => "changed".to_string(),
+    }
+}
+
+/// `Some(false)` when the password fields vanished, `Some(true)` when they appeared: the
+/// password state is always set when shadow (or a passwd hash) could be read, so this is a
+/// scan that could not read etc/shadow (not root) next to one that could, not a password
+/// change.
+fn visibility(change: &Change) -> Option<bool> {
+    let has = |f: &Option<Fields>| f.as_ref().is_some_and(|f| f.contains_key("password"));
+    match (has(&change.before), has(&change.after)) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
     }
 }
 
@@ -455,6 +479,20 @@ mod tests {
             !msg.contains("0123456789"),
             "fingerprints stay out of messages"
         );
+        let unreadable = change(
+            ChangeKind::Modified,
+            &[
+                ("password", "set"),
+                ("password_fingerprint", "0123456789abcdef"),
+                ("max", "9"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            CheckUsers.message(&unreadable),
+            "password of user alice no longer readable (etc/shadow cannot be read)"
+        );
+        assert_eq!(CheckUsers.severity(&unreadable), Severity::Low);
         let aging = change(ChangeKind::Modified, &[("max", "99999")], &[("max", "90")]);
         assert_eq!(
             CheckUsers.message(&aging),
