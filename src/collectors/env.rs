@@ -1,24 +1,269 @@
-//! Placeholder: to be implemented.
+//! `env`: the environment of the scanning process, as dawgmon 1.1 recorded it.
+//!
+//! Keyed by variable name. A variable that changes how programs load code (`LD_PRELOAD`,
+//! `LD_LIBRARY_PATH`, `PYTHONPATH`...) or that is plainly not secret (`PATH`, `HOME`, `LANG`)
+//! is stored in clear; any other value may be a token or password, so only a short SHA-256
+//! fingerprint of it is kept (a change still shows). Variables that differ from one login, shell
+//! or service start to the next (`PWD`, `SHLVL`, `SSH_CONNECTION`, `INVOCATION_ID`...) are
+//! skipped.
+//!
+//! Off by default: the result describes the process that scans, not the host. The daemon's
+//! environment is fixed by its unit, but every interactive `dawgctl scan` inherits its shell's
+//! environment, which differs between terminals, su/sudo and cron, so comparing a daemon scan
+//! with a `dawgctl` scan would report dozens of meaningless changes.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use crate::collectors::Collector;
+use crate::collectors::common::{render_fields, sha256_bytes};
 use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+use crate::host::{Host, escape_os};
+use crate::model::{Change, ChangeKind, Fields, Item, Severity};
 
 pub struct Env;
+
+/// Stored in clear: not secret, and worth reading in a report.
+const CLEAR: &[&str] = &[
+    "PATH", "SHELL", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "UMASK", "MAIL",
+    "TMPDIR", "EDITOR", "VISUAL", "PAGER",
+];
+
+/// Change what code programs load: stored in clear, and flagged.
+const LOADERS: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PERL5LIB",
+    "PERL5OPT",
+    "PERLLIB",
+    "RUBYLIB",
+    "RUBYOPT",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "GCONV_PATH",
+    "CLASSPATH",
+    "JAVA_TOOL_OPTIONS",
+    "GIO_EXTRA_MODULES",
+    "GTK_PATH",
+];
+
+/// Differ between logins, shells and service starts for no reason a reviewer cares about.
+const VOLATILE: &[&str] = &[
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "TERM",
+    "COLORTERM",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "GPG_TTY",
+    "XDG_SESSION_ID",
+    "XDG_SESSION_TYPE",
+    "XDG_SESSION_CLASS",
+    "XDG_VTNR",
+    "XDG_SEAT",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "NOTIFY_SOCKET",
+    "MANAGERPID",
+    "SYSTEMD_EXEC_PID",
+    "MAINPID",
+    "COLUMNS",
+    "LINES",
+    "DISPLAY",
+    "WINDOWID",
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "WINDOW",
+    "TERM_SESSION_ID",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "SUDO_COMMAND",
+    "SUDO_UID",
+    "SUDO_GID",
+    "SUDO_USER",
+];
+
+const VOLATILE_PREFIXES: &[&str] = &["WATCHDOG_", "LISTEN_", "TERM_PROGRAM", "VTE_", "KONSOLE_"];
 
 impl Collector for Env {
     fn name(&self) -> &'static str {
         "env"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "environment of the scanning process (LD_PRELOAD, PATH...; other values as fingerprints)"
     }
     fn noun(&self) -> &'static str {
         "environment variable"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "env is not implemented yet".into(),
-        ))
+    fn default_enabled(&self) -> bool {
+        false
+    }
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        if !host.is_live() {
+            return Err(CollectError::Unavailable(format!(
+                "env describes the scanning process, not the tree under {}: it only runs on the live host (root /)",
+                host.root().display()
+            )));
+        }
+        Ok(std::env::vars_os()
+            .filter_map(|(name, value)| item(&name, &value))
+            .collect())
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let key = &change.key;
+        let empty = Fields::new();
+        let (before, after) = (
+            change.before.as_ref().unwrap_or(&empty),
+            change.after.as_ref().unwrap_or(&empty),
+        );
+        match change.kind {
+            ChangeKind::Added => format!(
+                "environment variable {key} added ({})",
+                render_fields(after)
+            ),
+            ChangeKind::Removed => format!("environment variable {key} removed"),
+            ChangeKind::Modified => match (before.get("value"), after.get("value")) {
+                (Some(a), Some(b)) => {
+                    format!("environment variable {key} changed from '{a}' to '{b}'")
+                }
+                _ => format!("environment variable {key} changed"),
+            },
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        let key = change.key.as_str();
+        if key.starts_with("LD_") {
+            Severity::High
+        } else if LOADERS.contains(&key) {
+            Severity::Medium
+        } else if key == "PATH" {
+            Severity::Low
+        } else {
+            Severity::Info
+        }
+    }
+}
+
+/// The item of one variable, or `None` for a volatile one.
+fn item(name: &OsStr, value: &OsStr) -> Option<Item> {
+    let key = escape_os(name);
+    if VOLATILE.contains(&key.as_str()) || VOLATILE_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        return None;
+    }
+    let clear = CLEAR.contains(&key.as_str())
+        || LOADERS.contains(&key.as_str())
+        || key.starts_with("LD_")
+        || key.starts_with("LC_");
+    let item = Item::new(key);
+    Some(if clear {
+        item.with("value", escape_os(value))
+    } else {
+        item.with("value_sha256", &sha256_bytes(value.as_bytes())[..16])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_in_clear_only_for_the_allow_list() {
+        let it = |n: &str, v: &str| item(OsStr::new(n), OsStr::new(v));
+        assert_eq!(
+            it("LD_PRELOAD", "/tmp/evil.so").unwrap().fields["value"],
+            "/tmp/evil.so"
+        );
+        assert_eq!(it("LC_ALL", "C.UTF-8").unwrap().fields["value"], "C.UTF-8");
+        assert_eq!(
+            it("PATH", "/usr/bin:/bin").unwrap().fields["value"],
+            "/usr/bin:/bin"
+        );
+        let secret = it("AWS_SECRET_ACCESS_KEY", "hunter2-very-secret").unwrap();
+        assert!(!secret.fields.contains_key("value"));
+        assert_eq!(
+            secret.fields["value_sha256"],
+            &sha256_bytes(b"hunter2-very-secret")[..16]
+        );
+        assert!(it("PWD", "/root").is_none());
+        assert!(it("WATCHDOG_USEC", "1").is_none());
+        let odd = item(OsStr::from_bytes(b"ODD\xff"), OsStr::from_bytes(b"a\nb")).unwrap();
+        assert_eq!(odd.key, "ODD\\xff");
+    }
+
+    #[test]
+    fn live_environment_of_this_process() {
+        let host = Host::new("/");
+        let items = Env.collect(&host).unwrap();
+        if let Some(path) = std::env::var_os("PATH") {
+            let p = items.iter().find(|i| i.key == "PATH").expect("PATH");
+            assert_eq!(p.fields["value"], escape_os(&path));
+        }
+        // Cargo sets this for test binaries; its value is not on the allow-list.
+        if let Some(v) = std::env::var_os("CARGO_PKG_NAME") {
+            let i = items.iter().find(|i| i.key == "CARGO_PKG_NAME").unwrap();
+            assert_eq!(i.fields["value_sha256"], &sha256_bytes(v.as_bytes())[..16]);
+        }
+        assert!(items.iter().all(|i| i.key != "PWD" && i.key != "SHLVL"));
+        assert!(!Env.default_enabled());
+        let fake = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Env.collect(&Host::new(fake.path())),
+            Err(CollectError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let mk =
+            |kind, key: &str, before: Option<(&str, &str)>, after: Option<(&str, &str)>| Change {
+                collector: "env".into(),
+                kind,
+                key: key.into(),
+                message: String::new(),
+                severity: Severity::Info,
+                before: before.map(|(k, v)| [(k.to_string(), v.to_string())].into()),
+                after: after.map(|(k, v)| [(k.to_string(), v.to_string())].into()),
+            };
+        let pre = mk(
+            ChangeKind::Added,
+            "LD_PRELOAD",
+            None,
+            Some(("value", "/x.so")),
+        );
+        assert_eq!(
+            Env.message(&pre),
+            "environment variable LD_PRELOAD added (value=/x.so)"
+        );
+        assert_eq!(Env.severity(&pre), Severity::High);
+        let tok = mk(
+            ChangeKind::Modified,
+            "TOKEN",
+            Some(("value_sha256", "0123456789abcdef")),
+            Some(("value_sha256", "fedcba9876543210")),
+        );
+        assert_eq!(Env.message(&tok), "environment variable TOKEN changed");
+        assert_eq!(Env.severity(&tok), Severity::Info);
+        let path = mk(
+            ChangeKind::Modified,
+            "PATH",
+            Some(("value", "/a")),
+            Some(("value", "/b")),
+        );
+        assert_eq!(
+            Env.message(&path),
+            "environment variable PATH changed from '/a' to '/b'"
+        );
     }
 }

@@ -1,24 +1,300 @@
-//! Placeholder: to be implemented.
+//! `check_groups`: the groups of `etc/group`, with their `etc/gshadow` administrators and
+//! password state.
+//!
+//! Keyed by group name (the first entry of a duplicated name wins, as `getgrnam` does). Fields:
+//! gid, members (sorted, comma-joined, omitted when empty), and from gshadow (when readable)
+//! the administrators and whether a group password is `locked`, `none` or `set` (plus a short
+//! fingerprint of the hash, never the hash). A new member of a group that grants root-level
+//! access (sudo, wheel, docker, disk...) is the change a reviewer most needs to see.
+
+use std::collections::BTreeSet;
+
 use crate::collectors::Collector;
+use crate::collectors::users::{fingerprint, password_state, text};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::Item;
+use crate::model::{Change, ChangeKind, Fields, Item, Severity};
 
 pub struct CheckGroups;
+
+/// Groups whose members can become root or read every secret on a typical distribution.
+const PRIVILEGED: [&str; 9] = [
+    "sudo", "wheel", "admin", "adm", "docker", "lxd", "disk", "shadow", "root",
+];
 
 impl Collector for CheckGroups {
     fn name(&self) -> &'static str {
         "check_groups"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "groups of etc/group and etc/gshadow (gid, members, administrators, password state)"
     }
     fn noun(&self) -> &'static str {
         "group"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "check_groups is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let group = host.read_to_string("/etc/group").map_err(|e| match e {
+            CollectError::Unavailable(_) => CollectError::Unavailable(format!(
+                "etc/group does not exist under {}: not the root of a Linux system?",
+                host.root().display()
+            )),
+            other => other,
+        })?;
+        // Unreadable or absent gshadow only loses its fields (a denial is already noted).
+        let gshadow = host.read_to_string("/etc/gshadow").ok().unwrap_or_default();
+        let gshadow: Vec<Vec<&str>> = gshadow
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .filter(|c| c.len() == 4 && !c[0].is_empty())
+            .collect();
+
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::new();
+        for line in group.lines() {
+            let cols: Vec<&str> = line.split(':').collect();
+            if cols.len() != 4 || cols[0].is_empty() || cols[0].starts_with(['+', '-', '#']) {
+                continue;
+            }
+            let Ok(gid) = cols[2].parse::<u32>() else {
+                continue;
+            };
+            if !seen.insert(cols[0]) {
+                continue;
+            }
+            let mut item = Item::new(text(cols[0])).with("gid", gid);
+            let members = list(cols[3]);
+            if !members.is_empty() {
+                item = item.with("members", members);
+            }
+            let shadow = gshadow.iter().find(|c| c[0] == cols[0]);
+            let hash = if cols[1] != "x" {
+                Some(cols[1])
+            } else {
+                shadow.map(|c| c[1])
+            };
+            if let Some(hash) = hash {
+                item = item.with("password", password_state(hash));
+                if !hash.is_empty() {
+                    item = item.with("password_fingerprint", fingerprint(hash));
+                }
+            }
+            if let Some(c) = shadow {
+                let admins = list(c[2]);
+                if !admins.is_empty() {
+                    item = item.with("admins", admins);
+                }
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let key = &change.key;
+        match change.kind {
+            ChangeKind::Added => {
+                let after = change.after.clone().unwrap_or_default();
+                let mut parts = Vec::new();
+                for name in ["gid", "members", "admins"] {
+                    if let Some(v) = after.get(name) {
+                        parts.push(format!("{name}={v}"));
+                    }
+                }
+                format!("group {key} added ({})", parts.join(", "))
+            }
+            _ => crate::collectors::default_message(self.noun(), change),
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        let names = |f: &Option<Fields>, field: &str| -> BTreeSet<String> {
+            f.as_ref()
+                .and_then(|f| f.get(field))
+                .map(|v| v.split(',').map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let grew = |field: &str| {
+            let before = names(&change.before, field);
+            names(&change.after, field)
+                .iter()
+                .any(|m| !before.contains(m))
+        };
+        let privileged = PRIVILEGED.contains(&change.key.as_str());
+        let new_password = change
+            .after
+            .as_ref()
+            .and_then(|f| f.get("password"))
+            .is_some_and(|p| p == "none" || p == "set");
+        match change.kind {
+            ChangeKind::Added | ChangeKind::Modified
+                if privileged && (grew("members") || grew("admins")) =>
+            {
+                Severity::High
+            }
+            ChangeKind::Modified
+                if change
+                    .after
+                    .as_ref()
+                    .and_then(|f| f.get("gid"))
+                    .is_some_and(|g| g == "0") =>
+            {
+                Severity::High
+            }
+            // A group password lets non-members join with newgrp.
+            ChangeKind::Modified if new_password => Severity::Medium,
+            ChangeKind::Modified if grew("members") || grew("admins") => Severity::Low,
+            ChangeKind::Added => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+}
+
+/// A comma list as sorted, de-duplicated, comma-joined text.
+fn list(s: &str) -> String {
+    let set: BTreeSet<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(text)
+        .collect();
+    set.into_iter().collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GROUP: &str = "root:x:0:\n\
+        sudo:x:27:bob,alice\n\
+        not a group line\n\
+        badgid:x:zz:\n\
+        docker:x:999:\n\
+        legacy::1500:\n\
+        withpw:x:1600:\n\
+        sudo:x:28:mallory\n";
+
+    const GSHADOW: &str = "root:*::\n\
+        sudo:*:carol:bob,alice\n\
+        junk\n\
+        withpw:$6$salt$GroupHashSecretValue::\n";
+
+    fn root_with(group: Option<&str>, gshadow: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        if let Some(g) = group {
+            std::fs::write(dir.path().join("etc/group"), g).unwrap();
+        }
+        if let Some(g) = gshadow {
+            std::fs::write(dir.path().join("etc/gshadow"), g).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn groups_with_gshadow_and_malformed_lines() {
+        let dir = root_with(Some(GROUP), Some(GSHADOW));
+        let items = CheckGroups.collect(&Host::new(dir.path())).unwrap();
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["root", "sudo", "docker", "legacy", "withpw"]);
+        let sudo = &items[1].fields;
+        assert_eq!(sudo["gid"], "27", "the first sudo entry wins");
+        assert_eq!(sudo["members"], "alice,bob", "members are sorted");
+        assert_eq!(sudo["admins"], "carol");
+        assert_eq!(sudo["password"], "locked");
+        assert!(!items[2].fields.contains_key("members"));
+        assert!(
+            !items[2].fields.contains_key("password"),
+            "no gshadow entry"
+        );
+        assert_eq!(items[3].fields["password"], "none");
+        let withpw = &items[4].fields;
+        assert_eq!(withpw["password"], "set");
+        assert_eq!(withpw["password_fingerprint"].len(), 16);
+        let all = serde_json::to_string(&items).unwrap();
+        assert!(!all.contains("GroupHashSecretValue"), "{all}");
+    }
+
+    #[test]
+    fn missing_group_file_is_unavailable() {
+        let dir = root_with(None, Some(GSHADOW));
+        assert!(matches!(
+            CheckGroups.collect(&Host::new(dir.path())),
+            Err(CollectError::Unavailable(m)) if m.contains("etc/group")
+        ));
+        // gshadow is optional.
+        let dir = root_with(Some(GROUP), None);
+        assert_eq!(
+            CheckGroups.collect(&Host::new(dir.path())).unwrap().len(),
+            5
+        );
+    }
+
+    fn change(
+        key: &str,
+        kind: ChangeKind,
+        before: &[(&str, &str)],
+        after: &[(&str, &str)],
+    ) -> Change {
+        let f = |p: &[(&str, &str)]| {
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        Change {
+            collector: "check_groups".into(),
+            kind,
+            key: key.into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: f(before),
+            after: f(after),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let added = change(
+            "vboxusers",
+            ChangeKind::Added,
+            &[],
+            &[("gid", "998"), ("password", "locked")],
+        );
+        assert_eq!(
+            CheckGroups.message(&added),
+            "group vboxusers added (gid=998)"
+        );
+        assert_eq!(CheckGroups.severity(&added), Severity::Low);
+        let sudo = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "a,bob")],
+        );
+        assert_eq!(
+            CheckGroups.message(&sudo),
+            "group sudo changed: members from a to a,bob"
+        );
+        assert_eq!(CheckGroups.severity(&sudo), Severity::High);
+        let first = change("docker", ChangeKind::Modified, &[], &[("members", "eve")]);
+        assert_eq!(CheckGroups.severity(&first), Severity::High);
+        let left = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a,bob")],
+            &[("members", "a")],
+        );
+        assert_eq!(CheckGroups.severity(&left), Severity::Info);
+        let plain = change(
+            "audio",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "a,bob")],
+        );
+        assert_eq!(CheckGroups.severity(&plain), Severity::Low);
+        let removed = change("vboxusers", ChangeKind::Removed, &[("gid", "998")], &[]);
+        assert_eq!(CheckGroups.message(&removed), "group vboxusers removed");
     }
 }

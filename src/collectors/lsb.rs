@@ -1,8 +1,13 @@
-//! Placeholder: to be implemented.
+//! `lsb_version`: the distribution's identity from `etc/os-release` (or `usr/lib/os-release`,
+//! its fallback per os-release(5)) and `etc/lsb-release`.
+//!
+//! One item per variable, keyed by its name, with the unquoted value: a distribution upgrade
+//! shows as `VERSION_ID changed from 11 to 12`. os-release wins when both files set a name.
+
 use crate::collectors::Collector;
 use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item, Severity};
 
 pub struct LsbVersion;
 
@@ -11,14 +16,207 @@ impl Collector for LsbVersion {
         "lsb_version"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "distribution name and version from etc/os-release and etc/lsb-release"
     }
     fn noun(&self) -> &'static str {
         "OS release field"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "lsb_version is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let os_release = match host.read_optional("/etc/os-release")? {
+            Some(t) => Some(t),
+            None => host.read_optional("/usr/lib/os-release")?,
+        };
+        let lsb_release = host.read_optional("/etc/lsb-release")?;
+        if os_release.is_none() && lsb_release.is_none() {
+            return Err(CollectError::Unavailable(format!(
+                "none of etc/os-release, usr/lib/os-release, etc/lsb-release exists under {}",
+                host.root().display()
+            )));
+        }
+        let mut items: Vec<Item> = Vec::new();
+        for text in [os_release, lsb_release].into_iter().flatten() {
+            for (name, value) in parse(&text) {
+                if !items.iter().any(|i| i.key == name) {
+                    items.push(Item::new(name).with("value", escape_bytes(value.as_bytes())));
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let value = |f: &Option<crate::model::Fields>| {
+            f.as_ref()
+                .and_then(|f| f.get("value").cloned())
+                .unwrap_or_default()
+        };
+        let key = &change.key;
+        match change.kind {
+            ChangeKind::Added => format!("OS release field {key} added ({})", value(&change.after)),
+            ChangeKind::Removed => format!("OS release field {key} removed"),
+            ChangeKind::Modified => format!(
+                "OS release field {key} changed from {} to {}",
+                value(&change.before),
+                value(&change.after)
+            ),
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        // A new release or another distribution; the rest (URLs, pretty names) is cosmetic.
+        const IDENTITY: [&str; 5] = [
+            "ID",
+            "VERSION_ID",
+            "DISTRIB_ID",
+            "DISTRIB_RELEASE",
+            "VERSION_CODENAME",
+        ];
+        if IDENTITY.contains(&change.key.as_str()) {
+            Severity::Low
+        } else {
+            Severity::Info
+        }
+    }
+}
+
+/// `NAME=value` assignments in shell syntax; comments, blank and malformed lines are skipped.
+fn parse(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, raw)) = line.split_once('=') else {
+            continue;
+        };
+        let valid_name = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            continue;
+        }
+        if let Some(value) = unquote(raw.trim()) {
+            out.push((name.to_string(), value));
+        }
+    }
+    out
+}
+
+/// The value of a shell word: `"a \"b\""`, `'a b'` or `bare`. `None` when a quote is not closed.
+fn unquote(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => {
+                        let e = chars.next()?;
+                        if !matches!(e, '"' | '\\' | '$' | '`') {
+                            out.push('\\');
+                        }
+                        out.push(e);
+                    }
+                    other => out.push(other),
+                }
+            },
+            '\'' => loop {
+                match chars.next()? {
+                    '\'' => break,
+                    other => out.push(other),
+                }
+            },
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, path: &str, text: &str) {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn os_release_values_are_unquoted() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "etc/os-release",
+            "# comment\n\
+             PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n\
+             VERSION_ID=\"12\"\n\
+             ID=debian\n\
+             QUOTED='single $quoted'\n\
+             ESCAPED=\"say \\\"hi\\\" \\\\ \\$HOME\"\n\
+             not a line\n\
+             1BAD=x\n\
+             UNCLOSED=\"oops\n\
+             \n",
+        );
+        write(
+            dir.path(),
+            "etc/lsb-release",
+            "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nID=ignored-dup\n",
+        );
+        let items = LsbVersion.collect(&Host::new(dir.path())).unwrap();
+        let get = |k: &str| {
+            items
+                .iter()
+                .find(|i| i.key == k)
+                .map(|i| i.fields["value"].clone())
+        };
+        assert_eq!(
+            get("PRETTY_NAME").as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(get("VERSION_ID").as_deref(), Some("12"));
+        assert_eq!(get("ID").as_deref(), Some("debian"), "os-release wins");
+        assert_eq!(get("QUOTED").as_deref(), Some("single $quoted"));
+        assert_eq!(get("ESCAPED").as_deref(), Some("say \"hi\" \\\\ $HOME"));
+        assert_eq!(get("DISTRIB_RELEASE").as_deref(), Some("22.04"));
+        assert_eq!(get("UNCLOSED"), None);
+        assert_eq!(get("1BAD"), None);
+        assert_eq!(items.len(), 7);
+    }
+
+    #[test]
+    fn usr_lib_fallback_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            LsbVersion.collect(&Host::new(dir.path())),
+            Err(CollectError::Unavailable(m)) if m.contains("os-release")
+        ));
+        write(dir.path(), "usr/lib/os-release", "VERSION_ID=11\n");
+        let items = LsbVersion.collect(&Host::new(dir.path())).unwrap();
+        assert_eq!(items[0].key, "VERSION_ID");
+        assert_eq!(items[0].fields["value"], "11");
+    }
+
+    #[test]
+    fn messages() {
+        let change = Change {
+            collector: "lsb_version".into(),
+            kind: ChangeKind::Modified,
+            key: "VERSION_ID".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: Some([("value".to_string(), "11".to_string())].into()),
+            after: Some([("value".to_string(), "12".to_string())].into()),
+        };
+        assert_eq!(
+            LsbVersion.message(&change),
+            "OS release field VERSION_ID changed from 11 to 12"
+        );
+        assert_eq!(LsbVersion.severity(&change), Severity::Low);
     }
 }

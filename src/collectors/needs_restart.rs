@@ -1,24 +1,350 @@
-//! Placeholder: to be implemented.
+//! `needs_restart`: what still runs outdated code after an upgrade.
+//!
+//! Two kinds of item. `reboot`: the package system asked for a reboot (`run/reboot-required`,
+//! written by Debian/Ubuntu maintainer scripts), with the packages of `reboot-required.pkgs`.
+//! `process NAME`: processes that still map executable code from a file that has since been
+//! deleted or replaced (the ` (deleted)` mappings of `proc/<pid>/maps`), i.e. they run the
+//! old copy of an upgraded library or binary until restarted. Keyed by process name, not pid,
+//! so the item stays the same until the restart; memfd, shared memory and temporary files
+//! (which are deleted by design) are not counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
 use crate::collectors::Collector;
+use crate::collectors::processes::{is_kernel_thread, pids, read_status};
 use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item, Severity};
 
 pub struct NeedsRestart;
+
+/// At most this many deleted files are listed per process name (a glibc upgrade touches many).
+const MAX_FILES: usize = 10;
+
+/// Deleted-by-design mappings: anonymous files, shared memory, scratch space.
+const NOT_CODE: &[&str] = &[
+    "/memfd:",
+    "/dev/",
+    "/SYSV",
+    "/tmp/",
+    "/var/tmp/",
+    "/run/",
+    "/proc/",
+    "/[",
+];
 
 impl Collector for NeedsRestart {
     fn name(&self) -> &'static str {
         "needs_restart"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "pending reboot (run/reboot-required) and processes running deleted (upgraded) code"
     }
     fn noun(&self) -> &'static str {
         "restart need"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "needs_restart is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let procs = pids(host, self.name())?;
+        let mut items = Vec::new();
+        if let Some(item) = reboot_item(host)? {
+            items.push(item);
+        }
+        let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut denied = false;
+        for (pid, dir) in procs {
+            let Some(status) = read_status(&dir) else {
+                continue;
+            };
+            if is_kernel_thread(pid, &status) {
+                continue;
+            }
+            let maps = match std::fs::read(dir.join("maps")) {
+                Ok(m) => m,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::PermissionDenied && !denied {
+                        denied = true;
+                        host.note_denied(&host.display(&dir.join("maps")));
+                    }
+                    continue;
+                }
+            };
+            let deleted = deleted_code(&maps);
+            if !deleted.is_empty() {
+                by_name
+                    .entry(escape_bytes(status.name.as_bytes()))
+                    .or_default()
+                    .extend(deleted);
+            }
+        }
+        for (name, files) in by_name {
+            let total = files.len();
+            let mut list: Vec<String> = files.into_iter().take(MAX_FILES).collect();
+            if total > MAX_FILES {
+                list.push(format!("and {} more", total - MAX_FILES));
+            }
+            items.push(Item::new(format!("process {name}")).with("files", list.join(", ")));
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let field = |n: &str| change.after.as_ref().and_then(|f| f.get(n).cloned());
+        let key = &change.key;
+        match (key.as_str(), change.kind) {
+            ("reboot", ChangeKind::Removed) => "reboot no longer required".into(),
+            ("reboot", _) => match field("packages") {
+                Some(p) => format!("reboot required (packages: {p})"),
+                None => "reboot required".into(),
+            },
+            (_, ChangeKind::Removed) => format!("{key} no longer needs a restart"),
+            (_, _) => format!(
+                "{key} needs a restart (deleted: {})",
+                field("files").unwrap_or_default()
+            ),
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        match (change.key.as_str(), change.kind) {
+            (_, ChangeKind::Removed) => Severity::Info,
+            // Until the reboot the old kernel, with whatever the update fixed, keeps running.
+            ("reboot", _) => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+}
+
+/// The `reboot` item when the package system asked for a reboot.
+fn reboot_item(host: &Host) -> Result<Option<Item>, CollectError> {
+    for dir in ["/run", "/var/run"] {
+        if host
+            .read_optional(&format!("{dir}/reboot-required"))?
+            .is_none()
+        {
+            continue;
+        }
+        let pkgs = host
+            .read_optional(&format!("{dir}/reboot-required.pkgs"))?
+            .unwrap_or_default();
+        let pkgs: BTreeSet<String> = pkgs
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| escape_bytes(l.as_bytes()))
+            .collect();
+        let list = (!pkgs.is_empty()).then(|| pkgs.into_iter().collect::<Vec<_>>().join(", "));
+        return Ok(Some(Item::new("reboot").with_opt("packages", list)));
+    }
+    Ok(None)
+}
+
+/// The deleted files a `maps` text maps executable: `addr perms offset dev inode path`.
+fn deleted_code(maps: &[u8]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in maps.split(|b| *b == b'\n') {
+        let Some(path) = line.strip_suffix(b" (deleted)") else {
+            continue;
+        };
+        let mut cols = path.splitn(6, |b| *b == b' ');
+        let perms = cols.nth(1).unwrap_or_default();
+        if perms.get(2) != Some(&b'x') {
+            continue;
+        }
+        // The path column is padded with spaces after the inode.
+        let Some(rest) = cols.nth(3) else { continue };
+        let path = rest.trim_ascii_start();
+        if path.first() != Some(&b'/') || NOT_CODE.iter().any(|p| path.starts_with(p.as_bytes())) {
+            continue;
+        }
+        out.insert(escape_bytes(path));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, path: &str, text: &[u8]) {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    const MAPS: &[u8] = b"55d0c0a00000-55d0c0a20000 r--p 00000000 fd:01 1234   /usr/sbin/nginx\n\
+7f0000000000-7f0000100000 r-xp 00002000 fd:01 5678                       /usr/lib/x86_64-linux-gnu/libssl.so.3 (deleted)\n\
+7f0000100000-7f0000200000 r--p 00100000 fd:01 5678                       /usr/lib/x86_64-linux-gnu/libssl.so.3 (deleted)\n\
+7f0000200000-7f0000300000 r--p 00000000 fd:01 9999                       /usr/share/locale/data (deleted)\n\
+7f0000300000-7f0000400000 r-xp 00000000 00:01 1024                       /memfd:sealed-91 (deleted)\n\
+7f0000400000-7f0000500000 r-xp 00000000 00:05 77                         /dev/shm/jit (deleted)\n\
+7f0000500000-7f0000600000 r-xp 00000000 00:05 77                         /tmp/ffiXXXX (deleted)\n\
+7f0000600000-7f0000700000 rw-s 00000000 00:05 88                         /SYSV00000000 (deleted)\n\
+7f0000700000-7f0000800000 r-xp 00000000 fd:01 4321                       /usr/lib/libwith space.so (deleted)\n\
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n\
+garbage (deleted)\n";
+
+    #[test]
+    fn fixture_proc_maps_and_reboot_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let st =
+            |name: &str, ppid: u32| format!("Name:\t{name}\nPPid:\t{ppid}\nUid:\t0\t0\t0\t0\n");
+        write(r, "proc/100/status", st("nginx", 1).as_bytes());
+        write(r, "proc/100/maps", MAPS);
+        write(r, "proc/101/status", st("nginx", 100).as_bytes());
+        write(
+            r,
+            "proc/101/maps",
+            b"7f0-7f1 r-xp 0 fd:01 1 /usr/sbin/nginx (deleted)\n",
+        );
+        write(r, "proc/200/status", st("bash", 1).as_bytes());
+        write(
+            r,
+            "proc/200/maps",
+            b"7f0-7f1 r-xp 0 fd:01 1 /usr/bin/bash\n",
+        );
+        write(r, "proc/300/status", st("kworker/0:1", 2).as_bytes());
+        write(
+            r,
+            "proc/300/maps",
+            b"7f0-7f1 r-xp 0 fd:01 1 /usr/lib/x.so (deleted)\n",
+        );
+        let host = Host::new(r);
+        let items = NeedsRestart.collect(&host).unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0].key, "process nginx");
+        assert_eq!(
+            items[0].fields["files"],
+            "/usr/lib/libwith space.so, /usr/lib/x86_64-linux-gnu/libssl.so.3, /usr/sbin/nginx"
+        );
+
+        write(
+            r,
+            "run/reboot-required",
+            b"*** System restart required ***\n",
+        );
+        write(
+            r,
+            "run/reboot-required.pkgs",
+            b"linux-image-6.1.0-18-amd64\nlibc6\nlibc6\n",
+        );
+        let items = NeedsRestart.collect(&host).unwrap();
+        let reboot = items.iter().find(|i| i.key == "reboot").unwrap();
+        assert_eq!(
+            reboot.fields["packages"],
+            "libc6, linux-image-6.1.0-18-amd64"
+        );
+    }
+
+    #[test]
+    fn many_deleted_files_are_capped() {
+        let mut maps = Vec::new();
+        for i in 0..25 {
+            maps.extend_from_slice(
+                format!("7f0-7f1 r-xp 0 fd:01 {i} /usr/lib/lib{i:02}.so (deleted)\n").as_bytes(),
+            );
+        }
+        let files = deleted_code(&maps);
+        assert_eq!(files.len(), 25);
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "proc/7/status",
+            b"Name:\tbig\nPPid:\t1\nUid:\t0\t0\t0\t0\n",
+        );
+        write(dir.path(), "proc/7/maps", &maps);
+        let items = NeedsRestart.collect(&Host::new(dir.path())).unwrap();
+        let list = &items[0].fields["files"];
+        assert!(list.ends_with("and 15 more"), "{list}");
+        assert_eq!(list.matches(".so").count(), MAX_FILES);
+    }
+
+    #[test]
+    fn without_proc_it_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "run/reboot-required", b"x\n");
+        assert!(matches!(
+            NeedsRestart.collect(&Host::new(dir.path())),
+            Err(CollectError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn live_host_runs_and_skips_memfd() {
+        let items = NeedsRestart.collect(&Host::new("/")).unwrap();
+        for i in &items {
+            if let Some(f) = i.fields.get("files") {
+                assert!(!f.contains("/memfd:"), "{i:?}");
+            }
+        }
+    }
+
+    /// Kills and reaps the child on every exit path.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn live_process_running_a_deleted_binary() {
+        let Ok(sleep) = std::fs::canonicalize("/bin/sleep") else {
+            return;
+        };
+        // Not under /tmp: temporary directories are deliberately ignored.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let name = format!("dmnrs{}", std::process::id() % 100_000);
+        let exe = dir.path().join(&name);
+        std::fs::copy(&sleep, &exe).unwrap();
+        let child = Child(std::process::Command::new(&exe).arg("60").spawn().unwrap());
+        let maps = format!("/proc/{}/maps", child.0.id());
+        let exe_text = exe.to_str().unwrap().to_string();
+        for _ in 0..100 {
+            if std::fs::read_to_string(&maps).is_ok_and(|m| m.contains(&exe_text)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::fs::remove_file(&exe).unwrap();
+        let items = NeedsRestart.collect(&Host::new("/")).unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key == format!("process {name}"))
+            .unwrap_or_else(|| panic!("process {name} missing from {items:?}"));
+        assert!(item.fields["files"].contains(&exe_text), "{item:?}");
+        drop(child);
+    }
+
+    #[test]
+    fn messages() {
+        let mk = |key: &str, kind, field: (&str, &str)| Change {
+            collector: "needs_restart".into(),
+            kind,
+            key: key.into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: None,
+            after: Some([(field.0.to_string(), field.1.to_string())].into()),
+        };
+        let p = mk(
+            "process nginx",
+            ChangeKind::Added,
+            ("files", "/usr/lib/x/libssl.so.3"),
+        );
+        assert_eq!(
+            NeedsRestart.message(&p),
+            "process nginx needs a restart (deleted: /usr/lib/x/libssl.so.3)"
+        );
+        assert_eq!(NeedsRestart.severity(&p), Severity::Low);
+        let r = mk("reboot", ChangeKind::Added, ("packages", "linux-image-6.1"));
+        assert_eq!(
+            NeedsRestart.message(&r),
+            "reboot required (packages: linux-image-6.1)"
+        );
+        assert_eq!(NeedsRestart.severity(&r), Severity::Medium);
     }
 }

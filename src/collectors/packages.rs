@@ -1,8 +1,26 @@
-//! Placeholder: to be implemented.
+//! `list_packages`: the packages installed on the host, from dpkg's status file and, where there
+//! is one, the rpm database.
+//!
+//! dpkg: `var/lib/dpkg/status` is parsed natively (stanzas of `Field: value` lines, continuation
+//! lines start with a blank). Every package dpkg knows that is not `not-installed` is listed,
+//! with its status text, so half-installed packages and removed-but-not-purged ones
+//! (`config-files`) stay visible. Key: the package name, or `name:arch` for `Multi-Arch: same`
+//! packages, which alone may be installed for several architectures at once; this is the name
+//! `dpkg -l` and `dpkg-query -W -f '${binary:Package}'` print, so keys match what an admin types.
+//!
+//! rpm: its database is a Berkeley DB / SQLite / ndb file whose format differs across versions,
+//! so it is read through the scanner's own `rpm --root ROOT -qa` (one process per scan, not per
+//! package; the one place this collector spawns anything). Several installed versions of one
+//! name (kernels, multilib) become one item with the versions listed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+
 use crate::collectors::Collector;
 use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item, Severity};
 
 pub struct ListPackages;
 
@@ -11,14 +29,374 @@ impl Collector for ListPackages {
         "list_packages"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "installed packages from var/lib/dpkg/status and the rpm database (version, status)"
     }
     fn noun(&self) -> &'static str {
         "package"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "list_packages is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let dpkg = host.read_optional("/var/lib/dpkg/status")?;
+        let rpm_db = host.path("/var/lib/rpm").is_dir();
+        let rpm_bin = if rpm_db { find_rpm() } else { None };
+        if dpkg.is_none() && rpm_bin.is_none() {
+            let why = if rpm_db {
+                " (var/lib/rpm exists but no rpm program is installed on the scanning system to read it)"
+            } else {
+                ""
+            };
+            return Err(CollectError::Unavailable(format!(
+                "no package database (var/lib/dpkg/status, rpm) under {}{why}",
+                host.root().display()
+            )));
+        }
+        let mut items = dpkg.as_deref().map(parse_dpkg_status).unwrap_or_default();
+        if let Some(rpm) = rpm_bin {
+            let out = Command::new(&rpm)
+                .arg("--root")
+                .arg(host.root())
+                .args(["-qa", "--queryformat", RPM_FORMAT])
+                .output()
+                .map_err(|e| CollectError::io(&rpm, e))?;
+            if !out.status.success() {
+                return Err(CollectError::Unavailable(format!(
+                    "{} --root {} -qa failed: {}",
+                    rpm.display(),
+                    host.root().display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            let taken: BTreeSet<String> = items.iter().map(|i| i.key.clone()).collect();
+            for mut item in parse_rpm(&out.stdout) {
+                // The rare host with both databases: keep both entries apart.
+                if taken.contains(&item.key) {
+                    item.key = format!("{} (rpm)", item.key);
+                }
+                items.push(item);
+            }
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let key = &change.key;
+        let get = |side: &Option<crate::model::Fields>, n: &str| {
+            side.as_ref().and_then(|f| f.get(n).cloned())
+        };
+        match change.kind {
+            ChangeKind::Added => {
+                let version = get(&change.after, "version").unwrap_or_default();
+                let status = get(&change.after, "status").unwrap_or_default();
+                if status.is_empty() || status == "install ok installed" || status == "installed" {
+                    format!("package {key} version {version} installed")
+                } else {
+                    format!("package {key} version {version} added with status {status}")
+                }
+            }
+            ChangeKind::Removed => format!("package {key} removed"),
+            ChangeKind::Modified => {
+                let mut parts = Vec::new();
+                for field in ["version", "status", "arch"] {
+                    let (b, a) = (get(&change.before, field), get(&change.after, field));
+                    if b.is_some() || a.is_some() {
+                        let none = || "(none)".to_string();
+                        parts.push(format!(
+                            "{field} changed from {} to {}",
+                            b.unwrap_or_else(none),
+                            a.unwrap_or_else(none)
+                        ));
+                    }
+                }
+                format!("package {key} {}", parts.join(", "))
+            }
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        match change.kind {
+            // New code on the host, or code gone.
+            ChangeKind::Added | ChangeKind::Removed => Severity::Low,
+            // A package left a clean installed state (half-installed, config-files...).
+            ChangeKind::Modified
+                if change
+                    .after
+                    .as_ref()
+                    .and_then(|f| f.get("status"))
+                    .is_some() =>
+            {
+                Severity::Low
+            }
+            ChangeKind::Modified => Severity::Info,
+        }
+    }
+}
+
+/// One line per rpm package: name, [epoch:]version-release, arch.
+const RPM_FORMAT: &str = "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n";
+
+/// The scanning system's rpm program (not the scanned root's: an image's binaries may not run
+/// here, and running them as root would execute the image's code).
+fn find_rpm() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join("rpm"))
+        .find(|p| p.is_file())
+}
+
+/// The packages of a dpkg status file, skipping stanzas without a name and `not-installed` ones.
+fn parse_dpkg_status(text: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    for stanza in text.split("\n\n") {
+        let mut fields: BTreeMap<&str, String> = BTreeMap::new();
+        let mut last: Option<&str> = None;
+        for line in stanza.lines() {
+            if line.starts_with([' ', '\t']) {
+                // A continuation of the previous field (Description, Conffiles...).
+                if let Some(name) = last
+                    && let Some(v) = fields.get_mut(name)
+                {
+                    v.push('\n');
+                    v.push_str(line.trim());
+                }
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                last = None;
+                continue;
+            };
+            let name = name.trim();
+            fields.insert(name, value.trim().to_string());
+            last = Some(name);
+        }
+        let Some(package) = fields.get("Package").filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let status = fields.get("Status").cloned().unwrap_or_default();
+        if status.is_empty() || status.ends_with("not-installed") {
+            continue;
+        }
+        let arch = fields.get("Architecture").cloned();
+        let multi_same = fields.get("Multi-Arch").is_some_and(|m| m == "same");
+        let key = match &arch {
+            Some(a) if multi_same && !a.is_empty() => format!("{package}:{a}"),
+            _ => package.clone(),
+        };
+        let item = Item::new(escape_bytes(key.as_bytes()))
+            .with_opt(
+                "version",
+                fields.get("Version").map(|v| escape_bytes(v.as_bytes())),
+            )
+            .with_opt("arch", arch.map(|a| escape_bytes(a.as_bytes())))
+            .with("status", escape_bytes(status.as_bytes()));
+        items.push(item);
+    }
+    items
+}
+
+/// Items from `rpm -qa` output in [`RPM_FORMAT`]; several entries of one name merge.
+fn parse_rpm(out: &[u8]) -> Vec<Item> {
+    let mut by_name: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(out).lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() != 3 || cols[0].is_empty() {
+            continue;
+        }
+        let entry = by_name.entry(cols[0].to_string()).or_default();
+        entry.0.insert(cols[1].to_string());
+        if cols[2] != "(none)" {
+            entry.1.insert(cols[2].to_string());
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(name, (versions, arches))| {
+            let join = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>().join(", ");
+            let arch = (!arches.is_empty()).then(|| join(arches));
+            Item::new(escape_bytes(name.as_bytes()))
+                .with("version", escape_bytes(join(versions).as_bytes()))
+                .with_opt("arch", arch)
+                .with("status", "installed")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Package: dpkg\n\
+Status: install ok installed\n\
+Priority: required\n\
+Architecture: amd64\n\
+Version: 1.21.22\n\
+Description: Debian package management system\n \
+This package provides the low-level infrastructure.\n \
+.\n \
+Package: not-a-real-field-just-continuation\n\
+\n\
+Package: libc6\n\
+Status: install ok installed\n\
+Architecture: amd64\n\
+Multi-Arch: same\n\
+Version: 2.36-9+deb12u4\n\
+Conffiles:\n \
+/etc/ld.so.conf.d/x86_64-linux-gnu.conf d4e7a7b88a71b5ffd9e2644e71a0cfab\n\
+\n\
+Package: oldtool\n\
+Status: deinstall ok config-files\n\
+Architecture: all\n\
+Version: 0.9-1\n\
+\n\
+Package: purged\n\
+Status: purge ok not-installed\n\
+Architecture: amd64\n\
+\n\
+Package: broken\n\
+Status: install reinstreq half-installed\n\
+Architecture: amd64\n\
+Version: 3.0\n\
+\n\
+this stanza has no package field\n\
+Version: 1\n\
+\n\
+Package: virtualbox-5.1\n\
+Status: install ok installed\n\
+Architecture: amd64\n\
+Version: 5.1.26\n";
+
+    fn root_with_status(status: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/dpkg")).unwrap();
+        if let Some(s) = status {
+            std::fs::write(dir.path().join("var/lib/dpkg/status"), s).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn dpkg_status_stanzas() {
+        let dir = root_with_status(Some(STATUS));
+        let items = ListPackages.collect(&Host::new(dir.path())).unwrap();
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["dpkg", "libc6:amd64", "oldtool", "broken", "virtualbox-5.1"]
+        );
+        assert_eq!(items[0].fields["version"], "1.21.22");
+        assert_eq!(items[0].fields["arch"], "amd64");
+        assert_eq!(items[0].fields["status"], "install ok installed");
+        assert_eq!(items[1].fields["version"], "2.36-9+deb12u4");
+        assert_eq!(items[2].fields["status"], "deinstall ok config-files");
+        assert_eq!(
+            items[3].fields["status"],
+            "install reinstreq half-installed"
+        );
+        assert!(items.iter().all(|i| i.fields.len() == 3), "{items:?}");
+    }
+
+    #[test]
+    fn no_package_database_is_unavailable() {
+        let dir = root_with_status(None);
+        match ListPackages.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(m)) => {
+                assert!(m.contains("no package database"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rpm_output_merges_versions_of_one_name() {
+        let out = b"bash\t5.1.8-6.el9\tx86_64\n\
+kernel\t5.14.0-1.el9\tx86_64\n\
+kernel\t5.14.0-2.el9\tx86_64\n\
+glibc\t2.34-60\ti686\n\
+glibc\t2.34-60\tx86_64\n\
+gpg-pubkey\t1:fd431d51-4ae0493b\t(none)\n\
+malformed line\n";
+        let items = parse_rpm(out);
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["bash", "glibc", "gpg-pubkey", "kernel"]);
+        assert_eq!(items[1].fields["arch"], "i686, x86_64");
+        assert_eq!(items[1].fields["version"], "2.34-60");
+        assert!(!items[2].fields.contains_key("arch"));
+        assert_eq!(items[3].fields["version"], "5.14.0-1.el9, 5.14.0-2.el9");
+    }
+
+    #[test]
+    fn live_host_lists_dpkg() {
+        let host = Host::new("/");
+        if !host.path("/var/lib/dpkg/status").exists() {
+            return;
+        }
+        let items = ListPackages.collect(&host).unwrap();
+        let dpkg = items
+            .iter()
+            .find(|i| i.key == "dpkg")
+            .expect("dpkg is installed");
+        assert!(dpkg.fields["status"].ends_with("installed"));
+        assert!(items.len() > 50, "{} packages", items.len());
+    }
+
+    fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
+        let f = |p: &[(&str, &str)]| {
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        Change {
+            collector: "list_packages".into(),
+            kind,
+            key: "virtualbox-5.1".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: f(before),
+            after: f(after),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let added = change(
+            ChangeKind::Added,
+            &[],
+            &[
+                ("version", "5.1.26"),
+                ("status", "install ok installed"),
+                ("arch", "amd64"),
+            ],
+        );
+        assert_eq!(
+            ListPackages.message(&added),
+            "package virtualbox-5.1 version 5.1.26 installed"
+        );
+        assert_eq!(ListPackages.severity(&added), Severity::Low);
+        let up = change(
+            ChangeKind::Modified,
+            &[("version", "1.0")],
+            &[("version", "1.1")],
+        );
+        assert_eq!(
+            ListPackages.message(&up),
+            "package virtualbox-5.1 version changed from 1.0 to 1.1"
+        );
+        assert_eq!(ListPackages.severity(&up), Severity::Info);
+        let st = change(
+            ChangeKind::Modified,
+            &[("status", "install ok installed")],
+            &[("status", "deinstall ok config-files")],
+        );
+        assert_eq!(
+            ListPackages.message(&st),
+            "package virtualbox-5.1 status changed from install ok installed to deinstall ok config-files"
+        );
+        assert_eq!(ListPackages.severity(&st), Severity::Low);
+        let gone = change(ChangeKind::Removed, &[("version", "1.0")], &[]);
+        assert_eq!(
+            ListPackages.message(&gone),
+            "package virtualbox-5.1 removed"
+        );
     }
 }

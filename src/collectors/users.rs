@@ -1,24 +1,504 @@
-//! Placeholder: to be implemented.
+//! `check_users`: the accounts of `etc/passwd`, joined with their `etc/shadow` entries.
+//!
+//! Keyed by user name (what `getpwnam` looks up; the first entry of a duplicated name wins, as
+//! in glibc). Fields: uid, gid, gecos, home, shell, and from the shadow file (when readable):
+//! the password state (`locked`, `none`, `set`), a short fingerprint of the hash so a new
+//! password shows as a change, and the aging columns. The hash itself is never stored: only
+//! the first 16 hex digits of its SHA-256, which a reviewer cannot reverse into anything useful
+//! (crypt hashes are salted) but which changes whenever the hash does.
+
 use crate::collectors::Collector;
+use crate::collectors::common::{render_modified, sha256_bytes};
 use crate::error::CollectError;
-use crate::host::Host;
-use crate::model::Item;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Fields, Item, Severity};
 
 pub struct CheckUsers;
+
+/// Fields that describe the password; messages fold their changes into "password changed".
+const PASSWORD_FIELDS: [&str; 4] = ["password", "password_fingerprint", "password_in", "lastchg"];
+
+/// The aging columns of a shadow line, in file order after the hash.
+const SHADOW_AGING: [&str; 6] = ["lastchg", "min", "max", "warn", "inactive", "expire"];
 
 impl Collector for CheckUsers {
     fn name(&self) -> &'static str {
         "check_users"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "user accounts of etc/passwd and their etc/shadow state (uid, shell, password changes; never the hash)"
     }
     fn noun(&self) -> &'static str {
         "user"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "check_users is not implemented yet".into(),
-        ))
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let passwd = host.read_to_string("/etc/passwd").map_err(|e| match e {
+            CollectError::Unavailable(_) => CollectError::Unavailable(format!(
+                "etc/passwd does not exist under {}: not the root of a Linux system?",
+                host.root().display()
+            )),
+            other => other,
+        })?;
+        // An unreadable shadow (not root, or no shadow file at all) only loses the password
+        // fields; `read_to_string` has already noted a permission problem.
+        let shadow = host.read_to_string("/etc/shadow").ok();
+        let shadow = shadow.as_deref().map(parse_shadow).unwrap_or_default();
+
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::new();
+        for line in passwd.lines() {
+            let cols: Vec<&str> = line.split(':').collect();
+            if cols.len() != 7 || cols[0].is_empty() || cols[0].starts_with(['+', '-', '#']) {
+                continue;
+            }
+            let (Ok(uid), Ok(gid)) = (cols[2].parse::<u32>(), cols[3].parse::<u32>()) else {
+                continue;
+            };
+            if !seen.insert(cols[0]) {
+                continue;
+            }
+            let mut item = Item::new(text(cols[0]))
+                .with("uid", uid)
+                .with("gid", gid)
+                .with("gecos", text(cols[4]))
+                .with("home", text(cols[5]))
+                .with("shell", text(cols[6]));
+            if cols[1] != "x" {
+                // A hash (or nothing) right in passwd: glibc uses it and ignores shadow.
+                item = with_password(item, cols[1], "passwd");
+            } else if let Some(sh) = shadow.iter().find(|s| s[0] == cols[0]) {
+                item = with_password(item, sh[1], "shadow");
+                for (i, name) in SHADOW_AGING.iter().enumerate() {
+                    let v = sh[2 + i].trim();
+                    if !v.is_empty() {
+                        item = item.with(name, text(v));
+                    }
+                }
+            } else if !shadow.is_empty() {
+                item = item.with("password", "no shadow entry");
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let key = &change.key;
+        let empty = Fields::new();
+        let after = change.after.as_ref().unwrap_or(&empty);
+        match change.kind {
+            ChangeKind::Added => {
+                let parts: Vec<String> = ["uid", "gid", "home", "shell"]
+                    .iter()
+                    .filter_map(|n| after.get(*n).map(|v| format!("{n}={v}")))
+                    .collect();
+                format!("user {key} added ({})", parts.join(", "))
+            }
+            ChangeKind::Removed => format!("user {key} removed"),
+            ChangeKind::Modified => {
+                let (pw, rest) = split_password(change);
+                let password = pw.then(|| password_text(change));
+                match (rest, password) {
+                    (Some(rest), Some(pw)) => {
+                        format!(
+                            "user {key} changed: {}, password {pw}",
+                            render_modified(&rest)
+                        )
+                    }
+                    (Some(rest), None) => format!("user {key} changed: {}", render_modified(&rest)),
+                    (None, Some(pw)) => format!("password of user {key} {pw}"),
+                    (None, None) => format!("user {key} changed"),
+                }
+            }
+        }
+    }
+
+    fn severity(&self, change: &Change) -> Severity {
+        let get = |side: &Option<Fields>, n: &str| side.as_ref().and_then(|f| f.get(n).cloned());
+        match change.kind {
+            ChangeKind::Added => {
+                // uid 0, or a password-less account.
+                if get(&change.after, "uid").as_deref() == Some("0")
+                    || get(&change.after, "password").as_deref() == Some("none")
+                {
+                    Severity::High
+                } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s)) {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                }
+            }
+            ChangeKind::Removed => Severity::Low,
+            ChangeKind::Modified => {
+                let uid = get(&change.after, "uid");
+                let old_uid = get(&change.before, "uid");
+                let pw = get(&change.after, "password");
+                // A uid moving to or from 0 (only changed fields are present), or a password
+                // removed so the account logs in without one.
+                if uid.as_deref() == Some("0")
+                    || old_uid.as_deref() == Some("0")
+                    || pw.as_deref() == Some("none")
+                {
+                    Severity::High
+                } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s))
+                    || (split_password(change).0 && visibility(change).is_none())
+                {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                }
+            }
+        }
+    }
+}
+
+/// `locked` (`!` or `*` prefix: no password login), `none` (empty: login without a password),
+/// or `set`.
+pub(super) fn password_state(hash: &str) -> &'static str {
+    if hash.is_empty() {
+        "none"
+    } else if hash.starts_with(['!', '*']) {
+        "locked"
+    } else {
+        "set"
+    }
+}
+
+/// The first 16 hex digits of the SHA-256 of a password hash: changes with it, reveals nothing.
+pub(super) fn fingerprint(hash: &str) -> String {
+    sha256_bytes(hash.as_bytes())[..16].to_string()
+}
+
+/// Text from an account file as stored text (control characters escaped).
+pub(super) fn text(s: &str) -> String {
+    escape_bytes(s.as_bytes())
+}
+
+/// Whether a shell lets the account log in interactively (an empty shell means /bin/sh).
+pub(super) fn is_login_shell(shell: &str) -> bool {
+    !(shell.ends_with("/nologin") || shell.ends_with("/false") || shell == "/bin/sync")
+}
+
+fn with_password(item: Item, hash: &str, source: &str) -> Item {
+    let item = item
+        .with("password", password_state(hash))
+        .with("password_in", source);
+    if hash.is_empty() {
+        item
+    } else {
+        item.with("password_fingerprint", fingerprint(hash))
+    }
+}
+
+/// The 9 columns of each well-formed shadow line.
+fn parse_shadow(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|c| c.len() == 9 && !c[0].is_empty())
+        .collect()
+}
+
+/// Whether a password field changed, and the change restricted to the other fields (`None`
+/// when only password fields changed).
+fn split_password(change: &Change) -> (bool, Option<Change>) {
+    let pw_changed = PASSWORD_FIELDS.iter().any(|n| {
+        *n != "lastchg"
+            && (change.before.as_ref().is_some_and(|f| f.contains_key(*n))
+                || change.after.as_ref().is_some_and(|f| f.contains_key(*n)))
+    });
+    let unreadable = visibility(change).is_some();
+    let strip = |f: &Option<Fields>| {
+        f.as_ref().map(|f| {
+            f.iter()
+                .filter(|(k, _)| {
+                    let k = k.as_str();
+                    // When shadow became (un)readable, its aging columns come and go with it.
+                    !(pw_changed && PASSWORD_FIELDS.contains(&k)
+                        || unreadable && SHADOW_AGING.contains(&k))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Fields>()
+        })
+    };
+    let rest = Change {
+        before: strip(&change.before),
+        after: strip(&change.after),
+        ..change.clone()
+    };
+    let any_left = rest.before.as_ref().is_some_and(|f| !f.is_empty())
+        || rest.after.as_ref().is_some_and(|f| !f.is_empty());
+    (pw_changed, any_left.then_some(rest))
+}
+
+/// `changed`, or `changed from set to locked` when the state moved.
+fn password_text(change: &Change) -> String {
+    match visibility(change) {
+        Some(false) => return "no longer readable (etc/shadow cannot be read)".to_string(),
+        Some(true) => return "readable again".to_string(),
+        None => {}
+    }
+    let state = |f: &Option<Fields>| f.as_ref().and_then(|f| f.get("password").cloned());
+    match (state(&change.before), state(&change.after)) {
+        (Some(a), Some(b)) if a != b => format!("changed from {a} to {b}"),
+        _ => "changed".to_string(),
+    }
+}
+
+/// `Some(false)` when the password fields vanished, `Some(true)` when they appeared: the
+/// password state is always set when shadow (or a passwd hash) could be read, so this is a
+/// scan that could not read etc/shadow (not root) next to one that could, not a password
+/// change.
+fn visibility(change: &Change) -> Option<bool> {
+    let has = |f: &Option<Fields>| f.as_ref().is_some_and(|f| f.contains_key("password"));
+    match (has(&change.before), has(&change.after)) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "$6$saltsalt$Zk3sCr3tHa5hV4lu3ForT3st1ng0nly";
+
+    fn root_with(passwd: Option<&str>, shadow: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        if let Some(p) = passwd {
+            std::fs::write(dir.path().join("etc/passwd"), p).unwrap();
+        }
+        if let Some(s) = shadow {
+            std::fs::write(dir.path().join("etc/shadow"), s).unwrap();
+        }
+        dir
+    }
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
+        garbage line without colons\n\
+        short:x:1:1\n\
+        baduid:x:abc:1::/:/bin/sh\n\
+        daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+        alice:x:1001:1001:Alice,,,:/home/alice:/bin/bash\n\
+        legacy::1002:1002::/home/legacy:/bin/sh\n\
+        root:x:5:5:dup:/nowhere:/bin/sh\n";
+
+    fn shadow() -> String {
+        format!(
+            "root:{HASH}:19000:0:99999:7:::\n\
+             daemon:*:19000:0:99999:7:::\n\
+             broken-shadow-line\n\
+             alice:!{HASH}:19001:0:90:7:30:20000:\n"
+        )
+    }
+
+    fn collect(dir: &tempfile::TempDir) -> Vec<Item> {
+        CheckUsers.collect(&Host::new(dir.path())).unwrap()
+    }
+
+    fn find<'a>(items: &'a [Item], key: &str) -> &'a Fields {
+        &items.iter().find(|i| i.key == key).expect(key).fields
+    }
+
+    #[test]
+    fn users_join_passwd_and_shadow_and_skip_malformed_lines() {
+        let dir = root_with(Some(PASSWD), Some(&shadow()));
+        let items = collect(&dir);
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["root", "daemon", "alice", "legacy"]);
+        let root = find(&items, "root");
+        assert_eq!(root["uid"], "0");
+        assert_eq!(root["home"], "/root", "the first root entry wins");
+        assert_eq!(root["password"], "set");
+        assert_eq!(root["password_in"], "shadow");
+        assert_eq!(root["password_fingerprint"], fingerprint(HASH));
+        assert_eq!(root["password_fingerprint"].len(), 16);
+        assert_eq!(root["max"], "99999");
+        assert!(
+            !root.contains_key("inactive"),
+            "empty shadow columns are omitted"
+        );
+        assert_eq!(find(&items, "daemon")["password"], "locked");
+        let alice = find(&items, "alice");
+        assert_eq!(alice["password"], "locked");
+        assert_eq!(alice["gecos"], "Alice,,,");
+        assert_eq!(alice["expire"], "20000");
+        let legacy = find(&items, "legacy");
+        assert_eq!(legacy["password"], "none");
+        assert_eq!(legacy["password_in"], "passwd");
+    }
+
+    #[test]
+    fn the_shadow_hash_is_never_stored() {
+        let dir = root_with(Some(PASSWD), Some(&shadow()));
+        let items = collect(&dir);
+        let all = serde_json::to_string(&items).unwrap();
+        assert!(!all.contains(HASH), "hash leaked: {all}");
+        assert!(!all.contains("Zk3sCr3t"), "part of the hash leaked: {all}");
+        assert!(all.contains(&fingerprint(HASH)));
+    }
+
+    #[test]
+    fn without_shadow_the_password_fields_are_omitted() {
+        let dir = root_with(Some(PASSWD), None);
+        let items = collect(&dir);
+        assert!(!find(&items, "root").contains_key("password"));
+        assert_eq!(find(&items, "legacy")["password"], "none");
+        // A shadow that cannot be read (a directory here) is not fatal either.
+        std::fs::create_dir(dir.path().join("etc/shadow")).unwrap();
+        assert_eq!(collect(&dir).len(), 4);
+    }
+
+    #[test]
+    fn missing_passwd_is_unavailable() {
+        let dir = root_with(None, Some(&shadow()));
+        match CheckUsers.collect(&Host::new(dir.path())) {
+            Err(CollectError::Unavailable(m)) => assert!(m.contains("etc/passwd"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
+        let f = |p: &[(&str, &str)]| {
+            (!p.is_empty()).then(|| {
+                p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        Change {
+            collector: "check_users".into(),
+            kind,
+            key: "alice".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: f(before),
+            after: f(after),
+        }
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let added = change(
+            ChangeKind::Added,
+            &[],
+            &[
+                ("uid", "1001"),
+                ("gid", "1001"),
+                ("home", "/home/alice"),
+                ("shell", "/bin/bash"),
+                ("gecos", ""),
+            ],
+        );
+        assert_eq!(
+            CheckUsers.message(&added),
+            "user alice added (uid=1001, gid=1001, home=/home/alice, shell=/bin/bash)"
+        );
+        assert_eq!(CheckUsers.severity(&added), Severity::Medium);
+        let system = change(
+            ChangeKind::Added,
+            &[],
+            &[("uid", "998"), ("shell", "/usr/sbin/nologin")],
+        );
+        assert_eq!(CheckUsers.severity(&system), Severity::Low);
+        let uid0 = change(
+            ChangeKind::Added,
+            &[],
+            &[("uid", "0"), ("shell", "/usr/sbin/nologin")],
+        );
+        assert_eq!(CheckUsers.severity(&uid0), Severity::High);
+        let to_root = change(ChangeKind::Modified, &[("uid", "1001")], &[("uid", "0")]);
+        assert_eq!(CheckUsers.severity(&to_root), Severity::High);
+
+        let shell = change(
+            ChangeKind::Modified,
+            &[("shell", "/usr/sbin/nologin")],
+            &[("shell", "/bin/bash")],
+        );
+        assert_eq!(
+            CheckUsers.message(&shell),
+            "user alice changed: shell from /usr/sbin/nologin to /bin/bash"
+        );
+        assert_eq!(CheckUsers.severity(&shell), Severity::Medium);
+        let home = change(ChangeKind::Modified, &[("home", "/a")], &[("home", "/b")]);
+        assert_eq!(CheckUsers.severity(&home), Severity::Low);
+
+        let pw = change(
+            ChangeKind::Modified,
+            &[
+                ("password_fingerprint", "0123456789abcdef"),
+                ("lastchg", "19000"),
+            ],
+            &[
+                ("password_fingerprint", "fedcba9876543210"),
+                ("lastchg", "19500"),
+            ],
+        );
+        assert_eq!(CheckUsers.message(&pw), "password of user alice changed");
+        assert_eq!(CheckUsers.severity(&pw), Severity::Medium);
+        let locked = change(
+            ChangeKind::Modified,
+            &[
+                ("password", "set"),
+                ("password_fingerprint", "0123456789abcdef"),
+            ],
+            &[
+                ("password", "locked"),
+                ("password_fingerprint", "fedcba9876543210"),
+            ],
+        );
+        assert_eq!(
+            CheckUsers.message(&locked),
+            "password of user alice changed from set to locked"
+        );
+        let emptied = change(
+            ChangeKind::Modified,
+            &[("password", "set")],
+            &[("password", "none")],
+        );
+        assert_eq!(CheckUsers.severity(&emptied), Severity::High);
+        let both = change(
+            ChangeKind::Modified,
+            &[
+                ("shell", "/bin/sh"),
+                ("password_fingerprint", "0123456789abcdef"),
+            ],
+            &[
+                ("shell", "/bin/bash"),
+                ("password_fingerprint", "fedcba9876543210"),
+            ],
+        );
+        let msg = CheckUsers.message(&both);
+        assert_eq!(
+            msg,
+            "user alice changed: shell from /bin/sh to /bin/bash, password changed"
+        );
+        assert!(
+            !msg.contains("0123456789"),
+            "fingerprints stay out of messages"
+        );
+        let unreadable = change(
+            ChangeKind::Modified,
+            &[
+                ("password", "set"),
+                ("password_fingerprint", "0123456789abcdef"),
+                ("max", "9"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            CheckUsers.message(&unreadable),
+            "password of user alice no longer readable (etc/shadow cannot be read)"
+        );
+        assert_eq!(CheckUsers.severity(&unreadable), Severity::Low);
+        let aging = change(ChangeKind::Modified, &[("max", "99999")], &[("max", "90")]);
+        assert_eq!(
+            CheckUsers.message(&aging),
+            "user alice changed: max from 99999 to 90"
+        );
+        let removed = change(ChangeKind::Removed, &[("uid", "1001")], &[]);
+        assert_eq!(CheckUsers.message(&removed), "user alice removed");
     }
 }

@@ -1,0 +1,224 @@
+//! Which package owns a file, from dpkg's file lists (`var/lib/dpkg/info/*.list`).
+//!
+//! Shared by the file collectors (a setuid binary that no package owns deserves a second look).
+//! The lists are read once per scan through [`Host::shared`] into a path → packages map. Paths
+//! are stored as the same escaped text `Host::display` produces, so a collector can look up the
+//! key it already has. On merged-/usr systems dpkg still records many files under their old
+//! paths (`/bin/ip` for what is found at `/usr/bin/ip`), so a miss retries the alias.
+//!
+//! Not handled: dpkg diversions (`var/lib/dpkg/diversions`) and the rpm database.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::host::{Host, escape_bytes};
+
+/// The loaded file lists of one scan.
+struct PkgDb {
+    /// Whether `var/lib/dpkg/info` could be read at all.
+    present: bool,
+    /// Package names (the `.list` file stem, `libc6:amd64` for Multi-Arch: same packages).
+    names: Vec<String>,
+    /// Host path (escaped text) → indexes into `names`.
+    owners: HashMap<String, Vec<u32>>,
+}
+
+fn load(host: &Host) -> PkgDb {
+    let dir = host.path("/var/lib/dpkg/info");
+    let mut db = PkgDb {
+        present: false,
+        names: Vec::new(),
+        owners: HashMap::new(),
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                host.note_denied("/var/lib/dpkg/info");
+            }
+            return db;
+        }
+    };
+    db.present = true;
+    let mut lists: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n.as_bytes().ends_with(b".list"))
+        .collect();
+    // Sorted so the owner order of shared paths (directories) is the same on every scan.
+    lists.sort();
+    for name in lists {
+        let bytes = match std::fs::read(dir.join(&name)) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    host.note_denied(&format!("/var/lib/dpkg/info/{}", name.to_string_lossy()));
+                }
+                continue;
+            }
+        };
+        let stem = &name.as_bytes()[..name.len() - ".list".len()];
+        let index = db.names.len() as u32;
+        db.names.push(escape_bytes(stem));
+        for line in bytes.split(|b| *b == b'\n') {
+            if line.first() != Some(&b'/') {
+                continue;
+            }
+            // "/." is how dpkg lists the root directory.
+            let path = if line == b"/." { &b"/"[..] } else { line };
+            let owners = db.owners.entry(key_text(path)).or_default();
+            if owners.last() != Some(&index) {
+                owners.push(index);
+            }
+        }
+    }
+    db
+}
+
+/// `escape_bytes`, with a fast path for the plain ASCII names that make up nearly all of the
+/// ~100k lines of a desktop's lists (the load is the cost of this module: see `owner`).
+fn key_text(path: &[u8]) -> String {
+    if path.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'\\') {
+        // Only printable ASCII: escaping would return it unchanged.
+        String::from_utf8_lossy(path).into_owned()
+    } else {
+        escape_bytes(path)
+    }
+}
+
+/// The package(s) dpkg says own `host_path` (as `Host::display` renders it), comma-separated in
+/// name order when several share it (directories); `None` when no package does, or when the
+/// host has no dpkg database (see [`has_database`]).
+///
+/// The first call of a scan loads every list: on a Debian 12 host with 707 packages (108k
+/// paths, 7 MB) that takes about 0.25 s optimised (1.7 s in a debug build); later calls are
+/// hash look-ups.
+pub fn owner(host: &Host, host_path: &str) -> Option<String> {
+    let db = host.shared(|| load(host));
+    let hit = db
+        .owners
+        .get(host_path)
+        .or_else(|| alias(host_path).and_then(|a| db.owners.get(&a)))?;
+    Some(
+        hit.iter()
+            .map(|i| db.names[*i as usize].as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// Whether the host has a dpkg file database, so "no owner" means "not from a package".
+pub fn has_database(host: &Host) -> bool {
+    host.shared(|| load(host)).present
+}
+
+/// The other name of a path across the merged-/usr split: `/usr/bin/x` ↔ `/bin/x`,
+/// `/usr/sbin/x` ↔ `/sbin/x`, `/usr/lib*/x` ↔ `/lib*/x`.
+fn alias(path: &str) -> Option<String> {
+    const MERGED: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+    let (rest, to_usr) = match path.strip_prefix("/usr/") {
+        Some(rest) => (rest, false),
+        None => (path.strip_prefix('/')?, true),
+    };
+    let top = rest.split('/').next()?;
+    if !MERGED.contains(&top) {
+        return None;
+    }
+    Some(if to_usr {
+        format!("/usr/{rest}")
+    } else {
+        format!("/{rest}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("var/lib/dpkg/info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(
+            info.join("iproute2.list"),
+            "/.\n/bin\n/bin/ip\n/sbin/tc\n/usr/share/doc/iproute2/README\n",
+        )
+        .unwrap();
+        std::fs::write(
+            info.join("libc6:amd64.list"),
+            "/.\n/lib/x86_64-linux-gnu/libc.so.6\n/usr/bin/ldd\n",
+        )
+        .unwrap();
+        std::fs::write(info.join("coreutils.list"), "/.\n/usr/bin/ls\n/bin\n").unwrap();
+        let mut odd = b"/.\n/usr/bin/odd\xff\n".to_vec();
+        odd.extend_from_slice(b"relative/ignored\n");
+        std::fs::write(info.join("odd.list"), odd).unwrap();
+        // Not a file list: ignored.
+        std::fs::write(info.join("iproute2.md5sums"), "abc  usr/bin/md5only\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn owners_with_merged_usr_aliases() {
+        let dir = fixture();
+        let host = Host::new(dir.path());
+        assert!(has_database(&host));
+        assert_eq!(owner(&host, "/bin/ip").as_deref(), Some("iproute2"));
+        assert_eq!(owner(&host, "/usr/bin/ip").as_deref(), Some("iproute2"));
+        assert_eq!(owner(&host, "/usr/sbin/tc").as_deref(), Some("iproute2"));
+        assert_eq!(
+            owner(&host, "/usr/lib/x86_64-linux-gnu/libc.so.6").as_deref(),
+            Some("libc6:amd64")
+        );
+        assert_eq!(owner(&host, "/bin/ldd").as_deref(), Some("libc6:amd64"));
+        assert_eq!(owner(&host, "/usr/bin/ls").as_deref(), Some("coreutils"));
+        assert_eq!(owner(&host, "/bin").as_deref(), Some("coreutils, iproute2"));
+        assert_eq!(owner(&host, "/usr/bin/md5only"), None);
+        assert_eq!(owner(&host, "/usr/local/bin/ip"), None);
+        assert_eq!(
+            owner(&host, "/usr/share/doc/iproute2/README").as_deref(),
+            Some("iproute2")
+        );
+        // No alias outside the merged directories.
+        assert_eq!(owner(&host, "/share/doc/iproute2/README"), None);
+        // Non-UTF-8 names are looked up by their escaped display text.
+        let odd = host.display(
+            &dir.path()
+                .join(std::ffi::OsStr::from_bytes(b"usr/bin/odd\xff")),
+        );
+        assert_eq!(owner(&host, &odd).as_deref(), Some("odd"));
+        assert!(owner(&host, "/").unwrap().contains("odd"));
+    }
+
+    #[test]
+    fn no_database_owns_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        assert!(!has_database(&host));
+        assert_eq!(owner(&host, "/bin/ip"), None);
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(alias("/usr/bin/x").as_deref(), Some("/bin/x"));
+        assert_eq!(alias("/sbin/x").as_deref(), Some("/usr/sbin/x"));
+        assert_eq!(alias("/lib64/ld.so").as_deref(), Some("/usr/lib64/ld.so"));
+        assert_eq!(alias("/usr/libexec/x"), None);
+        assert_eq!(alias("/etc/passwd"), None);
+        assert_eq!(alias("/usr/share/x"), None);
+    }
+
+    #[test]
+    fn live_dpkg_database_load_time() {
+        let host = Host::new("/");
+        if !has_database(&host) {
+            return;
+        }
+        let fresh = Host::new("/");
+        let start = std::time::Instant::now();
+        assert_eq!(owner(&fresh, "/usr/bin/dpkg").as_deref(), Some("dpkg"));
+        eprintln!("dpkg file lists loaded in {:?}", start.elapsed());
+        // Merged /usr: dpkg records /bin/ls, the file is found at /usr/bin/ls.
+        assert_eq!(owner(&fresh, "/usr/bin/ls").as_deref(), Some("coreutils"));
+    }
+}
