@@ -169,6 +169,13 @@ fn id_map(path: &Path) -> HashMap<u32, String> {
 /// Escapes bytes into text that round-trips: valid UTF-8 stays as it is except `\` (as `\\`)
 /// and control characters (as `\xNN`), and bytes that are not UTF-8 become `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {
+    // Nearly every name is printable ASCII without a backslash: nothing to escape.
+    if bytes
+        .iter()
+        .all(|b| (0x20..0x7f).contains(b) && *b != b'\\')
+    {
+        return String::from_utf8(bytes.to_vec()).expect("ASCII is UTF-8");
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -66,24 +66,13 @@ fn load(host: &Host) -> PkgDb {
             }
             // "/." is how dpkg lists the root directory.
             let path = if line == b"/." { &b"/"[..] } else { line };
-            let owners = db.owners.entry(key_text(path)).or_default();
+            let owners = db.owners.entry(escape_bytes(path)).or_default();
             if owners.last() != Some(&index) {
                 owners.push(index);
             }
         }
     }
     db
-}
-
-/// `escape_bytes`, with a fast path for the plain ASCII names that make up nearly all of the
-/// ~100k lines of a desktop's lists (the load is the cost of this module: see `owner`).
-fn key_text(path: &[u8]) -> String {
-    if path.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'\\') {
-        // Only printable ASCII: escaping would return it unchanged.
-        String::from_utf8_lossy(path).into_owned()
-    } else {
-        escape_bytes(path)
-    }
 }
 
 /// The package(s) dpkg says own `host_path` (as `Host::display` renders it), comma-separated in
