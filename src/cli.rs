@@ -211,10 +211,17 @@ fn announce(r: &ScanResult, label: Option<&str>) {
 
 fn note_denied(r: &ScanResult) {
     let (count, examples) = &r.denied;
-    if *count > 0 {
+    if *count == 0 {
+        return;
+    }
+    let what = if *count == 1 { "path" } else { "paths" };
+    let examples = examples.join(", ");
+    if nix::unistd::geteuid().is_root() {
+        // Root was refused: a sandbox or security module, not something `sudo` fixes.
+        eprintln!("note: {count} {what} could not be read even as root (e.g. {examples})");
+    } else {
         eprintln!(
-            "note: {count} paths could not be read (permission denied, e.g. {}); run as root for a full view",
-            examples.join(", ")
+            "note: {count} {what} could not be read (permission denied, e.g. {examples}); run as root for a full view"
         );
     }
 }
