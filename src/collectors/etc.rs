@@ -266,6 +266,16 @@ mod tests {
     }
 
     #[test]
+    fn live_etc_is_stable_between_two_scans() {
+        let first = CheckEtc.collect(&Host::new("/")).unwrap();
+        let second = CheckEtc.collect(&Host::new("/")).unwrap();
+        assert_eq!(first, second, "an idle /etc gives identical items");
+        let passwd = find(&first, "/etc/passwd");
+        assert_eq!(passwd.fields["type"], "file");
+        assert_eq!(passwd.fields["sha256"].len(), 64);
+    }
+
+    #[test]
     fn missing_etc_is_unavailable() {
         let dir = tempfile::tempdir().unwrap();
         let err = CheckEtc.collect(&Host::new(dir.path())).unwrap_err();

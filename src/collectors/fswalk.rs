@@ -120,7 +120,13 @@ struct SharedWalk(Result<Arc<SpecialFiles>, String>);
 
 /// The special files of the host, walked once per scan and shared by the collectors.
 pub fn special_files(host: &Host) -> Result<Arc<SpecialFiles>, CollectError> {
-    let shared = host.shared(|| SharedWalk(walk_special(host).map(Arc::new)));
+    // Two to four threads: the walk is syscall-bound, and a second thread keeps the disk and
+    // the other core busy while one waits.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    let shared = host.shared(|| SharedWalk(walk_special(host, threads).map(Arc::new)));
     shared.0.clone().map_err(CollectError::Unavailable)
 }
 
@@ -285,7 +291,7 @@ struct Queue {
     busy: usize,
 }
 
-fn walk_special(host: &Host) -> Result<SpecialFiles, String> {
+fn walk_special(host: &Host, threads: usize) -> Result<SpecialFiles, String> {
     let plan = plan(host);
     let mut jobs = Vec::new();
     for (i, start) in plan.starts.iter().enumerate() {
@@ -303,10 +309,6 @@ fn walk_special(host: &Host) -> Result<SpecialFiles, String> {
     }
     let queue = Mutex::new(Queue { jobs, busy: 0 });
     let wake = Condvar::new();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
     let results: Vec<SpecialFiles> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| worker(host, &plan, &queue, &wake)))
@@ -670,7 +672,7 @@ mod tests {
     }
 
     fn suid_keys(host: &Host) -> Vec<String> {
-        walk_special(host)
+        walk_special(host, 2)
             .unwrap()
             .suid
             .iter()
@@ -726,7 +728,7 @@ mod tests {
         }
         nix::unistd::mkfifo(&root.join("d1/pipe"), nix::sys::stat::Mode::S_IRUSR).unwrap();
         std::os::unix::fs::symlink("/nonexistent", root.join("d2/link")).unwrap();
-        let found = walk_special(&Host::new(root)).unwrap();
+        let found = walk_special(&Host::new(root), 3).unwrap();
         assert_eq!(found.scanned, 50 + 7 + 2);
         assert_eq!(found.fifos.len(), 1);
         assert!(found.fifos[0].path.ends_with("d1/pipe"));
@@ -771,14 +773,16 @@ mod tests {
     }
 
     /// Timing of the live walk: `cargo test --release --lib fswalk::tests::live_walk_timing
-    /// -- --ignored --nocapture` (DAWGMON_WALK_ROOT=/some/tree to walk a tree as a fake root).
+    /// -- --ignored --nocapture` (DAWGMON_WALK_ROOT=/some/tree to walk a tree as a fake root,
+    /// DAWGMON_WALK_THREADS=n to change the thread count).
     #[test]
     #[ignore]
     fn live_walk_timing() {
         let root = std::env::var("DAWGMON_WALK_ROOT").unwrap_or_else(|_| "/".into());
+        let threads = std::env::var("DAWGMON_WALK_THREADS").map_or(2, |t| t.parse().unwrap());
         let host = Host::new(root);
         let t = std::time::Instant::now();
-        let found = walk_special(&host).unwrap();
+        let found = walk_special(&host, threads).unwrap();
         let secs = t.elapsed().as_secs_f64();
         println!(
             "walked {} entries in {secs:.3}s ({:.0}/s): {} suid/sgid, {} fifos, {} with caps",
