@@ -1,4 +1,6 @@
 //! The integration tests: one binary, one module per area. They run the real binaries.
 
+mod helper;
+
 mod cli;
 mod systemd_live;
