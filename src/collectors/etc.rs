@@ -93,10 +93,11 @@ pub(super) fn tree_items(host: &Host, host_dir: &str) -> Result<Vec<Item>, Colle
         if meta.is_file() {
             fswalk::hash_or_mtime(host, &path, &meta, &mut fields);
         }
-        items.push(Item {
-            key: host.display(&path),
-            fields,
-        });
+        let key = host.display(&path);
+        if !meta.is_dir() {
+            super::pkgdb::attribute(host, &key, &mut fields);
+        }
+        items.push(Item { key, fields });
     }
     Ok(items)
 }
