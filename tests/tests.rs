@@ -3,4 +3,5 @@
 mod helper;
 
 mod cli;
+mod install;
 mod systemd_live;
