@@ -173,7 +173,10 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
         }
         Command::Baseline { name, delete: true } => {
             let scan = backend.delete_baseline(name).await?;
-            eprintln!("baseline {name:?} removed (scan {} stays until it ages out)", scan.id);
+            eprintln!(
+                "baseline {name:?} removed (scan {} stays until it ages out)",
+                scan.id
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Command::Baseline { name, .. } => {

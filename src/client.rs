@@ -100,10 +100,7 @@ impl Client {
     }
 
     /// `POST /v1/baselines`: scans now and labels the scan.
-    pub async fn baseline(
-        &self,
-        req: &api::ScanRequest,
-    ) -> Result<api::ScanResponse, ClientError> {
+    pub async fn baseline(&self, req: &api::ScanRequest) -> Result<api::ScanResponse, ClientError> {
         self.send(Method::POST, routes::BASELINES, Some(req)).await
     }
 
@@ -169,7 +166,9 @@ impl Client {
         let body = match body {
             Some(b) => {
                 builder = builder.header("content-type", "application/json");
-                Full::new(Bytes::from(serde_json::to_vec(b).expect("requests serialise")))
+                Full::new(Bytes::from(
+                    serde_json::to_vec(b).expect("requests serialise"),
+                ))
             }
             None => Full::new(Bytes::new()),
         };

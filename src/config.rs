@@ -245,9 +245,8 @@ pub struct LogLevel(pub String);
 impl TryFrom<String> for LogLevel {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        tracing_subscriber::EnvFilter::try_new(&s).map_err(|e| {
-            format!("log_level {s:?}: {e} (use error, warn, info, debug or trace)")
-        })?;
+        tracing_subscriber::EnvFilter::try_new(&s)
+            .map_err(|e| format!("log_level {s:?}: {e} (use error, warn, info, debug or trace)"))?;
         Ok(LogLevel(s))
     }
 }
@@ -291,7 +290,10 @@ mod tests {
             Config::parse("socket_mode = \"0640\"").unwrap().socket_mode,
             Mode(0o640)
         );
-        assert_eq!(Config::parse("schedule = \"off\"").unwrap().schedule.0, None);
+        assert_eq!(
+            Config::parse("schedule = \"off\"").unwrap().schedule.0,
+            None
+        );
     }
 
     #[test]
@@ -303,7 +305,10 @@ mod tests {
         let e = Config::parse("schedule = \"0 99 * * * *\"").unwrap_err();
         assert!(e.contains("line 1") && e.contains("cron"), "{e}");
         let e = Config::parse("collectors = [\"nope\"]").unwrap_err();
-        assert!(e.contains("line 1") && e.contains("unknown collector"), "{e}");
+        assert!(
+            e.contains("line 1") && e.contains("unknown collector"),
+            "{e}"
+        );
         let e = Config::parse("socket_mode = 660").unwrap_err();
         assert!(e.contains("0o660"), "{e}");
         let e = Config::parse("retention = \"x\"").unwrap_err();
@@ -334,6 +339,10 @@ mod tests {
             ..Config::default()
         })
         .unwrap();
-        assert_eq!(all.lines().count(), KEYS.len(), "KEYS is out of date: {all}");
+        assert_eq!(
+            all.lines().count(),
+            KEYS.len(),
+            "KEYS is out of date: {all}"
+        );
     }
 }

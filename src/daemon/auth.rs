@@ -95,7 +95,7 @@ fn in_group_database(uid: u32, group: &AdminGroup) -> bool {
     let Ok(Some(g)) = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(group.gid)) else {
         return false;
     };
-    g.mem.iter().any(|m| *m == user.name)
+    g.mem.contains(&user.name)
 }
 
 /// `SO_PEERGROUPS` (Linux 4.13): the supplementary groups of the peer at connect time.

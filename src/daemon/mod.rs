@@ -72,8 +72,7 @@ pub async fn run(
     };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = server::router(shared.clone())
-        .into_make_service_with_connect_info::<auth::Peer>();
+    let app = server::router(shared.clone()).into_make_service_with_connect_info::<auth::Peer>();
     let mut server = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -180,7 +179,9 @@ fn resolve_group(name: &str, key: &str) -> Result<u32, Error> {
         Ok(None) => Err(Error::Usage(format!(
             "{key} = {name:?}: no such group (create it with `groupadd {name}` or fix the config)"
         ))),
-        Err(e) => Err(Error::Usage(format!("{key} = {name:?}: cannot look it up: {e}"))),
+        Err(e) => Err(Error::Usage(format!(
+            "{key} = {name:?}: cannot look it up: {e}"
+        ))),
     }
 }
 

@@ -316,7 +316,10 @@ fn pick(
     if std::ptr::eq(registry, collectors::COLLECTORS) {
         return collectors::select(names);
     }
-    if let Some(n) = names.iter().find(|n| !registry.iter().any(|c| c.name() == *n)) {
+    if let Some(n) = names
+        .iter()
+        .find(|n| !registry.iter().any(|c| c.name() == *n))
+    {
         return Err(format!("unknown collector {n:?}"));
     }
     Ok(registry

@@ -24,9 +24,7 @@ pub async fn start(schedule: &str, scans: Arc<Scans>) -> Result<Scheduler, Error
     let fail = |what: &str, e: tokio_cron_scheduler::JobSchedulerError| {
         Error::Internal(format!("{what} the schedule {schedule:?}: {e}"))
     };
-    let sched = JobScheduler::new()
-        .await
-        .map_err(|e| fail("starting", e))?;
+    let sched = JobScheduler::new().await.map_err(|e| fail("starting", e))?;
     let for_job = scans.clone();
     let job = Job::new_async(schedule, move |id, mut sched| {
         let scans = for_job.clone();

@@ -120,17 +120,17 @@ rejection!(JsonRejection, QueryRejection, PathRejection);
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn version_header(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        api::VERSION_HEADER,
-        HeaderValue::from(api::API_VERSION),
-    );
+    res.headers_mut()
+        .insert(api::VERSION_HEADER, HeaderValue::from(api::API_VERSION));
     res
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("no such route: {method} {uri}; the API's routes are under /v1 (see dawgmond's documentation)"),
+        format!(
+            "no such route: {method} {uri}; the API's routes are under /v1 (see dawgmond's documentation)"
+        ),
     )
 }
 
@@ -151,7 +151,11 @@ fn require_admin(shared: &Shared, peer: &Peer) -> Result<(), ApiError> {
 /// `GET /v1/status`.
 async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
     let engine = shared.scans.engine();
-    let next_scan = *shared.scans.next_scan.lock().unwrap_or_else(|p| p.into_inner());
+    let next_scan = *shared
+        .scans
+        .next_scan
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let last_scheduled = shared
         .scans
         .last_scheduled
@@ -192,10 +196,7 @@ async fn list_scans(
     if !(1..=api::PAGE_MAX).contains(&limit) || offset < 0 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!(
-                "limit must be 1 to {} and offset 0 or more",
-                api::PAGE_MAX
-            ),
+            format!("limit must be 1 to {} and offset 0 or more", api::PAGE_MAX),
         ));
     }
     let store = &shared.scans.engine().store;
@@ -219,11 +220,7 @@ async fn get_scan(
     Ok(Json(shared.scans.engine().store.resolve(&id).await?))
 }
 
-async fn scan(
-    shared: &Shared,
-    peer: &Peer,
-    req: api::ScanRequest,
-) -> ApiResult<api::ScanResponse> {
+async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<api::ScanResponse> {
     require_admin(shared, peer)?;
     tracing::debug!(uid = peer.uid, label = ?req.label, "scan requested");
     let (r, joined) = shared.scans.run(req, Trigger::Request).await?;

@@ -124,7 +124,10 @@ async fn shutdown_abandons_a_scan_cleanly() {
     ));
     let store = &s.engine().store;
     assert_eq!(store.count().await.unwrap(), 1);
-    store.load(store.latest().await.unwrap().unwrap().id).await.unwrap();
+    store
+        .load(store.latest().await.unwrap().unwrap().id)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
