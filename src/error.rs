@@ -87,4 +87,7 @@ pub enum Error {
     Busy,
     #[error("internal error: {0}")]
     Internal(String),
+    /// Talking to the daemon failed, or the daemon refused the request.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }

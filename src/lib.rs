@@ -5,8 +5,12 @@
 //! content-addressed) → [`diff`] (pure) → [`report`] (text / JSON, pure) → the daemon's API or
 //! the `dawgctl` command line.
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod collectors;
+pub mod config;
+pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod error;

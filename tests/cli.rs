@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::helper::live_lock;
+use crate::helper::{live_lock, quiet_host};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dawgctl"))
@@ -67,7 +67,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn two_scans_of_an_unchanged_host_report_nothing() {
-    let _live = live_lock();
+    let _quiet = quiet_host();
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("d.db");
     let first = json(&dawgctl(&db, &["--format", "json", "scan"]));
@@ -254,7 +254,7 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
 #[test]
 fn collectors_lists_every_dawgmon_check() {
     let out = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
-        .args(["collectors"])
+        .args(["--local", "collectors"])
         .output()
         .unwrap();
     let text = ok(&out);
