@@ -237,7 +237,7 @@ struct Plan {
 }
 
 fn plan(host: &Host) -> Plan {
-    let table_path = host.path("/proc/self/mountinfo");
+    let table_path = host.path(host.mountinfo());
     // Under a non-live root, a procfs there describes the scanner's own mounts, not the root's.
     let usable = host.is_live() || !is_procfs(&table_path);
     let text = if usable {

@@ -38,7 +38,7 @@ impl Collector for ListMount {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let file = "/proc/self/mountinfo";
+        let file = host.mountinfo();
         let real = host.path(file);
         let bytes = match std::fs::read(&real) {
             Ok(b) => b,
