@@ -2,101 +2,23 @@
 //! aiosmtpd, storing each message in a Maildir) or to a stand-in for the sendmail binary, and are
 //! read back. The reports come from real scans of a fake root with the `check_groups` collector.
 
-use std::net::{TcpListener, TcpStream};
+mod sink;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dawgmon::collectors::by_name;
 use dawgmon::engine::{Engine, ScanResult};
 use dawgmon::mail::{
-    self, DeliveryStats, MailConfig, Mailer, SendPolicy, TransportKind, deliver_due, queue_report,
+    DeliveryStats, MailConfig, Mailer, SendPolicy, TransportKind, deliver_due, queue_report,
     send_test,
 };
 use dawgmon::store::Store;
+use sink::{SmtpSink, decode_qp, free_port, header};
 
-const PYTHON: &str = "/usr/bin/python3";
 const PLANTED: &str = "group dawgmon-planted added (gid=4242, members=alice)";
-
-/// An aiosmtpd server on 127.0.0.1 storing messages in `dir/new/`; killed on drop.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl SmtpSink {
-    fn start(port: u16, dir: &Path) -> SmtpSink {
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start /usr/bin/python3 -m aiosmtpd");
-        let mut sink = SmtpSink {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = sink.child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                sink.child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                panic!(
-                    "aiosmtpd exited ({status}): {err}\n(install it with: apt-get install -y python3-aiosmtpd)"
-                );
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return sink;
-            }
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on port {port} within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The stored messages, oldest first by name.
-    fn messages(&self) -> Vec<String> {
-        messages(&self.dir)
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn messages(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir.join("new")) else {
-        return vec![];
-    };
-    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
-}
-
-/// A port nobody listens on (for now).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A header's value (first occurrence, unfolded).
-fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
-    let prefix = format!("{name}: ");
-    message
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-}
 
 /// A fake root with a host name and an etc/group, and an engine scanning it into `dir/db.sqlite`.
 struct Host {
@@ -123,7 +45,10 @@ impl Host {
     async fn scan(&self, store: &Store) -> ScanResult {
         let engine = Engine::new(store.clone(), self.root.clone());
         let collectors = vec![by_name("check_groups").unwrap()];
-        engine.scan(None, collectors, Arc::new(|_| {})).await.unwrap()
+        engine
+            .scan(None, collectors, Arc::new(|_| {}))
+            .await
+            .unwrap()
     }
 
     fn plant_group(&self) {
@@ -165,18 +90,30 @@ async fn reports_reach_a_real_smtp_server() {
     let mailer = Mailer::new(&cfg).unwrap();
 
     let (first, second) = host.baseline_then_change(&store).await;
-    let note = queue_report(&store, &cfg, &first, "planted-host").await.unwrap();
-    let report = queue_report(&store, &cfg, &second, "planted-host").await.unwrap();
+    let note = queue_report(&store, &cfg, &first, "planted-host")
+        .await
+        .unwrap();
+    let report = queue_report(&store, &cfg, &second, "planted-host")
+        .await
+        .unwrap();
     let (note, report) = (note.expect("a started note"), report.expect("a report"));
     // Written to the outbox before anything is sent.
     assert!(store.outbox_get(report).await.unwrap().sent_at.is_none());
     assert!(sink.messages().is_empty());
 
     let stats = deliver_due(&store, &mailer).await.unwrap();
-    assert_eq!(stats, DeliveryStats { sent: 2, failed: 0 });
+    assert_eq!(
+        stats,
+        DeliveryStats { sent: 2, failed: 0 },
+        "{:?}",
+        store.outbox_summary().await
+    );
     for id in [note, report] {
         let row = store.outbox_get(id).await.unwrap();
-        assert!(row.sent_at.is_some(), "outbox row {id} not marked sent: {row:?}");
+        assert!(
+            row.sent_at.is_some(),
+            "outbox row {id} not marked sent: {row:?}"
+        );
         assert_eq!(row.attempts, 0);
     }
     assert_eq!(store.outbox_summary().await.unwrap().pending, 0);
@@ -194,17 +131,26 @@ async fn reports_reach_a_real_smtp_server() {
         .unwrap_or_else(|| panic!("no message lists the planted group: {got:#?}"));
     assert_eq!(
         header(msg, "Subject"),
-        Some("[dawgmon] planted-host: 1 changes, 0 warnings (highest: info)")
+        Some("[dawgmon] planted-host: 1 changes, 0 warnings (highest: low)")
     );
     assert_eq!(
         header(msg, "X-RcptTo"),
         Some("root@planted-host.example, admin@example.org")
     );
-    assert_eq!(header(msg, "X-MailFrom"), Some("dawgmon@planted-host.example"));
+    assert_eq!(
+        header(msg, "X-MailFrom"),
+        Some("dawgmon@planted-host.example")
+    );
     assert_eq!(header(msg, "Auto-Submitted"), Some("auto-generated"));
     let (from, to) = (first.info.id, second.info.id);
-    assert!(msg.contains(&format!("dawgctl diff --since {from} --to {to}")), "{msg}");
-    assert!(msg.contains("dawgmon on planted-host: 1 change detected (0 warnings)"), "{msg}");
+    assert!(
+        msg.contains(&format!("dawgctl diff --since {from} --to {to}")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("dawgmon on planted-host: 1 change detected (0 warnings)"),
+        "{msg}"
+    );
     assert!(msg.contains("[check_groups]"), "{msg}");
     assert!(msg.contains("Content-Type: text/html"), "{msg}");
 
@@ -213,10 +159,18 @@ async fn reports_reach_a_real_smtp_server() {
     assert_eq!(queue_report(&store, &cfg, &third, "h").await.unwrap(), None);
     let mut always = cfg.clone();
     always.send = SendPolicy::Always;
-    assert!(queue_report(&store, &always, &third, "h").await.unwrap().is_some());
+    assert!(
+        queue_report(&store, &always, &third, "h")
+            .await
+            .unwrap()
+            .is_some()
+    );
     let mut high = cfg.clone();
     high.min_severity = dawgmon::model::Severity::High;
-    assert_eq!(queue_report(&store, &high, &second, "h").await.unwrap(), None);
+    assert_eq!(
+        queue_report(&store, &high, &second, "h").await.unwrap(),
+        None
+    );
 
     // `dawgctl mail test` prints the server's answer.
     let answer = send_test(&mailer, "planted-host").await.unwrap();
@@ -248,16 +202,28 @@ async fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
         let row = store.outbox_get(id).await.unwrap();
         assert!(row.sent_at.is_none());
         assert_eq!(row.attempts, 1);
-        assert!(row.next_attempt_at > before + chrono::TimeDelta::seconds(50), "{row:?}");
+        assert!(
+            row.next_attempt_at > before + chrono::TimeDelta::seconds(50),
+            "{row:?}"
+        );
         let err = row.last_error.unwrap();
-        assert!(err.contains(&format!("SMTP server 127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.contains(&format!("SMTP server 127.0.0.1:{port}")),
+            "{err}"
+        );
         let summary = store.outbox_summary().await.unwrap();
         assert_eq!((summary.pending, summary.max_attempts), (1, 1));
         assert_eq!(summary.last_error.as_deref(), Some(err.as_str()));
 
         // `dawgctl mail test` gives the exact failure.
-        let e = send_test(&mailer, "planted-host").await.unwrap_err().to_string();
-        assert!(e.contains(&format!("127.0.0.1:{port}")) && e.contains("onnect"), "{e}");
+        let e = send_test(&mailer, "planted-host")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("127.0.0.1:{port}")) && e.contains("onnect"),
+            "{e}"
+        );
         store.close().await;
         id
     };
@@ -267,12 +233,18 @@ async fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
     let mailer = Mailer::new(&cfg).unwrap();
     let sink = SmtpSink::start(port, mail_dir.path());
     // Not due yet: backoff survives the restart.
-    assert_eq!(deliver_due(&store, &mailer).await.unwrap(), DeliveryStats::default());
+    assert_eq!(
+        deliver_due(&store, &mailer).await.unwrap(),
+        DeliveryStats::default()
+    );
     assert!(sink.messages().is_empty());
     assert_eq!(store.outbox_retry_now(Utc::now()).await.unwrap(), 1);
     let stats = deliver_due(&store, &mailer).await.unwrap();
     assert_eq!(stats, DeliveryStats { sent: 1, failed: 0 });
-    assert_eq!(deliver_due(&store, &mailer).await.unwrap(), DeliveryStats::default());
+    assert_eq!(
+        deliver_due(&store, &mailer).await.unwrap(),
+        DeliveryStats::default()
+    );
     let got = sink.messages();
     assert_eq!(got.len(), 1, "{got:#?}");
     assert!(got[0].contains(PLANTED));
@@ -309,7 +281,10 @@ async fn the_sendmail_transport_hands_the_report_to_the_mta() {
     cfg.sendmail.command = fake_sendmail(tmp.path(), 0);
     let mailer = Mailer::new(&cfg).unwrap();
     let (_, second) = host.baseline_then_change(&store).await;
-    let id = queue_report(&store, &cfg, &second, "planted-host").await.unwrap().unwrap();
+    let id = queue_report(&store, &cfg, &second, "planted-host")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         deliver_due(&store, &mailer).await.unwrap(),
         DeliveryStats { sent: 1, failed: 0 }
@@ -319,20 +294,31 @@ async fn the_sendmail_transport_hands_the_report_to_the_mta() {
     let args: Vec<&str> = args.lines().collect();
     assert_eq!(
         args,
-        ["-i", "-f", "dawgmon@planted-host.example", "--", "root@planted-host.example", "sec@example.org"]
+        [
+            "-i",
+            "-f",
+            "dawgmon@planted-host.example",
+            "--",
+            "root@planted-host.example",
+            "sec@example.org"
+        ]
     );
-    let stdin = std::fs::read_to_string(tmp.path().join("stdin")).unwrap();
+    let stdin = decode_qp(&std::fs::read_to_string(tmp.path().join("stdin")).unwrap());
     assert!(stdin.contains(PLANTED), "{stdin}");
     assert_eq!(
         header(&stdin, "Subject"),
-        Some("[dawgmon] planted-host: 1 changes, 0 warnings (highest: info)")
+        Some("[dawgmon] planted-host: 1 changes, 0 warnings (highest: low)")
     );
-    assert!(send_test(&mailer, "h").await.unwrap().contains("sendmail command"));
+    assert!(
+        send_test(&mailer, "h")
+            .await
+            .unwrap()
+            .contains("sendmail command")
+    );
 
     // A failing MTA: not sent, its complaint recorded.
     cfg.sendmail.command = fake_sendmail(tmp.path(), 75);
     let broken = Mailer::new(&cfg).unwrap();
-    store.outbox_retry_now(Utc::now()).await.unwrap();
     let id = store
         .outbox_enqueue(
             &dawgmon::store::NewMail {
@@ -352,8 +338,10 @@ async fn the_sendmail_transport_hands_the_report_to_the_mta() {
     );
     let row = store.outbox_get(id).await.unwrap();
     let err = row.last_error.unwrap();
-    assert!(err.contains("queue directory is full") && err.contains("sendmail"), "{err}");
-    let _ = mail::DEFAULT_SENDMAIL;
+    assert!(
+        err.contains("queue directory is full") && err.contains("sendmail"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -362,5 +350,8 @@ async fn an_unreadable_password_file_is_named_with_the_fix() {
     cfg.smtp.username = Some("dawgmon".into());
     cfg.smtp.password_file = Some("/nonexistent/smtp-password".into());
     let e = Mailer::new(&cfg).unwrap_err().to_string();
-    assert!(e.contains("/nonexistent/smtp-password") && e.contains("password_file"), "{e}");
+    assert!(
+        e.contains("/nonexistent/smtp-password") && e.contains("password_file"),
+        "{e}"
+    );
 }

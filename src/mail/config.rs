@@ -168,7 +168,10 @@ impl MailConfig {
     pub fn validate(&self) -> Result<(), String> {
         parse_mailbox("from", &self.from)?;
         if self.to.is_empty() {
-            return Err("mail.to is empty: list at least one recipient, e.g. to = [\"root@localhost\"]".into());
+            return Err(
+                "mail.to is empty: list at least one recipient, e.g. to = [\"root@localhost\"]"
+                    .into(),
+            );
         }
         for t in &self.to {
             parse_mailbox("to", t)?;
@@ -179,7 +182,9 @@ impl MailConfig {
         }
         let s = &self.smtp;
         if s.host.trim().is_empty() {
-            return Err("mail.smtp.host is empty: name the SMTP server, e.g. host = \"127.0.0.1\"".into());
+            return Err(
+                "mail.smtp.host is empty: name the SMTP server, e.g. host = \"127.0.0.1\"".into(),
+            );
         }
         if s.password_file.is_some() && s.password_credential.is_some() {
             return Err("mail.smtp: set password_file or password_credential, not both".into());
@@ -190,7 +195,9 @@ impl MailConfig {
                 return Err("mail.smtp.username is set but no password: add password_file = \"/etc/dawgmon/smtp-password\" (or password_credential = \"NAME\" with systemd's LoadCredential=)".into());
             }
             (None, true) => {
-                return Err("mail.smtp has a password but no username: add username = \"...\"".into());
+                return Err(
+                    "mail.smtp has a password but no username: add username = \"...\"".into(),
+                );
             }
             _ => {}
         }

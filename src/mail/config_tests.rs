@@ -31,7 +31,10 @@ fn the_documented_shape_parses_with_defaults() {
     assert_eq!(c.from, "dawgmon@host.example");
     assert_eq!(c.to, ["root@host.example"]);
     assert_eq!(c.transport, TransportKind::Smtp);
-    assert_eq!((c.smtp.host.as_str(), c.smtp.port(), c.smtp.tls), ("127.0.0.1", 25, TlsMode::None));
+    assert_eq!(
+        (c.smtp.host.as_str(), c.smtp.port(), c.smtp.tls),
+        ("127.0.0.1", 25, TlsMode::None)
+    );
     assert_eq!(c.sendmail.command, PathBuf::from("/usr/sbin/sendmail"));
     assert_eq!(c.send, SendPolicy::Changes);
     assert_eq!(c.min_severity, Severity::Info);
@@ -60,7 +63,8 @@ password_credential = "smtp-password"
     assert_eq!(c.to.len(), 2);
 
     // A sendmail section alone implies the sendmail transport.
-    let c = parse("[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n").unwrap();
+    let c =
+        parse("[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n").unwrap();
     assert_eq!(c.transport, TransportKind::Sendmail);
 }
 
@@ -72,7 +76,10 @@ fn mistakes_are_refused_naming_the_key_and_the_fix() {
     let e = err("[mail.smtp]\nusername = \"u\"\npassword = \"hunter2\"\n");
     assert!(e.contains("never read from the configuration file"), "{e}");
     assert!(e.contains("password_file"), "{e}");
-    assert!(!e.contains("hunter2"), "the password leaks into the message: {e}");
+    assert!(
+        !e.contains("hunter2"),
+        "the password leaks into the message: {e}"
+    );
 
     let e = err("colour = \"red\"\n");
     assert!(e.contains("unknown field `colour`"), "{e}");
@@ -88,15 +95,20 @@ fn mistakes_are_refused_naming_the_key_and_the_fix() {
     assert!(e.contains("unknown placeholder {hostname}"), "{e}");
     let e = err("[mail.smtp]\nusername = \"u\"\n");
     assert!(e.contains("no password: add password_file"), "{e}");
-    let e = err("[mail.smtp]\nhost = \"mx.example.org\"\nusername = \"u\"\npassword_file = \"/p\"\n");
+    let e =
+        err("[mail.smtp]\nhost = \"mx.example.org\"\nusername = \"u\"\npassword_file = \"/p\"\n");
     assert!(e.contains("unencrypted: set tls"), "{e}");
-    let e = err("[mail.smtp]\nusername = \"u\"\npassword_file = \"/p\"\npassword_credential = \"c\"\n");
+    let e =
+        err("[mail.smtp]\nusername = \"u\"\npassword_file = \"/p\"\npassword_credential = \"c\"\n");
     assert!(e.contains("not both"), "{e}");
     let e = err("max_lines = 0\n");
     assert!(e.contains("max_lines"), "{e}");
 
     let e = parse("[mail]\nfrom = \"not an address\"\nto = [\"c@d.example\"]\n").unwrap_err();
-    assert!(e.contains("mail.from: \"not an address\" is not an e-mail address"), "{e}");
+    assert!(
+        e.contains("mail.from: \"not an address\" is not an e-mail address"),
+        "{e}"
+    );
     let e = parse("[mail]\nfrom = \"a@b.example\"\nto = []\n").unwrap_err();
     assert!(e.contains("mail.to is empty"), "{e}");
     let e = parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();

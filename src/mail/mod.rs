@@ -28,8 +28,8 @@ pub use config::{
 pub use render::{RenderOptions, Rendered, render, started_note};
 pub use transport::Mailer;
 
-pub use crate::error::MailError;
 use crate::engine::ScanResult;
+pub use crate::error::MailError;
 use crate::report::Report;
 use crate::store::{NewMail, Store};
 

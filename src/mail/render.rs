@@ -91,7 +91,12 @@ pub fn subject(template: &str, report: &Report, host: &str) -> String {
         _ => None,
     })
     // Parsing the configuration rejected bad templates; a template built in code falls back.
-    .unwrap_or_else(|_| format!("[dawgmon] {host}: {}", headline(report.changes.len(), report.warnings.len())));
+    .unwrap_or_else(|_| {
+        format!(
+            "[dawgmon] {host}: {}",
+            headline(report.changes.len(), report.warnings.len())
+        )
+    });
     one_line(&filled)
 }
 
@@ -218,12 +223,20 @@ pub fn started_note(host: &str, scan: &ScanRef, items: usize, warnings: &[Warnin
     }
 }
 
+/// The changes of one collector, in report order.
+type ByCollector<'a> = Vec<(&'a str, Vec<&'a Change>)>;
+
 /// Changes grouped by severity (high first), then by collector in report order, each group
 /// keeping the report's order.
-fn group(changes: &[Change]) -> Vec<(Severity, Vec<(&str, Vec<&Change>)>)> {
-    let mut out: Vec<(Severity, Vec<(&str, Vec<&Change>)>)> = Vec::new();
-    for severity in [Severity::High, Severity::Medium, Severity::Low, Severity::Info] {
-        let mut collectors: Vec<(&str, Vec<&Change>)> = Vec::new();
+fn group(changes: &[Change]) -> Vec<(Severity, ByCollector<'_>)> {
+    let mut out = Vec::new();
+    for severity in [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ] {
+        let mut collectors: ByCollector = Vec::new();
         for c in changes.iter().filter(|c| c.severity == severity) {
             match collectors.iter_mut().find(|(n, _)| *n == c.collector) {
                 Some((_, v)) => v.push(c),
@@ -245,7 +258,10 @@ fn compared_line(report: &Report) -> String {
     };
     match &report.from {
         Some(from) => format!("Compared {} with {}.", scan(from), scan(&report.to)),
-        None => format!("Scan: {} (nothing earlier to compare with).", scan(&report.to)),
+        None => format!(
+            "Scan: {} (nothing earlier to compare with).",
+            scan(&report.to)
+        ),
     }
 }
 

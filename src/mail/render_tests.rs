@@ -73,10 +73,17 @@ fn groups_by_severity_then_collector_in_report_order() {
     assert!(pos("== info ==") < pos("+ list_suids item /a added"));
     assert!(pos("== medium ==") < pos("+ check_groups item h added [medium]"));
     // The host, the two scans, the headline and the warnings.
-    assert!(m.text.starts_with(
-        "dawgmon on web1: 5 changes detected (1 warning), highest severity high\n"
-    ));
-    assert!(m.text.contains("Compared scan 7 \"pre-upgrade\" (2023-11-1"), "{}", m.text);
+    assert!(
+        m.text.starts_with(
+            "dawgmon on web1: 5 changes detected (1 warning), highest severity high\n"
+        )
+    );
+    assert!(
+        m.text
+            .contains("Compared scan 7 \"pre-upgrade\" (2023-11-1"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("with scan 9 (2023-11-1"), "{}", m.text);
     assert!(pos("Warnings:") < pos("! c0 not compared: gone"));
     assert!(m.text.contains("dawgctl diff --since 7 --to 9"));
@@ -111,12 +118,16 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
     assert!(m.text.contains("+ check_groups item sudo added [high]"));
     assert!(!m.text.contains("Warnings:"));
     assert!(
-        m.text
-            .contains("... 8 more changes and 4 more warnings not shown (this message stops after 3 lines)."),
+        m.text.contains(
+            "... 8 more changes and 4 more warnings not shown (this message stops after 3 lines)."
+        ),
         "{}",
         m.text
     );
-    assert!(m.text.contains("See everything with: dawgctl diff --since 7 --to 9"));
+    assert!(
+        m.text
+            .contains("See everything with: dawgctl diff --since 7 --to 9")
+    );
     assert!(m.html.contains("dawgctl diff --since 7 --to 9"));
     assert_eq!(m.html.matches("<li>").count(), 3);
 
@@ -130,7 +141,11 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
         },
     );
     assert_eq!(m.text.lines().filter(|l| l.starts_with("! ")).count(), 2);
-    assert!(m.text.contains("... 2 more warnings not shown"), "{}", m.text);
+    assert!(
+        m.text.contains("... 2 more warnings not shown"),
+        "{}",
+        m.text
+    );
 }
 
 #[test]
@@ -140,10 +155,16 @@ fn html_escapes_host_data() {
     let r = report(vec![c], 0);
     let m = render(&r, "h<1>", OPTS);
     assert!(!m.html.contains("<script>"), "{}", m.html);
-    assert!(m.html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"));
+    assert!(
+        m.html
+            .contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co")
+    );
     assert!(m.html.contains("dawgmon on h&lt;1&gt;"));
     // The text part is plain text: unchanged.
-    assert!(m.text.contains("user <script>alert(\"x\")</script> & co added"));
+    assert!(
+        m.text
+            .contains("user <script>alert(\"x\")</script> & co added")
+    );
     assert_eq!(esc("a'b"), "a&#39;b");
 }
 
@@ -157,16 +178,32 @@ fn subject_template() {
         3,
     );
     assert_eq!(
-        subject("{host}: {changes}/{warnings} {severity} #{scan} {{literal}}", &r, "web1"),
+        subject(
+            "{host}: {changes}/{warnings} {severity} #{scan} {{literal}}",
+            &r,
+            "web1"
+        ),
         "web1: 2/3 medium #9 {literal}"
     );
     assert_eq!(subject("{severity}", &report(vec![], 0), "h"), "none");
     // A host name cannot inject headers.
     assert_eq!(subject("{host}", &r, "a\r\nBcc: x"), "a  Bcc: x");
     let lookup = |n: &str| (n == "host").then(|| "H".to_string());
-    assert!(fill_subject("{hots}", lookup).unwrap_err().contains("unknown placeholder {hots}"));
-    assert!(fill_subject("{host", lookup).unwrap_err().contains("unclosed"));
-    assert!(fill_subject("a}", lookup).unwrap_err().contains("unmatched"));
+    assert!(
+        fill_subject("{hots}", lookup)
+            .unwrap_err()
+            .contains("unknown placeholder {hots}")
+    );
+    assert!(
+        fill_subject("{host", lookup)
+            .unwrap_err()
+            .contains("unclosed")
+    );
+    assert!(
+        fill_subject("a}", lookup)
+            .unwrap_err()
+            .contains("unmatched")
+    );
 }
 
 #[test]
@@ -185,9 +222,10 @@ fn first_scan_gets_a_short_note_only() {
         m.subject,
         "[dawgmon] monitoring started on web<1>: 1234 items recorded"
     );
-    assert!(m.text.starts_with(
-        "dawgmon monitoring started on web<1>: 1234 items recorded in scan 1 ("
-    ));
+    assert!(
+        m.text
+            .starts_with("dawgmon monitoring started on web<1>: 1234 items recorded in scan 1 (")
+    );
     assert!(m.text.contains("! kernel_modules unavailable"));
     assert!(m.text.lines().count() <= 5, "{}", m.text);
     assert!(m.html.contains("web&lt;1&gt;"));

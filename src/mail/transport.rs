@@ -66,7 +66,11 @@ impl Mailer {
                     TlsParameters::builder(s.host.clone())
                         .build_rustls()
                         .map_err(|e| {
-                            MailError::Config(format!("mail.smtp: TLS for {}: {}", s.host, chain(&e)))
+                            MailError::Config(format!(
+                                "mail.smtp: TLS for {}: {}",
+                                s.host,
+                                chain(&e)
+                            ))
                         })
                 };
                 let tls = match s.tls {
@@ -134,7 +138,9 @@ impl Mailer {
             Inner::Smtp(t) => {
                 let r = t.send(message).await.map_err(|e| failed(chain(&e)))?;
                 let text: Vec<&str> = r.message().collect();
-                Ok(format!("{} {}", r.code(), text.join(" ")).trim_end().to_string())
+                Ok(format!("{} {}", r.code(), text.join(" "))
+                    .trim_end()
+                    .to_string())
             }
             Inner::Sendmail(t) => {
                 t.send(message).await.map_err(|e| failed(chain(&e)))?;
@@ -287,7 +293,10 @@ mod tests {
         c.smtp.password_credential = Some("smtp".into());
         assert_eq!(password(&c, Some(dir.path())).unwrap(), "s3cret word");
         let e = password(&c, None).unwrap_err().to_string();
-        assert!(e.contains("CREDENTIALS_DIRECTORY") && e.contains("LoadCredential=smtp:"), "{e}");
+        assert!(
+            e.contains("CREDENTIALS_DIRECTORY") && e.contains("LoadCredential=smtp:"),
+            "{e}"
+        );
         c.smtp.password_credential = Some("absent".into());
         let e = password(&c, Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("absent") && e.contains("LoadCredential="), "{e}");

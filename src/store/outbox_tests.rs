@@ -47,8 +47,14 @@ async fn enqueue_due_fail_retry_sent() {
     assert!(store.outbox_due(t0()).await.unwrap().is_empty());
     let later = t0() + TimeDelta::minutes(1);
     assert_eq!(store.outbox_due(later).await.unwrap().len(), 1);
-    let m = store.outbox_mark_failed(id, "refused again", later).await.unwrap();
-    assert_eq!((m.attempts, m.next_attempt_at), (2, later + TimeDelta::minutes(2)));
+    let m = store
+        .outbox_mark_failed(id, "refused again", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.attempts, m.next_attempt_at),
+        (2, later + TimeDelta::minutes(2))
+    );
 
     let s = store.outbox_summary().await.unwrap();
     assert_eq!(s.pending, 1);
@@ -62,13 +68,28 @@ async fn enqueue_due_fail_retry_sent() {
     store.outbox_mark_sent(id, later).await.unwrap();
     let m = store.outbox_get(id).await.unwrap();
     assert_eq!((m.sent_at, m.last_error), (Some(later), None));
-    assert!(store.outbox_due(later + TimeDelta::days(1)).await.unwrap().is_empty());
-    assert_eq!(store.outbox_summary().await.unwrap(), OutboxSummary::default());
+    assert!(
+        store
+            .outbox_due(later + TimeDelta::days(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.outbox_summary().await.unwrap(),
+        OutboxSummary::default()
+    );
 
     // Sent mail is pruned after a while, unsent mail never.
     let unsent = store.outbox_enqueue(&mail("s2"), t0()).await.unwrap();
     assert_eq!(store.outbox_prune(later).await.unwrap(), 0);
-    assert_eq!(store.outbox_prune(later + TimeDelta::seconds(1)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .outbox_prune(later + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
     assert!(store.outbox_get(id).await.is_err());
     assert!(store.outbox_get(unsent).await.is_ok());
 }
@@ -82,9 +103,18 @@ async fn claiming_reserves_messages() {
     let claimed = store.outbox_claim_due(t0(), lease).await.unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), [a, b]);
     // A second deliverer finds nothing until the lease runs out.
-    assert!(store.outbox_claim_due(t0(), lease).await.unwrap().is_empty());
+    assert!(
+        store
+            .outbox_claim_due(t0(), lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let expired = t0() + TimeDelta::minutes(10);
-    assert_eq!(store.outbox_claim_due(expired, lease).await.unwrap().len(), 2);
+    assert_eq!(
+        store.outbox_claim_due(expired, lease).await.unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]
