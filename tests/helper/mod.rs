@@ -2,6 +2,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+pub mod smtp;
+
 /// Serialises the tests that change the live host (a listener, a group, a systemd manager...) or
 /// compare two scans of it, so one test's changes never show up in another's scan.
 static LIVE_HOST: Mutex<()> = Mutex::new(());

@@ -1,5 +1,6 @@
 //! A real SMTP server for the tests: Python's aiosmtpd (Debian's python3-aiosmtpd, installed by
-//! `.ci/run`) storing every message in a Maildir, started per test and killed on drop.
+//! `.ci/run`) storing every message in a Maildir, started per test and killed on drop, plus
+//! what reading those messages back takes (headers, quoted-printable).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
