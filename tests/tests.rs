@@ -6,5 +6,6 @@ mod helper;
 mod cli;
 mod daemon;
 mod install;
+mod mail;
 mod systemd;
 mod systemd_live;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test module uses a different part.
 
+pub mod smtp;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
