@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::report::Report;
-use crate::store::ScanInfo;
+use crate::store::{OutboxSummary, ScanInfo};
 
 /// The API version this build speaks.
 pub const API_VERSION: u32 = 1;
@@ -31,6 +31,7 @@ pub mod routes {
     pub const BASELINE: &str = "/v1/baselines/{label}";
     pub const DIFF: &str = "/v1/diff";
     pub const COLLECTORS: &str = "/v1/collectors";
+    pub const MAIL_TEST: &str = "/v1/mail/test";
 }
 
 /// `GET /v1/status`.
@@ -55,6 +56,34 @@ pub struct Status {
     pub root: String,
     /// Collectors a scan runs when the request names none.
     pub collectors: Vec<String>,
+    /// The `[mail]` configuration; `None`: mail is not configured.
+    #[serde(default)]
+    pub mail: Option<MailStatus>,
+    /// Reports waiting in the outbox (also when mail is no longer configured).
+    #[serde(default)]
+    pub outbox: OutboxSummary,
+}
+
+/// How the daemon mails its reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailStatus {
+    /// `smtp` or `sendmail`.
+    pub transport: String,
+    /// `SMTP server 127.0.0.1:25 (no TLS)`, `sendmail command /usr/sbin/sendmail`.
+    pub via: String,
+    pub to: Vec<String>,
+    /// `changes`, `always` or `never`.
+    pub send: String,
+}
+
+/// The answer to `POST /v1/mail/test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailTestAnswer {
+    /// The server's answer (`250 2.0.0 Ok: queued as ...`) or the MTA's outcome.
+    pub answer: String,
+    /// What the message went through.
+    pub via: String,
+    pub to: Vec<String>,
 }
 
 /// What one finished scan found.

@@ -97,9 +97,27 @@ pub enum Command {
     },
     /// List the available collectors.
     Collectors,
-    /// Show the daemon's state: schedule, last scan, scan in progress, database (with --local:
-    /// the database's).
+    /// Show the daemon's state: schedule, last scan, scan in progress, mail, database (with
+    /// --local: the database's).
     Status,
+    /// Mailed reports (see docs/mail.md).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message now through the daemon's [mail] configuration and print the
+    /// server's answer, or the exact failure. With --local, dawgctl reads the daemon's config
+    /// file and sends it itself (as the user running dawgctl, outside the daemon's sandbox).
+    Test {
+        /// The daemon's config file (with --local).
+        #[arg(long, value_name = "PATH", env = "DAWGMOND_CONFIG",
+              default_value = paths::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +160,12 @@ pub fn main() -> ExitCode {
 pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     // Check names before anything slow (a typo should not cost a scan or a connection).
     collectors::select(&args.collectors).map_err(Error::Usage)?;
+    if let Command::Mail {
+        command: MailCommand::Test { config },
+    } = &args.command
+    {
+        return mail_test(args, config).await;
+    }
     let backend = if args.local {
         let db = args
             .database
@@ -219,12 +243,65 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             render::status(&backend.status().await?, args.format);
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Mail { .. } => unreachable!("handled by run"),
     };
     print_report(&report, args);
     if args.exit_code && !report.changes.is_empty() {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dawgctl mail test`: through the daemon, or with `--local` from the daemon's config file.
+async fn mail_test(args: &Args, config: &std::path::Path) -> Result<ExitCode, Error> {
+    let answer = if args.local {
+        let cfg =
+            crate::config::Config::load(config, true).map_err(|e| Error::Usage(e.to_string()))?;
+        let Some(mail) = cfg.mail else {
+            return Err(Error::Usage(format!(
+                "mail is not configured in {}: add a [mail] table (see docs/mail.md)",
+                config.display()
+            )));
+        };
+        let mailer = crate::mail::Mailer::new(&mail).map_err(|e| Error::Usage(e.to_string()))?;
+        let host = crate::engine::hostname(&cfg.root);
+        eprintln!(
+            "note: sent by dawgctl itself (uid {}), not through dawgmond and its sandbox",
+            nix::unistd::geteuid()
+        );
+        let answer = crate::mail::send_test(&mailer, &host)
+            .await
+            .map_err(|e| Error::Usage(one_line(&e.to_string())))?;
+        crate::api::MailTestAnswer {
+            answer,
+            via: mailer.via().to_string(),
+            to: mail.to,
+        }
+    } else {
+        Client::new(&args.socket).mail_test().await?
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).expect("serialises")
+        ),
+        Format::Text if answer.answer.starts_with("accepted by") => println!(
+            "test message to {}: {}",
+            answer.to.join(", "),
+            one_line(&answer.answer)
+        ),
+        Format::Text => println!(
+            "test message to {} sent through {}: {}",
+            answer.to.join(", "),
+            answer.via,
+            one_line(&answer.answer)
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn text_options(args: &Args) -> TextOptions {

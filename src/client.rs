@@ -146,6 +146,12 @@ impl Client {
         self.get(routes::COLLECTORS).await
     }
 
+    /// `POST /v1/mail/test`: the daemon sends a test message now.
+    pub async fn mail_test(&self) -> Result<api::MailTestAnswer, ClientError> {
+        self.send(Method::POST, routes::MAIL_TEST, None::<&()>)
+            .await
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(Method::GET, path, None::<&()>).await
     }

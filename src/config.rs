@@ -34,7 +34,8 @@ pub const DEFAULT_RETENTION: usize = 168;
 /// Seconds one collector may run before it is abandoned and marked unavailable.
 pub const DEFAULT_COLLECTOR_TIMEOUT: u64 = 300;
 
-/// Every key of the file, for the documentation test.
+/// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
+/// [`MAIL_KEYS`]).
 pub const KEYS: [&str; 11] = [
     "socket",
     "socket_group",
@@ -47,6 +48,25 @@ pub const KEYS: [&str; 11] = [
     "root",
     "log_level",
     "collector_timeout",
+];
+
+/// Every key of the `[mail]` table and its sub-tables, for the documentation test.
+pub const MAIL_KEYS: [&str; 15] = [
+    "from",
+    "to",
+    "transport",
+    "send",
+    "min_severity",
+    "subject",
+    "max_lines",
+    "host",
+    "port",
+    "tls",
+    "username",
+    "password_file",
+    "password_credential",
+    "timeout_secs",
+    "command",
 ];
 
 /// Everything `dawgmond` can be told in its config file.
@@ -75,6 +95,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Seconds one collector may run before it is cut off.
     pub collector_timeout: u64,
+    /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<crate::mail::MailConfig>,
 }
 
 impl Default for Config {
@@ -91,6 +114,7 @@ impl Default for Config {
             root: PathBuf::from("/"),
             log_level: LogLevel("info".to_string()),
             collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
+            mail: None,
         }
     }
 }
@@ -260,6 +284,7 @@ impl From<LogLevel> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::{MailConfig, TransportKind};
 
     #[test]
     fn empty_file_is_the_defaults() {
@@ -344,5 +369,91 @@ mod tests {
             KEYS.len(),
             "KEYS is out of date: {all}"
         );
+    }
+
+    #[test]
+    fn config_file_documents_every_mail_key_with_its_default() {
+        let text = include_str!("../dist/config/dawgmond.toml");
+        let section = text
+            .split_once("# --- Mail reports")
+            .expect("a mail section")
+            .1;
+        // `# key = value` and `# [table]` lines: uncommented, the defaults (login keys aside).
+        let block: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .filter(|l| l.starts_with(|c: char| c == '[' || c.is_ascii_lowercase()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for key in MAIL_KEYS {
+            assert!(
+                block.contains(&format!("\n{key} = ")) || block.starts_with(&format!("{key} = ")),
+                "dist/config/dawgmond.toml does not document mail key {key}"
+            );
+        }
+        for table in ["[mail]", "[mail.smtp]", "[mail.sendmail]"] {
+            assert!(block.contains(table), "{table} is not documented");
+        }
+        let defaults: String = block
+            .lines()
+            .filter(|l| !l.starts_with("username") && !l.starts_with("password_"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed = Config::parse(&defaults).unwrap().mail.unwrap();
+        let mut want = MailConfig::new(
+            "dawgmon@host.example",
+            &["root@host.example"],
+            TransportKind::Smtp,
+        );
+        want.smtp.port = Some(25);
+        assert_eq!(parsed, want);
+        // With a login as documented (one password source at a time).
+        let login = defaults.replace(
+            "[mail.smtp]\n",
+            "[mail.smtp]\nusername = \"u\"\npassword_file = \"/etc/dawgmon/smtp-password\"\n",
+        );
+        Config::parse(&login).unwrap();
+    }
+
+    #[test]
+    fn the_documented_mail_examples_parse() {
+        let docs = include_str!("../docs/mail.md");
+        let readme = include_str!("../README.md");
+        let mut seen = 0;
+        for text in [docs, readme] {
+            for block in text.split("```toml\n").skip(1) {
+                let block = block.split("```").next().unwrap();
+                if !block.starts_with("[mail]") {
+                    continue;
+                }
+                let c = Config::parse(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+                assert!(c.mail.is_some());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "the minimal examples are gone: {seen}");
+        let c = Config::parse(
+            "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n",
+        )
+        .unwrap();
+        assert_eq!(c.mail.unwrap().transport, TransportKind::Sendmail);
+        assert_eq!(Config::default().mail, None);
+    }
+
+    #[test]
+    fn mail_errors_name_the_line_and_the_key() {
+        let e = Config::parse("retention = 3\n[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\nsnd = \"always\"\n")
+            .unwrap_err();
+        assert!(e.contains("line 5") && e.contains("snd"), "{e}");
+        let e = Config::parse("[mail]\nfrom = \"a@b.example\"\nto = []\n").unwrap_err();
+        assert!(e.contains("mail.to") && e.contains("line"), "{e}");
+        let e = Config::parse(
+            "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.smtp]\npassword = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("password_file"), "{e}");
+        let e = Config::parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();
+        assert!(e.contains("from"), "{e}");
     }
 }

@@ -373,3 +373,370 @@ async fn an_unreadable_password_file_is_named_with_the_fix() {
         "{e}"
     );
 }
+
+// --- Through the real daemon -------------------------------------------------------------------
+
+mod daemon {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::time::Duration;
+
+    use nix::sys::signal::{Signal, kill};
+
+    use crate::helper::smtp::{SmtpSink, free_port, header};
+    use crate::helper::{Daemon, DaemonOptions, TreeBuilder, wait_until};
+
+    const GROUP_LINE: &str = "group dawgmon-mailed added";
+
+    /// Scheduled every 2 s, check_groups only, over a fake root named "fakehost".
+    fn options(root: &TreeBuilder, mail: &str) -> DaemonOptions {
+        DaemonOptions {
+            root: Some(root.path().to_path_buf()),
+            collectors: vec!["check_groups".into()],
+            schedule: "*/2 * * * * *".into(),
+            extra: mail.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn smtp_mail(port: u16) -> String {
+        format!(
+            "[mail]\nfrom = \"dawgmon@fakehost.example\"\n\
+             to = [\"root@fakehost.example\", \"sec@example.org\"]\n\
+             [mail.smtp]\nport = {port}\ntimeout_secs = 5\n"
+        )
+    }
+
+    fn status(d: &Daemon) -> serde_json::Value {
+        d.ctl_json(&["status"])
+    }
+
+    /// Waits for the first scheduled scan, then adds a group to the fake root.
+    fn change_after_first_scan(d: &Daemon, root: &TreeBuilder) {
+        wait_until(Duration::from_secs(10), "a first scheduled scan", || {
+            (status(d)["last_scheduled"]["id"].as_i64().unwrap_or(0) >= 1).then_some(())
+        });
+        root.append("etc/group", "dawgmon-mailed:x:4343:\n");
+    }
+
+    fn with_group(messages: &[String]) -> Vec<&String> {
+        messages.iter().filter(|m| m.contains(GROUP_LINE)).collect()
+    }
+
+    #[test]
+    fn a_scheduled_scan_with_changes_is_mailed() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let d = options(&root, &smtp_mail(sink.port)).spawn();
+        let s = status(&d);
+        assert_eq!(s["mail"]["transport"], "smtp", "{s}");
+        assert_eq!(
+            s["mail"]["via"],
+            format!("SMTP server 127.0.0.1:{} (no TLS)", sink.port)
+        );
+        change_after_first_scan(&d, &root);
+        let msg = wait_until(Duration::from_secs(20), "the mailed report", || {
+            with_group(&sink.messages()).first().map(|m| m.to_string())
+        });
+        let subject = header(&msg, "Subject").unwrap();
+        assert!(
+            subject.contains("fakehost") && subject.contains("1 changes, 0 warnings"),
+            "{subject}"
+        );
+        assert_eq!(
+            header(&msg, "X-RcptTo"),
+            Some("root@fakehost.example, sec@example.org")
+        );
+        assert!(
+            msg.contains("group dawgmon-mailed added (gid=4343"),
+            "{msg}"
+        );
+        // The first scan's note came first; unchanged scans send nothing more.
+        let all = sink.messages();
+        assert!(
+            header(&all[0], "Subject").is_some_and(|s| s.contains("monitoring started")),
+            "{all:#?}"
+        );
+        let text = d.ctl_ok(&["status"]);
+        assert!(
+            text.contains(&format!(
+                "mail:      smtp to root@fakehost.example, sec@example.org via SMTP server 127.0.0.1:{}",
+                sink.port
+            )) && text.contains("mail:      no reports pending"),
+            "{text}"
+        );
+        // A scan on request is not mailed.
+        root.append("etc/group", "dawgmon-unmailed:x:4344:\n");
+        d.ctl_ok(&["scan"]);
+        std::thread::sleep(Duration::from_secs(3));
+        let all = sink.messages();
+        assert!(
+            all.iter().all(|m| !m.contains("dawgmon-unmailed")),
+            "{all:#?}"
+        );
+    }
+
+    /// The issue's test: the server is down when the report is written, the daemon restarts,
+    /// the server comes up: the report arrives, once.
+    #[test]
+    fn a_report_queued_while_the_server_was_down_arrives_once_after_a_restart() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let root = TreeBuilder::with_etc();
+        let mut d = options(&root, &smtp_mail(port)).spawn();
+        change_after_first_scan(&d, &root);
+        // The note and the report wait, each tried at least once.
+        let s = wait_until(Duration::from_secs(15), "two failed reports", || {
+            let s = status(&d);
+            let o = &s["outbox"];
+            (o["pending"] == 2 && o["max_attempts"].as_i64().unwrap_or(0) >= 1).then_some(s)
+        });
+        let err = s["outbox"]["last_error"].as_str().unwrap();
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+        let text = d.ctl_ok(&["status"]);
+        let line = text
+            .lines()
+            .find(|l| l.contains("reports pending"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.starts_with("mail:      2 reports pending since ")
+                && line.contains("last error: sending through SMTP server")
+                && line.contains("(attempt ")
+                && line.contains("next try "),
+            "{line}"
+        );
+
+        kill(d.pid(), Signal::SIGTERM).unwrap();
+        assert!(
+            d.wait_exit(Duration::from_secs(15)).success(),
+            "{}",
+            d.log()
+        );
+        let database = d.database.clone();
+        let d2 = DaemonOptions {
+            database: Some(database),
+            ..options(&root, &smtp_mail(port))
+        }
+        .spawn();
+        // `d` keeps the database's directory until the end.
+        let sink = SmtpSink::start(port, mail_dir.path());
+        wait_until(Duration::from_secs(15), "the report", || {
+            (!with_group(&sink.messages()).is_empty()).then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(4));
+        let all = sink.messages();
+        assert_eq!(with_group(&all).len(), 1, "{all:#?}");
+        assert_eq!(all.len(), 2, "the note and the report, once each: {all:#?}");
+        let s = d2.ctl_json(&["status"]);
+        assert_eq!(s["outbox"]["pending"], 0, "{s}");
+        assert!(s["outbox"]["last_error"].is_null(), "{s}");
+    }
+
+    #[test]
+    fn mail_test_prints_the_answer_or_the_failure() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let d = DaemonOptions {
+            root: Some(root.path().to_path_buf()),
+            extra: smtp_mail(sink.port),
+            ..Default::default()
+        }
+        .spawn();
+        let out = d.ctl(&["mail", "test"]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", d.log());
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(
+            stdout.starts_with("test message to root@fakehost.example, sec@example.org sent through SMTP server 127.0.0.1:")
+                && stdout.contains(": 250 "),
+            "{stdout}"
+        );
+        let got = sink.messages();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(
+            header(&got[0], "Subject"),
+            Some("[dawgmon] test message from fakehost")
+        );
+        // --local: dawgctl reads the daemon's config file and sends itself.
+        let config = d.config.to_str().unwrap();
+        let out = d.ctl(&["--local", "mail", "test", "--config", config]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains(": 250 "), "{stdout}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not through dawgmond"),
+            "{out:?}"
+        );
+        assert_eq!(sink.messages().len(), 2);
+        drop(sink);
+
+        let port = free_port();
+        let closed = DaemonOptions {
+            extra: smtp_mail(port),
+            ..Default::default()
+        }
+        .spawn();
+        for args in [
+            vec!["mail", "test"],
+            vec![
+                "--local",
+                "mail",
+                "test",
+                "--config",
+                closed.config.to_str().unwrap(),
+            ],
+        ] {
+            let out = closed.ctl(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("dawgctl: sending through SMTP server ")
+                    && last.contains(&format!("127.0.0.1:{port}")),
+                "{args:?}: {stderr}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+        assert_eq!(
+            stderr_lines(&closed.ctl(&["mail", "test"])),
+            1,
+            "one line through the daemon"
+        );
+        let (code, body) = closed.request("POST", "/v1/mail/test", None);
+        assert_eq!(code, 502, "{body}");
+        assert!(body.contains(&format!("127.0.0.1:{port}")), "{body}");
+
+        // No [mail]: a clear refusal, and status says so.
+        let plain = DaemonOptions::default().spawn();
+        let out = plain.ctl(&["mail", "test"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("mail is not configured"),
+            "{out:?}"
+        );
+        let s = plain.ctl_json(&["status"]);
+        assert!(s["mail"].is_null() && s["outbox"]["pending"] == 0, "{s}");
+        assert!(
+            plain
+                .ctl_ok(&["status"])
+                .contains("mail:      not configured")
+        );
+    }
+
+    fn stderr_lines(out: &std::process::Output) -> usize {
+        String::from_utf8_lossy(&out.stderr).lines().count()
+    }
+
+    /// A stand-in for sendmail that keeps each call's arguments and message.
+    fn fake_sendmail(dir: &Path) -> PathBuf {
+        let script = dir.join("sendmail");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{d}/args.'$$\ncat > '{d}/stdin.'$$\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    fn calls(dir: &Path, prefix: &str) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| crate::helper::smtp::decode_qp(&std::fs::read_to_string(p).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_daemon_mails_through_sendmail() {
+        let _live = crate::helper::live_lock();
+        let tmp = tempfile::tempdir().unwrap();
+        let script = fake_sendmail(tmp.path());
+        let root = TreeBuilder::with_etc();
+        let mail = format!(
+            "[mail]\nfrom = \"dawgmon@fakehost.example\"\nto = [\"root@fakehost.example\"]\n\
+             [mail.sendmail]\ncommand = {script:?}\n"
+        );
+        let d = options(&root, &mail).spawn();
+        assert_eq!(status(&d)["mail"]["transport"], "sendmail");
+        change_after_first_scan(&d, &root);
+        let msg = wait_until(
+            Duration::from_secs(20),
+            "the report on sendmail's stdin",
+            || {
+                calls(tmp.path(), "stdin.")
+                    .into_iter()
+                    .find(|m| m.contains(GROUP_LINE))
+            },
+        );
+        assert!(
+            header(&msg, "Subject").is_some_and(|s| s.contains("fakehost")),
+            "{msg}"
+        );
+        let args = calls(tmp.path(), "args.");
+        assert!(
+            args.iter().all(|a| a.lines().collect::<Vec<_>>()
+                == [
+                    "-i",
+                    "-f",
+                    "dawgmon@fakehost.example",
+                    "--",
+                    "root@fakehost.example"
+                ]),
+            "{args:?}"
+        );
+        let out = d.ctl_ok(&["mail", "test"]);
+        assert!(
+            out.contains("accepted by the sendmail command") && out.lines().count() == 1,
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_password_file_stops_the_daemon_with_the_fix() {
+        let _live = crate::helper::live_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("dawgmond.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "socket = {:?}\ndatabase = {:?}\nschedule = \"off\"\n\
+                 [mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n\
+                 [mail.smtp]\nusername = \"u\"\npassword_file = \"/nonexistent/smtp-password\"\n",
+                dir.path().join("s.sock"),
+                dir.path().join("db.sqlite"),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(crate::helper::dawgmond_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("dawgmond: "))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(
+            line.contains("/nonexistent/smtp-password") && line.contains("password_file"),
+            "{line}"
+        );
+    }
+}

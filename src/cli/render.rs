@@ -114,6 +114,63 @@ fn scan_line(s: &ScanInfo) -> String {
     format!("scan {}{label} at {}{found}", s.id, local(s.finished_at))
 }
 
+/// A time of today as `14:07:00`, another day's in full.
+fn when(t: DateTime<Utc>) -> String {
+    let t = t.with_timezone(&Local);
+    if t.date_naive() == Local::now().date_naive() {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+/// The mail lines of `dawgctl status`: the configuration, then the outbox
+/// ("2 reports pending since 13:07:00, last error: ... (attempt 5), next try 14:07:00").
+pub fn mail_lines(s: &crate::api::Status) -> Vec<String> {
+    let mut lines = vec![match &s.mail {
+        Some(m) => format!(
+            "{} to {} via {} (send: {})",
+            m.transport,
+            m.to.join(", "),
+            m.via,
+            m.send
+        ),
+        None => "not configured (add a [mail] table to dawgmond.toml: docs/mail.md)".into(),
+    }];
+    let o = &s.outbox;
+    if o.pending == 0 {
+        if s.mail.is_some() {
+            lines.push("no reports pending".into());
+        }
+        return lines;
+    }
+    let mut line = format!(
+        "{} report{} pending",
+        o.pending,
+        if o.pending == 1 { "" } else { "s" }
+    );
+    if s.mail.is_none() {
+        lines.push(format!("{line}, not sent until mail is configured again"));
+        return lines;
+    }
+    if let Some(t) = o.oldest {
+        line.push_str(&format!(" since {}", when(t)));
+    }
+    if let Some(e) = &o.last_error {
+        let e: Vec<&str> = e.split_whitespace().collect();
+        line.push_str(&format!(
+            ", last error: {} (attempt {})",
+            e.join(" "),
+            o.max_attempts
+        ));
+    }
+    if let Some(t) = o.next_attempt_at {
+        line.push_str(&format!(", next try {}", when(t)));
+    }
+    lines.push(line);
+    lines
+}
+
 /// `dawgctl status`.
 pub fn status(status: &Status, format: Format) {
     match status {
@@ -175,6 +232,9 @@ pub fn status(status: &Status, format: Format) {
                     local(l.finished_at),
                     crate::report::headline(l.changes, l.warnings)
                 );
+            }
+            for line in mail_lines(s) {
+                println!("mail:      {line}");
             }
             println!(
                 "database:  {}, {} scans, {}",

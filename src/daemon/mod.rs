@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod mail;
 pub mod notify;
 pub mod scans;
 pub mod scheduler;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub admin: Option<auth::AdminGroup>,
     pub started_at: DateTime<Utc>,
     pub started: Instant,
+    /// Mailed reports; `None` when `[mail]` is not configured.
+    pub mail: Option<Arc<mail::DaemonMail>>,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -53,7 +56,21 @@ pub async fn run(
         }),
         None => None,
     };
+    // Before anything else: a mail configuration that cannot work refuses to start.
+    let mailer = match &config.mail {
+        Some(m) => Some(
+            crate::mail::Mailer::new(m)
+                .map_err(|e| Error::Usage(format!("cannot set up mail reports: {e}")))?,
+        ),
+        None => None,
+    };
     let store = Store::open(&config.database).await?;
+    let mail = match (&config.mail, mailer) {
+        (Some(cfg), Some(mailer)) => {
+            Some(mail::DaemonMail::new(cfg.clone(), mailer, store.clone()))
+        }
+        _ => None,
+    };
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
     engine.options.collector_timeout = config.collector_timeout();
@@ -64,12 +81,17 @@ pub async fn run(
         admin,
         started_at: Utc::now(),
         started: Instant::now(),
+        mail: mail.clone(),
     });
 
     let scheduler = match &config.schedule.0 {
-        Some(expr) => Some(scheduler::start(expr, scans.clone()).await?),
+        Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
         None => None,
     };
+    let delivery = mail.as_ref().map(|m| {
+        tracing::info!(via = m.mailer.via(), "mail reports on");
+        m.spawn()
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(shared.clone()).into_make_service_with_connect_info::<auth::Peer>();
@@ -110,6 +132,9 @@ pub async fn run(
     }
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
+    }
+    if let (Some(m), Some(task)) = (&mail, delivery) {
+        m.stop(task, SHUTDOWN_GRACE).await;
     }
     let _ = stop_tx.send(());
     if tokio::time::timeout(Duration::from_secs(5), &mut server)

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::api::ScanRequest;
 use crate::error::Error;
 
+use super::mail::DaemonMail;
 use super::notify;
 use super::scans::{ScanError, Scans, Trigger};
 
@@ -20,7 +21,12 @@ pub struct Scheduler {
 }
 
 /// Starts scanning on `schedule` (a cron expression with seconds, in UTC).
-pub async fn start(schedule: &str, scans: Arc<Scans>) -> Result<Scheduler, Error> {
+/// After each scheduled scan, `mail` (when configured) queues its report and wakes delivery.
+pub async fn start(
+    schedule: &str,
+    scans: Arc<Scans>,
+    mail: Option<Arc<DaemonMail>>,
+) -> Result<Scheduler, Error> {
     let fail = |what: &str, e: tokio_cron_scheduler::JobSchedulerError| {
         Error::Internal(format!("{what} the schedule {schedule:?}: {e}"))
     };
@@ -28,8 +34,9 @@ pub async fn start(schedule: &str, scans: Arc<Scans>) -> Result<Scheduler, Error
     let for_job = scans.clone();
     let job = Job::new_async(schedule, move |id, mut sched| {
         let scans = for_job.clone();
+        let mail = mail.clone();
         Box::pin(async move {
-            run_scheduled(&scans).await;
+            run_scheduled(&scans, mail.as_deref()).await;
             update_next(&scans, &mut sched, id).await;
             notify::status(&scans.idle_status());
         })
@@ -51,11 +58,15 @@ impl Scheduler {
     }
 }
 
-async fn run_scheduled(scans: &Arc<Scans>) {
+async fn run_scheduled(scans: &Arc<Scans>, mail: Option<&DaemonMail>) {
     match scans.run(ScanRequest::default(), Trigger::Schedule).await {
-        // Logged and recorded by `Scans`. Mail (issue 4) hooks in here, from
-        // `scans.last_scheduled` or the returned report.
-        Ok(_) => {}
+        // Logged and recorded by `Scans`; the report goes to the outbox, delivery runs in its
+        // own task.
+        Ok((result, _)) => {
+            if let Some(mail) = mail {
+                mail.after_scheduled_scan(&result).await;
+            }
+        }
         Err(ScanError::Busy) => tracing::info!("scheduled scan skipped: a scan is running"),
         Err(ScanError::Stopping) => {}
         Err(e) => tracing::error!("scheduled scan failed: {e}"),

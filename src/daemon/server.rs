@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::BASELINE, axum::routing::delete(delete_baseline))
         .route(routes::DIFF, get(diff))
         .route(routes::COLLECTORS, get(collectors))
+        .route(routes::MAIL_TEST, axum::routing::post(mail_test))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
@@ -182,7 +183,48 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
             .into_iter()
             .map(String::from)
             .collect(),
+        mail: shared.mail.as_ref().map(|m| m.status()),
+        outbox: engine.store.outbox_summary().await?,
     }))
+}
+
+/// `POST /v1/mail/test`: sends a test message now; 502 with the failure (naming the server or
+/// the command) when it was not accepted.
+async fn mail_test(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+) -> ApiResult<api::MailTestAnswer> {
+    require_admin(&shared, &peer)?;
+    let Some(mail) = &shared.mail else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "mail is not configured: add a [mail] table to dawgmond's config file \
+             (/etc/dawgmon/dawgmond.toml; see docs/mail.md) and restart dawgmond",
+        ));
+    };
+    let host = crate::engine::hostname(&shared.scans.engine().root);
+    tracing::info!(
+        uid = peer.uid,
+        via = mail.mailer.via(),
+        "mail test requested"
+    );
+    match mail.send_test(&host).await {
+        Ok(answer) => Ok(Json(api::MailTestAnswer {
+            answer,
+            via: mail.mailer.via().to_string(),
+            to: mail.config.to.clone(),
+        })),
+        Err(e) => {
+            let message = one_line(&e.to_string());
+            tracing::warn!("mail test failed: {message}");
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, message))
+        }
+    }
+}
+
+/// Joins the lines of a (multi-line SMTP) error.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `GET /v1/scans?limit=&offset=`.

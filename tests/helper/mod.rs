@@ -120,8 +120,10 @@ pub struct DaemonOptions {
     pub admin_group: Option<String>,
     pub retention: usize,
     pub collector_timeout: u64,
-    /// Extra lines for the config file.
+    /// Extra lines for the config file (appended last, so a `[mail]` table fits).
     pub extra: String,
+    /// An existing database to reuse (a restart); default: a new one in the daemon's directory.
+    pub database: Option<PathBuf>,
 }
 
 impl Default for DaemonOptions {
@@ -135,6 +137,7 @@ impl Default for DaemonOptions {
             retention: 0,
             collector_timeout: 300,
             extra: String::new(),
+            database: None,
         }
     }
 }
@@ -174,7 +177,10 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
     let live = live_lock();
     let dir = tempfile::tempdir().expect("temp dir");
     let socket = dir.path().join("dawgmond.sock");
-    let database = dir.path().join("state/dawgmon.db");
+    let database = opts
+        .database
+        .clone()
+        .unwrap_or_else(|| dir.path().join("state/dawgmon.db"));
     let config = dir.path().join("dawgmond.toml");
     let log = dir.path().join("dawgmond.log");
     let root = opts
