@@ -382,8 +382,12 @@ mod tests {
         let block: String = section
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| l.starts_with('[') || l.contains(" = "))
-            .filter(|l| l.starts_with(|c: char| c == '[' || c.is_ascii_lowercase()))
+            .filter(|l| {
+                l.starts_with("[mail")
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         for key in MAIL_KEYS {
