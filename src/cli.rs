@@ -109,7 +109,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
-    /// Send a test message now through the daemon's [mail] configuration and print the
+    /// Send a test message now through the daemon's mail configuration and print the
     /// server's answer, or the exact failure. With --local, dawgctl reads the daemon's config
     /// file and sends it itself (as the user running dawgctl, outside the daemon's sandbox).
     Test {

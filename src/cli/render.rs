@@ -129,7 +129,7 @@ fn when(t: DateTime<Utc>) -> String {
 pub fn mail_lines(s: &crate::api::Status) -> Vec<String> {
     let mut lines = vec![match &s.mail {
         Some(m) => format!(
-            "{} to {} via {} (send: {})",
+            "{} to {} via {}, send: {}",
             m.transport,
             m.to.join(", "),
             m.via,
@@ -164,7 +164,12 @@ pub fn mail_lines(s: &crate::api::Status) -> Vec<String> {
             o.max_attempts
         ));
     }
-    if let Some(t) = o.next_attempt_at {
+    // A scheduled scan retries every waiting report, whatever the backoff says.
+    let next = match (o.next_attempt_at, s.next_scan) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(t) = next {
         line.push_str(&format!(", next try {}", when(t)));
     }
     lines.push(line);

@@ -95,7 +95,7 @@ pub struct Scans {
     stopping: AtomicBool,
     /// When the next scheduled scan is due (kept up to date by the scheduler).
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
-    /// What the last scheduled scan found: the place the mail report (issue 4) reads from.
+    /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
 }
 

@@ -1,7 +1,7 @@
 //! Scheduled scans: a cron job (tokio-cron-scheduler) that runs a scan of the configured
 //! collectors through [`Scans`], so it obeys the one-scan-at-a-time rule and its result is
 //! stored, pruned (retention is applied by the engine) and recorded in
-//! [`Scans::last_scheduled`] for the mail report.
+//! [`Scans::last_scheduled`]; its report then goes to the mail outbox (see [`super::mail`]).
 
 use std::sync::Arc;
 
