@@ -131,6 +131,15 @@ pub fn render_fields(fields: &Fields) -> String {
     parts.join(", ")
 }
 
+/// `mac=..., mtu=1500`: the named fields that are present, in the given order.
+pub fn render_named(fields: &Fields, names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| fields.get(*n).map(|v| format!("{n}={v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `size from 937 to 954, content changed`: the changed fields of a modification.
 pub fn render_modified(change: &Change) -> String {
     let empty = Fields::new();
