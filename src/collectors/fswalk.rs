@@ -30,13 +30,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::Metadata;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-use sha2::{Digest, Sha256};
 
 use crate::error::CollectError;
 use crate::host::Host;
@@ -551,23 +550,14 @@ fn read_caps_xattr(path_nul: &[u8]) -> Option<Vec<u8>> {
 /// The SHA-256 of a regular file, opened without following symlinks and without blocking (a
 /// file swapped for a FIFO between walk and read must not hang the scan).
 pub fn sha256_regular(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::other("no longer a regular file"));
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    super::common::sha256_read(file)
 }
 
 /// Records what identifies a regular file's content: `sha256` when it could be read; when it
