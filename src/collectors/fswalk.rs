@@ -36,7 +36,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Fields;
