@@ -18,6 +18,9 @@ use crate::report::{Report, ScanRef};
 use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
 
+/// How many earlier scans a scan looks back through for collectors the previous scan skipped.
+pub const LOOKBACK: usize = 16;
+
 /// A progress callback, called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -88,11 +91,8 @@ impl Engine {
         };
         let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let report = match self.store.previous(info.id).await? {
-            Some(prev) => {
-                let old = self.store.load(prev.id).await?;
-                compare(&prev, &old, &info, &out.snapshot, Some(&names))
-            }
+        let report = match self.earlier_outcomes(info.id, &names).await? {
+            Some((prev, old)) => compare(&prev, &old, &info, &out.snapshot, Some(&names)),
             None => Report {
                 from: None,
                 to: ScanRef::from(&info),
@@ -124,6 +124,37 @@ impl Engine {
             denied: out.denied,
             elapsed: out.elapsed,
         })
+    }
+
+    /// What the collectors in `names` found last before scan `id`: the previous scan's outcomes,
+    /// and for a collector it did not run (a scan of a subset, `--collector`), the newest earlier
+    /// scan's that did — so a partial scan never hides a change from the next full one. Looks
+    /// back at most [`LOOKBACK`] scans. Returns the previous scan with the merged snapshot.
+    async fn earlier_outcomes(
+        &self,
+        id: i64,
+        names: &[String],
+    ) -> Result<Option<(ScanInfo, Snapshot)>, Error> {
+        let Some(prev) = self.store.previous(id).await? else {
+            return Ok(None);
+        };
+        let mut merged = self.store.load(prev.id).await?;
+        let mut cursor = prev.id;
+        for _ in 1..LOOKBACK {
+            if names.iter().all(|n| merged.results.contains_key(n)) {
+                break;
+            }
+            let Some(older) = self.store.previous(cursor).await? else {
+                break;
+            };
+            cursor = older.id;
+            for (name, outcome) in self.store.load(older.id).await?.results {
+                if names.contains(&name) {
+                    merged.results.entry(name).or_insert(outcome);
+                }
+            }
+        }
+        Ok(Some((prev, merged)))
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
@@ -227,4 +258,54 @@ pub fn hostname(root: &std::path::Path) -> String {
         }
     }
     "unknown".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::by_name;
+
+    /// Regression: a scan of a subset of collectors must not make the next full scan compare
+    /// the others with nothing (and so miss what changed in between).
+    #[tokio::test]
+    async fn a_partial_scan_does_not_hide_changes_from_the_next_full_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
+        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+        let engine = Engine::new(store, root.clone());
+        let both = vec![
+            by_name("check_groups").unwrap(),
+            by_name("lsb_version").unwrap(),
+        ];
+        let quiet: ProgressFn = Arc::new(|_| {});
+        engine
+            .scan(None, both.clone(), quiet.clone())
+            .await
+            .unwrap();
+
+        std::fs::write(root.join("etc/group"), "root:x:0:\nvboxusers:x:130:\n").unwrap();
+        let partial = engine
+            .scan(None, vec![by_name("lsb_version").unwrap()], quiet.clone())
+            .await
+            .unwrap();
+        assert!(partial.report.changes.is_empty());
+        assert!(
+            partial.report.warnings.is_empty(),
+            "{:?}",
+            partial.report.warnings
+        );
+
+        let full = engine.scan(None, both, quiet).await.unwrap();
+        let keys: Vec<_> = full.report.changes.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["vboxusers"], "{:?}", full.report);
+        assert!(
+            full.report.warnings.is_empty(),
+            "{:?}",
+            full.report.warnings
+        );
+        assert_eq!(full.report.from.unwrap().id, partial.info.id);
+    }
 }

@@ -468,14 +468,19 @@ mod daemon {
             )) && text.contains("mail:      no reports pending"),
             "{text}"
         );
-        // A scan on request is not mailed.
-        root.append("etc/group", "dawgmon-unmailed:x:4344:\n");
+        // A scan on request is mailed too: the next scheduled scan compares with it, so its
+        // changes would otherwise never be reported.
+        root.append("etc/group", "dawgmon-requested:x:4344:\n");
         d.ctl_ok(&["scan"]);
-        std::thread::sleep(Duration::from_secs(3));
-        let all = sink.messages();
-        assert!(
-            all.iter().all(|m| !m.contains("dawgmon-unmailed")),
-            "{all:#?}"
+        wait_until(
+            Duration::from_secs(20),
+            "the requested scan's report",
+            || {
+                sink.messages()
+                    .iter()
+                    .any(|m| m.contains("group dawgmon-requested added"))
+                    .then_some(())
+            },
         );
     }
 

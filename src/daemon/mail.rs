@@ -80,7 +80,8 @@ impl DaemonMail {
         }
     }
 
-    /// Queues the report of a scheduled scan (if it calls for one) and wakes the delivery task.
+    /// Queues the report of a scan (if it calls for one) and wakes the delivery task. Every scan
+    /// the daemon runs comes here, scheduled or requested.
     /// Never fails: a database error is logged, and the scan is stored either way.
     pub async fn after_scheduled_scan(&self, result: &ScanResult) {
         match mail::queue_report(&self.store, &self.config, result, &result.info.hostname).await {

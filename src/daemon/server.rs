@@ -266,6 +266,12 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
     require_admin(shared, peer)?;
     tracing::debug!(uid = peer.uid, label = ?req.label, "scan requested");
     let (r, joined) = shared.scans.run(req, Trigger::Request).await?;
+    // Mailed like a scheduled scan: the next scheduled scan compares with this one, so a change
+    // first seen here would otherwise never reach the report (and someone in the admin group
+    // could hide a change from mail by scanning first).
+    if let (Some(mail), false) = (&shared.mail, joined) {
+        mail.after_scheduled_scan(&r).await;
+    }
     Ok(Json(api::ScanResponse {
         scan: r.info.clone(),
         report: r.report.clone(),
