@@ -295,8 +295,12 @@ garbage (deleted)\n";
         let Ok(sleep) = std::fs::canonicalize("/bin/sleep") else {
             return;
         };
-        // Not under /tmp: temporary directories are deliberately ignored.
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        // Not under /tmp or /var/tmp (nor the checkout, which may be there): temporary
+        // directories are deliberately ignored by the collector.
+        let dir = tempfile::Builder::new()
+            .prefix("dawgmon-test-")
+            .tempdir_in("/var/lib")
+            .expect("a temporary directory under /var/lib (run the tests as root)");
         let name = format!("dmnrs{}", std::process::id() % 100_000);
         let exe = dir.path().join(&name);
         std::fs::copy(&sleep, &exe).unwrap();
