@@ -1,9 +1,18 @@
-//! Placeholder: to be implemented.
+//! `check_boot`: every entry under `/boot` (the EFI system partition mounted beneath it
+//! included), keyed by its host path.
+//!
+//! Kernels, initramfs images and boot loader files run before the OS and its defences: a
+//! changed one is persistence that survives everything else. Same fields and messages as
+//! `check_etc` (type, owner, group, perm, size, symlink target, SHA-256 of regular files, or
+//! `mtime` when a file cannot be read).
+
 use crate::collectors::Collector;
+use crate::collectors::etc::{risky_perm, tree_items, tree_message};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::Item;
+use crate::model::{Change, ChangeKind, Item, Severity};
 
+/// Checks kernels, initramfs and boot loader files under /boot.
 pub struct CheckBoot;
 
 impl Collector for CheckBoot {
@@ -11,14 +20,98 @@ impl Collector for CheckBoot {
         "check_boot"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "files under /boot (kernels, initramfs, boot loader, EFI partition): owner, mode, content hash"
     }
     fn noun(&self) -> &'static str {
         "file"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "check_boot is not implemented yet".into(),
-        ))
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        tree_items(host, "/boot")
+    }
+    fn message(&self, change: &Change) -> String {
+        tree_message(change)
+    }
+    /// World-writable: High (anyone could replace what boots); a new or changed kernel, image
+    /// or loader file: Medium; a removal (old kernels cleaned up): Low.
+    fn severity(&self, change: &Change) -> Severity {
+        if risky_perm(change) {
+            return Severity::High;
+        }
+        match change.kind {
+            ChangeKind::Removed => Severity::Low,
+            _ => Severity::Medium,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fields;
+
+    #[test]
+    fn boot_tree_is_listed_with_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("boot");
+        std::fs::create_dir_all(boot.join("efi/EFI/debian")).unwrap();
+        std::fs::write(boot.join("vmlinuz-6.1.0"), b"kernel image").unwrap();
+        std::fs::write(boot.join("efi/EFI/debian/grubx64.efi"), b"loader").unwrap();
+        std::os::unix::fs::symlink("vmlinuz-6.1.0", boot.join("vmlinuz")).unwrap();
+        let items = CheckBoot.collect(&Host::new(dir.path())).unwrap();
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "/boot",
+                "/boot/efi",
+                "/boot/efi/EFI",
+                "/boot/efi/EFI/debian",
+                "/boot/efi/EFI/debian/grubx64.efi",
+                "/boot/vmlinuz",
+                "/boot/vmlinuz-6.1.0"
+            ]
+        );
+        let loader = &items[4];
+        assert_eq!(
+            loader.fields["sha256"],
+            crate::collectors::common::sha256_bytes(b"loader")
+        );
+        assert_eq!(loader.fields["type"], "file");
+        assert_eq!(items[5].fields["target"], "vmlinuz-6.1.0");
+    }
+
+    #[test]
+    fn missing_boot_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CheckBoot.collect(&Host::new(dir.path())).unwrap_err();
+        assert!(
+            matches!(err, CollectError::Unavailable(ref m) if m.contains("/boot")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn severities() {
+        let mk = |kind, perm: &str| Change {
+            collector: "check_boot".into(),
+            kind,
+            key: "/boot/vmlinuz".into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: Some(Fields::from([("perm".into(), "-rw-r--r--".into())])),
+            after: Some(Fields::from([("perm".into(), perm.into())])),
+        };
+        assert_eq!(
+            CheckBoot.severity(&mk(ChangeKind::Modified, "-rw-rw-rw-")),
+            Severity::High
+        );
+        assert_eq!(
+            CheckBoot.severity(&mk(ChangeKind::Added, "-rw-r--r--")),
+            Severity::Medium
+        );
+        assert_eq!(
+            CheckBoot.severity(&mk(ChangeKind::Removed, "-rw-rw-rw-")),
+            Severity::Low
+        );
     }
 }

@@ -1,9 +1,20 @@
-//! Placeholder: to be implemented.
-use crate::collectors::Collector;
+//! `check_etc`: every entry under `/etc` (directories included), keyed by its host path.
+//!
+//! `/etc` is where an install changes who may log in (passwd, shadow, sudoers, PAM), what runs
+//! as root (cron, systemd units, init scripts, udev rules) and what every process loads
+//! (ld.so.preload, profile.d). Fields: type, owner, group, perm, size and symlink target, and
+//! the SHA-256 of regular files. No mtime when a hash exists: content is what matters and
+//! mtime-only touches are noise. A file that cannot be read (not root: /etc/shadow) is noted as
+//! denied and carries `mtime` instead of the hash, so a change is still seen.
+//! The tree helpers here are shared with `check_boot`.
+
+use crate::collectors::common::{file_fields, render_fields, render_modified, type_name};
+use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::Item;
+use crate::model::{Change, ChangeKind, Fields, Item, Severity};
 
+/// Checks every file, directory and link under /etc.
 pub struct CheckEtc;
 
 impl Collector for CheckEtc {
@@ -11,14 +22,331 @@ impl Collector for CheckEtc {
         "check_etc"
     }
     fn description(&self) -> &'static str {
-        "not implemented yet"
+        "files under /etc: owner, mode, symlink target and content hash"
     }
     fn noun(&self) -> &'static str {
         "file"
     }
-    fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
-        Err(CollectError::Unavailable(
-            "check_etc is not implemented yet".into(),
-        ))
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        tree_items(host, "/etc")
+    }
+    fn message(&self, change: &Change) -> String {
+        tree_message(change)
+    }
+    fn severity(&self, change: &Change) -> Severity {
+        if risky_perm(change) || (change.kind != ChangeKind::Removed && sensitive(&change.key)) {
+            return Severity::High;
+        }
+        match change.kind {
+            ChangeKind::Removed if sensitive(&change.key) => Severity::Medium,
+            ChangeKind::Removed => Severity::Low,
+            _ => Severity::Medium,
+        }
+    }
+}
+
+/// Paths under /etc where a new or changed file grants access or runs code as root.
+fn sensitive(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "sudoers",
+        "doas.conf",
+        "ld.so.preload",
+        "ld.so.conf",
+        "passwd",
+        "shadow",
+        "group",
+        "gshadow",
+        "environment",
+        "rc.local",
+        "nsswitch.conf",
+    ];
+    const TREES: &[&str] = &[
+        "sudoers.d",
+        "ld.so.conf.d",
+        "pam.d",
+        "security",
+        "systemd",
+        "init.d",
+        "udev/rules.d",
+        "profile.d",
+        "polkit-1",
+    ];
+    let Some(rel) = key.strip_prefix("/etc/") else {
+        return false;
+    };
+    EXACT.contains(&rel)
+        || rel.starts_with("cron") // crontab, cron.d/*, cron.daily/*, cron.allow...
+        || rel.starts_with("ssh/sshd_config")
+        || TREES.iter().any(|t| {
+            rel.strip_prefix(t)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        })
+}
+
+/// The items of one tree: every entry with its fields (see the module documentation).
+pub(super) fn tree_items(host: &Host, host_dir: &str) -> Result<Vec<Item>, CollectError> {
+    let entries = fswalk::tree(host, host_dir)?;
+    let mut items = Vec::with_capacity(entries.len());
+    for (path, meta) in entries {
+        let mut fields = file_fields(host, &path, &meta);
+        fields.insert("type".into(), type_name(&meta).into());
+        if meta.is_file() {
+            fswalk::hash_or_mtime(host, &path, &meta, &mut fields);
+        }
+        items.push(Item {
+            key: host.display(&path),
+            fields,
+        });
+    }
+    Ok(items)
+}
+
+/// What an item is called in messages, from its `type` field (or the perm string's first
+/// character when only other fields changed).
+fn noun_of(fields: Option<&Fields>) -> &'static str {
+    let Some(f) = fields else { return "file" };
+    let t = f.get("type").map(String::as_str).or_else(|| {
+        f.get("perm").and_then(|p| match p.chars().next() {
+            Some('d') => Some("dir"),
+            Some('l') => Some("symlink"),
+            Some('p') => Some("fifo"),
+            Some('s') => Some("socket"),
+            _ => None,
+        })
+    });
+    match t {
+        Some("dir") => "directory",
+        Some("symlink") => "symlink",
+        Some("fifo") => "named pipe",
+        Some("socket") => "socket",
+        Some("char" | "block") => "device",
+        _ => "file",
+    }
+}
+
+/// `file /etc/x got created (owner=root, group=root, perm=-rw-r--r--, size=747)`,
+/// `file /etc/x got deleted`, `file /etc/group changed: content changed, size from 937 to 954`.
+pub(super) fn tree_message(change: &Change) -> String {
+    match change.kind {
+        ChangeKind::Added => {
+            let mut f = change.after.clone().unwrap_or_default();
+            let noun = noun_of(Some(&f));
+            for hidden in ["type", "sha256", "mtime"] {
+                f.remove(hidden);
+            }
+            format!("{noun} {} got created ({})", change.key, render_fields(&f))
+        }
+        ChangeKind::Removed => {
+            format!(
+                "{} {} got deleted",
+                noun_of(change.before.as_ref()),
+                change.key
+            )
+        }
+        ChangeKind::Modified => format!(
+            "{} {} changed: {}",
+            noun_of(change.after.as_ref()),
+            change.key,
+            render_modified(change)
+        ),
+    }
+}
+
+/// True when an added or changed entry is world-writable (symlinks aside; directories only
+/// without the sticky bit).
+pub(super) fn risky_perm(change: &Change) -> bool {
+    if change.kind == ChangeKind::Removed {
+        return false;
+    }
+    let Some(perm) = change.after.as_ref().and_then(|f| f.get("perm")) else {
+        return false;
+    };
+    let p = perm.as_bytes();
+    if p.len() != 10 || p[8] != b'w' || p[0] == b'l' {
+        return false;
+    }
+    !(p[0] == b'd' && matches!(p[9], b't' | b'T'))
+}
+
+/// Whether regular files are hashed (`sha256`) or, unreadable, carry `mtime`.
+#[cfg(test)]
+pub(super) fn has_content_id(f: &Fields) -> bool {
+    f.contains_key("sha256") != f.contains_key("mtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::fswalk;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    fn change(
+        kind: ChangeKind,
+        key: &str,
+        before: Option<Fields>,
+        after: Option<Fields>,
+    ) -> Change {
+        Change {
+            collector: "check_etc".into(),
+            kind,
+            key: key.into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before,
+            after,
+        }
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn find<'a>(items: &'a [Item], key: &str) -> &'a Item {
+        items
+            .iter()
+            .find(|i| i.key == key)
+            .unwrap_or_else(|| panic!("{key} missing"))
+    }
+
+    #[test]
+    fn etc_tree_has_types_owners_hashes_and_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(etc.join("sudoers.d")).unwrap();
+        std::fs::write(
+            etc.join("passwd"),
+            "root:x:0:0::/root:/bin/sh\nalice:x:4242:4242::/home/a:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(etc.join("group"), "root:x:0:\nstaff:x:4343:\n").unwrap();
+        std::fs::write(etc.join("sudoers.d/alice"), "alice ALL=(ALL) ALL\n").unwrap();
+        std::os::unix::fs::chown(etc.join("sudoers.d/alice"), Some(4242), Some(4343)).unwrap();
+        std::os::unix::fs::symlink("../proc/self/mounts", etc.join("mtab")).unwrap();
+        let odd = OsStr::from_bytes(b"new\nline-\xff");
+        std::fs::write(etc.join(odd), "x").unwrap();
+
+        let host = Host::new(dir.path());
+        let items = CheckEtc.collect(&host).unwrap();
+        let top = find(&items, "/etc");
+        assert_eq!(top.fields["type"], "dir");
+        let alice = find(&items, "/etc/sudoers.d/alice");
+        assert_eq!(alice.fields["owner"], "alice");
+        assert_eq!(alice.fields["group"], "staff");
+        assert_eq!(alice.fields["size"], "20");
+        assert_eq!(
+            alice.fields["sha256"],
+            crate::collectors::common::sha256_bytes(b"alice ALL=(ALL) ALL\n")
+        );
+        assert!(!alice.fields.contains_key("mtime"));
+        let mtab = find(&items, "/etc/mtab");
+        assert_eq!(mtab.fields["type"], "symlink");
+        assert_eq!(mtab.fields["target"], "../proc/self/mounts");
+        assert!(!mtab.fields.contains_key("sha256"));
+        let odd_item = items
+            .iter()
+            .find(|i| i.key.contains("new"))
+            .expect("odd name listed");
+        assert!(!odd_item.key.contains('\n'));
+        let raw = crate::host::unescape_bytes(&odd_item.key).unwrap();
+        assert!(
+            host.path(OsStr::from_bytes(&raw)).exists(),
+            "{}",
+            odd_item.key
+        );
+        for i in &items {
+            if i.fields["type"] == "file" {
+                assert!(has_content_id(&i.fields), "{i:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn missing_etc_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CheckEtc.collect(&Host::new(dir.path())).unwrap_err();
+        assert!(matches!(err, CollectError::Unavailable(ref m) if m.contains("/etc")));
+    }
+
+    #[test]
+    fn unreadable_file_falls_back_to_mtime_and_is_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        let path = dir.path().join("etc/shadow");
+        let mut f = Fields::new();
+        let denied = Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        fswalk::content_fields(&host, &path, 1_700_000_000, denied, &mut f);
+        assert_eq!(f.get("mtime").map(String::as_str), Some("1700000000"));
+        assert!(!f.contains_key("sha256"));
+        assert_eq!(host.denied().0, 1);
+        assert_eq!(host.denied().1, ["/etc/shadow"]);
+        let mut g = Fields::new();
+        fswalk::content_fields(&host, Path::new("/x"), 5, Ok("ab".into()), &mut g);
+        assert_eq!(g, fields(&[("sha256", "ab")]));
+    }
+
+    #[test]
+    fn messages_and_severities() {
+        let after = fields(&[
+            ("type", "file"),
+            ("owner", "root"),
+            ("group", "root"),
+            ("perm", "-rw-r--r--"),
+            ("size", "747"),
+            ("sha256", "abcdef0123456789"),
+        ]);
+        let add = change(
+            ChangeKind::Added,
+            "/etc/udev/rules.d/60-x.rules",
+            None,
+            Some(after.clone()),
+        );
+        assert_eq!(
+            tree_message(&add),
+            "file /etc/udev/rules.d/60-x.rules got created (owner=root, group=root, perm=-rw-r--r--, size=747)"
+        );
+        assert_eq!(CheckEtc.severity(&add), Severity::High);
+        let plain = change(ChangeKind::Added, "/etc/motd", None, Some(after.clone()));
+        assert_eq!(CheckEtc.severity(&plain), Severity::Medium);
+        let gone = change(ChangeKind::Removed, "/etc/motd", Some(after.clone()), None);
+        assert_eq!(tree_message(&gone), "file /etc/motd got deleted");
+        assert_eq!(CheckEtc.severity(&gone), Severity::Low);
+        let modified = change(
+            ChangeKind::Modified,
+            "/etc/group",
+            Some(fields(&[("size", "937"), ("sha256", "aa")])),
+            Some(fields(&[("size", "954"), ("sha256", "bb")])),
+        );
+        assert_eq!(
+            tree_message(&modified),
+            "file /etc/group changed: content changed, size from 937 to 954"
+        );
+        assert_eq!(CheckEtc.severity(&modified), Severity::High);
+        let opened = change(
+            ChangeKind::Modified,
+            "/etc/opt",
+            Some(fields(&[("perm", "drwxr-xr-x")])),
+            Some(fields(&[("perm", "drwxrwxrwx")])),
+        );
+        assert_eq!(
+            tree_message(&opened),
+            "directory /etc/opt changed: perm from drwxr-xr-x to drwxrwxrwx"
+        );
+        assert_eq!(CheckEtc.severity(&opened), Severity::High);
+        let sticky = change(
+            ChangeKind::Added,
+            "/etc/tmpish",
+            None,
+            Some(fields(&[("type", "dir"), ("perm", "drwxrwxrwt")])),
+        );
+        assert_eq!(CheckEtc.severity(&sticky), Severity::Medium);
+        assert!(sensitive("/etc/ssh/sshd_config.d/x.conf"));
+        assert!(sensitive("/etc/cron.daily/x"));
+        assert!(!sensitive("/etc/pam.dx"));
+        assert!(!sensitive("/etc/passwd-"));
     }
 }

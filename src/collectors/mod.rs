@@ -10,6 +10,7 @@ use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item, Severity};
 
 pub mod common;
+pub mod fswalk;
 pub mod pkgdb;
 
 mod blkdev;

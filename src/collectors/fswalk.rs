@@ -1,0 +1,792 @@
+//! Native file-system walks shared by the file collectors.
+//!
+//! Two walks live here:
+//! - [`tree`]: one directory tree (`/etc`, `/boot`) with full `lstat` metadata per entry,
+//!   crossing into mounts beneath it (so `/boot/efi` is part of `/boot`).
+//! - [`special_files`]: one pass over every LOCAL file system of the host that picks out setuid
+//!   and setgid files, FIFOs and files with a `security.capability` xattr. It runs once per scan
+//!   (shared through [`Host::shared`]), so `list_suids`, `list_pipes` and `list_file_caps` cost
+//!   one walk together.
+//!
+//! Which file systems: on the live host (or a root holding a `proc/self/mountinfo` file that is
+//! not the scanner's own procfs) every mount of a local type is walked from its mount point, and
+//! the walk never descends into another mount point (like `find -xdev`, but per mount, so
+//! `/boot/efi`, `/home` or `/run` are not missed). Local means disk file systems (ext*, xfs,
+//! btrfs, vfat, f2fs, zfs, ...) plus `tmpfs`/`ramfs`: `/run`, `/dev/shm` and `/tmp` are where
+//! FIFOs live and where an attacker drops files, so they are in. `overlay` counts only as the
+//! root file system (a container); other overlay mounts only mirror layers that the walk of
+//! their backing disk already sees. Skipped: pseudo file systems (proc, sysfs, cgroup, devtmpfs,
+//! devpts, ...; anything mounted under `/proc` or `/sys`), network and FUSE file systems (slow,
+//! may hang), autofs (would trigger mounts), and read-only images (squashfs, iso9660, erofs: their
+//! content changes only with a new mount, which `list_mount` reports). Bind mounts of a
+//! tree already walked are walked once. Because mount points are recognised by path, a btrfs
+//! subvolume that is not mounted separately is still walked. A fake root without a mount table
+//! is walked within the device of the root itself.
+//!
+//! Speed: `readdir`'s `d_type` tells directories, symlinks and devices apart without a `stat`;
+//! only regular files and FIFOs are `lstat`ed (relative to the directory's fd), and directories
+//! are spread over a few threads.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::Metadata;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::CollectError;
+use crate::host::Host;
+use crate::model::Fields;
+
+/// Every entry of the tree at `host_dir` (the directory itself included), with its `lstat`
+/// metadata, sorted by path. Symlinks are not followed; mounts beneath the tree are entered.
+/// A missing directory is `Unavailable`; unreadable subdirectories are noted as denied.
+pub fn tree(host: &Host, host_dir: &str) -> Result<Vec<(PathBuf, Metadata)>, CollectError> {
+    let top = host.path(host_dir);
+    let meta = match std::fs::symlink_metadata(&top) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CollectError::Unavailable(format!(
+                "{host_dir} does not exist on this host"
+            )));
+        }
+        Err(e) => return Err(CollectError::io(host_dir, e)),
+    };
+    if !meta.is_dir() {
+        return Err(CollectError::Unavailable(format!(
+            "{host_dir} is not a directory on this host"
+        )));
+    }
+    let mut out = vec![(top.clone(), meta)];
+    let mut stack = vec![top];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    host.note_denied(&host.display(&dir));
+                }
+                continue; // vanished meanwhile, or denied: keep the rest
+            }
+        };
+        for entry in entries.flatten() {
+            // DirEntry::metadata is an fstatat relative to the directory, without following.
+            let Ok(m) = entry.metadata() else { continue };
+            let path = entry.path();
+            if m.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push((path, m));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A file the whole-file-system walk picked out, with its `lstat` data.
+#[derive(Debug, Clone)]
+pub struct Special {
+    /// The real path (under the host's root).
+    pub path: PathBuf,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// Modification time in seconds (stands in for a hash when the content cannot be read).
+    pub mtime: i64,
+    /// The raw `security.capability` xattr, when present.
+    pub caps: Option<Vec<u8>>,
+}
+
+/// What one walk of the local file systems found, each list sorted by path.
+#[derive(Debug, Default)]
+pub struct SpecialFiles {
+    /// Regular files with the setuid or setgid bit.
+    pub suid: Vec<Special>,
+    /// Named pipes.
+    pub fifos: Vec<Special>,
+    /// Regular files with any execute bit that carry `security.capability`.
+    pub caps: Vec<Special>,
+    /// Directory entries seen, for measurements.
+    pub scanned: u64,
+}
+
+/// The per-scan shared result (its own type, so [`Host::shared`] keys it uniquely).
+struct SharedWalk(Result<Arc<SpecialFiles>, String>);
+
+/// The special files of the host, walked once per scan and shared by the collectors.
+pub fn special_files(host: &Host) -> Result<Arc<SpecialFiles>, CollectError> {
+    let shared = host.shared(|| SharedWalk(walk_special(host).map(Arc::new)));
+    shared.0.clone().map_err(CollectError::Unavailable)
+}
+
+/// One line of `mountinfo`: what is mounted where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mount {
+    dev: String,
+    root: Vec<u8>,
+    point: Vec<u8>,
+    fstype: String,
+}
+
+/// File systems whose files live on this machine (see the module documentation).
+const LOCAL_FS: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "bcachefs", "vfat", "msdos", "exfat", "ntfs", "ntfs3",
+    "f2fs", "zfs", "jfs", "reiserfs", "nilfs2", "hfs", "hfsplus", "ufs", "tmpfs", "ramfs",
+    "rootfs",
+];
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, `\012` for a newline...).
+fn unescape_mountinfo(field: &str) -> Vec<u8> {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && let Some(oct) = b.get(i + 1..i + 4)
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(oct).unwrap_or("x"), 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Parses mountinfo; malformed lines are skipped.
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = cols.iter().skip(6).position(|c| *c == "-").map(|p| p + 6) else {
+            continue;
+        };
+        let (Some(dev), Some(root), Some(point), Some(fstype)) =
+            (cols.get(2), cols.get(3), cols.get(4), cols.get(sep + 1))
+        else {
+            continue;
+        };
+        out.push(Mount {
+            dev: dev.to_string(),
+            root: unescape_mountinfo(root),
+            point: unescape_mountinfo(point),
+            fstype: fstype.to_string(),
+        });
+    }
+    out
+}
+
+/// Whether host path `p` is `dir` or below it.
+fn is_under(p: &[u8], dir: &[u8]) -> bool {
+    p == dir || (p.starts_with(dir) && (dir.ends_with(b"/") || p.get(dir.len()) == Some(&b'/')))
+}
+
+/// The mount points to walk, in table order, from all mounts.
+fn select_mounts(mounts: &[Mount]) -> Vec<Vec<u8>> {
+    // A later mount on the same point hides the earlier one.
+    let mut top: HashMap<&[u8], usize> = HashMap::new();
+    for (i, m) in mounts.iter().enumerate() {
+        top.insert(&m.point, i);
+    }
+    let mut wanted: Vec<&Mount> = mounts
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| top.get(m.point.as_slice()) == Some(i))
+        .map(|(_, m)| m)
+        .filter(|m| {
+            let local =
+                LOCAL_FS.contains(&m.fstype.as_str()) || (m.fstype == "overlay" && m.point == b"/");
+            local && !is_under(&m.point, b"/proc") && !is_under(&m.point, b"/sys")
+        })
+        .collect();
+    // Bind mounts: a tree of a device already reached through a mount of it (or of an
+    // ancestor of it) is walked once, from the shortest mount point.
+    wanted.sort_by_key(|m| (m.point.len(), m.point.clone()));
+    let mut kept: Vec<&Mount> = Vec::new();
+    for m in wanted {
+        let covered = kept
+            .iter()
+            .any(|k| k.dev == m.dev && is_under(&m.root, &k.root));
+        if !covered {
+            kept.push(m);
+        }
+    }
+    kept.into_iter().map(|m| m.point.clone()).collect()
+}
+
+/// Where the walk starts and where it stops.
+struct Plan {
+    starts: Vec<PathBuf>,
+    /// Real paths of every mount point, when a mount table was read: the walk never enters
+    /// them (they are walked from their own start, or not at all). Without a table, the walk
+    /// stays on the device of each start instead.
+    mount_points: Option<HashSet<PathBuf>>,
+}
+
+fn plan(host: &Host) -> Plan {
+    let table_path = host.path("/proc/self/mountinfo");
+    // Under a non-live root, a procfs there describes the scanner's own mounts, not the root's.
+    let usable = host.is_live() || !is_procfs(&table_path);
+    let text = if usable {
+        std::fs::read(&table_path)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        None
+    };
+    let mounts = text.as_deref().map(parse_mountinfo).unwrap_or_default();
+    if mounts.is_empty() {
+        return Plan {
+            starts: vec![host.path("/")],
+            mount_points: None,
+        };
+    }
+    let mut starts: Vec<PathBuf> = select_mounts(&mounts)
+        .iter()
+        .map(|p| host.path(OsStr::from_bytes(p)))
+        .collect();
+    if !mounts.iter().any(|m| m.point == b"/") {
+        // A chroot whose root is no mount point: still walk the root.
+        starts.insert(0, host.path("/"));
+    }
+    let mount_points = mounts
+        .iter()
+        .map(|m| host.path(OsStr::from_bytes(&m.point)))
+        .collect();
+    Plan {
+        starts,
+        mount_points: Some(mount_points),
+    }
+}
+
+fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// One directory waiting to be read, and the device its walk must stay on (fake roots).
+struct Job {
+    path: PathBuf,
+    dev: u64,
+}
+
+/// The work shared by the walking threads: a stack of directories, and how many threads are
+/// busy (when none is and the stack is empty, the walk is done).
+struct Queue {
+    jobs: Vec<Job>,
+    busy: usize,
+}
+
+fn walk_special(host: &Host) -> Result<SpecialFiles, String> {
+    let plan = plan(host);
+    let mut jobs = Vec::new();
+    for (i, start) in plan.starts.iter().enumerate() {
+        match std::fs::symlink_metadata(start) {
+            Ok(m) if m.is_dir() => jobs.push(Job {
+                path: start.clone(),
+                dev: m.dev(),
+            }),
+            Ok(_) => {}
+            Err(e) if i == 0 => {
+                return Err(format!("cannot walk {}: {e}", host.display(start)));
+            }
+            Err(_) => {}
+        }
+    }
+    let queue = Mutex::new(Queue { jobs, busy: 0 });
+    let wake = Condvar::new();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4);
+    let results: Vec<SpecialFiles> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| worker(host, &plan, &queue, &wake)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = SpecialFiles::default();
+    for r in results {
+        all.suid.extend(r.suid);
+        all.fifos.extend(r.fifos);
+        all.caps.extend(r.caps);
+        all.scanned += r.scanned;
+    }
+    for list in [&mut all.suid, &mut all.fifos, &mut all.caps] {
+        list.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok(all)
+}
+
+fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> SpecialFiles {
+    let mut found = SpecialFiles::default();
+    let mut children = Vec::new();
+    loop {
+        let job = {
+            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(job) = q.jobs.pop() {
+                    q.busy += 1;
+                    break job;
+                }
+                if q.busy == 0 {
+                    wake.notify_all();
+                    return found;
+                }
+                q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        read_dir(host, plan, &job, &mut found, &mut children);
+        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.busy -= 1;
+        let more = !children.is_empty();
+        q.jobs.append(&mut children);
+        if more || q.busy == 0 {
+            wake.notify_all();
+        }
+    }
+}
+
+/// An open directory stream (`opendir` on a descriptor opened without following symlinks).
+struct DirStream(std::ptr::NonNull<libc::DIR>);
+
+impl DirStream {
+    /// Opens `path`; the error is the errno.
+    fn open(path: &Path) -> Result<Self, i32> {
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: c is a valid C string.
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: fd is an open directory descriptor; on success the stream owns it.
+        match std::ptr::NonNull::new(unsafe { libc::fdopendir(fd) }) {
+            Some(d) => Ok(DirStream(d)),
+            None => {
+                let e = errno();
+                // SAFETY: fd is ours and not owned by any stream.
+                unsafe { libc::close(fd) };
+                Err(e)
+            }
+        }
+    }
+
+    fn fd(&self) -> libc::c_int {
+        // SAFETY: the stream is open until drop.
+        unsafe { libc::dirfd(self.0.as_ptr()) }
+    }
+
+    /// The next entry's name and `d_type`; the name is valid until the next call.
+    fn next_entry(&mut self) -> Option<(&CStr, u8)> {
+        // SAFETY: the stream is open; the entry stays valid until the next readdir on it,
+        // which the &mut borrow of the returned name prevents.
+        unsafe {
+            let ent = libc::readdir(self.0.as_ptr());
+            if ent.is_null() {
+                return None;
+            }
+            Some((CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type))
+        }
+    }
+}
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: opened by fdopendir, closed once.
+        unsafe { libc::closedir(self.0.as_ptr()) };
+    }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// `lstat` of `name` relative to the directory descriptor `dirfd`; the error is the errno.
+fn stat_at(dirfd: libc::c_int, name: &CStr) -> Result<libc::stat, i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: name is a C string, st is writable; fstatat fills it on success.
+    let rc = unsafe {
+        libc::fstatat(
+            dirfd,
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        // SAFETY: initialised by a successful fstatat.
+        Ok(unsafe { st.assume_init() })
+    } else {
+        Err(errno())
+    }
+}
+
+/// `fstat` of a descriptor; the error is the errno.
+fn stat_fd(fd: libc::c_int) -> Result<libc::stat, i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable; fstat fills it on success.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0 {
+        // SAFETY: initialised by a successful fstat.
+        Ok(unsafe { st.assume_init() })
+    } else {
+        Err(errno())
+    }
+}
+
+/// Reads one directory: records its special files, and returns its subdirectories to walk.
+fn read_dir(host: &Host, plan: &Plan, job: &Job, found: &mut SpecialFiles, sub: &mut Vec<Job>) {
+    let mut dir = match DirStream::open(&job.path) {
+        Ok(d) => d,
+        Err(libc::EACCES | libc::EPERM) => {
+            host.note_denied(&host.display(&job.path));
+            return;
+        }
+        Err(_) => return, // vanished, or replaced by something else
+    };
+    let fd = dir.fd();
+    if plan.mount_points.is_none() {
+        // No mount table: stay on the device the walk started on, like find -xdev.
+        match stat_fd(fd) {
+            Ok(st) if st.st_dev == job.dev => {}
+            _ => return,
+        }
+    }
+    let mut full: Vec<u8> = Vec::new();
+    let mut denied = false;
+    while let Some((name, dtype)) = dir.next_entry() {
+        let nb = name.to_bytes();
+        if nb == b"." || nb == b".." {
+            continue;
+        }
+        found.scanned += 1;
+        let st = match dtype {
+            libc::DT_DIR => None,
+            libc::DT_REG | libc::DT_FIFO | libc::DT_UNKNOWN => match stat_at(fd, name) {
+                Ok(st) => Some(st),
+                Err(libc::EACCES) => {
+                    denied = true;
+                    continue;
+                }
+                Err(_) => continue, // vanished
+            },
+            _ => continue, // symlinks, devices, sockets: nothing to find there
+        };
+        let fmt = st.map_or(libc::S_IFDIR, |s| s.st_mode & libc::S_IFMT);
+        if fmt != libc::S_IFDIR && fmt != libc::S_IFREG && fmt != libc::S_IFIFO {
+            continue;
+        }
+        let path = job.path.join(OsStr::from_bytes(nb));
+        let Some(st) = st.filter(|_| fmt != libc::S_IFDIR) else {
+            if !plan
+                .mount_points
+                .as_ref()
+                .is_some_and(|m| m.contains(&path))
+            {
+                sub.push(Job { path, dev: job.dev });
+            }
+            continue;
+        };
+        let mut special = Special {
+            path,
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u64,
+            mtime: st.st_mtime,
+            caps: None,
+        };
+        if fmt == libc::S_IFIFO {
+            found.fifos.push(special);
+            continue;
+        }
+        if st.st_mode & 0o111 != 0 {
+            full.clear();
+            full.extend_from_slice(special.path.as_os_str().as_bytes());
+            full.push(0);
+            special.caps = read_caps_xattr(&full);
+        }
+        if special.caps.is_some() {
+            found.caps.push(special.clone());
+        }
+        if st.st_mode & 0o6000 != 0 {
+            found.suid.push(special);
+        }
+    }
+    if denied {
+        host.note_denied(&host.display(&job.path));
+    }
+}
+
+/// The `security.capability` xattr of the file at `path` (NUL-terminated), not following links.
+fn read_caps_xattr(path_nul: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 64];
+    // SAFETY: path_nul ends with NUL, the name is a C string literal, buf is writable for its length.
+    let n = unsafe {
+        libc::lgetxattr(
+            path_nul.as_ptr().cast(),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (n > 0).then(|| buf[..n as usize].to_vec())
+}
+
+/// The SHA-256 of a regular file, opened without following symlinks and without blocking (a
+/// file swapped for a FIFO between walk and read must not hang the scan).
+pub fn sha256_regular(path: &Path) -> io::Result<String> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Records what identifies a regular file's content: `sha256` when it could be read; when it
+/// could not (not root: /etc/shadow), the denial is noted and `mtime` (seconds) stands in, so
+/// a change is still seen. A file that vanished meanwhile gets neither.
+pub fn content_fields(
+    host: &Host,
+    path: &Path,
+    mtime: i64,
+    hashed: io::Result<String>,
+    fields: &mut Fields,
+) {
+    match hashed {
+        Ok(h) => {
+            fields.insert("sha256".into(), h);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                host.note_denied(&host.display(path));
+            }
+            fields.insert("mtime".into(), mtime.to_string());
+        }
+    }
+}
+
+/// [`content_fields`] for a file described by its metadata.
+pub fn hash_or_mtime(host: &Host, path: &Path, meta: &Metadata, fields: &mut Fields) {
+    content_fields(host, path, meta.mtime(), sha256_regular(path), fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mount(dev: &str, root: &str, point: &str, fstype: &str) -> Mount {
+        Mount {
+            dev: dev.into(),
+            root: root.as_bytes().to_vec(),
+            point: point.as_bytes().to_vec(),
+            fstype: fstype.into(),
+        }
+    }
+
+    #[test]
+    fn mountinfo_lines_parse_with_escapes_and_optional_fields() {
+        let text = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                    garbage line\n\
+                    40 27 0:40 / /media/my\\040disk rw master:2 shared:3 - vfat /dev/sdb1 rw\n\
+                    41 27 0:41 /sub /srv/bind rw - ext4 /dev/vda rw\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(
+            m,
+            [
+                mount("254:0", "/", "/", "ext4"),
+                mount("0:40", "/", "/media/my disk", "vfat"),
+                mount("0:41", "/sub", "/srv/bind", "ext4"),
+            ]
+        );
+        assert_eq!(unescape_mountinfo("a\\012b\\134"), b"a\nb\\");
+        assert_eq!(unescape_mountinfo("bad\\9x"), b"bad\\9x");
+    }
+
+    #[test]
+    fn only_local_mounts_are_walked_once_each() {
+        let mounts = [
+            mount("254:0", "/", "/", "ext4"),
+            mount("0:21", "/", "/proc", "proc"),
+            mount("0:22", "/", "/sys", "sysfs"),
+            mount("0:28", "/", "/sys/fs/cgroup", "tmpfs"),
+            mount("0:6", "/", "/dev", "devtmpfs"),
+            mount("0:23", "/", "/dev/shm", "tmpfs"),
+            mount("0:24", "/", "/run", "tmpfs"),
+            mount("8:1", "/", "/boot", "ext2"),
+            mount("8:2", "/", "/boot/efi", "vfat"),
+            mount("0:50", "/", "/mnt/nfs", "nfs4"),
+            mount("0:51", "/", "/home/u/remote", "fuse.sshfs"),
+            mount("0:52", "/", "/misc", "autofs"),
+            mount("254:0", "/var/lib/x", "/srv/bind", "ext4"), // bind of a walked tree
+            mount("0:60", "/", "/var/lib/docker/overlay2/m/merged", "overlay"),
+            mount("0:70", "/", "/mnt/old", "ext4"),
+            mount("0:71", "/", "/mnt/old", "xfs"), // mounted over: the xfs one is visible
+        ];
+        let got: Vec<String> = select_mounts(&mounts)
+            .into_iter()
+            .map(|p| String::from_utf8(p).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            ["/", "/run", "/boot", "/dev/shm", "/mnt/old", "/boot/efi"]
+        );
+        let overlay_root = [mount("0:60", "/", "/", "overlay")];
+        assert_eq!(select_mounts(&overlay_root), [b"/".to_vec()]);
+        assert!(is_under(b"/proc/1", b"/proc") && !is_under(b"/procx", b"/proc"));
+    }
+
+    fn touch(path: &Path, mode: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn suid_keys(host: &Host) -> Vec<String> {
+        walk_special(host)
+            .unwrap()
+            .suid
+            .iter()
+            .map(|s| host.display(&s.path))
+            .collect()
+    }
+
+    #[test]
+    fn a_mount_table_under_a_fake_root_steers_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(&root.join("usr/bin/su"), 0o4755);
+        touch(&root.join("proc/fake/suid"), 0o4755);
+        touch(&root.join("boot/efi/EFI/evil"), 0o4755);
+        touch(&root.join("mnt/nfs/remote-suid"), 0o4755);
+        touch(&root.join("usr/bin/plain"), 0o755);
+
+        let host = Host::new(root);
+        assert_eq!(
+            suid_keys(&host),
+            [
+                "/boot/efi/EFI/evil",
+                "/mnt/nfs/remote-suid",
+                "/proc/fake/suid",
+                "/usr/bin/su"
+            ],
+            "no table: the whole root, on its device"
+        );
+
+        std::fs::create_dir_all(root.join("proc/self")).unwrap();
+        std::fs::write(
+            root.join("proc/self/mountinfo"),
+            "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+             2 1 0:5 / /proc rw - proc proc rw\n\
+             3 1 8:2 / /boot/efi rw - vfat /dev/sda2 rw\n\
+             4 1 0:9 / /mnt/nfs rw - nfs4 srv:/x rw\n",
+        )
+        .unwrap();
+        let host = Host::new(root);
+        assert_eq!(
+            suid_keys(&host),
+            ["/boot/efi/EFI/evil", "/usr/bin/su"],
+            "table: local mounts only, /boot/efi from its own start"
+        );
+    }
+
+    #[test]
+    fn walk_counts_entries_and_finds_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..50 {
+            touch(&root.join(format!("d{}/f{i}", i % 7)), 0o644);
+        }
+        nix::unistd::mkfifo(&root.join("d1/pipe"), nix::sys::stat::Mode::S_IRUSR).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", root.join("d2/link")).unwrap();
+        let found = walk_special(&Host::new(root)).unwrap();
+        assert_eq!(found.scanned, 50 + 7 + 2);
+        assert_eq!(found.fifos.len(), 1);
+        assert!(found.fifos[0].path.ends_with("d1/pipe"));
+        assert!(found.suid.is_empty() && found.caps.is_empty());
+    }
+
+    #[test]
+    fn a_missing_root_is_unavailable_and_tree_lists_everything() {
+        let host = Host::new("/nonexistent-dawgmon-root");
+        assert!(matches!(
+            special_files(&host),
+            Err(CollectError::Unavailable(m)) if m.contains("cannot walk")
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("etc/a/b/c"), 0o600);
+        let host = Host::new(dir.path());
+        let names: Vec<String> = tree(&host, "/etc")
+            .unwrap()
+            .iter()
+            .map(|(p, _)| host.display(p))
+            .collect();
+        assert_eq!(names, ["/etc", "/etc/a", "/etc/a/b", "/etc/a/b/c"]);
+        assert!(matches!(
+            tree(&host, "/boot"),
+            Err(CollectError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn hashing_refuses_fifos_and_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("p");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(sha256_regular(&fifo).is_err(), "must not block on a FIFO");
+        std::os::unix::fs::symlink(&fifo, dir.path().join("l")).unwrap();
+        assert!(sha256_regular(&dir.path().join("l")).is_err());
+        std::fs::write(dir.path().join("f"), b"abc").unwrap();
+        assert_eq!(
+            sha256_regular(&dir.path().join("f")).unwrap(),
+            crate::collectors::common::sha256_bytes(b"abc")
+        );
+    }
+
+    /// Timing of the live walk: `cargo test --release --lib fswalk::tests::live_walk_timing
+    /// -- --ignored --nocapture` (DAWGMON_WALK_ROOT=/some/tree to walk a tree as a fake root).
+    #[test]
+    #[ignore]
+    fn live_walk_timing() {
+        let root = std::env::var("DAWGMON_WALK_ROOT").unwrap_or_else(|_| "/".into());
+        let host = Host::new(root);
+        let t = std::time::Instant::now();
+        let found = walk_special(&host).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "walked {} entries in {secs:.3}s ({:.0}/s): {} suid/sgid, {} fifos, {} with caps",
+            found.scanned,
+            found.scanned as f64 / secs,
+            found.suid.len(),
+            found.fifos.len(),
+            found.caps.len()
+        );
+    }
+}
