@@ -21,7 +21,13 @@ fn file_item(i: usize, salt: usize) -> Item {
         .with("group", if i % 7 == 0 { "adm" } else { "root" })
         .with("perm", "-rw-r--r--")
         .with("size", 100 + i % 4000)
-        .with("sha256", format!("{:064x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15 + salt as u128))
+        .with(
+            "sha256",
+            format!(
+                "{:064x}",
+                (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15 + salt as u128
+            ),
+        )
 }
 
 /// The old and the new snapshot: every 125th item modified, every 1000th removed, and one new
@@ -55,7 +61,11 @@ fn snapshots(n: usize) -> (Snapshot, Snapshot, usize) {
 
 fn main() {
     let full = common::full_run();
-    let n = if full { common::env_usize("DIFF_ITEMS", 1_000_000) } else { 2_000 };
+    let n = if full {
+        common::env_usize("DIFF_ITEMS", 1_000_000)
+    } else {
+        2_000
+    };
     let runs = if full { 5 } else { 1 };
 
     let t = Instant::now();
@@ -100,7 +110,14 @@ fn main() {
     println!("diff_items={n}");
     println!("diff_changes={expected}");
     println!("diff_seconds_median={median:.3}");
-    println!("diff_seconds_all={}", times.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(","));
+    println!(
+        "diff_seconds_all={}",
+        times
+            .iter()
+            .map(|t| format!("{t:.3}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     println!("diff_peak_extra_bytes={peak_extra}");
     println!("diff_snapshots_rss_bytes={base_rss}");
     println!(

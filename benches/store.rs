@@ -58,9 +58,14 @@ fn synthetic_snapshot() -> Snapshot {
         .collect();
     let mut s = Snapshot::default();
     s.results.insert("check_etc".into(), Outcome::Items(items));
-    s.results.insert("check_users".into(), Outcome::Items(vec![Item::new("root")]));
-    s.results
-        .insert("systemd_units".into(), Outcome::Unavailable("no systemd".into()));
+    s.results.insert(
+        "check_users".into(),
+        Outcome::Items(vec![Item::new("root")]),
+    );
+    s.results.insert(
+        "systemd_units".into(),
+        Outcome::Unavailable("no systemd".into()),
+    );
     s
 }
 
@@ -112,7 +117,11 @@ async fn main() {
         (10, 5)
     };
     let t = Instant::now();
-    let mut snapshot = if full { live_snapshot() } else { synthetic_snapshot() };
+    let mut snapshot = if full {
+        live_snapshot()
+    } else {
+        synthetic_snapshot()
+    };
     let scanned = t.elapsed();
     let blob_bytes: usize = snapshot
         .results
@@ -140,7 +149,10 @@ async fn main() {
     let t = Instant::now();
     let mut done = 0;
     for &m in &marks {
-        sizes.push((m, save_range(&unchanged, &mut snapshot, done..m, &same).await));
+        sizes.push((
+            m,
+            save_range(&unchanged, &mut snapshot, done..m, &same).await,
+        ));
         done = m;
     }
     let unchanged_secs = t.elapsed().as_secs_f64();
@@ -151,7 +163,9 @@ async fn main() {
     let edit = |s: &mut Snapshot, i: usize| {
         if let Some(Outcome::Items(v)) = s.results.get_mut(&name) {
             let n = v.len();
-            v[(i * 7919) % n].fields.insert("size".into(), format!("{}", 1_000_000 + i));
+            v[(i * 7919) % n]
+                .fields
+                .insert("size".into(), format!("{}", 1_000_000 + i));
         }
     };
     let t = Instant::now();
