@@ -4,20 +4,24 @@
 //! Exit codes: 0 success; 1 changes found and `--exit-code` given; 2 an error (printed as one
 //! line that names the problem and the fix).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::collectors::{self, Collector};
-use crate::engine::{Engine, ProgressFn, ScanResult};
+use crate::client::Client;
+use crate::collectors;
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::paths;
 use crate::report::{self, Report, TextOptions};
-use crate::store::{ScanInfo, Store};
+use crate::store::Store;
+
+mod backend;
+mod render;
+
+pub use backend::Backend;
 
 /// Attack-surface change monitor: snapshot setuid files, ports, users, units, packages... and
 /// see what changed.
@@ -31,11 +35,12 @@ pub struct Args {
     /// $XDG_STATE_HOME/dawgmon/dawgmon.db.
     #[arg(long, global = true, env = "DAWGMON_DATABASE", value_name = "PATH")]
     pub database: Option<PathBuf>,
-    /// The daemon's socket.
+    /// The daemon's socket (without --local).
     #[arg(long, global = true, env = "DAWGMON_SOCKET", value_name = "PATH",
           default_value = paths::DEFAULT_SOCKET)]
     pub socket: PathBuf,
-    /// Scan this directory as the root file system (a mounted image or container root).
+    /// Scan this directory as the root file system (a mounted image or container root; with
+    /// --local: the daemon scans the root of its config file).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Output format.
@@ -68,7 +73,12 @@ pub enum Command {
     Baseline {
         /// Letters, digits, '.', '_' or '-'; reusing a label moves it to the new scan.
         name: String,
+        /// Remove the label instead (the scan then ages out like any other).
+        #[arg(long)]
+        delete: bool,
     },
+    /// List baselines (labelled scans), newest first.
+    Baselines,
     /// Print the changes between two scans.
     Diff {
         /// Scan id or baseline label to compare from [default: newest baseline, else the
@@ -87,6 +97,9 @@ pub enum Command {
     },
     /// List the available collectors.
     Collectors,
+    /// Show the daemon's state: schedule, last scan, scan in progress, database (with --local:
+    /// the database's).
+    Status,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,127 +140,91 @@ pub fn main() -> ExitCode {
 
 /// Runs one command.
 pub async fn run(args: &Args) -> Result<ExitCode, Error> {
-    if let Command::Collectors = args.command {
-        print_collectors(args.format);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let selected = collectors::select(&args.collectors).map_err(Error::Usage)?;
-    if !args.local {
-        return Err(Error::Usage(format!(
-            "cannot reach dawgmond at {}: the daemon is not available in this build; \
-             use --local to scan in-process",
-            args.socket.display()
-        )));
-    }
-    let db = args
-        .database
-        .clone()
-        .unwrap_or_else(paths::default_database);
-    let store = Store::open(&db).await?;
-    let mut engine = Engine::new(store, args.root.clone());
-    engine.retention = args.retention;
-    let only = (!args.collectors.is_empty()).then_some(args.collectors.as_slice());
+    // Check names before anything slow (a typo should not cost a scan or a connection).
+    collectors::select(&args.collectors).map_err(Error::Usage)?;
+    let backend = if args.local {
+        let db = args
+            .database
+            .clone()
+            .unwrap_or_else(paths::default_database);
+        let store = Store::open(&db).await?;
+        let mut engine = Engine::new(store, args.root.clone());
+        engine.retention = args.retention;
+        Backend::Local(engine)
+    } else {
+        if args.root != std::path::Path::new("/") {
+            return Err(Error::Usage(
+                "--root works with --local only: the daemon scans the root set in its config file"
+                    .into(),
+            ));
+        }
+        Backend::Remote(Client::new(&args.socket))
+    };
+    run_on(&backend, args).await
+}
 
+/// Runs one command on a back end.
+pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
     let report = match &args.command {
         Command::Scan => {
-            let r = engine.scan(None, selected, progress_fn()).await?;
-            announce(&r, None);
+            let r = backend.scan(None, &args.collectors).await?;
+            render::announce(&r, None);
             r.report
         }
-        Command::Baseline { name } => {
-            let r = engine
-                .scan(Some(name.clone()), selected, progress_fn())
-                .await?;
-            announce(&r, Some(name));
+        Command::Baseline { name, delete: true } => {
+            let scan = backend.delete_baseline(name).await?;
+            eprintln!(
+                "baseline {name:?} removed (scan {} stays until it ages out)",
+                scan.id
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Baseline { name, .. } => {
+            let r = backend.scan(Some(name.clone()), &args.collectors).await?;
+            render::announce(&r, Some(name));
             r.report
         }
         Command::Diff { since, to } => {
             let to_scan = match to {
-                Some(spec) => engine.store.resolve(spec).await?,
+                Some(spec) => backend.resolve(spec).await?,
                 None => {
                     // Resolve `since` first so a typo fails before a long scan.
                     if let Some(s) = since {
-                        engine.store.resolve(s).await?;
-                    } else if engine.store.latest().await?.is_none() {
-                        return Err(Error::Store(crate::error::StoreError::Empty));
+                        backend.resolve(s).await?;
+                    } else if !backend.has_scans().await? {
+                        return Err(Backend::empty());
                     }
-                    let r = engine.scan(None, selected, progress_fn()).await?;
-                    note_denied(&r);
-                    r.info
+                    let r = backend.scan(None, &args.collectors).await?;
+                    render::note_denied(&r);
+                    r.scan
                 }
             };
-            engine.diff_stored(since.as_deref(), &to_scan, only).await?
+            backend
+                .diff(since.as_deref(), &to_scan, &args.collectors)
+                .await?
         }
         Command::History { limit } => {
-            let scans = engine.store.list(*limit, 0).await?;
-            print_history(&scans, args.format);
+            render::history(&backend.history(*limit).await?, args.format);
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Collectors => unreachable!("handled above"),
+        Command::Baselines => {
+            render::history(&backend.baselines().await?, args.format);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Collectors => {
+            render::collectors(&backend.collectors().await?, args.format);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Status => {
+            render::status(&backend.status().await?, args.format);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     print_report(&report, args);
     if args.exit_code && !report.changes.is_empty() {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Tells the user once about what could not be read, and about a first scan.
-fn announce(r: &ScanResult, label: Option<&str>) {
-    note_denied(r);
-    let what = match label {
-        Some(l) => format!("baseline {l:?} stored as scan {}", r.info.id),
-        None => format!("scan {} stored", r.info.id),
-    };
-    eprintln!(
-        "{what}: {} items in {:.1}s",
-        r.items,
-        r.elapsed.as_secs_f64()
-    );
-    if r.report.from.is_none() {
-        eprintln!("this is the first scan: later scans are compared with it");
-    }
-}
-
-fn note_denied(r: &ScanResult) {
-    let (count, examples) = &r.denied;
-    if *count == 0 {
-        return;
-    }
-    let what = if *count == 1 { "path" } else { "paths" };
-    let examples = examples.join(", ");
-    if nix::unistd::geteuid().is_root() {
-        // Root was refused: a sandbox or security module, not something `sudo` fixes.
-        eprintln!("note: {count} {what} could not be read even as root (e.g. {examples})");
-    } else {
-        eprintln!(
-            "note: {count} {what} could not be read (permission denied, e.g. {examples}); run as root for a full view"
-        );
-    }
-}
-
-/// Shows "scanning 12/31: list_suids" on a terminal once a scan has run for a second.
-fn progress_fn() -> ProgressFn {
-    if !std::io::stderr().is_terminal() {
-        return Arc::new(|_| {});
-    }
-    let start = Instant::now();
-    Arc::new(move |p| {
-        if start.elapsed().as_secs_f64() < 1.0 {
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        if p.done == p.total {
-            let _ = write!(err, "\r\x1b[K");
-        } else {
-            let _ = write!(
-                err,
-                "\r\x1b[Kscanning {}/{}: {}",
-                p.done, p.total, p.collector
-            );
-        }
-        let _ = err.flush();
-    })
 }
 
 fn text_options(args: &Args) -> TextOptions {
@@ -267,54 +244,4 @@ fn print_report(report: &Report, args: &Args) {
         Format::Json => println!("{}", report::render_json(report)),
         Format::Text => print!("{}", report::render_text(report, text_options(args))),
     }
-}
-
-fn print_history(scans: &[ScanInfo], format: Format) {
-    if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(scans).expect("serialises")
-        );
-        return;
-    }
-    println!(
-        "{:>6}  {:<19}  {:>7}  {:>8}  LABEL",
-        "ID", "STARTED", "CHANGES", "WARNINGS"
-    );
-    for s in scans {
-        let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-        println!(
-            "{:>6}  {:<19}  {:>7}  {:>8}  {}",
-            s.id,
-            s.started_at
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S"),
-            n(s.changes),
-            n(s.warnings),
-            s.label.as_deref().unwrap_or("")
-        );
-    }
-}
-
-fn print_collectors(format: Format) {
-    let all: &[&dyn Collector] = collectors::COLLECTORS;
-    if format == Format::Json {
-        let v: Vec<_> = all
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "name": c.name(),
-                    "default": c.default_enabled(),
-                    "description": c.description(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
-        return;
-    }
-    for c in all {
-        let flag = if c.default_enabled() { " " } else { "*" };
-        println!("{:<20}{flag} {}", c.name(), c.description());
-    }
-    println!("\n* not run by default (name it with --collector to run it)");
 }

@@ -74,6 +74,30 @@ impl StoreError {
     }
 }
 
+/// Errors of the mail feature: configuration, credentials, sending.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The `[mail]` configuration is wrong; the text names the key and the fix.
+    #[error("mail configuration: {0}")]
+    Config(String),
+    /// The SMTP password could not be read.
+    #[error("cannot read the SMTP password from {path}: {source} ({fix})")]
+    Password {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+        fix: &'static str,
+    },
+    /// A stored message could not be turned into mail (a bad address, say).
+    #[error("cannot build message {id}: {message}")]
+    Build { id: i64, message: String },
+    /// The server or the MTA did not take the message; `via` names it.
+    #[error("sending through {via} failed: {message}")]
+    Send { via: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Errors of whole operations (scan, diff, baseline) that the CLI and the daemon report.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -87,4 +111,7 @@ pub enum Error {
     Busy,
     #[error("internal error: {0}")]
     Internal(String),
+    /// Talking to the daemon failed, or the daemon refused the request.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }

@@ -77,6 +77,18 @@ impl Host {
         escape_bytes(&bytes)
     }
 
+    /// The mount table to read, as a host path. On the live host, init's (`/proc/1/mountinfo`)
+    /// when readable: the daemon runs in a mount namespace of its own under systemd's
+    /// sandboxing (read-only binds, its state directory), and the host's mounts are what
+    /// matter. Otherwise the scanner's own, `/proc/self/mountinfo`.
+    pub fn mountinfo(&self) -> &'static str {
+        if self.is_live() && std::fs::File::open("/proc/1/mountinfo").is_ok() {
+            "/proc/1/mountinfo"
+        } else {
+            "/proc/self/mountinfo"
+        }
+    }
+
     /// Reads a whole text file of the host. A missing file is `Unavailable` naming it.
     pub fn read_to_string(&self, host_path: &str) -> Result<String, CollectError> {
         let real = self.path(host_path);

@@ -1,23 +1,17 @@
 //! End-to-end tests of `dawgctl --local`: the real binary, a real SQLite file, the live host.
 //!
 //! Tests that change the live host use names no one else uses (`dawgmon-it-<pid>-...`) and undo
-//! what they did in a Drop guard, so a failing assertion still cleans up. They hold LIVE_HOST so
+//! what they did in a Drop guard, so a failing assertion still cleans up. They hold the live-host lock so
 //! that one test's changes never show up in another's "unchanged host" scan.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
 use serde_json::Value;
 
-/// Serialises the tests that change or compare the live host.
-static LIVE_HOST: Mutex<()> = Mutex::new(());
-
-fn live_lock() -> std::sync::MutexGuard<'static, ()> {
-    LIVE_HOST.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::helper::{live_lock, quiet_host};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dawgctl"))
@@ -73,7 +67,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn two_scans_of_an_unchanged_host_report_nothing() {
-    let _live = live_lock();
+    let _quiet = quiet_host();
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("d.db");
     let first = json(&dawgctl(&db, &["--format", "json", "scan"]));
@@ -260,7 +254,7 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
 #[test]
 fn collectors_lists_every_dawgmon_check() {
     let out = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
-        .args(["collectors"])
+        .args(["--local", "collectors"])
         .output()
         .unwrap();
     let text = ok(&out);

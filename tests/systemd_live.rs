@@ -135,6 +135,7 @@ fn field<'a>(item: &'a Item, name: &str) -> &'a str {
 
 #[test]
 fn collectors_read_a_real_systemd_manager() {
+    let _live = crate::helper::live_lock();
     let dir = tempfile::tempdir().unwrap();
     let manager = UserManager::start(dir.path());
     let previous = std::env::var_os(BUS_ENV);

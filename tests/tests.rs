@@ -1,4 +1,11 @@
-//! The integration tests: one binary, one module per area. They run the real binaries.
+//! The integration tests: one binary, one module per area. `helper` builds fake roots and runs
+//! the real binaries.
+
+mod helper;
 
 mod cli;
+mod daemon;
+mod install;
+mod mail;
+mod systemd;
 mod systemd_live;

@@ -75,11 +75,11 @@ impl Collector for ListBlkdev {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about: Vec<String> = ["size", "model", "type", "ro", "removable"]
-                    .iter()
-                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
-                    .collect();
-                format!("{noun} {} added ({})", change.key, about.join(", "))
+                let about = crate::collectors::common::render_named(
+                    &f,
+                    &["size", "model", "type", "ro", "removable"],
+                );
+                format!("{noun} {} added ({})", change.key, about)
             }
             ChangeKind::Removed => format!("{noun} {} removed", change.key),
             ChangeKind::Modified => {

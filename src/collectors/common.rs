@@ -83,13 +83,17 @@ pub fn file_fields(host: &Host, path: &Path, meta: &Metadata) -> Fields {
     f
 }
 
-/// The SHA-256 of a file's content, as lowercase hex.
+/// The SHA-256 of a file's content (following symlinks), as lowercase hex.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_read(std::fs::File::open(path)?)
+}
+
+/// The SHA-256 of everything `reader` yields, as lowercase hex.
+pub fn sha256_read(mut reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -129,6 +133,15 @@ pub fn render_fields(fields: &Fields) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// `mac=..., mtu=1500`: the named fields that are present, in the given order.
+pub fn render_named(fields: &Fields, names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| fields.get(*n).map(|v| format!("{n}={v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `size from 937 to 954, content changed`: the changed fields of a modification.

@@ -93,10 +93,11 @@ pub(super) fn tree_items(host: &Host, host_dir: &str) -> Result<Vec<Item>, Colle
         if meta.is_file() {
             fswalk::hash_or_mtime(host, &path, &meta, &mut fields);
         }
-        items.push(Item {
-            key: host.display(&path),
-            fields,
-        });
+        let key = host.display(&path);
+        if !meta.is_dir() {
+            super::pkgdb::attribute(host, &key, &mut fields);
+        }
+        items.push(Item { key, fields });
     }
     Ok(items)
 }
@@ -263,6 +264,16 @@ mod tests {
                 assert!(has_content_id(&i.fields), "{i:?}");
             }
         }
+    }
+
+    #[test]
+    fn live_etc_is_stable_between_two_scans() {
+        let first = CheckEtc.collect(&Host::new("/")).unwrap();
+        let second = CheckEtc.collect(&Host::new("/")).unwrap();
+        assert_eq!(first, second, "an idle /etc gives identical items");
+        let passwd = find(&first, "/etc/passwd");
+        assert_eq!(passwd.fields["type"], "file");
+        assert_eq!(passwd.fields["sha256"].len(), 64);
     }
 
     #[test]

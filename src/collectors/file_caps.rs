@@ -40,10 +40,9 @@ impl Collector for ListFileCaps {
                 fields.insert("group".into(), host.group_name(s.gid));
                 fields.insert("perm".into(), mode_string(s.mode));
                 fields.insert("caps".into(), caps);
-                Item {
-                    key: host.display(&s.path),
-                    fields,
-                }
+                let key = host.display(&s.path);
+                super::pkgdb::attribute(host, &key, &mut fields);
+                Item { key, fields }
             })
             .collect())
     }

@@ -30,13 +30,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::Metadata;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-use sha2::{Digest, Sha256};
 
 use crate::error::CollectError;
 use crate::host::Host;
@@ -120,7 +119,13 @@ struct SharedWalk(Result<Arc<SpecialFiles>, String>);
 
 /// The special files of the host, walked once per scan and shared by the collectors.
 pub fn special_files(host: &Host) -> Result<Arc<SpecialFiles>, CollectError> {
-    let shared = host.shared(|| SharedWalk(walk_special(host).map(Arc::new)));
+    // Two to four threads: the walk is syscall-bound, and a second thread keeps the disk and
+    // the other core busy while one waits.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    let shared = host.shared(|| SharedWalk(walk_special(host, threads).map(Arc::new)));
     shared.0.clone().map_err(CollectError::Unavailable)
 }
 
@@ -231,7 +236,7 @@ struct Plan {
 }
 
 fn plan(host: &Host) -> Plan {
-    let table_path = host.path("/proc/self/mountinfo");
+    let table_path = host.path(host.mountinfo());
     // Under a non-live root, a procfs there describes the scanner's own mounts, not the root's.
     let usable = host.is_live() || !is_procfs(&table_path);
     let text = if usable {
@@ -285,7 +290,7 @@ struct Queue {
     busy: usize,
 }
 
-fn walk_special(host: &Host) -> Result<SpecialFiles, String> {
+fn walk_special(host: &Host, threads: usize) -> Result<SpecialFiles, String> {
     let plan = plan(host);
     let mut jobs = Vec::new();
     for (i, start) in plan.starts.iter().enumerate() {
@@ -303,10 +308,6 @@ fn walk_special(host: &Host) -> Result<SpecialFiles, String> {
     }
     let queue = Mutex::new(Queue { jobs, busy: 0 });
     let wake = Condvar::new();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
     let results: Vec<SpecialFiles> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| worker(host, &plan, &queue, &wake)))
@@ -549,23 +550,14 @@ fn read_caps_xattr(path_nul: &[u8]) -> Option<Vec<u8>> {
 /// The SHA-256 of a regular file, opened without following symlinks and without blocking (a
 /// file swapped for a FIFO between walk and read must not hang the scan).
 pub fn sha256_regular(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::other("no longer a regular file"));
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    super::common::sha256_read(file)
 }
 
 /// Records what identifies a regular file's content: `sha256` when it could be read; when it
@@ -670,7 +662,7 @@ mod tests {
     }
 
     fn suid_keys(host: &Host) -> Vec<String> {
-        walk_special(host)
+        walk_special(host, 2)
             .unwrap()
             .suid
             .iter()
@@ -726,7 +718,7 @@ mod tests {
         }
         nix::unistd::mkfifo(&root.join("d1/pipe"), nix::sys::stat::Mode::S_IRUSR).unwrap();
         std::os::unix::fs::symlink("/nonexistent", root.join("d2/link")).unwrap();
-        let found = walk_special(&Host::new(root)).unwrap();
+        let found = walk_special(&Host::new(root), 3).unwrap();
         assert_eq!(found.scanned, 50 + 7 + 2);
         assert_eq!(found.fifos.len(), 1);
         assert!(found.fifos[0].path.ends_with("d1/pipe"));
@@ -771,14 +763,16 @@ mod tests {
     }
 
     /// Timing of the live walk: `cargo test --release --lib fswalk::tests::live_walk_timing
-    /// -- --ignored --nocapture` (DAWGMON_WALK_ROOT=/some/tree to walk a tree as a fake root).
+    /// -- --ignored --nocapture` (DAWGMON_WALK_ROOT=/some/tree to walk a tree as a fake root,
+    /// DAWGMON_WALK_THREADS=n to change the thread count).
     #[test]
     #[ignore]
     fn live_walk_timing() {
         let root = std::env::var("DAWGMON_WALK_ROOT").unwrap_or_else(|_| "/".into());
+        let threads = std::env::var("DAWGMON_WALK_THREADS").map_or(2, |t| t.parse().unwrap());
         let host = Host::new(root);
         let t = std::time::Instant::now();
-        let found = walk_special(&host).unwrap();
+        let found = walk_special(&host, threads).unwrap();
         let secs = t.elapsed().as_secs_f64();
         println!(
             "walked {} entries in {secs:.3}s ({:.0}/s): {} suid/sgid, {} fifos, {} with caps",

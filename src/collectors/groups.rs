@@ -236,22 +236,7 @@ mod tests {
         before: &[(&str, &str)],
         after: &[(&str, &str)],
     ) -> Change {
-        let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| {
-                p.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-        };
-        Change {
-            collector: "check_groups".into(),
-            kind,
-            key: key.into(),
-            message: String::new(),
-            severity: Severity::Info,
-            before: f(before),
-            after: f(after),
-        }
+        crate::collectors::testing::change("check_groups", kind, key, before, after)
     }
 
     #[test]

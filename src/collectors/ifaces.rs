@@ -85,11 +85,11 @@ impl Collector for ListIfaces {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about: Vec<String> = ["mac", "addresses", "mtu", "type", "state"]
-                    .iter()
-                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
-                    .collect();
-                format!("{noun} {} added ({})", change.key, about.join(", "))
+                let about = crate::collectors::common::render_named(
+                    &f,
+                    &["mac", "addresses", "mtu", "type", "state"],
+                );
+                format!("{noun} {} added ({})", change.key, about)
             }
             ChangeKind::Removed => format!("{noun} {} removed", change.key),
             ChangeKind::Modified => {

@@ -160,6 +160,39 @@ pub fn default_message(noun: &str, change: &Change) -> String {
     }
 }
 
+/// Builders shared by the collectors' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::model::{Change, ChangeKind, Fields, Severity};
+
+    /// A change of `collector`'s item `key`, as the diff would build it before asking the
+    /// collector for its message and severity. An empty field list means "no such side".
+    pub fn change(
+        collector: &str,
+        kind: ChangeKind,
+        key: &str,
+        before: &[(&str, &str)],
+        after: &[(&str, &str)],
+    ) -> Change {
+        let fields = |kv: &[(&str, &str)]| -> Option<Fields> {
+            (!kv.is_empty()).then(|| {
+                kv.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+        };
+        Change {
+            collector: collector.into(),
+            kind,
+            key: key.into(),
+            message: String::new(),
+            severity: Severity::Info,
+            before: fields(before),
+            after: fields(after),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

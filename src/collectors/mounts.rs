@@ -38,7 +38,7 @@ impl Collector for ListMount {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let file = "/proc/self/mountinfo";
+        let file = host.mountinfo();
         let real = host.path(file);
         let bytes = match std::fs::read(&real) {
             Ok(b) => b,
@@ -65,11 +65,9 @@ impl Collector for ListMount {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about: Vec<String> = ["fstype", "source", "options"]
-                    .iter()
-                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
-                    .collect();
-                format!("mount {} added ({})", change.key, about.join(", "))
+                let about =
+                    crate::collectors::common::render_named(&f, &["fstype", "source", "options"]);
+                format!("mount {} added ({})", change.key, about)
             }
             ChangeKind::Removed => format!("mount {} removed", change.key),
             ChangeKind::Modified => {

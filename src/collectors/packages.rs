@@ -339,22 +339,7 @@ malformed line\n";
     }
 
     fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
-        let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| {
-                p.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-        };
-        Change {
-            collector: "list_packages".into(),
-            kind,
-            key: "virtualbox-5.1".into(),
-            message: String::new(),
-            severity: Severity::Info,
-            before: f(before),
-            after: f(after),
-        }
+        crate::collectors::testing::change("list_packages", kind, "virtualbox-5.1", before, after)
     }
 
     #[test]

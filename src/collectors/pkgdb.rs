@@ -75,7 +75,7 @@ fn load(host: &Host) -> PkgDb {
     db
 }
 
-/// The package(s) dpkg says own `host_path` (as `Host::display` renders it), comma-separated in
+/// The package(s) dpkg says own `host_path` (as `Host::display` renders it), comma-separated (no spaces) in
 /// name order when several share it (directories); `None` when no package does, or when the
 /// host has no dpkg database (see [`has_database`]).
 ///
@@ -92,8 +92,18 @@ pub fn owner(host: &Host, host_path: &str) -> Option<String> {
         hit.iter()
             .map(|i| db.names[*i as usize].as_str())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(","),
     )
+}
+
+/// Adds the `package` field: the owning package(s), or `none` when the host has a package
+/// database that does not know the path (a file no package installed: worth a look). Nothing
+/// when the host has no database.
+pub fn attribute(host: &Host, host_path: &str, fields: &mut crate::model::Fields) {
+    if has_database(host) {
+        let pkg = owner(host, host_path).unwrap_or_else(|| "none".to_string());
+        fields.insert("package".into(), pkg);
+    }
 }
 
 /// Whether the host has a dpkg file database, so "no owner" means "not from a package".
@@ -148,6 +158,36 @@ mod tests {
     }
 
     #[test]
+    fn setuid_files_name_their_package_or_none() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = fixture();
+        let bin = dir.path().join("usr/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["ip", "dropped-by-hand"] {
+            std::fs::write(bin.join(name), b"x").unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o4755))
+                .unwrap();
+        }
+        let items = crate::collectors::by_name("list_suids")
+            .unwrap()
+            .collect(&Host::new(dir.path()))
+            .unwrap();
+        let package = |key: &str| {
+            items
+                .iter()
+                .find(|i| i.key == key)
+                .and_then(|i| i.fields.get("package").cloned())
+        };
+        assert_eq!(package("/usr/bin/ip").as_deref(), Some("iproute2"));
+        assert_eq!(package("/usr/bin/dropped-by-hand").as_deref(), Some("none"));
+
+        let bare = tempfile::tempdir().unwrap();
+        let mut fields = crate::model::Fields::new();
+        attribute(&Host::new(bare.path()), "/usr/bin/ip", &mut fields);
+        assert!(fields.is_empty(), "no package database: no package field");
+    }
+
+    #[test]
     fn owners_with_merged_usr_aliases() {
         let dir = fixture();
         let host = Host::new(dir.path());
@@ -161,7 +201,7 @@ mod tests {
         );
         assert_eq!(owner(&host, "/bin/ldd").as_deref(), Some("libc6:amd64"));
         assert_eq!(owner(&host, "/usr/bin/ls").as_deref(), Some("coreutils"));
-        assert_eq!(owner(&host, "/bin").as_deref(), Some("coreutils, iproute2"));
+        assert_eq!(owner(&host, "/bin").as_deref(), Some("coreutils,iproute2"));
         assert_eq!(owner(&host, "/usr/bin/md5only"), None);
         assert_eq!(owner(&host, "/usr/local/bin/ip"), None);
         assert_eq!(

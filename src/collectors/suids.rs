@@ -37,10 +37,9 @@ impl Collector for ListSuids {
             fields.insert("size".into(), s.size.to_string());
             let hashed = fswalk::sha256_regular(&s.path);
             fswalk::content_fields(host, &s.path, s.mtime, hashed, &mut fields);
-            items.push(Item {
-                key: host.display(&s.path),
-                fields,
-            });
+            let key = host.display(&s.path);
+            super::pkgdb::attribute(host, &key, &mut fields);
+            items.push(Item { key, fields });
         }
         Ok(items)
     }

@@ -154,11 +154,10 @@ fn item(host: &Host, kind: &Kind, row: &HashMap<&str, &str>) -> Option<Item> {
 
 /// `owner=root, group=root, perms=0600, size=4096, creator=root`.
 fn render(f: &Fields) -> String {
-    ["owner", "group", "perms", "size", "nsems", "creator"]
-        .iter()
-        .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::collectors::common::render_named(
+        f,
+        &["owner", "group", "perms", "size", "nsems", "creator"],
+    )
 }
 
 fn message(noun: &str, change: &Change) -> String {

@@ -182,7 +182,6 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Fields;
 
     // Real lines from this machine's /proc/net files, plus made-up sockets in the same format.
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     
@@ -271,22 +270,7 @@ mod tests {
         before: &[(&str, &str)],
         after: &[(&str, &str)],
     ) -> Change {
-        let f = |v: &[(&str, &str)]| -> Option<Fields> {
-            (!v.is_empty()).then(|| {
-                v.iter()
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .collect()
-            })
-        };
-        Change {
-            collector: "list_tcpudp_ports".into(),
-            kind,
-            key: key.into(),
-            message: String::new(),
-            severity: Severity::Info,
-            before: f(before),
-            after: f(after),
-        }
+        crate::collectors::testing::change("list_tcpudp_ports", kind, key, before, after)
     }
 
     #[test]

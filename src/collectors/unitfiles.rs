@@ -687,22 +687,13 @@ mod tests {
     }
 
     fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
-        let f = |kv: &[(&str, &str)]| {
-            (!kv.is_empty()).then(|| {
-                kv.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-        };
-        Change {
-            collector: "systemd_unitfiles".into(),
+        crate::collectors::testing::change(
+            "systemd_unitfiles",
             kind,
-            key: "vboxdrv.service".into(),
-            message: String::new(),
-            severity: Severity::Info,
-            before: f(before),
-            after: f(after),
-        }
+            "vboxdrv.service",
+            before,
+            after,
+        )
     }
 
     #[test]

@@ -89,14 +89,11 @@ impl Collector for ListUnixPorts {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about: Vec<String> = ["type", "process"]
-                    .iter()
-                    .filter_map(|n| f.get(*n).map(|v| format!("{n}={v}")))
-                    .collect();
+                let about = crate::collectors::common::render_named(&f, &["type", "process"]);
                 if about.is_empty() {
                     format!("{noun} {} opened", change.key)
                 } else {
-                    format!("{noun} {} opened ({})", change.key, about.join(", "))
+                    format!("{noun} {} opened ({about})", change.key)
                 }
             }
             ChangeKind::Removed => format!("{noun} {} closed", change.key),

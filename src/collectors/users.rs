@@ -361,22 +361,7 @@ mod tests {
     }
 
     fn change(kind: ChangeKind, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
-        let f = |p: &[(&str, &str)]| {
-            (!p.is_empty()).then(|| {
-                p.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-        };
-        Change {
-            collector: "check_users".into(),
-            kind,
-            key: "alice".into(),
-            message: String::new(),
-            severity: Severity::Info,
-            before: f(before),
-            after: f(after),
-        }
+        crate::collectors::testing::change("check_users", kind, "alice", before, after)
     }
 
     #[test]

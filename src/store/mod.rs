@@ -25,6 +25,9 @@ use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
+mod outbox;
+pub use outbox::{KEEP_SENT, NewMail, OutboxMail, OutboxSummary, backoff};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
 /// `SELECT <all scan columns> FROM scans <rest>`, as a literal so sqlx sees static SQL.

@@ -2,26 +2,10 @@
 //! The live checks against a real `systemd --user` manager are in `tests/systemd_live.rs`.
 
 use super::*;
-use crate::model::Fields;
 use std::time::{Duration, Instant};
 
 fn change(kind: ChangeKind, key: &str, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
-    let fields = |kv: &[(&str, &str)]| -> Option<Fields> {
-        (!kv.is_empty()).then(|| {
-            kv.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-    };
-    Change {
-        collector: "x".into(),
-        kind,
-        key: key.into(),
-        message: String::new(),
-        severity: Severity::Info,
-        before: fields(before),
-        after: fields(after),
-    }
+    crate::collectors::testing::change("x", kind, key, before, after)
 }
 
 #[test]

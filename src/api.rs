@@ -1,0 +1,187 @@
+//! The daemon's HTTP API: routes, wire types and version, shared by `dawgmond` and `dawgctl` so
+//! the two cannot drift apart.
+//!
+//! JSON over a UNIX socket, everything under `/v1`. Diffs are [`Report`]s (the same JSON as
+//! `dawgctl --format json`) and scans are [`ScanInfo`]s. Errors are `{"error": "..."}` with a
+//! message that names the problem and the fix. Every response carries [`VERSION_HEADER`]; a
+//! client that sees another version says which side to upgrade. Types may gain fields (clients
+//! ignore unknown ones); removing or changing one means `/v2`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::report::Report;
+use crate::store::ScanInfo;
+
+/// The API version this build speaks.
+pub const API_VERSION: u32 = 1;
+
+/// Response header carrying [`API_VERSION`].
+pub const VERSION_HEADER: &str = "dawgmon-api-version";
+
+/// Largest request body the daemon accepts, in bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Route paths, in axum's `{param}` syntax.
+pub mod routes {
+    pub const STATUS: &str = "/v1/status";
+    pub const SCANS: &str = "/v1/scans";
+    pub const SCAN: &str = "/v1/scans/{id}";
+    pub const BASELINES: &str = "/v1/baselines";
+    pub const BASELINE: &str = "/v1/baselines/{label}";
+    pub const DIFF: &str = "/v1/diff";
+    pub const COLLECTORS: &str = "/v1/collectors";
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The daemon's package version.
+    pub version: String,
+    pub api_version: u32,
+    pub started_at: DateTime<Utc>,
+    pub uptime_secs: u64,
+    /// The cron expression, or `None` when scheduled scans are off.
+    pub schedule: Option<String>,
+    pub next_scan: Option<DateTime<Utc>>,
+    /// The newest stored scan (whatever started it).
+    pub last_scan: Option<ScanInfo>,
+    /// What the last scheduled scan found, for reports and mail.
+    pub last_scheduled: Option<ScanSummary>,
+    pub scan_in_progress: Option<ScanProgress>,
+    pub database: String,
+    pub database_bytes: u64,
+    pub scans_stored: i64,
+    pub root: String,
+    /// Collectors a scan runs when the request names none.
+    pub collectors: Vec<String>,
+}
+
+/// What one finished scan found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanSummary {
+    pub id: i64,
+    pub finished_at: DateTime<Utc>,
+    pub changes: usize,
+    pub warnings: usize,
+}
+
+/// A scan that is running now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanProgress {
+    pub started_at: DateTime<Utc>,
+    /// `schedule` or `request`.
+    pub trigger: String,
+    pub label: Option<String>,
+    /// Collectors finished and in total.
+    pub done: usize,
+    pub total: usize,
+    /// The collector that finished last.
+    pub last: Option<String>,
+}
+
+/// `POST /v1/scans` and `POST /v1/baselines`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// Required for a baseline, absent for a plain scan.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Collectors to run; empty: the daemon's configured set.
+    #[serde(default)]
+    pub collectors: Vec<String>,
+}
+
+/// The answer to a scan or baseline request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanResponse {
+    pub scan: ScanInfo,
+    /// The changes against the scan before it (no `from` for the first scan).
+    pub report: Report,
+    pub items: usize,
+    /// Paths the daemon could not read, and a few of them.
+    pub denied: u64,
+    pub denied_examples: Vec<String>,
+    /// Whether the scanning process ran as root (then a refusal is a sandbox's, not fixed by
+    /// running as root).
+    #[serde(default)]
+    pub scanned_as_root: bool,
+    pub elapsed_ms: u64,
+    /// True when this request arrived while the same scan was running and got its result.
+    pub joined: bool,
+}
+
+/// `GET /v1/scans?limit=&offset=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Default and largest page of `GET /v1/scans`.
+pub const PAGE_DEFAULT: i64 = 50;
+pub const PAGE_MAX: i64 = 1000;
+
+/// The answer to `GET /v1/scans`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanList {
+    pub scans: Vec<ScanInfo>,
+    pub total: i64,
+    pub offset: i64,
+    /// The offset of the next page, when there is one.
+    pub next_offset: Option<i64>,
+}
+
+/// `GET /v1/diff?since=&to=&collectors=a,b`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// Scan id or label; default: the newest baseline before `to`, else the scan before it.
+    pub since: Option<String>,
+    /// Scan id or label; default: the newest scan.
+    pub to: Option<String>,
+    /// Comma-separated collector names to compare; default all.
+    pub collectors: Option<String>,
+}
+
+/// One entry of `GET /v1/collectors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorInfo {
+    pub name: String,
+    /// Whether a scan that names no collectors runs it (on the daemon: its configured set).
+    pub default: bool,
+    pub description: String,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// The collector list as `dawgctl collectors` shows it, given which ones run by default.
+pub fn collector_infos(runs: impl Fn(&str) -> bool) -> Vec<CollectorInfo> {
+    crate::collectors::COLLECTORS
+        .iter()
+        .map(|c| CollectorInfo {
+            name: c.name().to_string(),
+            default: runs(c.name()),
+            description: c.description().to_string(),
+        })
+        .collect()
+}
+
+/// Escapes a path segment (labels are `[A-Za-z0-9._-]`, ids digits; anything else is escaped
+/// so a bad label reaches the daemon and is refused there with the right message).
+pub fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,348 @@
+//! The daemon's configuration: `/etc/dawgmon/dawgmond.toml`, every key optional.
+//!
+//! Load order: command-line flag → environment → the file → built-in defaults. A missing
+//! *default* file means built-in defaults (a fresh install needs no config); a missing file that
+//! was named explicitly, an unknown key, or a bad value is refused with the line and key at
+//! fault. Values are checked while the file is parsed (each checked type is a `TryFrom<String>`
+//! newtype), so toml's error carries the position of the offending value.
+//!
+//! `dist/config/dawgmond.toml` documents every key; `config_file_documents_every_key` keeps the
+//! two in step.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::collectors;
+use crate::paths;
+
+/// The default schedule: hourly, at minute 7.
+///
+/// Why hourly: a full scan walks every file system for setuid files and capabilities, which is
+/// real I/O on a large host; an hour bounds how long an unattended change goes unreported while
+/// keeping that cost negligible, and around an install the administrator scans on demand
+/// (`dawgctl baseline pre` / `dawgctl diff --since pre`) anyway. Why minute 7: off the top of
+/// the hour, where many timers and cron jobs pile up, and off Debian's cron.hourly (minute 17).
+pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
+
+/// Unlabelled scans the daemon keeps: one week of hourly scans. Content is stored once per
+/// distinct value, so a week of an unchanged host costs little more than one scan.
+pub const DEFAULT_RETENTION: usize = 168;
+
+/// Seconds one collector may run before it is abandoned and marked unavailable.
+pub const DEFAULT_COLLECTOR_TIMEOUT: u64 = 300;
+
+/// Every key of the file, for the documentation test.
+pub const KEYS: [&str; 11] = [
+    "socket",
+    "socket_group",
+    "socket_mode",
+    "admin_group",
+    "database",
+    "schedule",
+    "collectors",
+    "retention",
+    "root",
+    "log_level",
+    "collector_timeout",
+];
+
+/// Everything `dawgmond` can be told in its config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Path of the API's UNIX socket.
+    pub socket: PathBuf,
+    /// Group that owns the socket (its members may read); `None` keeps the daemon's group.
+    pub socket_group: Option<String>,
+    /// Permission bits of the socket.
+    pub socket_mode: Mode,
+    /// Members of this group may scan and change data (root always may); `None`: root only.
+    pub admin_group: Option<String>,
+    /// The SQLite database.
+    pub database: PathBuf,
+    /// When scheduled scans run.
+    pub schedule: Schedule,
+    /// Collectors that scans run; empty means the default set.
+    pub collectors: Vec<CollectorName>,
+    /// Unlabelled scans kept; 0 keeps all. Baselines are never pruned.
+    pub retention: usize,
+    /// Root of the file system to scan.
+    pub root: PathBuf,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or an `EnvFilter` directive).
+    pub log_level: LogLevel,
+    /// Seconds one collector may run before it is cut off.
+    pub collector_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket: PathBuf::from(paths::DEFAULT_SOCKET),
+            socket_group: None,
+            socket_mode: Mode(0o660),
+            admin_group: None,
+            database: PathBuf::from(paths::SYSTEM_DATABASE),
+            schedule: Schedule(Some(DEFAULT_SCHEDULE.to_string())),
+            collectors: Vec::new(),
+            retention: DEFAULT_RETENTION,
+            root: PathBuf::from("/"),
+            log_level: LogLevel("info".to_string()),
+            collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// toml's message names the line, the column and the key.
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads `path`. When `explicit` is false (the default path was used) a missing file means
+    /// the built-in defaults.
+    pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text).map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses config text; the error names the line and the key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        if config.collector_timeout == 0 {
+            return Err("collector_timeout must be at least 1 (seconds)".into());
+        }
+        Ok(config)
+    }
+
+    /// The collectors scans run, as names (empty: the default set).
+    pub fn collector_names(&self) -> Vec<String> {
+        self.collectors.iter().map(|c| c.0.clone()).collect()
+    }
+
+    /// The per-collector timeout.
+    pub fn collector_timeout(&self) -> Duration {
+        Duration::from_secs(self.collector_timeout)
+    }
+}
+
+/// Permission bits, written in the file as `0o660` (a TOML octal integer) or `"0660"`.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ModeRepr", into = "String")]
+pub struct Mode(pub u32);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ModeRepr {
+    Int(i64),
+    Text(String),
+}
+
+impl TryFrom<ModeRepr> for Mode {
+    type Error = String;
+    fn try_from(r: ModeRepr) -> Result<Self, String> {
+        let bits = match r {
+            ModeRepr::Int(n) => u32::try_from(n).ok(),
+            ModeRepr::Text(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+        };
+        match bits {
+            Some(b) if b <= 0o777 => Ok(Mode(b)),
+            _ => Err("a mode is permission bits in octal: write 0o660 or \"0660\"".into()),
+        }
+    }
+}
+
+impl From<Mode> for String {
+    fn from(m: Mode) -> String {
+        format!("{:04o}", m.0)
+    }
+}
+
+impl fmt::Debug for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+/// A cron expression with a seconds field (`"0 */15 * * * *"`), or `"off"` for no scheduled
+/// scans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Schedule(pub Option<String>);
+
+impl TryFrom<String> for Schedule {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let s = s.trim().to_string();
+        if s == "off" {
+            return Ok(Schedule(None));
+        }
+        let fields = s.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "schedule {s:?} has {fields} fields; it needs 6 (seconds minutes hours \
+                 day-of-month month day-of-week), e.g. \"0 */15 * * * *\", or \"off\""
+            ));
+        }
+        tokio_cron_scheduler::Job::new_async(s.as_str(), |_, _| Box::pin(async {}))
+            .map_err(|_| format!("schedule {s:?} is not a valid cron expression"))?;
+        Ok(Schedule(Some(s)))
+    }
+}
+
+impl From<Schedule> for String {
+    fn from(s: Schedule) -> String {
+        s.0.unwrap_or_else(|| "off".into())
+    }
+}
+
+/// The name of a registered collector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CollectorName(pub String);
+
+impl TryFrom<String> for CollectorName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        collectors::select(std::slice::from_ref(&s))?;
+        Ok(CollectorName(s))
+    }
+}
+
+impl From<CollectorName> for String {
+    fn from(c: CollectorName) -> String {
+        c.0
+    }
+}
+
+/// A `tracing` filter directive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LogLevel(pub String);
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        tracing_subscriber::EnvFilter::try_new(&s)
+            .map_err(|e| format!("log_level {s:?}: {e} (use error, warn, info, debug or trace)"))?;
+        Ok(LogLevel(s))
+    }
+}
+
+impl From<LogLevel> for String {
+    fn from(l: LogLevel) -> String {
+        l.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn missing_default_file_is_the_defaults_but_a_named_one_is_an_error() {
+        let p = Path::new("/nonexistent/dawgmond.toml");
+        assert_eq!(Config::load(p, false).unwrap(), Config::default());
+        let e = Config::load(p, true).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/dawgmond.toml"), "{e}");
+    }
+
+    #[test]
+    fn values_parse() {
+        let c = Config::parse(
+            "socket = \"/tmp/s.sock\"\nsocket_mode = 0o666\nschedule = \"*/5 * * * * *\"\n\
+             collectors = [\"check_groups\"]\nadmin_group = \"adm\"\nretention = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.socket, PathBuf::from("/tmp/s.sock"));
+        assert_eq!(c.socket_mode, Mode(0o666));
+        assert_eq!(c.schedule.0.as_deref(), Some("*/5 * * * * *"));
+        assert_eq!(c.collector_names(), ["check_groups"]);
+        assert_eq!(c.admin_group.as_deref(), Some("adm"));
+        assert_eq!(
+            Config::parse("socket_mode = \"0640\"").unwrap().socket_mode,
+            Mode(0o640)
+        );
+        assert_eq!(
+            Config::parse("schedule = \"off\"").unwrap().schedule.0,
+            None
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let e = Config::parse("retention = 3\nsocket_mod = 0o660\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("socket_mod"), "{e}");
+        let e = Config::parse("\n\nschedule = \"*/15 * * * *\"\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("6"), "{e}");
+        let e = Config::parse("schedule = \"0 99 * * * *\"").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("cron"), "{e}");
+        let e = Config::parse("collectors = [\"nope\"]").unwrap_err();
+        assert!(
+            e.contains("line 1") && e.contains("unknown collector"),
+            "{e}"
+        );
+        let e = Config::parse("socket_mode = 660").unwrap_err();
+        assert!(e.contains("0o660"), "{e}");
+        let e = Config::parse("retention = \"x\"").unwrap_err();
+        assert!(e.contains("retention"), "{e}");
+        let e = Config::parse("collector_timeout = 0").unwrap_err();
+        assert!(e.contains("collector_timeout"), "{e}");
+    }
+
+    #[test]
+    fn config_file_documents_every_key() {
+        let text = include_str!("../dist/config/dawgmond.toml");
+        // `#key = value` lines show the defaults: uncommented, they are exactly the defaults.
+        let uncommented: String = text
+            .lines()
+            .filter(|l| l.starts_with('#') && l[1..].starts_with(|c: char| c.is_ascii_lowercase()))
+            .map(|l| format!("{}\n", &l[1..]))
+            .collect();
+        assert_eq!(Config::parse(&uncommented).unwrap(), Config::default());
+        for key in KEYS {
+            assert!(
+                text.contains(&format!("#{key} = ")) || text.contains(&format!("# {key} = ")),
+                "dist/config/dawgmond.toml does not document {key}"
+            );
+        }
+        let all = toml::to_string(&Config {
+            socket_group: Some("g".into()),
+            admin_group: Some("g".into()),
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(
+            all.lines().count(),
+            KEYS.len(),
+            "KEYS is out of date: {all}"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `dawgmond`: scheduled scans and the API on a UNIX socket.
+//!
+//! [`run`] takes its configuration, an already bound listener and a shutdown future (the
+//! outside world is passed in, so tests drive it directly). It opens the database, starts the
+//! schedule and the API, tells systemd it is ready, and on shutdown tells systemd it is
+//! stopping, stops the schedule, lets a running scan finish for a few seconds or abandons it
+//! (never half-stored: the store saves a scan in one transaction), answers the requests in
+//! flight and closes the database.
+
+use std::future::Future;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::net::UnixListener;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::store::Store;
+
+pub mod auth;
+pub mod notify;
+pub mod scans;
+pub mod scheduler;
+pub mod server;
+
+/// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
+/// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
+/// simply not stored and the next one replaces it.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the request handlers share.
+pub struct Shared {
+    pub config: Config,
+    pub scans: Arc<scans::Scans>,
+    pub admin: Option<auth::AdminGroup>,
+    pub started_at: DateTime<Utc>,
+    pub started: Instant,
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let admin = match &config.admin_group {
+        Some(name) => Some(auth::AdminGroup {
+            name: name.clone(),
+            gid: resolve_group(name, "admin_group")?,
+        }),
+        None => None,
+    };
+    let store = Store::open(&config.database).await?;
+    let mut engine = Engine::new(store.clone(), config.root.clone());
+    engine.retention = config.retention;
+    engine.options.collector_timeout = config.collector_timeout();
+    let scans = Arc::new(scans::Scans::new(engine, config.collector_names()));
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        scans: scans.clone(),
+        admin,
+        started_at: Utc::now(),
+        started: Instant::now(),
+    });
+
+    let scheduler = match &config.schedule.0 {
+        Some(expr) => Some(scheduler::start(expr, scans.clone()).await?),
+        None => None,
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = server::router(shared.clone()).into_make_service_with_connect_info::<auth::Peer>();
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    let watchdog = notify::spawn_watchdog();
+    tracing::info!(
+        socket = %config.socket.display(),
+        database = %config.database.display(),
+        schedule = config.schedule.0.as_deref().unwrap_or("off"),
+        "dawgmond {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    notify::ready(&scans.idle_status());
+
+    let early = tokio::select! {
+        _ = shutdown => None,
+        r = &mut server => Some(r),
+    };
+    if let Some(r) = early {
+        let why = match r {
+            Ok(Ok(())) => "stopped".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        return Err(Error::Internal(format!("the API server failed: {why}")));
+    }
+
+    tracing::info!("stopping");
+    notify::stopping("stopping");
+    if let Some(s) = scheduler {
+        s.stop().await;
+    }
+    if scans.shutdown(SHUTDOWN_GRACE).await {
+        notify::stopping("stopping; abandoned the running scan");
+    }
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(Duration::from_secs(5), &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("closing connections that are still open");
+        server.abort();
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    store.close().await;
+    let _ = std::fs::remove_file(&config.socket);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds the API socket: creates its directory if missing, refuses to take over a socket a
+/// running daemon answers on, removes a stale one, and sets the configured group and mode
+/// (the socket is created owner-only, so it is never briefly open to others).
+pub fn bind(config: &Config) -> Result<UnixListener, Error> {
+    let path = &config.socket;
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Usage(format!("cannot {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| fail("create the directory of the socket", e))?;
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::Usage(format!(
+                "another dawgmond is already listening on {}: stop it first \
+                 (systemctl stop dawgmond) or choose another --socket",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| fail("remove the stale socket", e))?;
+    }
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let listener = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = listener.map_err(|e| fail("listen on", e))?;
+    if let Some(group) = &config.socket_group {
+        let gid = resolve_group(group, "socket_group")?;
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| fail(&format!("give group {group} the socket"), e))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode.0))
+        .map_err(|e| fail("set the mode of", e))?;
+    Ok(listener)
+}
+
+/// The gid of a configured group, or an error naming the key.
+fn resolve_group(name: &str, key: &str) -> Result<u32, Error> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(Error::Usage(format!(
+            "{key} = {name:?}: no such group (create it with `groupadd {name}` or fix the config)"
+        ))),
+        Err(e) => Err(Error::Usage(format!(
+            "{key} = {name:?}: cannot look it up: {e}"
+        ))),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch for SIGTERM: {e}");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

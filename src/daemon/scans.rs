@@ -1,0 +1,339 @@
+//! One scan at a time: every scan the daemon runs, scheduled or requested, goes through
+//! [`Scans::run`].
+//!
+//! Semantics, chosen so that "two concurrent scan requests produce one scan":
+//! - A request that arrives while an *identical* scan (same label, same collectors) is running
+//!   waits for it and gets its result (`joined: true` in the response). Two `dawgctl scan` at
+//!   once therefore cost one scan, and both print the same changes.
+//! - A request for a *different* scan (another baseline label, another collector subset) waits
+//!   for the running one to finish and then runs its own: it is never lost, never run in
+//!   parallel.
+//! - A scheduled scan that comes due while any scan runs is skipped (the running scan already
+//!   records the current state); the schedule resumes at its next time.
+//!
+//! The scan itself runs in its own task, so a client that hangs up does not cancel it half-way;
+//! the store saves a scan in one transaction, so stopping the daemon abandons an unsaved scan
+//! cleanly (see [`Scans::shutdown`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::api::{ScanProgress, ScanRequest, ScanSummary};
+use crate::collectors::{self, Collector};
+use crate::engine::{Engine, ProgressFn, ScanResult};
+use crate::error::Error;
+use crate::scan::Progress;
+use crate::store;
+
+use super::notify;
+
+/// What started a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Request,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Request => "request",
+        }
+    }
+}
+
+/// Why [`Scans::run`] did not produce a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScanError {
+    /// The scan failed (a bad request, the database...).
+    #[error("{0}")]
+    Failed(Arc<Error>),
+    /// A scheduled scan came due while another scan was running.
+    #[error("a scan is already running")]
+    Busy,
+    /// The daemon is stopping; no new scan starts and a running one may be abandoned.
+    #[error("dawgmond is stopping; the scan was not stored: try again once it is back")]
+    Stopping,
+}
+
+impl From<Error> for ScanError {
+    fn from(e: Error) -> Self {
+        ScanError::Failed(Arc::new(e))
+    }
+}
+
+type Finished = Result<Arc<ScanResult>, ScanError>;
+
+/// The same scan, for joining: label and the resolved collector list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    label: Option<String>,
+    collectors: Vec<&'static str>,
+}
+
+struct Running {
+    key: Key,
+    progress: Arc<Mutex<ScanProgress>>,
+    done: watch::Receiver<Option<Finished>>,
+    abort: AbortHandle,
+}
+
+/// The daemon's scan runner and what it remembers about scans.
+pub struct Scans {
+    engine: Engine,
+    /// The collectors requests choose from (the registry; tests pass their own).
+    registry: &'static [&'static dyn Collector],
+    /// Collectors a request that names none runs (empty: the registry's default set).
+    default_collectors: Vec<String>,
+    current: Mutex<Option<Running>>,
+    stopping: AtomicBool,
+    /// When the next scheduled scan is due (kept up to date by the scheduler).
+    pub next_scan: Mutex<Option<DateTime<Utc>>>,
+    /// What the last scheduled scan found: the place the mail report (issue 4) reads from.
+    pub last_scheduled: Mutex<Option<ScanSummary>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Scans {
+    pub fn new(engine: Engine, default_collectors: Vec<String>) -> Self {
+        Scans {
+            engine,
+            registry: collectors::COLLECTORS,
+            default_collectors,
+            current: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            next_scan: Mutex::new(None),
+            last_scheduled: Mutex::new(None),
+        }
+    }
+
+    /// The same runner choosing collectors from `registry`.
+    pub fn with_registry(mut self, registry: &'static [&'static dyn Collector]) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The engine scans run with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The collectors a request that names none runs.
+    pub fn default_collectors(&self) -> Vec<&'static str> {
+        pick(self.registry, &self.default_collectors)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.name())
+            .collect()
+    }
+
+    /// The running scan's progress, if one runs.
+    pub fn progress(&self) -> Option<ScanProgress> {
+        lock(&self.current)
+            .as_ref()
+            .map(|r| lock(&r.progress).clone())
+    }
+
+    /// Runs a scan (or joins the identical running one, see the module docs). Returns the
+    /// result and whether it was joined rather than started.
+    pub async fn run(
+        self: &Arc<Self>,
+        req: ScanRequest,
+        trigger: Trigger,
+    ) -> Result<(Arc<ScanResult>, bool), ScanError> {
+        let names = if req.collectors.is_empty() {
+            &self.default_collectors
+        } else {
+            &req.collectors
+        };
+        let selected = pick(self.registry, names).map_err(Error::Usage)?;
+        if let Some(label) = &req.label {
+            store::validate_label(label).map_err(Error::from)?;
+        }
+        let key = Key {
+            label: req.label.clone(),
+            collectors: selected.iter().map(|c| c.name()).collect(),
+        };
+        loop {
+            let (mut done, started, same) = {
+                let mut current = lock(&self.current);
+                if self.stopping.load(Ordering::SeqCst) {
+                    return Err(ScanError::Stopping);
+                }
+                match current.as_ref() {
+                    Some(_) if trigger == Trigger::Schedule => return Err(ScanError::Busy),
+                    Some(r) => (r.done.clone(), false, r.key == key),
+                    None => {
+                        let running = self.start(key.clone(), selected.clone(), trigger);
+                        let done = running.done.clone();
+                        *current = Some(running);
+                        (done, true, true)
+                    }
+                }
+            };
+            let finished = match done.wait_for(|f| f.is_some()).await {
+                Ok(f) => f.clone().expect("waited for Some"),
+                // The task was aborted: the daemon is stopping.
+                Err(_) => Err(ScanError::Stopping),
+            };
+            if same {
+                return finished.map(|r| (r, !started));
+            }
+            // Another scan was running: now run ours.
+        }
+    }
+
+    /// Spawns the scan task. Called with `current` locked, so the task (which clears it when
+    /// done) cannot finish before it is recorded.
+    fn start(
+        self: &Arc<Self>,
+        key: Key,
+        selected: Vec<&'static dyn Collector>,
+        trigger: Trigger,
+    ) -> Running {
+        let progress = Arc::new(Mutex::new(ScanProgress {
+            started_at: Utc::now(),
+            trigger: trigger.as_str().to_string(),
+            label: key.label.clone(),
+            done: 0,
+            total: selected.len(),
+            last: None,
+        }));
+        let (tx, rx) = watch::channel(None);
+        let this = self.clone();
+        let shown = progress.clone();
+        let on_progress: ProgressFn = Arc::new(move |p: &Progress| {
+            let mut s = lock(&shown);
+            s.done = p.done;
+            s.last = Some(p.collector.to_string());
+            notify::status(&format!("scanning {}/{}: {}", p.done, p.total, p.collector));
+        });
+        let label = key.label.clone();
+        notify::status(&format!("scanning 0/{}", selected.len()));
+        tracing::info!(
+            trigger = trigger.as_str(),
+            label = label.as_deref().unwrap_or(""),
+            collectors = selected.len(),
+            "scan started"
+        );
+        let task = tokio::spawn(async move {
+            let result = this.engine.scan(label, selected, on_progress).await;
+            let finished: Finished = match result {
+                Ok(r) => {
+                    this.record(&r, trigger);
+                    Ok(Arc::new(r))
+                }
+                Err(e) => {
+                    tracing::error!("scan failed: {e}");
+                    Err(e.into())
+                }
+            };
+            // Clear before telling the waiters, so one that wants another scan can start it.
+            *lock(&this.current) = None;
+            let _ = tx.send(Some(finished));
+            notify::status(&this.idle_status());
+        });
+        Running {
+            key,
+            progress,
+            done: rx,
+            abort: task.abort_handle(),
+        }
+    }
+
+    /// Logs a finished scan and remembers what a scheduled one found.
+    fn record(&self, r: &ScanResult, trigger: Trigger) {
+        tracing::info!(
+            id = r.info.id,
+            trigger = trigger.as_str(),
+            changes = r.report.changes.len(),
+            warnings = r.report.warnings.len(),
+            items = r.items,
+            elapsed_ms = r.elapsed.as_millis() as u64,
+            "scan stored"
+        );
+        if trigger == Trigger::Schedule {
+            *lock(&self.last_scheduled) = Some(ScanSummary {
+                id: r.info.id,
+                finished_at: r.info.finished_at,
+                changes: r.report.changes.len(),
+                warnings: r.report.warnings.len(),
+            });
+        }
+    }
+
+    /// The status line between scans: "idle; next scan 14:07".
+    pub fn idle_status(&self) -> String {
+        match *lock(&self.next_scan) {
+            Some(t) => format!(
+                "idle; next scan {}",
+                t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")
+            ),
+            None => "idle; scheduled scans are off".to_string(),
+        }
+    }
+
+    /// Stops taking scans; waits up to `grace` for a running one to be stored, then abandons it
+    /// (nothing of it is stored: the store saves a scan in one transaction). Returns true when
+    /// a scan was abandoned.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        let running = {
+            let current = lock(&self.current);
+            self.stopping.store(true, Ordering::SeqCst);
+            current.as_ref().map(|r| (r.done.clone(), r.abort.clone()))
+        };
+        let Some((mut done, abort)) = running else {
+            return false;
+        };
+        tracing::info!("waiting up to {grace:?} for the running scan");
+        if tokio::time::timeout(grace, done.wait_for(|f| f.is_some()))
+            .await
+            .is_ok()
+        {
+            return false;
+        }
+        abort.abort();
+        tracing::warn!("abandoned the running scan; it was not stored");
+        true
+    }
+}
+
+/// [`collectors::select`] over another registry: the named collectors in registry order, or
+/// its default set.
+fn pick(
+    registry: &'static [&'static dyn Collector],
+    names: &[String],
+) -> Result<Vec<&'static dyn Collector>, String> {
+    if std::ptr::eq(registry, collectors::COLLECTORS) {
+        return collectors::select(names);
+    }
+    if let Some(n) = names
+        .iter()
+        .find(|n| !registry.iter().any(|c| c.name() == *n))
+    {
+        return Err(format!("unknown collector {n:?}"));
+    }
+    Ok(registry
+        .iter()
+        .copied()
+        .filter(|c| {
+            if names.is_empty() {
+                c.default_enabled()
+            } else {
+                names.iter().any(|n| n == c.name())
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! The HTTP API (axum): one handler per route of [`crate::api::routes`].
+//!
+//! Every error is JSON (`{"error": "..."}`) with a status that says whose fault it is: 400 for a
+//! malformed request, 403 for a peer that may not do this, 404 for an unknown scan, label or
+//! route, 413 for a body over [`api::MAX_BODY`], 503 while stopping, 500 for the daemon's own
+//! failures. Handlers never panic on input.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::api::{self, routes};
+use crate::error::{Error, StoreError};
+use crate::store::ScanInfo;
+
+use super::Shared;
+use super::auth::{self, Peer};
+use super::scans::{ScanError, Trigger};
+
+/// The API's router over the daemon's state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(routes::STATUS, get(status))
+        .route(routes::SCANS, get(list_scans).post(start_scan))
+        .route(routes::SCAN, get(get_scan))
+        .route(routes::BASELINES, get(list_baselines).post(create_baseline))
+        .route(routes::BASELINE, axum::routing::delete(delete_baseline))
+        .route(routes::DIFF, get(diff))
+        .route(routes::COLLECTORS, get(collectors))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(api::MAX_BODY))
+        .layer(axum::middleware::map_response(version_header))
+        .with_state(shared)
+}
+
+/// An error response: a status and a message naming the problem.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = api::ErrorBody {
+            error: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The status for a library error.
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Store(StoreError::NotFound(_) | StoreError::Empty) => StatusCode::NOT_FOUND,
+        Error::Store(StoreError::BadLabel(_)) | Error::Usage(_) => StatusCode::BAD_REQUEST,
+        Error::Busy => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<&Error> for ApiError {
+    fn from(e: &Error) -> Self {
+        let status = status_of(e);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("request failed: {e}");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::from(&e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<ScanError> for ApiError {
+    fn from(e: ScanError) -> Self {
+        match e {
+            ScanError::Failed(e) => ApiError::from(&*e),
+            ScanError::Busy => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            ScanError::Stopping => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        }
+    }
+}
+
+macro_rules! rejection {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(r: $t) -> Self {
+                ApiError::new(r.status(), r.body_text())
+            }
+        }
+    )*};
+}
+rejection!(JsonRejection, QueryRejection, PathRejection);
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn version_header(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(api::VERSION_HEADER, HeaderValue::from(api::API_VERSION));
+    res
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such route: {method} {uri}; the API's routes are under /v1 (see dawgmond's documentation)"
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn require_admin(shared: &Shared, peer: &Peer) -> Result<(), ApiError> {
+    auth::check_admin(peer, shared.admin.as_ref()).map_err(|m| {
+        tracing::info!(uid = peer.uid, pid = peer.pid, "refused: not an admin");
+        ApiError::new(StatusCode::FORBIDDEN, m)
+    })
+}
+
+/// `GET /v1/status`.
+async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
+    let engine = shared.scans.engine();
+    let next_scan = *shared
+        .scans
+        .next_scan
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let last_scheduled = shared
+        .scans
+        .last_scheduled
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(Json(api::Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        api_version: api::API_VERSION,
+        started_at: shared.started_at,
+        uptime_secs: shared.started.elapsed().as_secs(),
+        schedule: shared.config.schedule.0.clone(),
+        next_scan,
+        last_scan: engine.store.latest().await?,
+        last_scheduled,
+        scan_in_progress: shared.scans.progress(),
+        database: engine.store.path().display().to_string(),
+        database_bytes: engine.store.size_on_disk(),
+        scans_stored: engine.store.count().await?,
+        root: engine.root.display().to_string(),
+        collectors: shared
+            .scans
+            .default_collectors()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    }))
+}
+
+/// `GET /v1/scans?limit=&offset=`.
+async fn list_scans(
+    State(shared): State<Arc<Shared>>,
+    page: Result<Query<api::Page>, QueryRejection>,
+) -> ApiResult<api::ScanList> {
+    let Query(page) = page?;
+    let limit = page.limit.unwrap_or(api::PAGE_DEFAULT);
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=api::PAGE_MAX).contains(&limit) || offset < 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be 1 to {} and offset 0 or more", api::PAGE_MAX),
+        ));
+    }
+    let store = &shared.scans.engine().store;
+    let scans = store.list(limit, offset).await?;
+    let total = store.count().await?;
+    let next = offset + scans.len() as i64;
+    Ok(Json(api::ScanList {
+        scans,
+        total,
+        offset,
+        next_offset: (next < total).then_some(next),
+    }))
+}
+
+/// `GET /v1/scans/{id}`: by id, or by label.
+async fn get_scan(
+    State(shared): State<Arc<Shared>>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<ScanInfo> {
+    let Path(id) = id?;
+    Ok(Json(shared.scans.engine().store.resolve(&id).await?))
+}
+
+async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<api::ScanResponse> {
+    require_admin(shared, peer)?;
+    tracing::debug!(uid = peer.uid, label = ?req.label, "scan requested");
+    let (r, joined) = shared.scans.run(req, Trigger::Request).await?;
+    Ok(Json(api::ScanResponse {
+        scan: r.info.clone(),
+        report: r.report.clone(),
+        items: r.items,
+        denied: r.denied.0,
+        denied_examples: r.denied.1.clone(),
+        scanned_as_root: nix::unistd::geteuid().is_root(),
+        elapsed_ms: r.elapsed.as_millis() as u64,
+        joined,
+    }))
+}
+
+/// `POST /v1/scans`: scan now (optionally a collector subset).
+async fn start_scan(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: Result<Json<api::ScanRequest>, JsonRejection>,
+) -> ApiResult<api::ScanResponse> {
+    let Json(req) = body?;
+    scan(&shared, &peer, req).await
+}
+
+/// `POST /v1/baselines`: scan now and store the scan under `label`.
+async fn create_baseline(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: Result<Json<api::ScanRequest>, JsonRejection>,
+) -> ApiResult<api::ScanResponse> {
+    let Json(req) = body?;
+    if req.label.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a baseline needs a label: {\"label\": \"pre\"}",
+        ));
+    }
+    scan(&shared, &peer, req).await
+}
+
+/// `GET /v1/baselines`: labelled scans, newest first.
+async fn list_baselines(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<ScanInfo>> {
+    Ok(Json(shared.scans.engine().store.baselines().await?))
+}
+
+/// `DELETE /v1/baselines/{label}`: removes the label (the scan ages out like any other).
+async fn delete_baseline(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    label: Result<Path<String>, PathRejection>,
+) -> ApiResult<ScanInfo> {
+    let Path(label) = label?;
+    require_admin(&shared, &peer)?;
+    let store = &shared.scans.engine().store;
+    if label.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{label:?} is a scan id, not a baseline label"),
+        ));
+    }
+    let scan = store.delete_label(&label).await?;
+    tracing::info!(uid = peer.uid, label, id = scan.id, "baseline deleted");
+    Ok(Json(store.get(scan.id).await?))
+}
+
+/// `GET /v1/diff?since=&to=&collectors=`: the same JSON as `dawgctl diff --format json`.
+async fn diff(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<api::DiffQuery>, QueryRejection>,
+) -> ApiResult<crate::report::Report> {
+    let Query(q) = query?;
+    let engine = shared.scans.engine();
+    let to = match &q.to {
+        Some(spec) => engine.store.resolve(spec).await?,
+        None => engine.latest().await?,
+    };
+    let only: Option<Vec<String>> = q
+        .collectors
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
+    if let Some(names) = &only {
+        crate::collectors::select(names).map_err(Error::Usage)?;
+    }
+    Ok(Json(
+        engine
+            .diff_stored(q.since.as_deref(), &to, only.as_deref())
+            .await?,
+    ))
+}
+
+/// `GET /v1/collectors`: every collector, `default` meaning the daemon runs it.
+async fn collectors(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<api::CollectorInfo>> {
+    let runs = shared.scans.default_collectors();
+    Ok(Json(api::collector_infos(|n| runs.contains(&n))))
+}

@@ -1,0 +1,124 @@
+use super::*;
+
+/// Parses a whole file the way the daemon's config does: `mail` is an optional table.
+fn parse(text: &str) -> Result<MailConfig, String> {
+    #[derive(Deserialize)]
+    struct File {
+        mail: Option<MailConfig>,
+    }
+    toml::from_str::<File>(text)
+        .map(|f| f.mail.expect("a [mail] table"))
+        .map_err(|e| e.to_string())
+}
+
+const ISSUE_EXAMPLE: &str = r#"
+[mail]
+from = "dawgmon@host.example"
+to = ["root@host.example"]
+transport = "smtp"            # or "sendmail"
+[mail.smtp]
+host = "127.0.0.1"
+port = 25
+tls = "none"                  # "starttls" | "tls" | "none"
+# username = "..."; password_file = "/etc/dawgmon/smtp-password"
+[mail.sendmail]
+command = "/usr/sbin/sendmail"
+"#;
+
+#[test]
+fn the_documented_shape_parses_with_defaults() {
+    let c = parse(ISSUE_EXAMPLE).unwrap();
+    assert_eq!(c.from, "dawgmon@host.example");
+    assert_eq!(c.to, ["root@host.example"]);
+    assert_eq!(c.transport, TransportKind::Smtp);
+    assert_eq!(
+        (c.smtp.host.as_str(), c.smtp.port(), c.smtp.tls),
+        ("127.0.0.1", 25, TlsMode::None)
+    );
+    assert_eq!(c.sendmail.command, PathBuf::from("/usr/sbin/sendmail"));
+    assert_eq!(c.send, SendPolicy::Changes);
+    assert_eq!(c.min_severity, Severity::Info);
+    assert_eq!(c.subject, DEFAULT_SUBJECT);
+    assert_eq!(c.max_lines, DEFAULT_MAX_LINES);
+
+    let c = parse(
+        r#"
+[mail]
+from = "dawgmon <dawgmon@host.example>"
+to = ["a@x.example", "Admin <b@x.example>"]
+send = "changes"
+min_severity = "high"
+subject = "{host}: {severity}"
+max_lines = 20
+[mail.smtp]
+host = "smtp.example.org"
+tls = "starttls"
+username = "dawgmon"
+password_credential = "smtp-password"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.smtp.port(), 587);
+    assert_eq!(c.min_severity, Severity::High);
+    assert_eq!(c.to.len(), 2);
+
+    // A sendmail section alone implies the sendmail transport.
+    let c =
+        parse("[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n").unwrap();
+    assert_eq!(c.transport, TransportKind::Sendmail);
+}
+
+#[test]
+fn mistakes_are_refused_naming_the_key_and_the_fix() {
+    let base = "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n";
+    let err = |extra: &str| parse(&format!("{base}{extra}")).unwrap_err();
+
+    let e = err("[mail.smtp]\nusername = \"u\"\npassword = \"hunter2\"\n");
+    assert!(e.contains("never read from the configuration file"), "{e}");
+    assert!(e.contains("password_file"), "{e}");
+    assert!(
+        !e.contains("hunter2"),
+        "the password leaks into the message: {e}"
+    );
+
+    let e = err("colour = \"red\"\n");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = err("[mail.smtp]\nhots = \"x\"\n");
+    assert!(e.contains("unknown field `hots`"), "{e}");
+    let e = err("transport = \"carrier-pigeon\"\n");
+    assert!(e.contains("unknown variant `carrier-pigeon`"), "{e}");
+    let e = err("min_severity = \"urgent\"\n");
+    assert!(e.contains("unknown variant `urgent`"), "{e}");
+    let e = err("[mail.smtp]\ntls = \"ssl\"\n");
+    assert!(e.contains("unknown variant `ssl`"), "{e}");
+    let e = err("subject = \"{hostname}\"\n");
+    assert!(e.contains("unknown placeholder {hostname}"), "{e}");
+    let e = err("[mail.smtp]\nusername = \"u\"\n");
+    assert!(e.contains("no password: add password_file"), "{e}");
+    let e =
+        err("[mail.smtp]\nhost = \"mx.example.org\"\nusername = \"u\"\npassword_file = \"/p\"\n");
+    assert!(e.contains("unencrypted: set tls"), "{e}");
+    let e =
+        err("[mail.smtp]\nusername = \"u\"\npassword_file = \"/p\"\npassword_credential = \"c\"\n");
+    assert!(e.contains("not both"), "{e}");
+    let e = err("max_lines = 0\n");
+    assert!(e.contains("max_lines"), "{e}");
+
+    let e = parse("[mail]\nfrom = \"not an address\"\nto = [\"c@d.example\"]\n").unwrap_err();
+    assert!(
+        e.contains("mail.from: \"not an address\" is not an e-mail address"),
+        "{e}"
+    );
+    let e = parse("[mail]\nfrom = \"a@b.example\"\nto = []\n").unwrap_err();
+    assert!(e.contains("mail.to is empty"), "{e}");
+    let e = parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();
+    assert!(e.contains("missing field `from`"), "{e}");
+}
+
+#[test]
+fn loopback_relays_may_take_a_password_without_tls() {
+    let c = parse(
+        "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.smtp]\nhost = \"::1\"\nusername = \"u\"\npassword_file = \"/p\"\n",
+    );
+    assert!(c.is_ok(), "{c:?}");
+}

@@ -1,0 +1,330 @@
+//! Pure rendering of mail: a [`Report`] in, a subject, a plain-text body and an HTML body out.
+//!
+//! The text is what `dawgctl diff` prints (the same headline and `+ ...` lines), regrouped for a
+//! reader who has not logged in: most severe first, then by collector, with the host and the
+//! two scans compared on top and the warnings at the end. Long reports are cut after
+//! `max_lines` change and warning lines, saying how much was left out and which command shows
+//! it all. The HTML part carries the same content, every piece of host data escaped.
+
+use chrono::{DateTime, Local, Utc};
+
+use crate::model::{Change, Severity, Warning};
+use crate::report::{Report, ScanRef, TextOptions, change_line, headline};
+
+/// A message ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// How a report becomes a message.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions<'a> {
+    /// The subject template (see [`super::PLACEHOLDERS`]).
+    pub subject: &'a str,
+    /// Change and warning lines shown before the message is cut (at least 1).
+    pub max_lines: usize,
+}
+
+impl<'a> RenderOptions<'a> {
+    /// The options a configuration asks for.
+    pub fn from_config(cfg: &'a super::MailConfig) -> Self {
+        RenderOptions {
+            subject: &cfg.subject,
+            max_lines: cfg.max_lines,
+        }
+    }
+}
+
+/// Fills `{name}` placeholders through `lookup`; `{{` and `}}` are literal braces. An unknown
+/// name or an unbalanced brace is an error naming it.
+pub fn fill_subject(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if tail.starts_with('}') {
+            return Err(format!(
+                "unmatched '}}' in {template:?} (write '}}}}' for a literal brace)"
+            ));
+        } else {
+            let end = tail.find('}').ok_or_else(|| {
+                format!("unclosed '{{' in {template:?} (write '{{{{' for a literal brace)")
+            })?;
+            let name = &tail[1..end];
+            let value = lookup(name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder {{{name}}} in {template:?}: use {}",
+                    super::PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                )
+            })?;
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The subject of a report: the template filled in, control characters removed.
+pub fn subject(template: &str, report: &Report, host: &str) -> String {
+    let filled = fill_subject(template, |name| match name {
+        "host" => Some(host.to_string()),
+        "changes" => Some(report.changes.len().to_string()),
+        "warnings" => Some(report.warnings.len().to_string()),
+        "severity" => Some(
+            report
+                .max_severity()
+                .map_or("none", Severity::as_str)
+                .to_string(),
+        ),
+        "scan" => Some(report.to.id.to_string()),
+        _ => None,
+    })
+    // Parsing the configuration rejected bad templates; a template built in code falls back.
+    .unwrap_or_else(|_| {
+        format!(
+            "[dawgmon] {host}: {}",
+            headline(report.changes.len(), report.warnings.len())
+        )
+    });
+    one_line(&filled)
+}
+
+/// The message for a compared pair of scans.
+pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
+    let groups = group(&report.changes);
+    let max = opts.max_lines.max(1);
+    let shown_changes = report.changes.len().min(max);
+    let shown_warnings = report.warnings.len().min(max - shown_changes);
+    let left_changes = report.changes.len() - shown_changes;
+    let left_warnings = report.warnings.len() - shown_warnings;
+    let command = diff_command(report);
+    let line_opts = TextOptions::default();
+
+    let title = format!(
+        "dawgmon on {host}: {}{}",
+        headline(report.changes.len(), report.warnings.len()),
+        report
+            .max_severity()
+            .map(|s| format!(", highest severity {s}"))
+            .unwrap_or_default()
+    );
+    let compared = compared_line(report);
+
+    let mut text = format!("{title}\n{compared}\n");
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<h2>{}</h2>\n<p>{}</p>\n",
+        esc(&title),
+        esc(&compared)
+    );
+    let mut budget = shown_changes;
+    for (severity, collectors) in &groups {
+        if budget == 0 {
+            break;
+        }
+        text.push_str(&format!("\n== {severity} ==\n"));
+        html.push_str(&format!(
+            "<h3 style=\"color: {}\">{severity}</h3>\n",
+            html_color(*severity)
+        ));
+        for (collector, changes) in collectors {
+            if budget == 0 {
+                break;
+            }
+            text.push_str(&format!("[{collector}]\n"));
+            html.push_str(&format!("<p><b>{}</b></p>\n<ul>\n", esc(collector)));
+            for c in changes.iter().take(budget) {
+                let line = change_line(c, report.to.started_at, line_opts);
+                text.push_str(&line);
+                text.push('\n');
+                html.push_str(&format!("<li><code>{}</code></li>\n", esc(&line)));
+                budget -= 1;
+            }
+            html.push_str("</ul>\n");
+        }
+    }
+    if shown_warnings > 0 {
+        text.push_str("\nWarnings:\n");
+        html.push_str("<h3>Warnings</h3>\n<ul>\n");
+        for w in &report.warnings[..shown_warnings] {
+            text.push_str(&format!("! {}\n", w.message));
+            html.push_str(&format!("<li>{}</li>\n", esc(&w.message)));
+        }
+        html.push_str("</ul>\n");
+    }
+    if left_changes + left_warnings > 0 {
+        let cut = format!(
+            "... {} not shown (this message stops after {max} lines).",
+            left_out(left_changes, left_warnings)
+        );
+        text.push_str(&format!("\n{cut}\nSee everything with: {command}\n"));
+        html.push_str(&format!(
+            "<p><b>{}</b><br>See everything with: <code>{}</code></p>\n",
+            esc(&cut),
+            esc(&command)
+        ));
+    } else {
+        text.push_str(&format!("\nThe same report: {command}\n"));
+        html.push_str(&format!(
+            "<p>The same report: <code>{}</code></p>\n",
+            esc(&command)
+        ));
+    }
+    html.push_str("</body></html>\n");
+    Rendered {
+        subject: subject(opts.subject, report, host),
+        text,
+        html,
+    }
+}
+
+/// The short note after the first scan on an empty database: never the inventory, only how much
+/// was recorded (and which collectors could not run, one line each).
+pub fn started_note(host: &str, scan: &ScanRef, items: usize, warnings: &[Warning]) -> Rendered {
+    let title = format!("monitoring started on {host}: {items} items recorded");
+    let first = format!(
+        "dawgmon {title} in scan {} ({}).",
+        scan.id,
+        when(scan.started_at)
+    );
+    let next = "Later scans are compared with it; a message follows when something changes.";
+    let mut text = format!("{first}\n{next}\n");
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<p>{}<br>{next}</p>\n",
+        esc(&first)
+    );
+    if !warnings.is_empty() {
+        text.push_str(&format!(
+            "\n{} could not run on this host:\n",
+            plural(warnings.len(), "collector", "collectors")
+        ));
+        html.push_str("<p>Collectors that could not run:</p>\n<ul>\n");
+        for w in warnings {
+            text.push_str(&format!("! {}\n", w.message));
+            html.push_str(&format!("<li>{}</li>\n", esc(&w.message)));
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str("</body></html>\n");
+    Rendered {
+        subject: one_line(&format!("[dawgmon] {title}")),
+        text,
+        html,
+    }
+}
+
+/// The changes of one collector, in report order.
+type ByCollector<'a> = Vec<(&'a str, Vec<&'a Change>)>;
+
+/// Changes grouped by severity (high first), then by collector in report order, each group
+/// keeping the report's order.
+fn group(changes: &[Change]) -> Vec<(Severity, ByCollector<'_>)> {
+    let mut out = Vec::new();
+    for severity in [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ] {
+        let mut collectors: ByCollector = Vec::new();
+        for c in changes.iter().filter(|c| c.severity == severity) {
+            match collectors.iter_mut().find(|(n, _)| *n == c.collector) {
+                Some((_, v)) => v.push(c),
+                None => collectors.push((&c.collector, vec![c])),
+            }
+        }
+        if !collectors.is_empty() {
+            out.push((severity, collectors));
+        }
+    }
+    out
+}
+
+/// `Compared scan 1 "pre" (2024-...) with scan 2 (2024-...).`
+fn compared_line(report: &Report) -> String {
+    let scan = |s: &ScanRef| match &s.label {
+        Some(l) => format!("scan {} \"{l}\" ({})", s.id, when(s.started_at)),
+        None => format!("scan {} ({})", s.id, when(s.started_at)),
+    };
+    match &report.from {
+        Some(from) => format!("Compared {} with {}.", scan(from), scan(&report.to)),
+        None => format!(
+            "Scan: {} (nothing earlier to compare with).",
+            scan(&report.to)
+        ),
+    }
+}
+
+/// The command that prints the whole report.
+pub fn diff_command(report: &Report) -> String {
+    match &report.from {
+        Some(from) => format!("dawgctl diff --since {} --to {}", from.id, report.to.id),
+        None => format!("dawgctl diff --to {}", report.to.id),
+    }
+}
+
+fn left_out(changes: usize, warnings: usize) -> String {
+    let c = plural(changes, "more change", "more changes");
+    let w = plural(warnings, "more warning", "more warnings");
+    match (changes, warnings) {
+        (_, 0) => c,
+        (0, _) => w,
+        _ => format!("{c} and {w}"),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S %z")
+        .to_string()
+}
+
+fn html_color(s: Severity) -> &'static str {
+    match s {
+        Severity::High => "#b00020",
+        Severity::Medium => "#b36b00",
+        Severity::Low => "#006b8f",
+        Severity::Info => "#444444",
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A header value on one line: control characters (a host name could hold any) become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;

@@ -1,0 +1,232 @@
+use chrono::DateTime;
+
+use super::*;
+use crate::model::{ChangeKind, Fields};
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+fn change(collector: &str, key: &str, severity: Severity) -> Change {
+    Change {
+        collector: collector.into(),
+        kind: ChangeKind::Added,
+        key: key.into(),
+        message: format!("{collector} item {key} added"),
+        severity,
+        before: None,
+        after: Some(Fields::new()),
+    }
+}
+
+fn report(changes: Vec<Change>, warnings: usize) -> Report {
+    Report {
+        from: Some(ScanRef {
+            id: 7,
+            label: Some("pre-upgrade".into()),
+            started_at: at(1_700_000_000),
+        }),
+        to: ScanRef {
+            id: 9,
+            label: None,
+            started_at: at(1_700_003_600),
+        },
+        changes,
+        warnings: (0..warnings)
+            .map(|i| Warning {
+                collector: format!("c{i}"),
+                message: format!("c{i} not compared: gone"),
+            })
+            .collect(),
+    }
+}
+
+const OPTS: RenderOptions = RenderOptions {
+    subject: super::super::DEFAULT_SUBJECT,
+    max_lines: 500,
+};
+
+#[test]
+fn groups_by_severity_then_collector_in_report_order() {
+    let r = report(
+        vec![
+            change("list_suids", "/a", Severity::Info),
+            change("list_suids", "/b", Severity::High),
+            change("check_groups", "g", Severity::High),
+            change("check_groups", "h", Severity::Medium),
+            change("list_tcpudp_ports", "tcp 22", Severity::Low),
+        ],
+        1,
+    );
+    let m = render(&r, "web1", OPTS);
+    let pos = |needle: &str| {
+        m.text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{}", m.text))
+    };
+    // Severity sections, most severe first.
+    assert!(pos("== high ==") < pos("== medium =="));
+    assert!(pos("== medium ==") < pos("== low =="));
+    assert!(pos("== low ==") < pos("== info =="));
+    // Within high, collectors in report order; each change under its section.
+    assert!(pos("+ list_suids item /b added [high]") < pos("+ check_groups item g added [high]"));
+    assert!(pos("== info ==") < pos("+ list_suids item /a added"));
+    assert!(pos("== medium ==") < pos("+ check_groups item h added [medium]"));
+    // The host, the two scans, the headline and the warnings.
+    assert!(
+        m.text.starts_with(
+            "dawgmon on web1: 5 changes detected (1 warning), highest severity high\n"
+        )
+    );
+    assert!(
+        m.text
+            .contains("Compared scan 7 \"pre-upgrade\" (2023-11-1"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("with scan 9 (2023-11-1"), "{}", m.text);
+    assert!(pos("Warnings:") < pos("! c0 not compared: gone"));
+    assert!(m.text.contains("dawgctl diff --since 7 --to 9"));
+    assert!(!m.text.contains("not shown"));
+    // HTML has the same order.
+    let h = |needle: &str| m.html.find(needle).unwrap();
+    assert!(h(">high<") < h(">medium<") && h(">low<") < h(">info<"));
+    assert_eq!(
+        m.subject,
+        "[dawgmon] web1: 5 changes, 1 warnings (highest: high)"
+    );
+}
+
+#[test]
+fn long_reports_are_cut_with_a_count_and_the_command() {
+    let changes = (0..10)
+        .map(|i| change("list_suids", &format!("/f{i}"), Severity::Info))
+        .chain([change("check_groups", "sudo", Severity::High)])
+        .collect();
+    let r = report(changes, 4);
+    let m = render(
+        &r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines: 3,
+        },
+    );
+    let shown = m.text.lines().filter(|l| l.starts_with("+ ")).count();
+    assert_eq!(shown, 3, "{}", m.text);
+    // The high change survives the cut: the least severe are dropped first.
+    assert!(m.text.contains("+ check_groups item sudo added [high]"));
+    assert!(!m.text.contains("Warnings:"));
+    assert!(
+        m.text.contains(
+            "... 8 more changes and 4 more warnings not shown (this message stops after 3 lines)."
+        ),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("See everything with: dawgctl diff --since 7 --to 9")
+    );
+    assert!(m.html.contains("dawgctl diff --since 7 --to 9"));
+    assert_eq!(m.html.matches("<li>").count(), 3);
+
+    // Room for all changes and some of the warnings.
+    let m = render(
+        &r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines: 13,
+        },
+    );
+    assert_eq!(m.text.lines().filter(|l| l.starts_with("! ")).count(), 2);
+    assert!(
+        m.text.contains("... 2 more warnings not shown"),
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn html_escapes_host_data() {
+    let mut c = change("check_users", "x", Severity::High);
+    c.message = "user <script>alert(\"x\")</script> & co added".into();
+    let r = report(vec![c], 0);
+    let m = render(&r, "h<1>", OPTS);
+    assert!(!m.html.contains("<script>"), "{}", m.html);
+    assert!(
+        m.html
+            .contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co")
+    );
+    assert!(m.html.contains("dawgmon on h&lt;1&gt;"));
+    // The text part is plain text: unchanged.
+    assert!(
+        m.text
+            .contains("user <script>alert(\"x\")</script> & co added")
+    );
+    assert_eq!(esc("a'b"), "a&#39;b");
+}
+
+#[test]
+fn subject_template() {
+    let r = report(
+        vec![
+            change("a", "1", Severity::Low),
+            change("a", "2", Severity::Medium),
+        ],
+        3,
+    );
+    assert_eq!(
+        subject(
+            "{host}: {changes}/{warnings} {severity} #{scan} {{literal}}",
+            &r,
+            "web1"
+        ),
+        "web1: 2/3 medium #9 {literal}"
+    );
+    assert_eq!(subject("{severity}", &report(vec![], 0), "h"), "none");
+    // A host name cannot inject headers.
+    assert_eq!(subject("{host}", &r, "a\r\nBcc: x"), "a  Bcc: x");
+    let lookup = |n: &str| (n == "host").then(|| "H".to_string());
+    assert!(
+        fill_subject("{hots}", lookup)
+            .unwrap_err()
+            .contains("unknown placeholder {hots}")
+    );
+    assert!(
+        fill_subject("{host", lookup)
+            .unwrap_err()
+            .contains("unclosed")
+    );
+    assert!(
+        fill_subject("a}", lookup)
+            .unwrap_err()
+            .contains("unmatched")
+    );
+}
+
+#[test]
+fn first_scan_gets_a_short_note_only() {
+    let to = ScanRef {
+        id: 1,
+        label: None,
+        started_at: at(1_700_000_000),
+    };
+    let warnings = vec![Warning {
+        collector: "kernel_modules".into(),
+        message: "kernel_modules unavailable: /proc/modules absent".into(),
+    }];
+    let m = started_note("web<1>", &to, 1234, &warnings);
+    assert_eq!(
+        m.subject,
+        "[dawgmon] monitoring started on web<1>: 1234 items recorded"
+    );
+    assert!(
+        m.text
+            .starts_with("dawgmon monitoring started on web<1>: 1234 items recorded in scan 1 (")
+    );
+    assert!(m.text.contains("! kernel_modules unavailable"));
+    assert!(m.text.lines().count() <= 5, "{}", m.text);
+    assert!(m.html.contains("web&lt;1&gt;"));
+}

@@ -1,0 +1,408 @@
+//! The real `dawgmond`, driven by the real `dawgctl` and by raw requests.
+//!
+//! Tests marked "needs real collectors" rely on check_groups reading `etc/group` and
+//! `etc/gshadow` under the configured root (a change to show, or a FIFO that hangs it).
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use dawgmon::store::Store;
+use nix::sys::signal::{Signal, kill};
+
+use crate::helper::{DaemonOptions, TreeBuilder, split_response, wait_until};
+
+const NOBODY: u32 = 65534;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn becomes_ready_over_notify_socket_and_reports_status() {
+    let d = DaemonOptions::default().spawn();
+    let notices = d.notices();
+    let ready = notices.iter().find(|n| n.contains("READY=1")).unwrap();
+    assert!(ready.contains("STATUS=idle"), "{ready}");
+    let meta = std::fs::metadata(&d.socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let db = std::fs::metadata(&d.database).unwrap();
+    assert_eq!(db.permissions().mode() & 0o777, 0o600);
+
+    let s = d.ctl_json(&["status"]);
+    assert_eq!(s["api_version"], 1);
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert!(s["schedule"].is_null() && s["next_scan"].is_null());
+    assert!(s["last_scan"].is_null() && s["scan_in_progress"].is_null());
+    assert_eq!(s["scans_stored"], 0);
+    assert_eq!(
+        s["collectors"],
+        serde_json::json!(["check_groups", "check_users"])
+    );
+    assert!(s["database_bytes"].as_u64().unwrap() > 0);
+    let text = d.ctl_ok(&["status"]);
+    assert!(text.contains("schedule:  off"), "{text}");
+    let colls = d.ctl_json(&["collectors"]);
+    let runs: Vec<_> = colls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["default"] == true)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["check_groups", "check_users"]);
+}
+
+#[test]
+fn scheduled_scans_are_stored_pruned_and_recorded() {
+    let d = DaemonOptions {
+        schedule: "* * * * * *".into(),
+        retention: 2,
+        ..Default::default()
+    }
+    .spawn();
+    let s = d.ctl_json(&["status"]);
+    assert_eq!(s["schedule"], "* * * * * *");
+    assert!(s["next_scan"].is_string(), "{s}");
+    let s = wait_until(Duration::from_secs(20), "three scheduled scans", || {
+        let s = d.ctl_json(&["status"]);
+        (s["last_scheduled"]["id"].as_i64().unwrap_or(0) >= 3).then_some(s)
+    });
+    assert!(s["scans_stored"].as_i64().unwrap() <= 2, "retention: {s}");
+    assert!(s["last_scheduled"]["changes"].is_number());
+    assert!(d.notices().iter().any(|n| n.contains("STATUS=scanning")));
+    assert!(
+        d.notices()
+            .iter()
+            .any(|n| n.contains("STATUS=idle; next scan"))
+    );
+}
+
+/// Needs real collectors (check_groups).
+#[test]
+fn baseline_then_live_change_then_diff_through_the_daemon() {
+    let root = TreeBuilder::with_etc();
+    let d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        ..Default::default()
+    }
+    .spawn();
+    let out = d.ctl(&["baseline", "pre"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("baseline \"pre\" stored as scan 1"));
+
+    root.append("etc/group", "intruders:x:4242:nobody\n");
+    let report = d.ctl_json(&["diff", "--since", "pre"]);
+    assert_eq!(report["from"]["label"], "pre");
+    let changes = report["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["collector"] == "check_groups"
+            && c["kind"] == "added"
+            && c["key"] == "intruders"),
+        "{report:#}"
+    );
+    // Same report from a stored pair, and --exit-code says "changes".
+    let to = report["to"]["id"].as_i64().unwrap().to_string();
+    let again = d.ctl_json(&["diff", "--since", "pre", "--to", &to]);
+    assert_eq!(again["changes"], report["changes"]);
+    let code = d.ctl(&["diff", "--since", "pre", "--to", &to, "--exit-code"]);
+    assert_eq!(code.status.code(), Some(1));
+    let text = d.ctl_ok(&["diff", "--since", "pre", "--to", &to, "--no-timestamps"]);
+    assert!(text.contains("intruders"), "{text}");
+
+    let bl = d.ctl_json(&["baselines"]);
+    assert_eq!(bl[0]["label"], "pre");
+    d.ctl_ok(&["baseline", "pre", "--delete"]);
+    assert_eq!(d.ctl_json(&["baselines"]), serde_json::json!([]));
+    let hist = d.ctl_json(&["history"]);
+    assert_eq!(hist.as_array().unwrap().len(), 2);
+}
+
+/// Needs real collectors: check_groups hangs on the FIFO until the collector timeout.
+#[test]
+fn two_concurrent_scan_requests_produce_one_scan_and_hung_collectors_are_cut_off() {
+    let root = TreeBuilder::with_etc();
+    root.fifo("etc/gshadow");
+    let d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        collector_timeout: 2,
+        ..Default::default()
+    }
+    .spawn();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| d.ctl(&["scan", "--format", "json"]));
+        std::thread::sleep(Duration::from_millis(500));
+        let b = s.spawn(|| d.ctl(&["scan", "--format", "json"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}\n{}", stderr(out), d.log());
+    }
+    let ra: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let rb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(ra["to"]["id"], rb["to"]["id"], "two scans ran");
+    assert!(
+        stderr(&b).contains("already running this scan"),
+        "{}",
+        stderr(&b)
+    );
+    let warnings = ra["warnings"].to_string();
+    assert!(warnings.contains("timed out after 2s"), "{warnings}");
+    assert_eq!(d.ctl_json(&["status"])["scans_stored"], 1);
+}
+
+/// Runs `args` as uid/gid 65534 with no supplementary groups.
+fn as_nobody(mut cmd: Command) -> std::process::Output {
+    cmd.uid(NOBODY).gid(NOBODY).output().expect("run as nobody")
+}
+
+/// The test binary itself, re-run as nobody, makes a raw request (see `raw_client`).
+fn raw_as_nobody(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "daemon::raw_client",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("DAWGMON_RAW_SOCKET", socket)
+    .env(
+        "DAWGMON_RAW_REQUEST",
+        crate::helper::http_request(method, path, Some(body)),
+    );
+    let out = as_nobody(cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answer = text
+        .split_once("<<<")
+        .and_then(|(_, r)| r.split_once(">>>"))
+        .map(|(a, _)| a.to_string())
+        .unwrap_or_else(|| panic!("raw client printed no answer: {text}{}", stderr(&out)));
+    split_response(&answer)
+}
+
+/// Not a test on its own: the raw client `raw_as_nobody` runs under another uid.
+#[test]
+fn raw_client() {
+    let (Some(socket), Some(req)) = (
+        std::env::var_os("DAWGMON_RAW_SOCKET"),
+        std::env::var("DAWGMON_RAW_REQUEST").ok(),
+    ) else {
+        return;
+    };
+    let answer = crate::helper::raw_request(std::path::Path::new(&socket), req.as_bytes());
+    println!("<<<{answer}>>>");
+}
+
+#[test]
+fn a_non_admin_peer_can_read_but_not_scan() {
+    let d = DaemonOptions {
+        socket_mode: 0o666,
+        ..Default::default()
+    }
+    .spawn();
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d.ctl_ok(&["scan"]);
+
+    let mut scan = d.dawgctl();
+    scan.arg("scan");
+    let out = as_nobody(scan);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let msg = stderr(&out);
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(
+        msg.contains("permission denied") && msg.contains("uid 65534") && msg.contains("root"),
+        "{msg}"
+    );
+    let mut baseline = d.dawgctl();
+    baseline.args(["baseline", "x"]);
+    assert_eq!(as_nobody(baseline).status.code(), Some(2));
+
+    let mut status = d.dawgctl();
+    status.args(["status", "--format", "json"]);
+    let out = as_nobody(status);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut history = d.dawgctl();
+    history.arg("history");
+    assert!(as_nobody(history).status.success());
+
+    let (code, body) = raw_as_nobody(&d.socket, "POST", "/v1/scans", "{}");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("permission denied"), "{body}");
+    let (code, _) = raw_as_nobody(&d.socket, "DELETE", "/v1/baselines/x", "");
+    assert_eq!(code, 403);
+    let (code, body) = raw_as_nobody(&d.socket, "GET", "/v1/status", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(d.ctl_json(&["status"])["scans_stored"], 1);
+}
+
+#[test]
+fn unreachable_daemon_and_socket_permissions_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.sock");
+    let out = Command::new(crate::helper::dawgctl_bin())
+        .args(["--socket", missing.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(
+        msg.starts_with("dawgctl: cannot reach dawgmond at ")
+            && msg.contains("no such file")
+            && msg.contains("systemctl status dawgmond")
+            && msg.contains("--local"),
+        "{msg}"
+    );
+
+    let d = DaemonOptions::default().spawn(); // socket 0660 root:root
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut status = d.dawgctl();
+    status.arg("status");
+    let out = as_nobody(status);
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(
+        msg.contains("permission denied")
+            && msg.contains(
+                "ask an admin to add you to the group that owns the socket, or run as root"
+            ),
+        "{msg}"
+    );
+}
+
+/// Needs real collectors: check_groups hangs on the FIFO, so the scan is still running when
+/// SIGTERM arrives.
+#[test]
+fn sigterm_during_a_scan_leaves_the_database_consistent() {
+    let root = TreeBuilder::with_etc();
+    let mut d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        collector_timeout: 60,
+        ..Default::default()
+    }
+    .spawn();
+    d.ctl_ok(&["baseline", "pre", "-c", "check_users"]);
+    root.fifo("etc/gshadow");
+    let child = d
+        .dawgctl()
+        .arg("scan")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the scan to be running", || {
+        let s = d.ctl_json(&["status"]);
+        (!s["scan_in_progress"].is_null()).then_some(())
+    });
+    kill(d.pid(), Signal::SIGTERM).unwrap();
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "dawgmond exited with {status}\n{}",
+        d.log()
+    );
+    assert!(d.notices().iter().any(|n| n.contains("STOPPING=1")));
+    let client = child.wait_with_output().unwrap();
+    assert_eq!(client.status.code(), Some(2));
+    assert!(stderr(&client).contains("stopping"), "{}", stderr(&client));
+    assert!(!d.socket.exists(), "the socket was left behind");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(&d.database).await.unwrap();
+        let scans = store.list(100, 0).await.unwrap();
+        for s in &scans {
+            store.load(s.id).await.unwrap();
+        }
+        let labels: Vec<_> = scans.iter().map(|s| s.label.clone()).collect();
+        assert!(labels.contains(&Some("pre".to_string())), "{labels:?}");
+        store.close().await;
+    });
+}
+
+#[test]
+fn malformed_http_and_json_get_4xx_and_the_daemon_stays_up() {
+    let d = DaemonOptions::default().spawn();
+    let raw = d.raw(b"GARBAGE\r\n\r\n");
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw:?}");
+    let raw = d.raw(b"GET /v1/status HTTP/1.1\r\nhost: x\r\ncontent-length: nope\r\n\r\n");
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw:?}");
+
+    let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
+        ("POST", "/v1/scans", Some("{not json"), 400, "JSON"),
+        ("POST", "/v1/scans", Some("{\"label\": 5}"), 422, "label"),
+        ("POST", "/v1/scans", Some("{\"bogus\": 1}"), 422, "bogus"),
+        (
+            "POST",
+            "/v1/scans",
+            Some("{\"collectors\": [\"nope\"]}"),
+            400,
+            "unknown collector",
+        ),
+        ("POST", "/v1/baselines", Some("{}"), 400, "needs a label"),
+        (
+            "POST",
+            "/v1/baselines",
+            Some("{\"label\": \"a b\"}"),
+            400,
+            "invalid label",
+        ),
+        ("GET", "/v1/scans/12345", None, 404, "no scan matches"),
+        ("GET", "/v1/scans?limit=abc", None, 400, "limit"),
+        ("GET", "/v1/scans?limit=0", None, 400, "limit"),
+        ("GET", "/v1/diff", None, 404, "no scans yet"),
+        ("GET", "/v1/diff?collectors=nope", None, 404, "no scans yet"),
+        ("DELETE", "/v1/baselines/nope", None, 404, "no scan matches"),
+        ("GET", "/v1/nope", None, 404, "no such route"),
+        ("PUT", "/v1/status", None, 405, "not allowed"),
+    ];
+    for (method, path, body, want, needle) in cases {
+        let (code, text) = d.request(method, path, *body);
+        assert_eq!(code, *want, "{method} {path}: {text}");
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text:?}"));
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{method} {path}: {msg}");
+    }
+    // Wrong content type, and a body over the limit.
+    let raw = d.raw(
+        b"POST /v1/scans HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
+    );
+    assert!(raw.starts_with("HTTP/1.1 415"), "{raw:?}");
+    let big = format!("{{\"label\": \"{}\"}}", "a".repeat(100 * 1024));
+    let (code, _) = d.request("POST", "/v1/scans", Some(&big));
+    assert_eq!(code, 413);
+
+    // Still alive and well.
+    d.ctl_ok(&["scan"]);
+    let (code, body) = d.request("GET", "/v1/diff?since=1&collectors=nope", None);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.request("GET", "/v1/status", None);
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn a_bad_config_is_refused_with_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "retention = 5\nschedul = \"0 * * * * *\"\n").unwrap();
+    let out = Command::new(crate::helper::dawgmond_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert!(msg.contains("line 2") && msg.contains("schedul"), "{msg}");
+    let out = Command::new(crate::helper::dawgmond_bin())
+        .args(["--config", "/nonexistent/dawgmond.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/dawgmond.toml"));
+}
