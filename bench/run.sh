@@ -122,7 +122,7 @@ else
     NOTES+=("no systemd on this host: dawgmon 1.1's systemd_* commands and our systemd_units, systemd_timers, systemd_sockets, systemd_props are left out (our systemd_unitfiles reads unit files from disk and stays in)")
 fi
 mapfile -t DM_CMDS < <("$DAWGMON" -E | awk 'NR > 1 { print $1 }' | { if [ -z "$HAS_SYSTEMD" ]; then grep -v '^systemd_'; else cat; fi; })
-mapfile -t OUR_COLS < <("$DAWGCTL" collectors --format json | python3 -c '
+mapfile -t OUR_COLS < <("$DAWGCTL" --local collectors --format json | python3 -c '
 import json, sys
 skip = set() if sys.argv[1] else {"systemd_units", "systemd_timers", "systemd_sockets", "systemd_props"}
 for c in json.load(sys.stdin):
