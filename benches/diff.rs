@@ -18,7 +18,7 @@ use dawgmon::model::{ChangeKind, Item, Outcome, Snapshot};
 fn file_item(i: usize, salt: usize) -> Item {
     Item::new(format!("/etc/d{:03}/f{:06}", i / 1000, i))
         .with("owner", "root")
-        .with("group", if i % 7 == 0 { "adm" } else { "root" })
+        .with("group", if i.is_multiple_of(7) { "adm" } else { "root" })
         .with("perm", "-rw-r--r--")
         .with("size", 100 + i % 4000)
         .with(
