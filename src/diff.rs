@@ -4,7 +4,7 @@
 //! or missing from one of them (it did not run), is not compared: it yields a warning, never a
 //! list of removals.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
 use crate::collectors;
 use crate::model::{Change, ChangeKind, Fields, Item, Outcome, Snapshot, Warning};
@@ -61,23 +61,66 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
 }
 
 fn diff_items(collector: &str, old: &[Item], new: &[Item], out: &mut Vec<Change>) {
-    let a: BTreeMap<&str, &Fields> = old.iter().map(|i| (i.key.as_str(), &i.fields)).collect();
-    let b: BTreeMap<&str, &Fields> = new.iter().map(|i| (i.key.as_str(), &i.fields)).collect();
-    let mut keys: Vec<&str> = a.keys().chain(b.keys()).copied().collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys {
-        let (kind, before, after) = match (a.get(key), b.get(key)) {
-            (None, Some(f)) => (ChangeKind::Added, None, Some((*f).clone())),
-            (Some(f), None) => (ChangeKind::Removed, Some((*f).clone()), None),
-            (Some(x), Some(y)) if x != y => {
-                let (bx, by) = changed_fields(x, y);
-                (ChangeKind::Modified, Some(bx), Some(by))
+    // Both sides sorted by key, then one merge pass: no maps, no per-key lookups. Collector
+    // output is normally sorted already (`Outcome::normalized`), so sorting is then skipped.
+    let (a, b) = (by_key(old), by_key(new));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.key.cmp(&y.key),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (key, kind, before, after) = match order {
+            Ordering::Less => {
+                i += 1;
+                (
+                    &a[i - 1].key,
+                    ChangeKind::Removed,
+                    Some(a[i - 1].fields.clone()),
+                    None,
+                )
             }
-            _ => continue,
+            Ordering::Greater => {
+                j += 1;
+                (
+                    &b[j - 1].key,
+                    ChangeKind::Added,
+                    None,
+                    Some(b[j - 1].fields.clone()),
+                )
+            }
+            Ordering::Equal => {
+                let (x, y) = (a[i], b[j]);
+                i += 1;
+                j += 1;
+                if x.fields == y.fields {
+                    continue;
+                }
+                let (bx, by) = changed_fields(&x.fields, &y.fields);
+                (&x.key, ChangeKind::Modified, Some(bx), Some(by))
+            }
         };
         out.push(describe(collector, kind, key, before, after));
     }
+}
+
+/// The items sorted by key with unique keys; for a repeated key the last item counts (as if
+/// the list had been collected into a map).
+fn by_key(items: &[Item]) -> Vec<&Item> {
+    let mut v: Vec<&Item> = items.iter().collect();
+    if v.windows(2).all(|w| w[0].key < w[1].key) {
+        return v;
+    }
+    v.sort_by(|x, y| x.key.cmp(&y.key)); // stable: equal keys keep their order
+    let mut unique: Vec<&Item> = Vec::with_capacity(v.len());
+    for item in v {
+        match unique.last_mut() {
+            Some(last) if last.key == item.key => *last = item,
+            _ => unique.push(item),
+        }
+    }
+    unique
 }
 
 /// Only the fields that differ, each side holding its own value (absent when it had none).
@@ -188,6 +231,32 @@ mod tests {
         );
         let back = diff(&new, &old);
         assert!(back.changes.is_empty() && back.warnings.len() == 1);
+    }
+
+    #[test]
+    fn unsorted_and_repeated_keys_compare_like_a_map() {
+        let old = snap(&[(
+            "check_groups",
+            Outcome::Items(vec![
+                Item::new("zz").with("gid", 1),
+                Item::new("adm").with("gid", 4),
+                Item::new("adm").with("gid", 5),
+            ]),
+        )]);
+        let new = snap(&[(
+            "check_groups",
+            Outcome::Items(vec![
+                Item::new("b").with("gid", 2),
+                Item::new("adm").with("gid", 5),
+            ]),
+        )]);
+        let d = diff(&old, &new);
+        let kinds: Vec<_> = d.changes.iter().map(|c| (c.kind, c.key.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [(ChangeKind::Added, "b"), (ChangeKind::Removed, "zz")],
+            "adm: the last of the repeated items (gid 5) is the one compared"
+        );
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Bench: where the time and memory of a `check_etc` scan over a big tree go, phase by phase —
+//! the walk (collect), JSON encoding and hashing, `Store::save`, `Store::load` of the previous
+//! scan, and the diff — the same steps `dawgctl --local -c check_etc scan` takes.
+//!
+//! `PHASES_ROOT=DIR cargo bench --bench phases` scans DIR (as `--root DIR`), twice, into a temp
+//! database, printing wall time, resident memory after each phase and the peak. Without
+//! `PHASES_ROOT` (and under `cargo test`) it makes a small tree of its own.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use dawgmon::collectors::{self, common::sha256_bytes};
+use dawgmon::diff::diff;
+use dawgmon::host::Host;
+use dawgmon::model::Outcome;
+use dawgmon::scan::{self, ScanOptions};
+use dawgmon::store::{NewScan, Store};
+
+struct Clock {
+    t: Instant,
+    quiet: bool,
+}
+
+impl Clock {
+    fn lap(&mut self, what: &str) -> f64 {
+        let s = self.t.elapsed().as_secs_f64();
+        if !self.quiet {
+            println!(
+                "phase {what:<28} {s:>7.3}s  rss {:>10}  peak {:>10}",
+                common::mb(common::status_bytes("VmRSS").unwrap_or(0)),
+                common::mb(common::status_bytes("VmHWM").unwrap_or(0))
+            );
+        }
+        self.t = Instant::now();
+        s
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let full = common::full_run();
+    let own = tempfile::tempdir().expect("temp dir");
+    let root = match std::env::var_os("PHASES_ROOT").filter(|_| full) {
+        Some(r) => std::path::PathBuf::from(r),
+        None => {
+            let etc = own.path().join("etc");
+            for d in 0..10 {
+                std::fs::create_dir_all(etc.join(format!("d{d}"))).unwrap();
+                for f in 0..100 {
+                    std::fs::write(etc.join(format!("d{d}/f{f}")), format!("{d} {f}")).unwrap();
+                }
+            }
+            own.path().to_path_buf()
+        }
+    };
+    let etc = collectors::by_name("check_etc").expect("check_etc is registered");
+    let store = Store::open(&own.path().join("phases.db"))
+        .await
+        .expect("open");
+    let mut clock = Clock {
+        t: Instant::now(),
+        quiet: !full,
+    };
+    {
+        let host = Host::new(&root);
+        clock.t = Instant::now();
+        let entries = collectors::fswalk::tree(&host, "/etc").expect("walk");
+        clock.lap("walk only (fswalk::tree)");
+        if full {
+            println!("      {} entries", entries.len());
+        }
+        drop(entries);
+        let mut hashed = 0usize;
+        let t = Instant::now();
+        for e in collectors::fswalk::tree(&host, "/etc").expect("walk") {
+            if e.1.is_file() && collectors::fswalk::sha256_regular(&e.0).is_ok() {
+                hashed += 1;
+            }
+        }
+        if full {
+            println!(
+                "phase walk + sha256_regular of each file {:>7.3}s  ({hashed} files)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        clock.t = Instant::now();
+    }
+    let mut previous = None;
+    for round in 1..=2 {
+        if full {
+            println!("round {round} over {}", root.display());
+        }
+        clock.t = Instant::now();
+        let out = scan::run(
+            Arc::new(Host::new(&root)),
+            &[etc],
+            &ScanOptions::default(),
+            &|_| {},
+        );
+        clock.lap("collect (walk, hash, sort)");
+        let Some(Outcome::Items(items)) = out.snapshot.results.get("check_etc") else {
+            panic!("check_etc did not run: {:?}", out.snapshot.results);
+        };
+        let json = serde_json::to_vec(items).expect("serialises");
+        clock.lap("encode JSON");
+        let hash = sha256_bytes(&json);
+        clock.lap("sha256 of the JSON");
+        if full {
+            println!(
+                "      {} items, {} of JSON, hash {}",
+                items.len(),
+                common::mb(json.len() as u64),
+                &hash[..12]
+            );
+        }
+        drop(json);
+        let now = Utc::now();
+        let meta = NewScan {
+            label: None,
+            started_at: now,
+            finished_at: now,
+            hostname: "bench".into(),
+            root: root.display().to_string(),
+        };
+        let info = store.save(&meta, &out.snapshot).await.expect("save");
+        clock.lap("Store::save");
+        if let Some(prev) = previous {
+            let old = store.load(prev).await.expect("load");
+            clock.lap("Store::load (previous scan)");
+            let d = diff(&old, &out.snapshot);
+            clock.lap("diff");
+            assert!(d.changes.is_empty(), "an unchanged tree has no changes");
+            drop(old);
+            clock.lap("drop the previous snapshot");
+        }
+        previous = Some(info.id);
+        drop(out);
+        clock.lap("drop the snapshot");
+    }
+    store.close().await;
+    if !full {
+        println!(
+            "phases bench smoke run ok; PHASES_ROOT=DIR cargo bench --bench phases to measure"
+        );
+    }
+}
