@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::collectors::Collector;
-use crate::diff::diff;
 use crate::error::{Error, StoreError};
 use crate::host::Host;
 use crate::model::Snapshot;
@@ -225,18 +224,7 @@ pub fn compare(
     new: &Snapshot,
     only: Option<&[String]>,
 ) -> Report {
-    let restrict = |s: &Snapshot| match only {
-        Some(names) => Snapshot {
-            results: s
-                .results
-                .iter()
-                .filter(|(k, _)| names.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        },
-        None => s.clone(),
-    };
-    let d = diff(&restrict(old), &restrict(new));
+    let d = crate::diff::diff_only(old, new, only);
     Report {
         from: Some(ScanRef::from(from)),
         to: ScanRef::from(to),
