@@ -144,26 +144,6 @@ const LOCAL_FS: &[&str] = &[
     "rootfs",
 ];
 
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\012` for a newline...).
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && let Some(oct) = b.get(i + 1..i + 4)
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(oct).unwrap_or("x"), 8)
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
-}
-
 /// Parses mountinfo; malformed lines are skipped.
 fn parse_mountinfo(text: &str) -> Vec<Mount> {
     let mut out = Vec::new();
@@ -179,8 +159,8 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
         };
         out.push(Mount {
             dev: dev.to_string(),
-            root: unescape_mountinfo(root),
-            point: unescape_mountinfo(point),
+            root: super::mounts::unescape_octal(root.as_bytes()),
+            point: super::mounts::unescape_octal(point.as_bytes()),
             fstype: fstype.to_string(),
         });
     }
@@ -617,8 +597,14 @@ mod tests {
                 mount("0:41", "/sub", "/srv/bind", "ext4"),
             ]
         );
-        assert_eq!(unescape_mountinfo("a\\012b\\134"), b"a\nb\\");
-        assert_eq!(unescape_mountinfo("bad\\9x"), b"bad\\9x");
+        assert_eq!(
+            crate::collectors::mounts::unescape_octal(b"a\\012b\\134"),
+            b"a\nb\\"
+        );
+        assert_eq!(
+            crate::collectors::mounts::unescape_octal(b"bad\\9x"),
+            b"bad\\9x"
+        );
     }
 
     #[test]

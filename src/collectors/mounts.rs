@@ -110,8 +110,8 @@ fn parse_line(line: &[u8]) -> Option<Item> {
     let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_string);
     text(cols[0])?.parse::<u64>().ok()?;
     text(cols[1])?.parse::<u64>().ok()?;
-    let fs_root = unescape(cols[3]);
-    let point = unescape(cols[4]);
+    let fs_root = unescape_octal(cols[3]);
+    let point = unescape_octal(cols[4]);
     if !point.starts_with(b"/") {
         return None;
     }
@@ -132,8 +132,8 @@ fn parse_line(line: &[u8]) -> Option<Item> {
     }
     Some(
         Item::new(escape_bytes(&point))
-            .with("fstype", escape_bytes(&unescape(fstype)))
-            .with("source", source_text(&unescape(source), &fs_root))
+            .with("fstype", escape_bytes(&unescape_octal(fstype)))
+            .with("source", source_text(&unescape_octal(source), &fs_root))
             .with("options", options.into_iter().collect::<Vec<_>>().join(",")),
     )
 }
@@ -148,7 +148,7 @@ fn source_text(source: &[u8], fs_root: &[u8]) -> String {
 }
 
 /// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` `\`).
-fn unescape(field: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape_octal(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
