@@ -91,7 +91,9 @@ impl Engine {
         let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
         let report = match self.earlier_outcomes(info.id, &names).await? {
-            Some((prev, old)) => compare(&prev, &old, &info, &out.snapshot, Some(&names)),
+            Some((prev, old, changed)) => {
+                compare(&prev, &old, &info, &out.snapshot, Some(&changed))
+            }
             None => Report {
                 from: None,
                 to: ScanRef::from(&info),
@@ -128,32 +130,42 @@ impl Engine {
     /// What the collectors in `names` found last before scan `id`: the previous scan's outcomes,
     /// and for a collector it did not run (a scan of a subset, `--collector`), the newest earlier
     /// scan's that did — so a partial scan never hides a change from the next full one. Looks
-    /// back at most [`LOOKBACK`] scans. Returns the previous scan with the merged snapshot.
+    /// back at most [`LOOKBACK`] scans.
+    ///
+    /// Only manifests (content hashes) are read to find them; the content is loaded only for
+    /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
+    /// no diff. Returns the previous scan, the loaded outcomes, and the collectors to compare.
     async fn earlier_outcomes(
         &self,
         id: i64,
         names: &[String],
-    ) -> Result<Option<(ScanInfo, Snapshot)>, Error> {
+    ) -> Result<Option<(ScanInfo, Snapshot, Vec<String>)>, Error> {
         let Some(prev) = self.store.previous(id).await? else {
             return Ok(None);
         };
-        let mut merged = self.store.load(prev.id).await?;
-        let mut cursor = prev.id;
-        for _ in 1..LOOKBACK {
-            if names.iter().all(|n| merged.results.contains_key(n)) {
-                break;
-            }
-            let Some(older) = self.store.previous(cursor).await? else {
-                break;
-            };
-            cursor = older.id;
-            for (name, outcome) in self.store.load(older.id).await?.results {
+        let mut found = store::Manifest::new();
+        let mut cursor = Some(prev.clone());
+        for _ in 0..LOOKBACK {
+            let Some(scan) = cursor else { break };
+            for (name, entry) in self.store.manifest(scan.id).await? {
                 if names.contains(&name) {
-                    merged.results.entry(name).or_insert(outcome);
+                    found.entry(name).or_insert(entry);
                 }
             }
+            if names.iter().all(|n| found.contains_key(n)) {
+                break;
+            }
+            cursor = self.store.previous(scan.id).await?;
         }
-        Ok(Some((prev, merged)))
+        let now = self.store.manifest(id).await?;
+        let unchanged = |n: &String| {
+            matches!(found.get(n), Some(store::ManifestEntry::Blob(_)))
+                && found.get(n) == now.get(n)
+        };
+        let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
+        found.retain(|n, _| compare.contains(n));
+        let old = self.store.load_entries(prev.id, found).await?;
+        Ok(Some((prev, old, compare)))
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else

@@ -67,12 +67,17 @@ pub struct NewScan {
     pub root: String,
 }
 
-#[derive(Serialize, Deserialize)]
+/// What a scan stored for one collector: the content hash of its items, or why it could not
+/// run. Two equal `Blob` entries mean identical output, without loading either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum ManifestEntry {
+pub enum ManifestEntry {
     Blob(String),
     Unavailable(String),
 }
+
+/// A scan's entries, by collector name.
+pub type Manifest = BTreeMap<String, ManifestEntry>;
 
 /// The database of snapshots.
 #[derive(Clone)]
@@ -335,6 +340,12 @@ impl Store {
 
     /// Loads the snapshot of a scan.
     pub async fn load(&self, id: i64) -> Result<Snapshot, StoreError> {
+        let manifest = self.manifest(id).await?;
+        self.load_entries(id, manifest).await
+    }
+
+    /// What scan `id` stored per collector (hashes, not content: cheap).
+    pub async fn manifest(&self, id: i64) -> Result<Manifest, StoreError> {
         let data: Vec<u8> = sqlx::query_scalar(
             "SELECT m.data FROM scans s JOIN manifests m ON m.hash = s.manifest WHERE s.id = ?",
         )
@@ -343,15 +354,26 @@ impl Store {
         .await
         .map_err(StoreError::sql("reading a scan manifest"))?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
+            scan: id,
+            what: "manifest".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Loads the content behind manifest entries (of scan `id`, named in errors).
+    pub async fn load_entries(
+        &self,
+        id: i64,
+        entries: impl IntoIterator<Item = (String, ManifestEntry)>,
+    ) -> Result<Snapshot, StoreError> {
         let corrupt = |what: &str, e: String| StoreError::Corrupt {
             scan: id,
             what: what.to_string(),
             message: e,
         };
-        let manifest: BTreeMap<String, ManifestEntry> =
-            serde_json::from_slice(&data).map_err(|e| corrupt("manifest", e.to_string()))?;
         let mut snapshot = Snapshot::default();
-        for (name, entry) in manifest {
+        for (name, entry) in entries {
             let outcome = match entry {
                 ManifestEntry::Unavailable(why) => Outcome::Unavailable(why),
                 ManifestEntry::Blob(hash) => {
