@@ -143,11 +143,7 @@ mod tests {
     use super::*;
     use crate::model::Fields;
 
-    fn write(dir: &Path, rel: &str, v: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, v).unwrap();
-    }
+    use crate::collectors::testing::write;
 
     fn root() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -192,11 +192,7 @@ fn taint_letters(mask: u64) -> String {
 mod tests {
     use super::*;
 
-    fn write(root: &std::path::Path, path: &str, text: &str) {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::collectors::testing::write;
 
     #[test]
     fn kernel_version_from_proc() {

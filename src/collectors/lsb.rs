@@ -140,11 +140,7 @@ fn unquote(raw: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn write(root: &std::path::Path, path: &str, text: &str) {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::collectors::testing::write;
 
     #[test]
     fn os_release_values_are_unquoted() {

@@ -165,6 +165,13 @@ pub fn default_message(noun: &str, change: &Change) -> String {
 pub(crate) mod testing {
     use crate::model::{Change, ChangeKind, Fields, Severity};
 
+    /// Writes `content` to `rel` under a fake root, creating the directories on the way.
+    pub fn write(root: &std::path::Path, rel: &str, content: impl AsRef<[u8]>) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
     /// A change of `collector`'s item `key`, as the diff would build it before asking the
     /// collector for its message and severity. An empty field list means "no such side".
     pub fn change(

@@ -167,11 +167,7 @@ fn deleted_code(maps: &[u8]) -> BTreeSet<String> {
 mod tests {
     use super::*;
 
-    fn write(root: &std::path::Path, path: &str, text: &[u8]) {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::collectors::testing::write;
 
     const MAPS: &[u8] = b"55d0c0a00000-55d0c0a20000 r--p 00000000 fd:01 1234   /usr/sbin/nginx\n\
 7f0000000000-7f0000100000 r-xp 00002000 fd:01 5678                       /usr/lib/x86_64-linux-gnu/libssl.so.3 (deleted)\n\

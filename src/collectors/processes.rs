@@ -221,11 +221,7 @@ fn caps_text(cap: u64, full: Option<u64>) -> String {
 mod tests {
     use super::*;
 
-    fn write(root: &std::path::Path, path: &str, text: &str) {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::collectors::testing::write;
 
     fn status(name: &str, ppid: u32, uid: &str, cap: &str) -> String {
         format!("Name:\t{name}\nUmask:\t0022\nPPid:\t{ppid}\nUid:\t{uid}\nCapEff:\t{cap}\n")
@@ -244,32 +240,32 @@ mod tests {
         write(
             r,
             "proc/2/status",
-            &status("kthreadd", 0, "0\t0\t0\t0", "000001ffffffffff"),
+            status("kthreadd", 0, "0\t0\t0\t0", "000001ffffffffff"),
         );
         write(
             r,
             "proc/15/status",
-            &status("kworker/0:1", 2, "0\t0\t0\t0", "000001ffffffffff"),
+            status("kworker/0:1", 2, "0\t0\t0\t0", "000001ffffffffff"),
         );
         write(
             r,
             "proc/100/status",
-            &status("nginx", 1, "0\t0\t0\t0", "000001ffffffffff"),
+            status("nginx", 1, "0\t0\t0\t0", "000001ffffffffff"),
         );
         write(
             r,
             "proc/101/status",
-            &status("nginx", 100, "33\t33\t33\t33", "0000000000000000"),
+            status("nginx", 100, "33\t33\t33\t33", "0000000000000000"),
         );
         write(
             r,
             "proc/102/status",
-            &status("nginx", 100, "33\t33\t33\t33", "0000000000000000"),
+            status("nginx", 100, "33\t33\t33\t33", "0000000000000000"),
         );
         write(
             r,
             "proc/200/status",
-            &status("passwd", 1, "33\t0\t0\t0", "0000000000003000"),
+            status("passwd", 1, "33\t0\t0\t0", "0000000000003000"),
         );
         write(r, "proc/300/status", "Name:\tbroken\n");
         write(r, "proc/self/status", "not a pid dir\n");
