@@ -16,6 +16,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod hostfs;
 pub mod mail;
 pub mod model;
 pub mod paths;
