@@ -254,9 +254,10 @@ impl HashCache {
             .insert(id, digest);
     }
 
-    /// What this scan hashed (or reused), for the next scan.
-    pub fn into_current(self) -> HashMap<Identity, String> {
-        self.current.into_inner().unwrap_or_else(|p| p.into_inner())
+    /// What this scan hashed (or reused), for the next scan. Takes it: a thread abandoned
+    /// by the scan may still hold the cache.
+    pub fn take_current(&self) -> HashMap<Identity, String> {
+        std::mem::take(&mut *self.current.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

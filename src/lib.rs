@@ -21,5 +21,6 @@ pub mod mail;
 pub mod model;
 pub mod paths;
 pub mod report;
+pub mod rules;
 pub mod scan;
 pub mod store;

@@ -73,7 +73,7 @@ pub async fn run(
     };
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
-    engine.options.collector_timeout = config.collector_timeout();
+    engine.options = config.scan_options();
     let scans = Arc::new(scans::Scans::new(engine, config.collector_names()));
     let shared = Arc::new(Shared {
         config: config.clone(),
