@@ -21,4 +21,5 @@ pub mod model;
 pub mod paths;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod store;
