@@ -74,7 +74,8 @@ impl Engine {
             )));
         }
         let started_at = Utc::now();
-        let host = Arc::new(Host::new(self.root.clone()));
+        let key = self.store.fingerprint_key().await?;
+        let host = Arc::new(Host::new(self.root.clone()).with_secret(key));
         let options = self.options.clone();
         let out =
             tokio::task::spawn_blocking(move || scan::run(host, &collectors, &options, &*progress))

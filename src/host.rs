@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::CollectError;
+use crate::secret::FingerprintKey;
 
 /// The machine (or file-system tree) being scanned.
 pub struct Host {
@@ -22,6 +23,7 @@ pub struct Host {
     groups: OnceLock<HashMap<u32, String>>,
     denied: Mutex<Denied>,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    secret: Option<FingerprintKey>,
 }
 
 #[derive(Default)]
@@ -39,7 +41,20 @@ impl Host {
             groups: OnceLock::new(),
             denied: Mutex::new(Denied::default()),
             shared: Mutex::new(HashMap::new()),
+            secret: None,
         }
+    }
+
+    /// The same host, fingerprinting secret values with the database's `key` (the engine sets
+    /// it; a collector that needs it and finds none is unavailable, see [`crate::secret`]).
+    pub fn with_secret(mut self, key: FingerprintKey) -> Self {
+        self.secret = Some(key);
+        self
+    }
+
+    /// The key secret values are fingerprinted with, if the scan has one.
+    pub fn secret(&self) -> Option<&FingerprintKey> {
+        self.secret.as_ref()
     }
 
     /// The root directory everything is read under.

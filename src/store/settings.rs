@@ -91,7 +91,11 @@ mod tests {
 
         let a = Store::open(&pa).await.unwrap();
         assert_eq!(a.retention().await.unwrap(), Some(100));
-        assert_eq!(a.fingerprint_key().await.unwrap(), key, "stable across opens");
+        assert_eq!(
+            a.fingerprint_key().await.unwrap(),
+            key,
+            "stable across opens"
+        );
         let b = Store::open(&pb).await.unwrap();
         assert_ne!(b.fingerprint_key().await.unwrap(), key);
     }
