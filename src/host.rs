@@ -162,7 +162,8 @@ impl Host {
         cell.get_or_init(|| Arc::new(init())).clone()
     }
 
-    /// The name of `uid` from the root's `/etc/passwd`, or the number as text.
+    /// The name of `uid` from the root's `/etc/passwd` (control characters escaped), or the
+    /// number as text.
     pub fn user_name(&self, uid: u32) -> String {
         let map = self.users.get_or_init(|| id_map(&self.path("/etc/passwd")));
         map.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
@@ -176,7 +177,8 @@ impl Host {
 }
 
 /// Parses `name:x:id:...` lines (passwd and group share the first three columns); malformed
-/// lines are skipped, the first name for an id wins.
+/// lines are skipped, the first name for an id wins. Names are escaped ([`escape_bytes`]): a
+/// hostile image's `\x1b[...` name must not reach a terminal or a mail as a raw escape.
 fn id_map(path: &Path) -> HashMap<u32, String> {
     let mut map = HashMap::new();
     if let Ok(text) = std::fs::read(path) {
@@ -186,7 +188,8 @@ fn id_map(path: &Path) -> HashMap<u32, String> {
                 continue;
             };
             if let Ok(id) = id.trim().parse::<u32>() {
-                map.entry(id).or_insert_with(|| name.to_string());
+                map.entry(id)
+                    .or_insert_with(|| escape_bytes(name.as_bytes()));
             }
         }
     }

@@ -201,6 +201,9 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+mod hostile_text_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
