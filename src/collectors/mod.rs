@@ -201,6 +201,8 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod hostile_text_tests;
 
 #[cfg(test)]
