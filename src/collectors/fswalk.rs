@@ -769,3 +769,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz;
