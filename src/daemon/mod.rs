@@ -65,6 +65,8 @@ pub async fn run(
         None => None,
     };
     let store = Store::open(&config.database).await?;
+    // So that `dawgctl --local` on this database prunes with the daemon's retention.
+    store.set_retention(config.retention).await?;
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, store.clone()))

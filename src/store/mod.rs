@@ -26,6 +26,7 @@ use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
 mod outbox;
+mod settings;
 pub use outbox::{KEEP_SENT, NewMail, OutboxMail, OutboxSummary, backoff};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
