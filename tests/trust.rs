@@ -202,3 +202,58 @@ fn sighup_reloads_and_never_kills() {
         d.log()
     );
 }
+
+/// Item 6: `--root` on an untrusted image followed the image's absolute symlinks out of it
+/// (host data in the report, /dev/zero read until memory ran out) and blocked on its FIFOs.
+/// Now every path resolves inside the image, only regular files are read, with a size cap.
+#[test]
+fn a_hostile_image_cannot_read_the_host_or_hang_the_scan() {
+    let img = tempfile::tempdir().unwrap();
+    let r = img.path();
+    for d in ["etc", "var/lib/dpkg", "proc/self", "usr/lib"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("d.db");
+    std::fs::write(
+        r.join("etc/passwd"),
+        "first:x:1000:1000::/home/first:/bin/sh\n",
+    )
+    .unwrap();
+    json(&local(&db, r, &["scan"]));
+
+    std::fs::remove_file(r.join("etc/passwd")).unwrap();
+    std::fs::write(
+        r.join("etc/shadow"),
+        "imageuser:x:4242:4242::/home/image:/bin/sh\n",
+    )
+    .unwrap();
+    // The image's passwd is "the host's shadow"; its group is an endless device; its package
+    // lists are the host's.
+    std::os::unix::fs::symlink("/etc/shadow", r.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", r.join("etc/group")).unwrap();
+    std::os::unix::fs::symlink("/var/lib/dpkg/info", r.join("var/lib/dpkg/info")).unwrap();
+    for fifo in [
+        "etc/os-release",
+        "var/lib/dpkg/status",
+        "proc/self/mountinfo",
+    ] {
+        nix::unistd::mkfifo(&r.join(fifo), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+    let t = Instant::now();
+    let out = local(&db, r, &["scan"]);
+    let took = t.elapsed();
+    eprintln!("hostile image scanned in {took:?}");
+    let report = json(&out);
+    let text = report.to_string();
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    // The image's own shadow line was read through its passwd link, never the host's.
+    assert!(text.contains("imageuser"), "{report:#}");
+    assert!(
+        !text.contains("\"root\""),
+        "host accounts leaked: {report:#}"
+    );
+    for host_pkg in ["\"libc6\"", "\"dpkg\"", "coreutils"] {
+        assert!(!text.contains(host_pkg), "host package {host_pkg} leaked");
+    }
+}
