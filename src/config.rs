@@ -34,9 +34,15 @@ pub const DEFAULT_RETENTION: usize = 168;
 /// Seconds one collector may run before it is abandoned and marked unavailable.
 pub const DEFAULT_COLLECTOR_TIMEOUT: u64 = 300;
 
+/// Seconds a connection to the API may take to send a complete request head, counted from
+/// when it connects or got its previous answer: the idle and slow-client timeout. `dawgctl`
+/// sends its request at once, so ten seconds is generous; a request being answered (a scan
+/// that takes minutes) is never cut off by it.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
+
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 12] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -48,6 +54,7 @@ pub const KEYS: [&str; 11] = [
     "root",
     "log_level",
     "collector_timeout",
+    "idle_timeout",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -95,6 +102,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Seconds one collector may run before it is cut off.
     pub collector_timeout: u64,
+    /// Seconds an API connection may stay idle or take to send a request head.
+    pub idle_timeout: u64,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -114,6 +123,7 @@ impl Default for Config {
             root: PathBuf::from("/"),
             log_level: LogLevel("info".to_string()),
             collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             mail: None,
         }
     }
@@ -158,6 +168,9 @@ impl Config {
         if config.collector_timeout == 0 {
             return Err("collector_timeout must be at least 1 (seconds)".into());
         }
+        if config.idle_timeout == 0 {
+            return Err("idle_timeout must be at least 1 (seconds)".into());
+        }
         Ok(config)
     }
 
@@ -169,6 +182,11 @@ impl Config {
     /// The per-collector timeout.
     pub fn collector_timeout(&self) -> Duration {
         Duration::from_secs(self.collector_timeout)
+    }
+
+    /// How long an API connection may be idle or slow to send a request head.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
     }
 }
 
