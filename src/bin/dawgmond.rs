@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dawgmon::config::Config;
+use dawgmon::error::{Error, StoreError};
 use dawgmon::{daemon, paths};
 
 /// Scheduled attack-surface scans and the dawgctl API on a UNIX socket. Runs in the
@@ -74,7 +75,12 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("dawgmond: {e}");
-            ExitCode::from(1)
+            match e {
+                Error::Store(StoreError::Damaged { .. }) => {
+                    ExitCode::from(daemon::EXIT_DATABASE_DAMAGED)
+                }
+                _ => ExitCode::from(1),
+            }
         }
     }
 }

@@ -34,6 +34,11 @@ pub mod server;
 /// simply not stored and the next one replaces it.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// `dawgmond`'s exit status when its database is damaged or not a database at all
+/// (`EX_DATAERR` from sysexits.h). Restarting cannot fix that, so the shipped unit lists it in
+/// `RestartPreventExitStatus=` instead of restarting every few seconds.
+pub const EXIT_DATABASE_DAMAGED: u8 = 65;
+
 /// What the request handlers share.
 pub struct Shared {
     pub config: Config,
@@ -68,7 +73,14 @@ pub async fn run(
         ),
         None => None,
     };
-    let store = Store::open(&config.database).await?;
+    let store = match Store::open(&config.database).await {
+        Ok(store) => store,
+        Err(e) => {
+            // Not serving: leave no socket that would answer "connection refused".
+            let _ = std::fs::remove_file(&config.socket);
+            return Err(e.into());
+        }
+    };
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, store.clone()))
