@@ -500,3 +500,67 @@ fn a_damaged_database_stops_the_daemon_with_the_recovery() {
         );
     }
 }
+
+/// The status docs/daemon.md's error table gives for the row mentioning `needle`.
+fn documented_status(doc: &str, needle: &str) -> u16 {
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(needle))
+        .collect();
+    assert_eq!(rows.len(), 1, "docs/daemon.md: {needle:?} is in {rows:?}");
+    rows[0]
+        .trim_start_matches("| ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("docs/daemon.md: no status in {:?}", rows[0]))
+}
+
+/// Pins docs/daemon.md to the daemon: every error-table case marked *tested* there is sent
+/// here, and the daemon must answer the status the table gives.
+#[test]
+fn api_statuses_are_the_documented_ones() {
+    let doc = include_str!("../docs/daemon.md");
+    let d = DaemonOptions::default().spawn();
+    let big = format!("{{\"label\": \"{}\"}}", "a".repeat(100 * 1024));
+    let no_type =
+        "POST /v1/scans HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}";
+    let cases: [(&str, String); 5] = [
+        (
+            "`{not json`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{not json")),
+        ),
+        (
+            "`{\"label\": 5}`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{\"label\": 5}")),
+        ),
+        (
+            "`{\"bogus\": 1}`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{\"bogus\": 1}")),
+        ),
+        (
+            "body over 64 KiB",
+            crate::helper::http_request("POST", "/v1/scans", Some(&big)),
+        ),
+        (
+            "without `content-type: application/json`",
+            no_type.to_string(),
+        ),
+    ];
+    assert_eq!(
+        doc.lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| l.matches("*tested*").count())
+            .sum::<usize>(),
+        cases.len(),
+        "docs/daemon.md marks a case tested that this test does not send (or the reverse)"
+    );
+    for (needle, request) in &cases {
+        let want = documented_status(doc, needle);
+        let (got, body) = split_response(&d.raw(request.as_bytes()));
+        assert_eq!(
+            got, want,
+            "{needle}: the daemon answered {got} ({body}), docs/daemon.md says {want}"
+        );
+    }
+}

@@ -1,9 +1,14 @@
 //! The HTTP API (axum): one handler per route of [`crate::api::routes`].
 //!
 //! Every error is JSON (`{"error": "..."}`) with a status that says whose fault it is: 400 for a
-//! malformed request, 403 for a peer that may not do this, 404 for an unknown scan, label or
-//! route, 413 for a body over [`api::MAX_BODY`], 503 while stopping, 500 for the daemon's own
-//! failures. Handlers never panic on input.
+//! malformed request (not JSON, a bad query, an unknown collector, an invalid label), 403 for a
+//! peer that may not do this, 404 for an unknown scan, label or route, 405 for a wrong method,
+//! 408 for a body that did not arrive in time, 409 for a mail test without mail, 413 for a body
+//! over [`api::MAX_BODY`], 415 for a body that is not `application/json`, 422 for JSON of the
+//! wrong shape (axum's `JsonDataError`: a wrong type, an unknown field), 502 for a refused mail
+//! test, 503 while stopping or when too many diffs wait ([`super::limits`]), 500 for the
+//! daemon's own failures. docs/daemon.md has the same table; a test holds the two together.
+//! Handlers never panic on input.
 
 use std::sync::Arc;
 
@@ -328,7 +333,7 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
     // first seen here would otherwise never reach the report (and someone in the admin group
     // could hide a change from mail by scanning first).
     if let (Some(mail), false) = (&shared.mail, joined) {
-        mail.after_scheduled_scan(&r).await;
+        mail.after_scan(&r).await;
     }
     Ok(Json(api::ScanResponse {
         scan: r.info.clone(),
