@@ -233,6 +233,16 @@ fn idle_connections_are_closed_but_a_long_request_is_answered() {
     }
     .spawn();
 
+    // A body that never completes: 408 after the body timeout (10 s), read at the end.
+    let mut trickle = UnixStream::connect(&d.socket).unwrap();
+    trickle
+        .write_all(
+            b"POST /v1/scans HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 10\r\n\r\n{}",
+        )
+        .unwrap();
+    let trickle_start = Instant::now();
+
     // Connected, sent nothing: closed after the idle timeout, without an answer.
     let mut idle = UnixStream::connect(&d.socket).unwrap();
     let (got, after) = read_until_closed(&mut idle);
@@ -272,4 +282,14 @@ fn idle_connections_are_closed_but_a_long_request_is_answered() {
         "the scan took only {after:?}"
     );
     assert!(body.contains("timed out after 4s"), "{body}");
+
+    let (got, _) = read_until_closed(&mut trickle);
+    let after = trickle_start.elapsed();
+    let (code, body) = split_response(&got);
+    assert_eq!(code, 408, "{body}");
+    assert!(body.contains("did not arrive within 10s"), "{body}");
+    assert!(
+        after >= Duration::from_secs(9) && after < Duration::from_secs(20),
+        "answered after {after:?}"
+    );
 }
