@@ -358,6 +358,10 @@ mod tests {
         assert!(e.contains("retention"), "{e}");
         let e = Config::parse("collector_timeout = 0").unwrap_err();
         assert!(e.contains("collector_timeout"), "{e}");
+        let e = Config::parse("idle_timeout = 0").unwrap_err();
+        assert!(e.contains("idle_timeout"), "{e}");
+        let c = Config::parse("idle_timeout = 3").unwrap();
+        assert_eq!(c.idle_timeout(), Duration::from_secs(3));
     }
 
     #[test]
