@@ -45,6 +45,17 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// The file is not an SQLite database, or SQLite found it damaged. Restarting cannot help:
+    /// the message says how to move it aside and salvage what is readable.
+    #[error(
+        "database {path} is damaged ({detail}): dawgmon cannot use it. Move it aside and start \
+         afresh: `mv {path} {path}.corrupt` (with its -wal and -shm files, if any); a new, empty \
+         database is created on the next start (systemctl restart dawgmond). To salvage the \
+         readable scans: `sqlite3 {path}.corrupt .recover | sqlite3 {path}.recovered` (where \
+         .recover fails, see \"A damaged database\" in docs/daemon.md), then read them with \
+         `dawgctl --local --database {path}.recovered history`"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("no scan matches {0:?}: list scans and baselines with `dawgctl history`")]
     NotFound(String),
     #[error("database has no scans yet: run `dawgctl scan` or `dawgctl baseline NAME` first")]

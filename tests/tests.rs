@@ -5,6 +5,7 @@ mod helper;
 
 mod cli;
 mod daemon;
+mod daemon_limits;
 mod install;
 mod mail;
 mod systemd;

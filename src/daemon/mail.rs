@@ -1,20 +1,23 @@
-//! Mail in the daemon: the [`Mailer`] built at start-up, reports queued after each scheduled
-//! scan, and one delivery task that sends the outbox.
+//! Mail in the daemon: the [`Mailer`] built at start-up, reports queued after each scan the
+//! daemon runs, and one delivery task that sends the outbox.
 //!
 //! - Start-up builds the mailer (a bad `[mail]` table or an unreadable password file refuses to
 //!   start), makes every waiting report due and delivers: reports left from before a restart go
 //!   out at once.
-//! - After each scheduled scan, [`DaemonMail::after_scheduled_scan`] writes the report to the
-//!   outbox (a quick database write, in the scan job) and wakes the delivery task. A scheduled
-//!   scan is also a retry point: every waiting report is made due, so reports arrive in order
+//! - After each scan, scheduled or requested, [`DaemonMail::after_scan`] writes the report to
+//!   the outbox (a quick database write, in the scan job) and wakes the delivery task. A scan is
+//!   also a retry point: every waiting report is made due, so reports arrive in order
 //!   and a mail server that came back is used at the next scan at the latest, whatever the
 //!   backoff says. Between scans the backoff of the outbox (1 min, 2, 4, ... 1 h) applies.
 //! - The delivery task wakes when the next retry comes due (at most 60 s apart) or when woken,
 //!   and sends under a mutex, so two deliveries never race. It runs on its own: a slow or dead
 //!   server never delays a scan. Failures are logged (warn, with the attempt count) and kept in
 //!   the outbox; nothing here stops the daemon.
-//! - Scans requested through the API (`dawgctl scan`, `baseline`, `diff`) are not mailed: the
-//!   administrator who asked is watching.
+//! - Scans requested through the API (`dawgctl scan`, `baseline`, `diff` without `--to`) are
+//!   mailed like scheduled ones (see `server::scan`): the next scan compares with the newest
+//!   one, so a change first seen by a requested scan would otherwise never be mailed, and anyone
+//!   in the admin group could keep a change out of the reports by scanning first. A request that
+//!   joined a running scan queues nothing more: that scan is mailed once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,7 +86,7 @@ impl DaemonMail {
     /// Queues the report of a scan (if it calls for one) and wakes the delivery task. Every scan
     /// the daemon runs comes here, scheduled or requested.
     /// Never fails: a database error is logged, and the scan is stored either way.
-    pub async fn after_scheduled_scan(&self, result: &ScanResult) {
+    pub async fn after_scan(&self, result: &ScanResult) {
         match mail::queue_report(&self.store, &self.config, result, &result.info.hostname).await {
             Ok(Some(id)) => tracing::info!(id, scan = result.info.id, "report queued for mail"),
             Ok(None) => {}
@@ -93,7 +96,7 @@ impl DaemonMail {
         self.wake.notify_one();
     }
 
-    /// Sends what is due (everything, after a scheduled scan or at start-up), one delivery at a
+    /// Sends what is due (everything, after a scan or at start-up), one delivery at a
     /// time.
     pub async fn deliver(&self) {
         let _one = self.delivering.lock().await;

@@ -64,7 +64,7 @@ async fn run_scheduled(scans: &Arc<Scans>, mail: Option<&DaemonMail>) {
         // own task.
         Ok((result, _)) => {
             if let Some(mail) = mail {
-                mail.after_scheduled_scan(&result).await;
+                mail.after_scan(&result).await;
             }
         }
         Err(ScanError::Busy) => tracing::info!("scheduled scan skipped: a scan is running"),

@@ -1,6 +1,6 @@
 //! E-mailed change reports that are never lost.
 //!
-//! After each scheduled scan the daemon calls [`queue_report`], which decides from the `[mail]`
+//! After each scan it runs (scheduled or requested) the daemon calls [`queue_report`], which decides from the `[mail]`
 //! configuration whether the scan deserves a message ([`decide`]), renders it (pure,
 //! [`render`]) and writes it to the outbox table of the store. [`deliver_due`] then sends every
 //! due outbox message through a [`Mailer`], marking each sent only once the server accepted it,
@@ -65,7 +65,7 @@ pub fn decide(cfg: &MailConfig, report: &Report) -> Decision {
     }
 }
 
-/// Called by the daemon after each scheduled scan: writes the scan's message to the outbox if
+/// Called by the daemon after each scan it runs: writes the scan's message to the outbox if
 /// [`decide`] calls for one. Returns the outbox id. Nothing is sent here; call
 /// [`deliver_due`] next.
 pub async fn queue_report(

@@ -95,6 +95,7 @@ impl Store {
             path: path.to_path_buf(),
             message,
         };
+        let sql_err = |e: sqlx::Error| open_error(path, e);
         create_private_file(path).map_err(|e| open_err(hint(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -108,7 +109,8 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(sql_err)?;
+        check_integrity(&pool, path).await?;
 
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let has_table: Option<String> = sqlx::query_scalar(
@@ -116,13 +118,13 @@ impl Store {
         )
         .fetch_optional(&pool)
         .await
-        .map_err(|e| open_err(e.to_string()))?;
+        .map_err(sql_err)?;
         if has_table.is_some() {
             let found: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
                     .fetch_one(&pool)
                     .await
-                    .map_err(|e| open_err(e.to_string()))?;
+                    .map_err(sql_err)?;
             if let Some(found) = found.filter(|f| *f > known) {
                 return Err(StoreError::TooNew {
                     path: path.to_path_buf(),
@@ -589,6 +591,62 @@ fn create_private_file(path: &Path) -> io::Result<()> {
 }
 
 /// An I/O error with the likely fix.
+/// `PRAGMA quick_check`: SQLite's structural check without the index cross-check, a fraction of
+/// a second for a dawgmon database. Anything but "ok" means the file is damaged.
+async fn check_integrity(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(3)")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    let mut found = rows
+        .join("; ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if found.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| found.is_char_boundary(i))
+            .unwrap_or(0);
+        found.truncate(cut);
+        found.push_str("...");
+    }
+    Err(StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail: format!("SQLite's integrity check failed: {found}"),
+    })
+}
+
+/// An error while opening: SQLite's "not a database" and "malformed" become
+/// [`StoreError::Damaged`], with the recovery; anything else names the file.
+fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        // Primary result codes: SQLITE_CORRUPT (11), SQLITE_NOTADB (26).
+        let primary = db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        let detail = match primary {
+            Some(26) => Some("not an SQLite database"),
+            Some(11) => Some("SQLite reports it malformed"),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            return StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: detail.to_string(),
+            };
+        }
+    }
+    StoreError::Open {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
 fn hint(e: io::Error) -> String {
     match e.kind() {
         io::ErrorKind::PermissionDenied => {

@@ -124,6 +124,10 @@ pub struct DaemonOptions {
     pub extra: String,
     /// An existing database to reuse (a restart); default: a new one in the daemon's directory.
     pub database: Option<PathBuf>,
+    /// `idle_timeout` in the config file (seconds).
+    pub idle_timeout: u64,
+    /// A descriptor limit (soft and hard) for the daemon, as `prlimit --nofile=N:N` would set.
+    pub nofile: Option<u64>,
 }
 
 impl Default for DaemonOptions {
@@ -138,6 +142,8 @@ impl Default for DaemonOptions {
             collector_timeout: 300,
             extra: String::new(),
             database: None,
+            idle_timeout: 10,
+            nofile: None,
         }
     }
 }
@@ -190,7 +196,8 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
     let collectors: Vec<String> = opts.collectors.iter().map(|c| format!("{c:?}")).collect();
     let mut text = format!(
         "socket = {:?}\ndatabase = {:?}\nroot = {:?}\nschedule = {:?}\ncollectors = [{}]\n\
-         socket_mode = 0o{:o}\nretention = {}\ncollector_timeout = {}\nlog_level = \"debug\"\n",
+         socket_mode = 0o{:o}\nretention = {}\ncollector_timeout = {}\nidle_timeout = {}\n\
+         log_level = \"debug\"\n",
         socket,
         database,
         root,
@@ -199,6 +206,7 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
         opts.socket_mode,
         opts.retention,
         opts.collector_timeout,
+        opts.idle_timeout,
     );
     if let Some(g) = &opts.admin_group {
         text.push_str(&format!("admin_group = {g:?}\n"));
@@ -238,7 +246,24 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
             }
         });
     }
-    let child = Command::new(dawgmond_bin())
+    let mut command = Command::new(dawgmond_bin());
+    if let Some(n) = opts.nofile {
+        let limit = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and reads only `limit`, copied into the closure.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let child = command
         .arg("--config")
         .arg(&config)
         .env("NOTIFY_SOCKET", &notify_path)
