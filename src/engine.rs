@@ -45,6 +45,14 @@ pub struct ScanResult {
     pub elapsed: std::time::Duration,
 }
 
+/// What [`Engine::report_stored`] found.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub report: Report,
+    /// For a first scan (nothing to compare with): the items it recorded, over all collectors.
+    pub items: Option<usize>,
+}
+
 impl Engine {
     /// An engine with default scan options and retention.
     pub fn new(store: Store, root: PathBuf) -> Self {
@@ -166,6 +174,46 @@ impl Engine {
         found.retain(|n, _| compare.contains(n));
         let old = self.store.load_entries(prev.id, found).await?;
         Ok(Some((prev, old, compare)))
+    }
+
+    /// The report a stored scan got when it was made, computed again: its changes against the
+    /// scan before it (found as [`Engine::scan`] finds them), or for a first scan the
+    /// collectors that could not run. Used to mail scans after the fact (see
+    /// [`crate::mail::report_unreported`]): a scan `dawgctl --local` stored, or one the daemon
+    /// stored just before it stopped.
+    pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
+        let now = self.store.manifest(to.id).await?;
+        let names: Vec<String> = now.keys().cloned().collect();
+        match self.earlier_outcomes(to.id, &names).await? {
+            Some((prev, old, changed)) => {
+                let entries = now.into_iter().filter(|(n, _)| changed.contains(n));
+                let new = self.store.load_entries(to.id, entries).await?;
+                Ok(StoredReport {
+                    report: compare(&prev, &old, to, &new, Some(&changed)),
+                    items: None,
+                })
+            }
+            None => {
+                let snapshot = self.store.load_entries(to.id, now).await?;
+                let items = snapshot
+                    .results
+                    .values()
+                    .map(|o| match o {
+                        crate::model::Outcome::Items(v) => v.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                Ok(StoredReport {
+                    report: Report {
+                        from: None,
+                        to: ScanRef::from(to),
+                        changes: vec![],
+                        warnings: unavailable_warnings(&snapshot),
+                    },
+                    items: Some(items),
+                })
+            }
+        }
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
