@@ -13,8 +13,8 @@ use chrono::Utc;
 use dawgmon::collectors::by_name;
 use dawgmon::engine::{Engine, ScanResult};
 use dawgmon::mail::{
-    DeliveryStats, MailConfig, Mailer, SendPolicy, TransportKind, deliver_due, queue_report,
-    send_test,
+    DeliveryStats, MailConfig, Mailer, ReportStats, SendPolicy, TransportKind, deliver_due,
+    queue_report, report_mail, report_unreported, send_test,
 };
 use dawgmon::store::Store;
 
@@ -115,7 +115,11 @@ fn reports_reach_a_real_smtp_server() {
         let stats = deliver_due(&store, &mailer).await.unwrap();
         assert_eq!(
             stats,
-            DeliveryStats { sent: 2, failed: 0 },
+            DeliveryStats {
+                sent: 2,
+                failed: 0,
+                given_up: 0
+            },
             "{:?}",
             store.outbox_summary().await
         );
@@ -212,7 +216,14 @@ fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
                 .unwrap();
             let before = Utc::now();
             let stats = deliver_due(&store, &mailer).await.unwrap();
-            assert_eq!(stats, DeliveryStats { sent: 0, failed: 1 });
+            assert_eq!(
+                stats,
+                DeliveryStats {
+                    sent: 0,
+                    failed: 1,
+                    given_up: 0
+                }
+            );
             let row = store.outbox_get(id).await.unwrap();
             assert!(row.sent_at.is_none());
             assert_eq!(row.attempts, 1);
@@ -254,7 +265,14 @@ fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
         assert!(sink.messages().is_empty());
         assert_eq!(store.outbox_retry_now(Utc::now()).await.unwrap(), 1);
         let stats = deliver_due(&store, &mailer).await.unwrap();
-        assert_eq!(stats, DeliveryStats { sent: 1, failed: 0 });
+        assert_eq!(
+            stats,
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
+        );
         assert_eq!(
             deliver_due(&store, &mailer).await.unwrap(),
             DeliveryStats::default()
@@ -304,7 +322,11 @@ fn the_sendmail_transport_hands_the_report_to_the_mta() {
             .unwrap();
         assert_eq!(
             deliver_due(&store, &mailer).await.unwrap(),
-            DeliveryStats { sent: 1, failed: 0 }
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
         );
         assert!(store.outbox_get(id).await.unwrap().sent_at.is_some());
         let args = std::fs::read_to_string(tmp.path().join("args")).unwrap();
@@ -351,7 +373,11 @@ fn the_sendmail_transport_hands_the_report_to_the_mta() {
             .unwrap();
         assert_eq!(
             deliver_due(&store, &broken).await.unwrap(),
-            DeliveryStats { sent: 0, failed: 1 }
+            DeliveryStats {
+                sent: 0,
+                failed: 1,
+                given_up: 0
+            }
         );
         let row = store.outbox_get(id).await.unwrap();
         let err = row.last_error.unwrap();
@@ -372,6 +398,282 @@ async fn an_unreadable_password_file_is_named_with_the_fix() {
         e.contains("/nonexistent/smtp-password") && e.contains("password_file"),
         "{e}"
     );
+}
+
+/// Whoever stored them, scans are reported once each, in order, with the report the scan got
+/// when it was made; without mail they are marked reported and nothing is queued.
+#[test]
+fn every_stored_scan_is_reported_once_in_order() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let engine = Engine::new(store.clone(), host.root.clone());
+        let cfg = smtp_config(25);
+        let (first, second) = host.baseline_then_change(&store).await;
+        let _unchanged = host.scan(&store).await;
+
+        let stats = report_unreported(&engine, Some(&cfg), None).await.unwrap();
+        assert_eq!(
+            stats,
+            ReportStats {
+                reported: 3,
+                queued: 2
+            }
+        );
+        let queued = store.outbox_due(Utc::now()).await.unwrap();
+        let scans: Vec<Option<i64>> = queued.iter().map(|m| m.scan_id).collect();
+        assert_eq!(scans, [Some(first.info.id), Some(second.info.id)]);
+        assert!(
+            queued[0].subject.contains("monitoring started"),
+            "{queued:?}"
+        );
+        // Computed again from the store, the report is the one the scan made.
+        let made = report_mail(&cfg, &second.report, second.items, "planted-host").unwrap();
+        assert_eq!(queued[1].subject, made.subject);
+        assert_eq!(queued[1].body_text, made.body_text);
+        assert!(queued[1].body_text.contains(PLANTED));
+        let made = report_mail(&cfg, &first.report, first.items, "planted-host").unwrap();
+        assert_eq!(queued[0].body_text, made.body_text);
+
+        // Reported once: a second run queues nothing.
+        assert_eq!(
+            report_unreported(&engine, Some(&cfg), None).await.unwrap(),
+            ReportStats::default()
+        );
+        // A result the caller has is used as it is.
+        std::fs::write(
+            host.root.join("etc/group"),
+            "root:x:0:\nusers:x:100:\ndawgmon-planted:x:4242:alice\nlater:x:4343:\n",
+        )
+        .unwrap();
+        let fourth = host.scan(&store).await;
+        assert_eq!(
+            report_unreported(&engine, Some(&cfg), Some(&fourth))
+                .await
+                .unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 1
+            }
+        );
+        assert!(
+            store.outbox_due(Utc::now()).await.unwrap()[2]
+                .body_text
+                .contains("group later added")
+        );
+
+        // Without mail (or with mail paused) scans are marked reported, nothing is queued.
+        host.plant_group();
+        host.scan(&store).await;
+        assert_eq!(
+            report_unreported(&engine, None, None).await.unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 0
+            }
+        );
+        host.scan(&store).await;
+        let mut paused = cfg.clone();
+        paused.send = SendPolicy::Never;
+        assert_eq!(
+            report_unreported(&engine, Some(&paused), None)
+                .await
+                .unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 0
+            }
+        );
+        assert_eq!(store.outbox_due(Utc::now()).await.unwrap().len(), 3);
+        assert_eq!(store.unreported_count().await.unwrap(), 0);
+    })
+}
+
+fn a_mail(subject: &str) -> dawgmon::store::NewMail {
+    dawgmon::store::NewMail {
+        scan_id: None,
+        subject: subject.into(),
+        body_text: "b".into(),
+        body_html: None,
+        recipients: vec!["root@planted-host.example".into()],
+    }
+}
+
+/// A server answering 550 refuses for good: the message is given up at its third attempt,
+/// never tried again, and the outbox summary (`dawgctl status`) says so.
+#[test]
+fn a_permanent_refusal_is_given_up_after_three_attempts() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::refusing(free_port(), dir.path());
+        let mailer = Mailer::new(&smtp_config(sink.port)).unwrap();
+        let id = store
+            .outbox_enqueue(&a_mail("refused"), Utc::now())
+            .await
+            .unwrap();
+        let failed_once = DeliveryStats {
+            sent: 0,
+            failed: 1,
+            given_up: 0,
+        };
+        for _ in 0..2 {
+            assert_eq!(deliver_due(&store, &mailer).await.unwrap(), failed_once);
+            store.outbox_retry_now(Utc::now()).await.unwrap();
+        }
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 0,
+                failed: 1,
+                given_up: 1
+            }
+        );
+        let row = store.outbox_get(id).await.unwrap();
+        assert!(row.failed_at.is_some() && row.sent_at.is_none(), "{row:?}");
+        assert_eq!(row.attempts, 3);
+        let s = store.outbox_summary().await.unwrap();
+        assert_eq!((s.pending, s.failed), (0, 1), "{s:?}");
+        let e = s.last_failure.unwrap();
+        assert!(
+            e.contains("550") && e.contains(&format!("SMTP server 127.0.0.1:{}", sink.port)),
+            "{e}"
+        );
+        // Never again, even when everything waiting is retried.
+        assert_eq!(store.outbox_retry_now(Utc::now()).await.unwrap(), 0);
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats::default()
+        );
+        assert_eq!(sink.refused(), 3);
+    })
+}
+
+/// A stand-in for sendmail that hangs (its first call only, when `hang_once`) after writing its
+/// pid to `dir/hung/pid`, and otherwise keeps each call's message as `dir/stdin.PID`.
+fn hanging_sendmail(dir: &Path) -> PathBuf {
+    let script = dir.join("sendmail");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh
+if mkdir '{d}/hung' 2>/dev/null; then echo $$ > '{d}/hung/pid'; sleep 3600; fi
+cat > '{d}/stdin.'$$
+",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Processes still alive (not zombies) in process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub(crate) fn hung_sendmail_group(dir: &Path) -> i32 {
+    std::fs::read_to_string(dir.join("hung/pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_hung_sendmail_is_killed_at_its_timeout_and_the_next_message_goes_out() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = MailConfig::new(
+            "dawgmon@planted-host.example",
+            &["root@planted-host.example"],
+            TransportKind::Sendmail,
+        );
+        cfg.sendmail.command = hanging_sendmail(tmp.path());
+        cfg.sendmail.timeout_secs = 1;
+        let mailer = Mailer::new(&cfg).unwrap();
+        let hung = store
+            .outbox_enqueue(&a_mail("first"), Utc::now())
+            .await
+            .unwrap();
+        store
+            .outbox_enqueue(&a_mail("second"), Utc::now())
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 1,
+                failed: 1,
+                given_up: 0
+            }
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let row = store.outbox_get(hung).await.unwrap();
+        let err = row.last_error.clone().unwrap();
+        assert!(
+            err.contains("no exit within 1 s (mail.sendmail.timeout_secs)")
+                && err.contains("sendmail command"),
+            "{err}"
+        );
+        assert!(
+            row.failed_at.is_none(),
+            "a time-out is not permanent: {row:?}"
+        );
+        // The whole process group is gone: the shell and its sleep.
+        let group = hung_sendmail_group(tmp.path());
+        crate::helper::wait_until(
+            std::time::Duration::from_secs(5),
+            "the hung sendmail's end",
+            || group_members(group).is_empty().then_some(()),
+        );
+        let got = |subject: &str| {
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("stdin."))
+                .any(|e| {
+                    header(&std::fs::read_to_string(e.path()).unwrap(), "Subject") == Some(subject)
+                })
+        };
+        assert!(got("second") && !got("first"));
+        // Its retry goes through.
+        store.outbox_retry_now(Utc::now()).await.unwrap();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
+        );
+        assert!(got("first"));
+    })
 }
 
 // --- Through the real daemon -------------------------------------------------------------------
