@@ -936,6 +936,228 @@ mod daemon {
         );
     }
 
+    /// `dawgctl --local --database DB --root ROOT scan -c check_groups`, as root would run it
+    /// against the daemon's database.
+    fn local_scan(database: &Path, root: &TreeBuilder) {
+        let out = Command::new(crate::helper::dawgctl_bin())
+            .args(["--local", "--database"])
+            .arg(database)
+            .arg("--root")
+            .arg(root.path())
+            .args(["scan", "-c", "check_groups"])
+            .env_remove("DAWGMON_DATABASE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    fn no_schedule(root: &TreeBuilder, mail: &str, database: Option<PathBuf>) -> DaemonOptions {
+        DaemonOptions {
+            schedule: "off".into(),
+            database,
+            ..options(root, mail)
+        }
+    }
+
+    /// How many messages mention `needle`, after giving the daemon `settle` to send more.
+    fn count_after(sink: &SmtpSink, needle: &str, settle: Duration) -> usize {
+        std::thread::sleep(settle);
+        sink.messages()
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
+    }
+
+    fn stop(d: &mut Daemon) {
+        kill(d.pid(), Signal::SIGTERM).unwrap();
+        assert!(
+            d.wait_exit(Duration::from_secs(15)).success(),
+            "{}",
+            d.log()
+        );
+    }
+
+    /// A change that only `dawgctl --local` saw, written into the running daemon's database, is
+    /// mailed by the daemon's next scan, once; a restart sends it again never.
+    #[test]
+    fn a_change_seen_by_a_local_scan_is_mailed_once_by_the_running_daemon() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let mut d = no_schedule(&root, &smtp_mail(sink.port), None).spawn();
+        d.ctl_ok(&["scan"]);
+        wait_until(Duration::from_secs(20), "the started note", || {
+            (!sink.messages().is_empty()).then_some(())
+        });
+        root.append("etc/group", "dawgmon-local:x:4345:\n");
+        local_scan(&d.database, &root);
+        // The daemon's next scan sees no change itself, but reports the local scan first.
+        let out = d.ctl_json(&["scan"]);
+        assert_eq!(out["changes"].as_array().unwrap().len(), 0, "{out}");
+        wait_until(Duration::from_secs(20), "the local scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-local added"))
+                .then_some(())
+        });
+        let database = d.database.clone();
+        stop(&mut d);
+        let d2 = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        assert_eq!(
+            count_after(&sink, "group dawgmon-local added", Duration::from_secs(3)),
+            1,
+            "{:#?}",
+            sink.messages()
+        );
+        assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
+        assert_eq!(status(&d2)["outbox"]["pending"], 0);
+    }
+
+    /// Scans stored while no daemon ran (`dawgctl --local`) are reported when it starts, once:
+    /// the next start sends nothing again.
+    #[test]
+    fn scans_stored_while_no_daemon_ran_are_mailed_once_at_start_up() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let state = tempfile::tempdir().unwrap();
+        let database = state.path().join("dawgmon.db");
+        local_scan(&database, &root);
+        root.append("etc/group", "dawgmon-offline:x:4346:\n");
+        local_scan(&database, &root);
+
+        let mut d = no_schedule(&root, &smtp_mail(sink.port), Some(database.clone())).spawn();
+        wait_until(Duration::from_secs(20), "the offline scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-offline added"))
+                .then_some(())
+        });
+        let all = sink.messages();
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(
+            header(&all[0], "Subject").is_some_and(|s| s.contains("monitoring started")),
+            "{all:#?}"
+        );
+        stop(&mut d);
+        let _d2 = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        assert_eq!(
+            count_after(&sink, "group dawgmon-offline added", Duration::from_secs(3)),
+            1
+        );
+        assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
+    }
+
+    /// The choice for scans made while mail is off: a daemon without `[mail]` marks them
+    /// reported, so turning mail on later does not mail old changes.
+    #[test]
+    fn scans_a_daemon_without_mail_saw_are_not_mailed_once_mail_is_on() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let state = tempfile::tempdir().unwrap();
+        let database = state.path().join("dawgmon.db");
+        local_scan(&database, &root);
+        root.append("etc/group", "dawgmon-unmailed:x:4347:\n");
+        local_scan(&database, &root);
+        let mut quiet = no_schedule(&root, "", Some(database.clone())).spawn();
+        stop(&mut quiet);
+        let d = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        // A change after mail came on is mailed; the old ones are not.
+        root.append("etc/group", "dawgmon-fresh:x:4348:\n");
+        d.ctl_ok(&["scan"]);
+        wait_until(Duration::from_secs(20), "the new scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-fresh added"))
+                .then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let all = sink.messages();
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(!all[0].contains("dawgmon-unmailed"), "{all:#?}");
+    }
+
+    /// A server that refuses with 550: the report is given up after three attempts (the
+    /// scheduled scans retry at once), no longer tried, and `dawgctl status` shows it.
+    #[test]
+    fn a_permanently_refused_report_is_given_up_and_shown_in_status() {
+        let _live = crate::helper::live_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::refusing(free_port(), dir.path());
+        let root = TreeBuilder::with_etc();
+        let d = options(&root, &smtp_mail(sink.port)).spawn();
+        let s = wait_until(Duration::from_secs(30), "the note given up", || {
+            let s = status(&d);
+            (s["outbox"]["failed"] == 1).then_some(s)
+        });
+        assert_eq!(s["outbox"]["pending"], 0, "{s}");
+        let e = s["outbox"]["last_failure"].as_str().unwrap();
+        assert!(e.contains("550") && e.contains("User unknown"), "{e}");
+        let text = d.ctl_ok(&["status"]);
+        let line = text
+            .lines()
+            .find(|l| l.contains("given up"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.starts_with("mail:      1 report given up (last at ")
+                && line.contains("(550)")
+                && line.contains("User unknown"),
+            "{line}"
+        );
+        // Three attempts (each stops at the first refused recipient); then never again.
+        assert_eq!(sink.refused(), 3);
+        std::thread::sleep(Duration::from_secs(5));
+        assert_eq!(sink.refused(), 3);
+        assert!(
+            d.log().contains("mail given up after 3 attempts"),
+            "{}",
+            d.log()
+        );
+    }
+
+    /// A sendmail that hangs is killed at `timeout_secs` and does not hold up later reports.
+    #[test]
+    fn a_hung_sendmail_does_not_hold_up_later_reports() {
+        let _live = crate::helper::live_lock();
+        let tmp = tempfile::tempdir().unwrap();
+        let script = super::hanging_sendmail(tmp.path());
+        let root = TreeBuilder::with_etc();
+        let mail = format!(
+            "[mail]\nfrom = \"dawgmon@fakehost.example\"\nto = [\"root@fakehost.example\"]\n\
+             [mail.sendmail]\ncommand = {script:?}\ntimeout_secs = 2\n"
+        );
+        let d = options(&root, &mail).spawn();
+        wait_until(Duration::from_secs(20), "sendmail to hang", || {
+            tmp.path().join("hung/pid").exists().then_some(())
+        });
+        root.append("etc/group", "dawgmon-mailed:x:4343:\n");
+        let report = wait_until(Duration::from_secs(30), "the report", || {
+            calls(tmp.path(), "stdin.")
+                .into_iter()
+                .find(|m| m.contains(GROUP_LINE))
+        });
+        assert!(header(&report, "Subject").is_some_and(|s| s.contains("fakehost")));
+        // The hung call's whole process group was killed, and its message went out later.
+        assert!(super::group_members(super::hung_sendmail_group(tmp.path())).is_empty());
+        wait_until(Duration::from_secs(20), "the retried note", || {
+            calls(tmp.path(), "stdin.")
+                .iter()
+                .any(|m| header(m, "Subject").is_some_and(|s| s.contains("monitoring started")))
+                .then_some(())
+        });
+        assert!(
+            d.log()
+                .contains("no exit within 2 s (mail.sendmail.timeout_secs)"),
+            "{}",
+            d.log()
+        );
+    }
+
     fn stderr_lines(out: &std::process::Output) -> usize {
         String::from_utf8_lossy(&out.stderr).lines().count()
     }
