@@ -552,6 +552,58 @@ fn a_permanent_refusal_is_given_up_after_three_attempts() {
     })
 }
 
+/// A server that accepts connections and never says a word: each message costs one
+/// `timeout_secs`, fails as a temporary error, and the delivery run ends.
+#[test]
+fn a_silent_smtp_server_costs_one_timeout_per_message() {
+    let _live = crate::helper::live_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let mut cfg = smtp_config(port);
+        cfg.smtp.timeout_secs = 1;
+        let mailer = Mailer::new(&cfg).unwrap();
+        let a = store
+            .outbox_enqueue(&a_mail("a"), Utc::now())
+            .await
+            .unwrap();
+        store
+            .outbox_enqueue(&a_mail("b"), Utc::now())
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 0,
+                failed: 2,
+                given_up: 0
+            }
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        let row = store.outbox_get(a).await.unwrap();
+        let err = row.last_error.clone().unwrap();
+        assert!(
+            err.contains(&format!("SMTP server 127.0.0.1:{port}"))
+                && err.contains("no complete answer within 1 s (mail.smtp.timeout_secs)"),
+            "{err}"
+        );
+        assert!(row.failed_at.is_none(), "{row:?}");
+    })
+}
+
 /// A stand-in for sendmail that hangs (its first call only, when `hang_once`) after writing its
 /// pid to `dir/hung/pid`, and otherwise keeps each call's message as `dir/stdin.PID`.
 fn hanging_sendmail(dir: &Path) -> PathBuf {

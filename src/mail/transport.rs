@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -100,10 +101,14 @@ impl Mailer {
                     TlsMode::Starttls => Tls::Required(tls_params()?),
                     TlsMode::Tls => Tls::Wrapper(tls_params()?),
                 };
+                // No connection is kept for reuse (max_size 0): a delivery cut off by the
+                // deadline leaves its connection mid-transaction, and lettre's pool would hand it
+                // to the next message. Reports are few; a connection each costs nothing.
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port())
                     .tls(tls)
-                    .timeout(Some(s.timeout()));
+                    .timeout(Some(s.timeout()))
+                    .pool_config(PoolConfig::new().max_size(0));
                 if let Some(user) = &s.username {
                     let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
                     let pw = password(cfg, creds.as_deref())?;
