@@ -34,9 +34,17 @@ pub const DEFAULT_RETENTION: usize = 168;
 /// Seconds one collector may run before it is abandoned and marked unavailable.
 pub const DEFAULT_COLLECTOR_TIMEOUT: u64 = 300;
 
+/// Seconds a whole scan may run: collectors not done by then (running or not yet started) are
+/// marked unavailable, and the scan is stored with what it has.
+pub const DEFAULT_SCAN_TIMEOUT: u64 = 900;
+
+/// MiB of a file hashed at most; a larger file is recorded with its size, mtime and
+/// `not_hashed` (a sparse file of terabytes costs an attacker nothing to make).
+pub const DEFAULT_MAX_HASH_MIB: u64 = 256;
+
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 13] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -48,6 +56,8 @@ pub const KEYS: [&str; 11] = [
     "root",
     "log_level",
     "collector_timeout",
+    "scan_timeout",
+    "max_hash_mib",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -95,6 +105,10 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Seconds one collector may run before it is cut off.
     pub collector_timeout: u64,
+    /// Seconds a whole scan may run.
+    pub scan_timeout: u64,
+    /// MiB of one file hashed at most.
+    pub max_hash_mib: u64,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -114,6 +128,8 @@ impl Default for Config {
             root: PathBuf::from("/"),
             log_level: LogLevel("info".to_string()),
             collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
+            scan_timeout: DEFAULT_SCAN_TIMEOUT,
+            max_hash_mib: DEFAULT_MAX_HASH_MIB,
             mail: None,
         }
     }
@@ -158,6 +174,12 @@ impl Config {
         if config.collector_timeout == 0 {
             return Err("collector_timeout must be at least 1 (seconds)".into());
         }
+        if config.scan_timeout == 0 {
+            return Err("scan_timeout must be at least 1 (seconds)".into());
+        }
+        if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
+            return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());
+        }
         Ok(config)
     }
 
@@ -169,6 +191,16 @@ impl Config {
     /// The per-collector timeout.
     pub fn collector_timeout(&self) -> Duration {
         Duration::from_secs(self.collector_timeout)
+    }
+
+    /// Scan options from this configuration.
+    pub fn scan_options(&self) -> crate::scan::ScanOptions {
+        crate::scan::ScanOptions {
+            threads: 0,
+            collector_timeout: self.collector_timeout(),
+            scan_timeout: Duration::from_secs(self.scan_timeout),
+            max_hash: self.max_hash_mib << 20,
+        }
     }
 }
 

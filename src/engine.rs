@@ -4,21 +4,20 @@
 //! The engine owns the glue only: scanning is [`crate::scan`], storage [`crate::store`],
 //! comparison [`crate::diff`]. Scans run on blocking threads, off the async runtime.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::collectors::Collector;
 use crate::error::{Error, StoreError};
 use crate::host::Host;
-use crate::model::Snapshot;
+use crate::hostfs::{HashCache, Identity};
+use crate::model::{Change, ChangeKind, Fields, Outcome, Snapshot, Warning};
 use crate::report::{Report, ScanRef};
 use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
-
-/// How many earlier scans a scan looks back through for collectors the previous scan skipped.
-pub const LOOKBACK: usize = 16;
 
 /// A progress callback, called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -31,6 +30,9 @@ pub struct Engine {
     pub options: ScanOptions,
     /// Unlabelled scans kept; 0 keeps all.
     pub retention: usize,
+    /// The digests the last scan computed, by file identity, so the next scan reads only files
+    /// that changed (shared by clones: the daemon's scans all go through one engine).
+    hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
 }
 
 /// What a scan produced: the stored scan, and its changes against the scan before it.
@@ -61,6 +63,7 @@ impl Engine {
             root,
             options: ScanOptions::default(),
             retention: store::DEFAULT_RETENTION,
+            hashes: Arc::default(),
         }
     }
 
@@ -82,12 +85,17 @@ impl Engine {
             )));
         }
         let started_at = Utc::now();
-        let host = Arc::new(Host::new(self.root.clone()));
+        let previous = std::mem::take(&mut *self.hashes.lock().unwrap_or_else(|p| p.into_inner()));
+        let cache = Arc::new(HashCache::new(previous));
+        let host = Arc::new(
+            Host::new(self.root.clone()).with_hashing(self.options.max_hash, cache.clone()),
+        );
         let options = self.options.clone();
         let out =
             tokio::task::spawn_blocking(move || scan::run(host, &collectors, &options, &*progress))
                 .await
                 .map_err(|e| Error::Internal(format!("scan thread failed: {e}")))?;
+        *self.hashes.lock().unwrap_or_else(|p| p.into_inner()) = cache.take_current();
         let finished_at = Utc::now();
         let meta = NewScan {
             label,
@@ -98,17 +106,8 @@ impl Engine {
         };
         let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let report = match self.earlier_outcomes(info.id, &names).await? {
-            Some((prev, old, changed)) => {
-                compare(&prev, &old, &info, &out.snapshot, Some(&changed))
-            }
-            None => Report {
-                from: None,
-                to: ScanRef::from(&info),
-                changes: vec![],
-                warnings: unavailable_warnings(&out.snapshot),
-            },
-        };
+        let earlier = self.earlier_outcomes(info.id, &names).await?;
+        let report = report_against(earlier, &info, &out.snapshot);
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -135,35 +134,55 @@ impl Engine {
         })
     }
 
-    /// What the collectors in `names` found last before scan `id`: the previous scan's outcomes,
-    /// and for a collector it did not run (a scan of a subset, `--collector`), the newest earlier
-    /// scan's that did — so a partial scan never hides a change from the next full one. Looks
-    /// back at most [`LOOKBACK`] scans.
+    /// What the collectors in `names` found last before scan `id`: for each, the output of
+    /// the newest earlier scan in which it WORKED, however far back — so a change made while a
+    /// collector was unavailable (or not run, in a scan of a subset) is reported by the first
+    /// scan in which it works again, never lost. Also notes since when each was not compared.
     ///
     /// Only manifests (content hashes) are read to find them; the content is loaded only for
     /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
-    /// no diff. Returns the previous scan, the loaded outcomes, and the collectors to compare.
-    async fn earlier_outcomes(
-        &self,
-        id: i64,
-        names: &[String],
-    ) -> Result<Option<(ScanInfo, Snapshot, Vec<String>)>, Error> {
+    /// no diff.
+    async fn earlier_outcomes(&self, id: i64, names: &[String]) -> Result<Option<Earlier>, Error> {
         let Some(prev) = self.store.previous(id).await? else {
             return Ok(None);
         };
+        let history = self.store.history_before(id).await?;
+        let mut manifests: HashMap<String, store::Manifest> = HashMap::new();
         let mut found = store::Manifest::new();
-        let mut cursor = Some(prev.clone());
-        for _ in 0..LOOKBACK {
-            let Some(scan) = cursor else { break };
-            for (name, entry) in self.store.manifest(scan.id).await? {
-                if names.contains(&name) {
-                    found.entry(name).or_insert(entry);
-                }
-            }
-            if names.iter().all(|n| found.contains_key(n)) {
+        let mut base: BTreeMap<String, (i64, DateTime<Utc>)> = BTreeMap::new();
+        let mut gaps: BTreeMap<String, Gap> = BTreeMap::new();
+        let mut pending: Vec<&String> = names.iter().collect();
+        for (scan, finished, hash) in &history {
+            if pending.is_empty() {
                 break;
             }
-            cursor = self.store.previous(scan.id).await?;
+            if !manifests.contains_key(hash) {
+                let m = self.store.manifest_by_hash(*scan, hash).await?;
+                manifests.insert(hash.clone(), m);
+            }
+            let m = &manifests[hash];
+            pending.retain(|name| match m.get(*name) {
+                Some(entry @ store::ManifestEntry::Blob(_)) => {
+                    found.insert((*name).clone(), entry.clone());
+                    base.insert((*name).clone(), (*scan, *finished));
+                    false
+                }
+                Some(store::ManifestEntry::Unavailable(why)) => {
+                    // Going back in time: each one found is older.
+                    let gap = gaps.entry((*name).clone()).or_insert_with(|| Gap {
+                        scans: 0,
+                        since: *finished,
+                        why: why.clone(),
+                    });
+                    gap.scans += 1;
+                    gap.since = *finished;
+                    found
+                        .entry((*name).clone())
+                        .or_insert_with(|| store::ManifestEntry::Unavailable(why.clone()));
+                    true
+                }
+                None => true, // not run in that scan (a subset): look further back
+            });
         }
         let now = self.store.manifest(id).await?;
         let unchanged = |n: &String| {
@@ -173,47 +192,37 @@ impl Engine {
         let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
         found.retain(|n, _| compare.contains(n));
         let old = self.store.load_entries(prev.id, found).await?;
-        Ok(Some((prev, old, compare)))
+        Ok(Some(Earlier {
+            prev,
+            old,
+            compare,
+            base,
+            gaps,
+        }))
     }
 
-    /// The report a stored scan got when it was made, computed again: its changes against the
-    /// scan before it (found as [`Engine::scan`] finds them), or for a first scan the
-    /// collectors that could not run. Used to mail scans after the fact (see
+    /// The report a stored scan got when it was made, computed again (as [`Engine::scan`]
+    /// computes it, against the scans before it). Used to mail scans after the fact (see
     /// [`crate::mail::report_unreported`]): a scan `dawgctl --local` stored, or one the daemon
-    /// stored just before it stopped.
+    /// stored just before it stopped. Loads the whole scan.
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
-        let now = self.store.manifest(to.id).await?;
-        let names: Vec<String> = now.keys().cloned().collect();
-        match self.earlier_outcomes(to.id, &names).await? {
-            Some((prev, old, changed)) => {
-                let entries = now.into_iter().filter(|(n, _)| changed.contains(n));
-                let new = self.store.load_entries(to.id, entries).await?;
-                Ok(StoredReport {
-                    report: compare(&prev, &old, to, &new, Some(&changed)),
-                    items: None,
+        let snapshot = self.store.load(to.id).await?;
+        let names: Vec<String> = snapshot.results.keys().cloned().collect();
+        let earlier = self.earlier_outcomes(to.id, &names).await?;
+        let items = earlier.is_none().then(|| {
+            snapshot
+                .results
+                .values()
+                .map(|o| match o {
+                    crate::model::Outcome::Items(v) => v.len(),
+                    _ => 0,
                 })
-            }
-            None => {
-                let snapshot = self.store.load_entries(to.id, now).await?;
-                let items = snapshot
-                    .results
-                    .values()
-                    .map(|o| match o {
-                        crate::model::Outcome::Items(v) => v.len(),
-                        _ => 0,
-                    })
-                    .sum();
-                Ok(StoredReport {
-                    report: Report {
-                        from: None,
-                        to: ScanRef::from(to),
-                        changes: vec![],
-                        warnings: unavailable_warnings(&snapshot),
-                    },
-                    items: Some(items),
-                })
-            }
-        }
+                .sum()
+        });
+        Ok(StoredReport {
+            report: report_against(earlier, to, &snapshot),
+            items,
+        })
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
@@ -258,6 +267,147 @@ impl Engine {
             .latest()
             .await?
             .ok_or(Error::Store(StoreError::Empty))
+    }
+}
+
+/// A run of scans in which a collector could not run, back from the scan being compared.
+#[derive(Debug, Clone)]
+struct Gap {
+    /// How many scans in a row it was unavailable.
+    scans: usize,
+    /// When the first of them finished.
+    since: DateTime<Utc>,
+    /// Why, in the newest of them.
+    why: String,
+}
+
+/// What a new scan is compared with (see [`Engine::earlier_outcomes`]).
+struct Earlier {
+    /// The scan just before the new one.
+    prev: ScanInfo,
+    /// Per collector, the output of the newest scan in which it worked (or, if it never
+    /// did, its newest failure), for the collectors whose output differs.
+    old: Snapshot,
+    /// The collectors to compare.
+    compare: Vec<String>,
+    /// Per collector, the newest scan in which it worked, and when.
+    base: BTreeMap<String, (i64, DateTime<Utc>)>,
+    /// Per collector, the scans right before the new one in which it could not run.
+    gaps: BTreeMap<String, Gap>,
+}
+
+/// The pseudo-key of an outage or recovery change (no item has a key in brackets).
+pub const OUTAGE_KEY: &str = "(collector)";
+
+impl Earlier {
+    /// An outage is itself a change worth hearing about: a collector that worked in the scan
+    /// before and could not run now (what it watches is blind until it recovers), and its
+    /// recovery (what changed meanwhile follows in the same report). The severity is the
+    /// rules' ([`crate::rules::outage_severity`]). A continuing outage is a warning only.
+    fn outages(&self, new: &Snapshot) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (name, outcome) in &new.results {
+            let worked_before = self.base.contains_key(name) && !self.gaps.contains_key(name);
+            match outcome {
+                Outcome::Unavailable(why) if worked_before => {
+                    let mut after = Fields::new();
+                    after.insert("reason".into(), why.clone());
+                    out.push(Change {
+                        collector: name.clone(),
+                        kind: ChangeKind::Added,
+                        key: OUTAGE_KEY.into(),
+                        message: format!(
+                            "collector {name} stopped working: {why} (its changes are not seen \
+                             until it works again)"
+                        ),
+                        severity: crate::rules::outage_severity(name),
+                        before: None,
+                        after: Some(after),
+                    });
+                }
+                Outcome::Items(_) => {
+                    let (Some(gap), Some((scan, at))) = (self.gaps.get(name), self.base.get(name))
+                    else {
+                        continue;
+                    };
+                    let mut before = Fields::new();
+                    before.insert("reason".into(), gap.why.clone());
+                    out.push(Change {
+                        collector: name.clone(),
+                        kind: ChangeKind::Removed,
+                        key: OUTAGE_KEY.into(),
+                        message: format!(
+                            "collector {name} works again after failing in the last {} stored \
+                             scan{}: compared with scan {scan} ({}), its last good one",
+                            gap.scans,
+                            if gap.scans == 1 { "" } else { "s" },
+                            at.format("%Y-%m-%d %H:%M UTC"),
+                        ),
+                        severity: crate::rules::recovery_severity(name),
+                        before: Some(before),
+                        after: None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// "Not compared since": for a collector still unavailable whose last good scan is older
+    /// than the previous scan, say since when it is blind.
+    fn gap_warnings(&self, new: &Snapshot) -> Vec<Warning> {
+        let mut out = Vec::new();
+        for (name, gap) in &self.gaps {
+            if !matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
+                continue;
+            }
+            let since = match self.base.get(name) {
+                Some((scan, at)) => format!(
+                    "not compared since scan {scan} ({}), the last in which it worked",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                None => format!(
+                    "never compared: it has not worked since {}",
+                    gap.since.format("%Y-%m-%d %H:%M UTC")
+                ),
+            };
+            out.push(Warning {
+                collector: name.clone(),
+                message: format!(
+                    "{name} {since}; unavailable in the last {} stored scan{} and this one ({})",
+                    gap.scans,
+                    if gap.scans == 1 { "" } else { "s" },
+                    gap.why,
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// The report of scan `to` (its `snapshot`) against what came before it, or for a first scan
+/// (`earlier` is `None`) the collectors that could not run.
+fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) -> Report {
+    match earlier {
+        Some(earlier) => {
+            let mut report = compare(
+                &earlier.prev,
+                &earlier.old,
+                to,
+                snapshot,
+                Some(&earlier.compare),
+            );
+            report.changes.extend(earlier.outages(snapshot));
+            report.warnings.extend(earlier.gap_warnings(snapshot));
+            report
+        }
+        None => Report {
+            from: None,
+            to: ScanRef::from(to),
+            changes: vec![],
+            warnings: unavailable_warnings(snapshot),
+        },
     }
 }
 
@@ -355,5 +505,126 @@ mod tests {
             full.report.warnings
         );
         assert_eq!(full.report.from.unwrap().id, partial.info.id);
+    }
+
+    /// Regression (issue 8, item 1): a change made while a collector was unavailable was never
+    /// reported (the next scan compared with the failed outcome). Now it is compared with the
+    /// newest scan in which it worked, however many failed scans and prunes lie between; the
+    /// outage and the recovery are changes of their own (item 8).
+    #[tokio::test]
+    async fn a_change_made_during_an_outage_is_reported_when_the_collector_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+        let mut engine = Engine::new(store, root.clone());
+        engine.retention = 2;
+        let groups = vec![by_name("check_groups").unwrap()];
+        let quiet: ProgressFn = Arc::new(|_| {});
+        let good = engine
+            .scan(None, groups.clone(), quiet.clone())
+            .await
+            .unwrap();
+
+        // The source breaks: one outage change, high.
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        let broke = engine
+            .scan(None, groups.clone(), quiet.clone())
+            .await
+            .unwrap();
+        let c = &broke.report.changes;
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].key.as_str(), c[0].kind),
+            (OUTAGE_KEY, ChangeKind::Added)
+        );
+        assert_eq!(c[0].severity, crate::model::Severity::High);
+
+        // Still broken, for longer than the retention: warnings only, saying since when.
+        for _ in 0..4 {
+            let still = engine
+                .scan(None, groups.clone(), quiet.clone())
+                .await
+                .unwrap();
+            assert!(still.report.changes.is_empty(), "{:?}", still.report);
+            assert!(
+                still.report.warnings.iter().any(|w| w
+                    .message
+                    .contains(&format!("not compared since scan {}", good.info.id))),
+                "{:?}",
+                still.report.warnings
+            );
+        }
+        assert!(
+            engine.store.get(good.info.id).await.is_ok(),
+            "the last good scan must survive pruning"
+        );
+
+        // Meanwhile a group was added; the source comes back.
+        std::fs::write(root.join("etc/group"), "root:x:0:\nsneaky:x:0:\n").unwrap();
+        let back = engine.scan(None, groups, quiet).await.unwrap();
+        let keys: Vec<(&str, ChangeKind)> = back
+            .report
+            .changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.kind))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("sneaky", ChangeKind::Added),
+                (OUTAGE_KEY, ChangeKind::Removed)
+            ],
+            "{:?}",
+            back.report
+        );
+        let msg = &back.report.changes[1].message;
+        assert!(
+            msg.contains(&format!("compared with scan {}", good.info.id)),
+            "{msg}"
+        );
+    }
+
+    /// A stored scan's report, computed again later (to mail a scan the daemon did not make),
+    /// is the one the scan got: changes, outages, recoveries and warnings alike.
+    #[tokio::test]
+    async fn a_stored_scan_gets_its_report_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
+        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+        let engine = Engine::new(store, root.clone());
+        let both = vec![
+            by_name("check_groups").unwrap(),
+            by_name("lsb_version").unwrap(),
+        ];
+        let quiet: ProgressFn = Arc::new(|_| {});
+        let mut made = vec![
+            engine
+                .scan(None, both.clone(), quiet.clone())
+                .await
+                .unwrap(),
+        ];
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        made.push(
+            engine
+                .scan(None, both.clone(), quiet.clone())
+                .await
+                .unwrap(),
+        );
+        std::fs::write(root.join("etc/group"), "root:x:0:\nsneaky:x:0:\n").unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=ubuntu\n").unwrap();
+        made.push(engine.scan(None, both, quiet).await.unwrap());
+        assert!(!made[1].report.changes.is_empty() && made[2].report.changes.len() >= 3);
+
+        for m in &made {
+            let again = engine.report_stored(&m.info).await.unwrap();
+            assert_eq!(again.report, m.report);
+            let first = m.report.from.is_none();
+            assert_eq!(again.items, first.then_some(m.items));
+        }
     }
 }

@@ -9,11 +9,14 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::CollectError;
+use crate::hostfs::{self, HashCache, Hashed, Resolve, Stat};
 
 /// The machine (or file-system tree) being scanned.
 pub struct Host {
@@ -22,6 +25,14 @@ pub struct Host {
     groups: OnceLock<HashMap<u32, String>>,
     denied: Mutex<Denied>,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The root directory, opened once: every file is opened relative to it.
+    root_fd: OnceLock<Result<OwnedFd, i32>>,
+    /// Set when the scan gives up (deadline, shutdown): long work stops at its next check.
+    cancel: Arc<AtomicBool>,
+    /// Bytes hashed at most per file.
+    max_hash: u64,
+    /// Digests of the previous scan by file identity, and this scan's.
+    hashes: Arc<HashCache>,
 }
 
 #[derive(Default)]
@@ -39,7 +50,81 @@ impl Host {
             groups: OnceLock::new(),
             denied: Mutex::new(Denied::default()),
             shared: Mutex::new(HashMap::new()),
+            root_fd: OnceLock::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            max_hash: hostfs::DEFAULT_MAX_HASH,
+            hashes: Arc::new(HashCache::default()),
         }
+    }
+
+    /// Hashes at most `max_hash` bytes per file, and reuses the digests in `cache` for files
+    /// whose identity (device, inode, size, mtime, ctime) did not change.
+    pub fn with_hashing(mut self, max_hash: u64, cache: Arc<HashCache>) -> Self {
+        self.max_hash = max_hash;
+        self.hashes = cache;
+        self
+    }
+
+    /// The flag that abandons this scan's remaining work (see [`Host::cancelled`]).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// True once the scan has given up: walks and hashing stop at their next check.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn root_fd(&self) -> io::Result<std::os::fd::RawFd> {
+        match self.root_fd.get_or_init(|| {
+            hostfs::open_root(&self.root).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        }) {
+            Ok(fd) => Ok(fd.as_raw_fd()),
+            Err(e) => Err(io::Error::from_raw_os_error(*e)),
+        }
+    }
+
+    /// Opens a regular file that a walk found at `real` (a path under the root) for reading,
+    /// refusing any symlink on the way (a directory swapped for one since the walk) and
+    /// anything but a regular file (see [`hostfs`]).
+    pub fn open_walked(&self, real: &Path) -> io::Result<(std::fs::File, Stat)> {
+        let rel = real.strip_prefix(&self.root).unwrap_or(real);
+        hostfs::open_regular(self.root_fd()?, rel, Resolve::NoSymlinks)
+    }
+
+    /// Opens a directory a walk found at `real` (a path under the root), refusing any symlink
+    /// on the way.
+    pub fn open_walked_dir(&self, real: &Path) -> io::Result<OwnedFd> {
+        let rel = real.strip_prefix(&self.root).unwrap_or(real);
+        hostfs::open_dir(self.root_fd()?, rel)
+    }
+
+    /// Opens the regular file at a host path (`/etc/passwd`), following symlinks only inside
+    /// the root: an image's `/etc/passwd -> /etc/shadow` is the image's shadow.
+    pub fn open_file(&self, host_path: impl AsRef<Path>) -> io::Result<(std::fs::File, Stat)> {
+        hostfs::open_regular(self.root_fd()?, host_path.as_ref(), Resolve::InRoot)
+    }
+
+    /// The SHA-256 of the regular file a walk found at `real`, at most `max_hash` bytes of it,
+    /// reusing the previous scan's digest when the file's identity is unchanged.
+    pub fn hash_walked(&self, real: &Path) -> io::Result<Hashed> {
+        let (file, st) = self.open_walked(real)?;
+        let id = hostfs::Identity::of(&st);
+        if let Some(h) = self.hashes.get(&id) {
+            return Ok(Hashed::Sha256(h));
+        }
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        let hashed = hostfs::hash_file(file, size, self.max_hash, &self.cancel)?;
+        if let Hashed::Sha256(h) = &hashed {
+            self.hashes.remember(id, h.clone());
+        }
+        Ok(hashed)
+    }
+
+    /// Reads a whole regular file of the host (at most [`hostfs::MAX_READ`] bytes).
+    pub fn read_bytes(&self, host_path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        let (file, _) = self.open_file(host_path)?;
+        hostfs::read_capped(file, hostfs::MAX_READ)
     }
 
     /// The root directory everything is read under.
@@ -91,8 +176,7 @@ impl Host {
 
     /// Reads a whole text file of the host. A missing file is `Unavailable` naming it.
     pub fn read_to_string(&self, host_path: &str) -> Result<String, CollectError> {
-        let real = self.path(host_path);
-        match std::fs::read(&real) {
+        match self.read_bytes(host_path) {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CollectError::Unavailable(
                 format!("{host_path} does not exist on this host"),
@@ -149,22 +233,26 @@ impl Host {
 
     /// The name of `uid` from the root's `/etc/passwd`, or the number as text.
     pub fn user_name(&self, uid: u32) -> String {
-        let map = self.users.get_or_init(|| id_map(&self.path("/etc/passwd")));
+        let map = self
+            .users
+            .get_or_init(|| id_map(self.read_bytes("/etc/passwd")));
         map.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
     }
 
     /// The name of `gid` from the root's `/etc/group`, or the number as text.
     pub fn group_name(&self, gid: u32) -> String {
-        let map = self.groups.get_or_init(|| id_map(&self.path("/etc/group")));
+        let map = self
+            .groups
+            .get_or_init(|| id_map(self.read_bytes("/etc/group")));
         map.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
     }
 }
 
 /// Parses `name:x:id:...` lines (passwd and group share the first three columns); malformed
 /// lines are skipped, the first name for an id wins.
-fn id_map(path: &Path) -> HashMap<u32, String> {
+fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
     let mut map = HashMap::new();
-    if let Ok(text) = std::fs::read(path) {
+    if let Ok(text) = bytes {
         for line in String::from_utf8_lossy(&text).lines() {
             let mut cols = line.split(':');
             let (Some(name), Some(_), Some(id)) = (cols.next(), cols.next(), cols.next()) else {

@@ -3,7 +3,12 @@
 //! Collectors run on a few worker threads (file-system walks block; a slow D-Bus call should not
 //! hold up the rest). A collector that errs or panics becomes `Unavailable` in the snapshot; it
 //! never aborts the scan. A collector that runs past the timeout is abandoned and marked
-//! unavailable, so a hung source cannot stall the whole scan.
+//! unavailable, and a fresh worker takes its place, so a stuck collector never holds a worker
+//! that the others need. The whole scan has a deadline too: collectors still running or not yet
+//! started when it passes are marked unavailable and the scan ends. When the scan ends, the
+//! host's cancel flag is set, so abandoned walks and hashes stop at their next check instead of
+//! running on for hours (only a thread blocked in one system call, on a hung network mount,
+//! stays until the kernel returns).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -31,6 +36,10 @@ pub struct ScanOptions {
     pub threads: usize,
     /// How long one collector may run before it is abandoned.
     pub collector_timeout: Duration,
+    /// How long the whole scan may run; what has not finished by then is unavailable.
+    pub scan_timeout: Duration,
+    /// Bytes hashed at most per file (larger files get `not_hashed`).
+    pub max_hash: u64,
 }
 
 impl Default for ScanOptions {
@@ -38,6 +47,8 @@ impl Default for ScanOptions {
         ScanOptions {
             threads: 0,
             collector_timeout: Duration::from_secs(300),
+            scan_timeout: Duration::from_secs(900),
+            max_hash: crate::hostfs::DEFAULT_MAX_HASH,
         }
     }
 }
@@ -75,7 +86,7 @@ pub fn run(
     // Started times per collector index, so the main thread can tell which one is overdue.
     let started: Arc<Vec<std::sync::Mutex<Option<Instant>>>> =
         Arc::new((0..total).map(|_| std::sync::Mutex::new(None)).collect());
-    for _ in 0..threads {
+    let spawn_worker = || {
         let (next, list, tx, host, started) = (
             next.clone(),
             list.clone(),
@@ -86,6 +97,9 @@ pub fn run(
         // Detached on purpose: a collector stuck in a syscall cannot be cancelled, only left.
         std::thread::spawn(move || {
             loop {
+                if host.cancelled() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = list.get(i) else { break };
                 *started[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -95,24 +109,29 @@ pub fn run(
                 }
             }
         });
+    };
+    for _ in 0..threads {
+        spawn_worker();
     }
-    drop(tx);
 
     let mut results: Vec<Option<Outcome>> = vec![None; total];
     let mut done = 0;
-    while done < total {
+    let mut finish = |i: usize, outcome: Outcome, results: &mut Vec<Option<Outcome>>| {
+        if results[i].is_none() {
+            results[i] = Some(outcome);
+            done += 1;
+            progress(&Progress {
+                done,
+                total,
+                collector: collectors[i].name(),
+            });
+        }
+        done
+    };
+    let mut finished = 0;
+    while finished < total {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok((i, outcome)) => {
-                if results[i].is_none() {
-                    results[i] = Some(outcome);
-                    done += 1;
-                    progress(&Progress {
-                        done,
-                        total,
-                        collector: collectors[i].name(),
-                    });
-                }
-            }
+            Ok((i, outcome)) => finished = finish(i, outcome, &mut results),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 for (i, slot) in started.iter().enumerate() {
                     let overdue = slot
@@ -120,22 +139,39 @@ pub fn run(
                         .unwrap_or_else(|p| p.into_inner())
                         .is_some_and(|t| t.elapsed() > options.collector_timeout);
                     if overdue && results[i].is_none() {
-                        results[i] = Some(Outcome::Unavailable(format!(
-                            "timed out after {}s",
-                            options.collector_timeout.as_secs()
-                        )));
-                        done += 1;
-                        progress(&Progress {
-                            done,
-                            total,
-                            collector: collectors[i].name(),
-                        });
+                        let why =
+                            format!("timed out after {}s", options.collector_timeout.as_secs());
+                        finished = finish(i, Outcome::Unavailable(why), &mut results);
+                        // Its thread is lost to us: another takes its place.
+                        spawn_worker();
                     }
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        if start.elapsed() > options.scan_timeout {
+            for i in 0..total {
+                if results[i].is_none() {
+                    let began = started[i]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some();
+                    let why = format!(
+                        "the scan's deadline of {}s passed {}",
+                        options.scan_timeout.as_secs(),
+                        if began {
+                            "while it ran"
+                        } else {
+                            "before it could start"
+                        }
+                    );
+                    finished = finish(i, Outcome::Unavailable(why), &mut results);
+                }
+            }
+        }
     }
+    // Whatever still runs is abandoned: tell it to stop.
+    host.cancel_flag().store(true, Ordering::SeqCst);
 
     let mut snapshot = Snapshot::default();
     for (c, r) in collectors.iter().zip(results) {
@@ -162,5 +198,126 @@ pub fn run_one(c: &dyn Collector, host: &Host) -> Outcome {
                 .unwrap_or_else(|| "unknown panic".into());
             Outcome::Unavailable(format!("collector crashed: {what}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::CollectError;
+    use crate::model::Item;
+    use std::sync::atomic::AtomicBool;
+
+    /// Spins until the scan is cancelled (like a hash of a sparse terabyte), then says so.
+    struct Stuck(&'static AtomicBool);
+    static STUCK_STOPPED: AtomicBool = AtomicBool::new(false);
+    static OTHER_STOPPED: AtomicBool = AtomicBool::new(false);
+
+    impl Collector for Stuck {
+        fn name(&self) -> &'static str {
+            "stuck"
+        }
+        fn description(&self) -> &'static str {
+            "never finishes on its own"
+        }
+        fn noun(&self) -> &'static str {
+            "thing"
+        }
+        fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+            while !host.cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.0.store(true, Ordering::SeqCst);
+            Err(CollectError::Unavailable("cancelled".into()))
+        }
+    }
+
+    struct Quick(&'static str);
+
+    impl Collector for Quick {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            "returns at once"
+        }
+        fn noun(&self) -> &'static str {
+            "thing"
+        }
+        fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
+            Ok(vec![Item::new("x")])
+        }
+    }
+
+    fn items(out: &ScanOutput, name: &str) -> Option<usize> {
+        match out.snapshot.results.get(name) {
+            Some(Outcome::Items(v)) => Some(v.len()),
+            _ => None,
+        }
+    }
+
+    /// Regression (issue 8): with every worker stuck in an abandoned collector, the rest never
+    /// started and the scan never ended. Now a fresh worker replaces an abandoned one, and the
+    /// abandoned one is told to stop when the scan ends.
+    #[test]
+    fn a_stuck_collector_does_not_hold_the_only_worker() {
+        static LIST: [&dyn Collector; 3] = [&Stuck(&STUCK_STOPPED), &Quick("a"), &Quick("b")];
+        let options = ScanOptions {
+            threads: 1,
+            collector_timeout: Duration::from_millis(300),
+            scan_timeout: Duration::from_secs(60),
+            max_hash: 1 << 20,
+        };
+        let t = Instant::now();
+        let out = run(
+            Arc::new(Host::new("/nonexistent")),
+            &LIST,
+            &options,
+            &|_| {},
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(matches!(
+            out.snapshot.results.get("stuck"),
+            Some(Outcome::Unavailable(why)) if why.contains("timed out")
+        ));
+        assert_eq!((items(&out, "a"), items(&out, "b")), (Some(1), Some(1)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !STUCK_STOPPED.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            STUCK_STOPPED.load(Ordering::SeqCst),
+            "the abandoned collector was not told to stop"
+        );
+    }
+
+    /// The whole scan has a deadline that also covers collectors that never started.
+    #[test]
+    fn the_scan_deadline_covers_collectors_that_never_started() {
+        static LIST: [&dyn Collector; 2] = [&Stuck(&OTHER_STOPPED), &Quick("later")];
+        let options = ScanOptions {
+            threads: 1,
+            collector_timeout: Duration::from_secs(3600),
+            scan_timeout: Duration::from_millis(400),
+            max_hash: 1 << 20,
+        };
+        let t = Instant::now();
+        let out = run(
+            Arc::new(Host::new("/nonexistent")),
+            &LIST,
+            &options,
+            &|_| {},
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        match out.snapshot.results.get("later") {
+            Some(Outcome::Unavailable(why)) => {
+                assert!(why.contains("before it could start"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            out.snapshot.results.get("stuck"),
+            Some(Outcome::Unavailable(why)) if why.contains("while it ran")
+        ));
     }
 }

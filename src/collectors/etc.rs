@@ -296,7 +296,13 @@ mod tests {
         assert_eq!(host.denied().0, 1);
         assert_eq!(host.denied().1, ["/etc/shadow"]);
         let mut g = Fields::new();
-        fswalk::content_fields(&host, Path::new("/x"), 5, Ok("ab".into()), &mut g);
+        fswalk::content_fields(
+            &host,
+            Path::new("/x"),
+            5,
+            Ok(crate::hostfs::Hashed::Sha256("ab".into())),
+            &mut g,
+        );
         assert_eq!(g, fields(&[("sha256", "ab")]));
     }
 

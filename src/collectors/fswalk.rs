@@ -28,16 +28,17 @@
 //! are spread over a few threads.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, OsStr};
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::CollectError;
 use crate::host::Host;
+use crate::hostfs::{self, Hashed};
 use crate::model::Fields;
 
 /// Every entry of the tree at `host_dir` (the directory itself included), with its `lstat`
@@ -62,18 +63,26 @@ pub fn tree(host: &Host, host_dir: &str) -> Result<Vec<(PathBuf, Metadata)>, Col
     let mut out = vec![(top.clone(), meta)];
     let mut stack = vec![top];
     while let Some(dir) = stack.pop() {
+        if host.cancelled() {
+            return Err(CollectError::Unavailable("scan abandoned".into()));
+        }
         let entries = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
-            Err(e) => {
-                if e.kind() == io::ErrorKind::PermissionDenied {
-                    host.note_denied(&host.display(&dir));
-                }
-                continue; // vanished meanwhile, or denied: keep the rest
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                host.note_denied(&host.display(&dir));
+                continue;
             }
+            Err(e) if gone(&e) || e.raw_os_error() == Some(libc::ELOOP) => continue, // vanished
+            Err(e) => return Err(CollectError::io(host.display(&dir), e)),
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = entry.map_err(|e| CollectError::io(host.display(&dir), e))?;
             // DirEntry::metadata is an fstatat relative to the directory, without following.
-            let Ok(m) = entry.metadata() else { continue };
+            let m = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(CollectError::io(host.display(&entry.path()), e)),
+            };
             let path = entry.path();
             if m.is_dir() {
                 stack.push(path.clone());
@@ -144,12 +153,13 @@ const LOCAL_FS: &[&str] = &[
     "rootfs",
 ];
 
-/// Parses mountinfo; malformed lines are skipped.
-fn parse_mountinfo(text: &str) -> Vec<Mount> {
+/// Parses mountinfo; malformed lines are skipped. Works on bytes: mount points need not be
+/// UTF-8, and a lossy conversion would make two different points compare equal.
+fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
     let mut out = Vec::new();
-    for line in text.lines() {
-        let cols: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = cols.iter().skip(6).position(|c| *c == "-").map(|p| p + 6) else {
+    for line in text.split(|b| *b == b'\n') {
+        let cols: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+        let Some(sep) = cols.iter().skip(6).position(|c| *c == b"-").map(|p| p + 6) else {
             continue;
         };
         let (Some(dev), Some(root), Some(point), Some(fstype)) =
@@ -158,10 +168,10 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             continue;
         };
         out.push(Mount {
-            dev: dev.to_string(),
-            root: super::mounts::unescape_octal(root.as_bytes()),
-            point: super::mounts::unescape_octal(point.as_bytes()),
-            fstype: fstype.to_string(),
+            dev: String::from_utf8_lossy(dev).into_owned(),
+            root: super::mounts::unescape_octal(root),
+            point: super::mounts::unescape_octal(point),
+            fstype: String::from_utf8_lossy(fstype).into_owned(),
         });
     }
     out
@@ -214,63 +224,90 @@ struct Plan {
     mount_points: Option<HashSet<PathBuf>>,
 }
 
-fn plan(host: &Host) -> Plan {
-    let table_path = host.path(host.mountinfo());
-    // Under a non-live root, a procfs there describes the scanner's own mounts, not the root's.
-    let usable = host.is_live() || !is_procfs(&table_path);
-    let text = if usable {
-        std::fs::read(&table_path)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+fn plan(host: &Host) -> Result<Plan, String> {
+    // The scanner's own mount table, never one inside a scanned image: an image's
+    // proc/self/mountinfo is just a file its author wrote (it could declare /usr a network
+    // mount to hide it). On the live host, init's table (see Host::mountinfo).
+    let table = if host.is_live() {
+        host.mountinfo()
     } else {
-        None
+        "/proc/self/mountinfo"
     };
-    let mounts = text.as_deref().map(parse_mountinfo).unwrap_or_default();
+    let all = match std::fs::read(table) {
+        Ok(b) => parse_mountinfo(&b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        // Without the table the walk would silently skip every other mount (/boot, /home).
+        Err(e) => return Err(format!("cannot read the mount table {table}: {e}")),
+    };
+    // Mounts at or below the root, with points made relative to it.
+    let root = host.root().as_os_str().as_bytes();
+    let root = if root.len() > 1 {
+        root.strip_suffix(b"/").unwrap_or(root)
+    } else {
+        root
+    };
+    let mounts: Vec<Mount> = all
+        .into_iter()
+        .filter_map(|mut m| {
+            if root == b"/" {
+                return Some(m);
+            }
+            let rest = m.point.strip_prefix(root)?;
+            if rest.is_empty() {
+                m.point = b"/".to_vec();
+            } else if rest.starts_with(b"/") {
+                m.point = rest.to_vec();
+            } else {
+                return None;
+            }
+            Some(m)
+        })
+        .collect();
     if mounts.is_empty() {
-        return Plan {
+        return Ok(Plan {
             starts: vec![host.path("/")],
             mount_points: None,
-        };
+        });
     }
     let mut starts: Vec<PathBuf> = select_mounts(&mounts)
         .iter()
         .map(|p| host.path(OsStr::from_bytes(p)))
         .collect();
     if !mounts.iter().any(|m| m.point == b"/") {
-        // A chroot whose root is no mount point: still walk the root.
+        // A root that is no mount point itself (a directory of the host): still walk it.
         starts.insert(0, host.path("/"));
     }
     let mount_points = mounts
         .iter()
         .map(|m| host.path(OsStr::from_bytes(&m.point)))
         .collect();
-    Plan {
+    Ok(Plan {
         starts,
         mount_points: Some(mount_points),
-    }
+    })
 }
 
-fn is_procfs(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
-        .unwrap_or(false)
-}
-
-/// One directory waiting to be read, and the device its walk must stay on (fake roots).
+/// One directory waiting to be read, and the device it must be on: its parent's (a directory
+/// on another device is a mount point, walked from its own start or not at all).
 struct Job {
     path: PathBuf,
     dev: u64,
 }
 
-/// The work shared by the walking threads: a stack of directories, and how many threads are
-/// busy (when none is and the stack is empty, the walk is done).
+/// The work shared by the walking threads: a stack of directories, how many threads are busy
+/// (when none is and the stack is empty, the walk is done), and the first error that makes
+/// the walk's result incomplete.
 struct Queue {
     jobs: Vec<Job>,
     busy: usize,
+    failed: Option<String>,
 }
 
 fn walk_special(host: &Host, threads: usize) -> Result<SpecialFiles, String> {
-    let plan = plan(host);
+    walk_planned(host, &plan(host)?, threads)
+}
+
+fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles, String> {
     let mut jobs = Vec::new();
     for (i, start) in plan.starts.iter().enumerate() {
         match std::fs::symlink_metadata(start) {
@@ -285,17 +322,29 @@ fn walk_special(host: &Host, threads: usize) -> Result<SpecialFiles, String> {
             Err(_) => {}
         }
     }
-    let queue = Mutex::new(Queue { jobs, busy: 0 });
+    let queue = Mutex::new(Queue {
+        jobs,
+        busy: 0,
+        failed: None,
+    });
     let wake = Condvar::new();
     let results: Vec<SpecialFiles> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| worker(host, &plan, &queue, &wake)))
+            .map(|_| s.spawn(|| worker(host, plan, &queue, &wake)))
             .collect();
         workers
             .into_iter()
             .map(|w| w.join().unwrap_or_default())
             .collect()
     });
+    let q = queue.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(why) = q.failed {
+        // An incomplete walk would report every file it missed as deleted.
+        return Err(why);
+    }
+    if host.cancelled() {
+        return Err("scan abandoned during the file-system walk".into());
+    }
     let mut all = SpecialFiles::default();
     for r in results {
         all.suid.extend(r.suid);
@@ -316,6 +365,9 @@ fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> Spe
         let job = {
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
             loop {
+                if q.failed.is_some() || host.cancelled() {
+                    q.jobs.clear();
+                }
                 if let Some(job) = q.jobs.pop() {
                     q.busy += 1;
                     break job;
@@ -327,12 +379,16 @@ fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> Spe
                 q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
-        read_dir(host, plan, &job, &mut found, &mut children);
+        let result = read_dir(host, plan, &job, &mut found, &mut children);
         let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
         q.busy -= 1;
+        if let Err(why) = result {
+            q.failed.get_or_insert(why);
+            children.clear();
+        }
         let more = !children.is_empty();
         q.jobs.append(&mut children);
-        if more || q.busy == 0 {
+        if more || q.busy == 0 || q.failed.is_some() {
             wake.notify_all();
         }
     }
@@ -342,22 +398,21 @@ fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> Spe
 struct DirStream(std::ptr::NonNull<libc::DIR>);
 
 impl DirStream {
-    /// Opens `path`; the error is the errno.
-    fn open(path: &Path) -> Result<Self, i32> {
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: c is a valid C string.
-        let fd = unsafe { libc::open(c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(errno());
-        }
-        // SAFETY: fd is an open directory descriptor; on success the stream owns it.
-        match std::ptr::NonNull::new(unsafe { libc::fdopendir(fd) }) {
+    /// Opens the directory at `path` (under the host root) refusing every symlink on the way,
+    /// so a parent directory swapped for a symlink since it was read cannot steer the walk
+    /// (see [`hostfs`]). The error is the errno.
+    fn open(host: &Host, path: &Path) -> Result<Self, i32> {
+        let fd = host
+            .open_walked_dir(path)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        // SAFETY: raw is an open directory descriptor; on success the stream owns it.
+        match std::ptr::NonNull::new(unsafe { libc::fdopendir(raw) }) {
             Some(d) => Ok(DirStream(d)),
             None => {
                 let e = errno();
-                // SAFETY: fd is ours and not owned by any stream.
-                unsafe { libc::close(fd) };
+                // SAFETY: raw is ours and not owned by any stream.
+                unsafe { libc::close(raw) };
                 Err(e)
             }
         }
@@ -368,16 +423,20 @@ impl DirStream {
         unsafe { libc::dirfd(self.0.as_ptr()) }
     }
 
-    /// The next entry's name and `d_type`; the name is valid until the next call.
-    fn next_entry(&mut self) -> Option<(&CStr, u8)> {
+    /// The next entry's name and `d_type`; the name is valid until the next call. An error
+    /// of readdir itself (I/O) is returned as its errno.
+    fn next_entry(&mut self) -> Option<Result<(&CStr, u8), i32>> {
         // SAFETY: the stream is open; the entry stays valid until the next readdir on it,
-        // which the &mut borrow of the returned name prevents.
+        // which the &mut borrow of the returned name prevents. errno is cleared first, as
+        // readdir reports an error only through it.
         unsafe {
+            *libc::__errno_location() = 0;
             let ent = libc::readdir(self.0.as_ptr());
             if ent.is_null() {
-                return None;
+                let e = *libc::__errno_location();
+                return (e != 0).then_some(Err(e));
             }
-            Some((CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type))
+            Some(Ok((CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type)))
         }
     }
 }
@@ -415,39 +474,54 @@ fn stat_at(dirfd: libc::c_int, name: &CStr) -> Result<libc::stat, i32> {
     }
 }
 
-/// `fstat` of a descriptor; the error is the errno.
-fn stat_fd(fd: libc::c_int) -> Result<libc::stat, i32> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: st is writable; fstat fills it on success.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0 {
-        // SAFETY: initialised by a successful fstat.
-        Ok(unsafe { st.assume_init() })
-    } else {
-        Err(errno())
-    }
+/// Why a walk cannot go on: an error other than "gone" or "denied" (out of descriptors or
+/// memory, I/O). Reported as the collector being unavailable, never as files removed.
+fn fatal(host: &Host, path: &Path, errno: i32) -> String {
+    format!(
+        "cannot read {}: {}",
+        host.display(path),
+        io::Error::from_raw_os_error(errno)
+    )
 }
 
 /// Reads one directory: records its special files, and returns its subdirectories to walk.
-fn read_dir(host: &Host, plan: &Plan, job: &Job, found: &mut SpecialFiles, sub: &mut Vec<Job>) {
-    let mut dir = match DirStream::open(&job.path) {
+/// Only "gone" (ENOENT, ENOTDIR; ELOOP for a directory swapped for a symlink) and "denied"
+/// are tolerated; any other error fails the walk.
+fn read_dir(
+    host: &Host,
+    plan: &Plan,
+    job: &Job,
+    found: &mut SpecialFiles,
+    sub: &mut Vec<Job>,
+) -> Result<(), String> {
+    let mut dir = match DirStream::open(host, &job.path) {
         Ok(d) => d,
         Err(libc::EACCES | libc::EPERM) => {
             host.note_denied(&host.display(&job.path));
-            return;
+            return Ok(());
         }
-        Err(_) => return, // vanished, or replaced by something else
+        // Vanished, or moved and replaced by something else since its parent was read.
+        Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV) => return Ok(()),
+        Err(e) => return Err(fatal(host, &job.path, e)),
     };
     let fd = dir.fd();
-    if plan.mount_points.is_none() {
-        // No mount table: stay on the device the walk started on, like find -xdev.
-        match stat_fd(fd) {
-            Ok(st) if st.st_dev == job.dev => {}
-            _ => return,
+    // Another device than its parent's: a mount point (its name may not have matched the
+    // table, or there is no table). Walked from its own start, or not at all.
+    match hostfs::fstat(fd) {
+        Ok(st) if st.st_dev == job.dev => {}
+        Ok(_) => return Ok(()),
+        Err(e) => {
+            return Err(fatal(
+                host,
+                &job.path,
+                e.raw_os_error().unwrap_or(libc::EIO),
+            ));
         }
     }
     let mut full: Vec<u8> = Vec::new();
     let mut denied = false;
-    while let Some((name, dtype)) = dir.next_entry() {
+    while let Some(entry) = dir.next_entry() {
+        let (name, dtype) = entry.map_err(|e| fatal(host, &job.path, e))?;
         let nb = name.to_bytes();
         if nb == b"." || nb == b".." {
             continue;
@@ -461,7 +535,8 @@ fn read_dir(host: &Host, plan: &Plan, job: &Job, found: &mut SpecialFiles, sub: 
                     denied = true;
                     continue;
                 }
-                Err(_) => continue, // vanished
+                Err(libc::ENOENT | libc::ENOTDIR) => continue, // vanished
+                Err(e) => return Err(fatal(host, &job.path.join(OsStr::from_bytes(nb)), e)),
             },
             _ => continue, // symlinks, devices, sockets: nothing to find there
         };
@@ -509,6 +584,7 @@ fn read_dir(host: &Host, plan: &Plan, job: &Job, found: &mut SpecialFiles, sub: 
     if denied {
         host.note_denied(&host.display(&job.path));
     }
+    Ok(())
 }
 
 /// The `security.capability` xattr of the file at `path` (NUL-terminated), not following links.
@@ -526,34 +602,29 @@ fn read_caps_xattr(path_nul: &[u8]) -> Option<Vec<u8>> {
     (n > 0).then(|| buf[..n as usize].to_vec())
 }
 
-/// The SHA-256 of a regular file, opened without following symlinks and without blocking (a
-/// file swapped for a FIFO between walk and read must not hang the scan).
-pub fn sha256_regular(path: &Path) -> io::Result<String> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("no longer a regular file"));
-    }
-    super::common::sha256_read(file)
-}
-
-/// Records what identifies a regular file's content: `sha256` when it could be read; when it
-/// could not (not root: /etc/shadow), the denial is noted and `mtime` (seconds) stands in, so
-/// a change is still seen. A file that vanished meanwhile gets neither.
+/// Records what identifies a regular file's content: `sha256` when it could be read (at most
+/// the configured size: above it, `not_hashed` says so and `mtime` stands in); when it could
+/// not be read (not root: /etc/shadow), the denial is noted and `mtime` (seconds) stands in,
+/// so a change is still seen. A file that vanished meanwhile gets neither.
 pub fn content_fields(
     host: &Host,
     path: &Path,
     mtime: i64,
-    hashed: io::Result<String>,
+    hashed: io::Result<Hashed>,
     fields: &mut Fields,
 ) {
     match hashed {
-        Ok(h) => {
+        Ok(Hashed::Sha256(h)) => {
             fields.insert("sha256".into(), h);
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Ok(Hashed::TooLarge { cap, .. }) => {
+            fields.insert(
+                "not_hashed".into(),
+                format!("larger than {}", hostfs::human_size(cap)),
+            );
+            fields.insert("mtime".into(), mtime.to_string());
+        }
+        Err(e) if gone(&e) => {}
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 host.note_denied(&host.display(path));
@@ -563,9 +634,16 @@ pub fn content_fields(
     }
 }
 
+/// Whether an error means the file is really gone (it vanished between the walk and the
+/// read), as opposed to could not be read (permissions, descriptors, I/O): only then may an
+/// item be left out.
+pub fn gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
 /// [`content_fields`] for a file described by its metadata.
 pub fn hash_or_mtime(host: &Host, path: &Path, meta: &Metadata, fields: &mut Fields) {
-    content_fields(host, path, meta.mtime(), sha256_regular(path), fields);
+    content_fields(host, path, meta.mtime(), host.hash_walked(path), fields);
 }
 
 #[cfg(test)]
@@ -588,7 +666,7 @@ mod tests {
                     garbage line\n\
                     40 27 0:40 / /media/my\\040disk rw master:2 shared:3 - vfat /dev/sdb1 rw\n\
                     41 27 0:41 /sub /srv/bind rw - ext4 /dev/vda rw\n";
-        let m = parse_mountinfo(text);
+        let m = parse_mountinfo(text.as_bytes());
         assert_eq!(
             m,
             [
@@ -665,18 +743,17 @@ mod tests {
         touch(&root.join("mnt/nfs/remote-suid"), 0o4755);
         touch(&root.join("usr/bin/plain"), 0o755);
 
+        let all = [
+            "/boot/efi/EFI/evil",
+            "/mnt/nfs/remote-suid",
+            "/proc/fake/suid",
+            "/usr/bin/su",
+        ];
         let host = Host::new(root);
-        assert_eq!(
-            suid_keys(&host),
-            [
-                "/boot/efi/EFI/evil",
-                "/mnt/nfs/remote-suid",
-                "/proc/fake/suid",
-                "/usr/bin/su"
-            ],
-            "no table: the whole root, on its device"
-        );
+        assert_eq!(suid_keys(&host), all, "the whole root, on its device");
 
+        // An image's own mount table is only a file its author wrote: it must not steer the
+        // walk (here it would hide /mnt/nfs and /proc).
         std::fs::create_dir_all(root.join("proc/self")).unwrap();
         std::fs::write(
             root.join("proc/self/mountinfo"),
@@ -687,10 +764,37 @@ mod tests {
         )
         .unwrap();
         let host = Host::new(root);
+        assert_eq!(suid_keys(&host), all, "the image's table is ignored");
+    }
+
+    /// Regression (issue 8): a mount point whose name is not UTF-8 was compared lossily, so
+    /// the walk entered mounts it should skip. Mounts below a fake root come from the
+    /// scanner's own table, and a directory on another device is never entered.
+    #[test]
+    fn mounts_below_a_fake_root_are_not_entered_even_with_odd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(&root.join("usr/bin/su"), 0o4755);
+        let odd = root.join(OsStr::from_bytes(b"mnt/odd\xff\xfe"));
+        std::fs::create_dir_all(&odd).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&odd)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("cannot mount a tmpfs here (not root?): skipping the mount part");
+            return;
+        }
+        touch(&odd.join("hidden-suid"), 0o4755);
+        let host = Host::new(root);
+        let keys = suid_keys(&host);
+        let _ = std::process::Command::new("umount").arg(&odd).status();
+        // The tmpfs below the root is walked from its own start (it is local), once.
         assert_eq!(
-            suid_keys(&host),
-            ["/boot/efi/EFI/evil", "/usr/bin/su"],
-            "table: local mounts only, /boot/efi from its own start"
+            keys,
+            ["/mnt/odd\\xff\\xfe/hidden-suid", "/usr/bin/su"],
+            "{keys:?}"
         );
     }
 
@@ -735,16 +839,69 @@ mod tests {
     #[test]
     fn hashing_refuses_fifos_and_symlinks() {
         let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
         let fifo = dir.path().join("p");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        assert!(sha256_regular(&fifo).is_err(), "must not block on a FIFO");
+        assert!(host.hash_walked(&fifo).is_err(), "must not block on a FIFO");
         std::os::unix::fs::symlink(&fifo, dir.path().join("l")).unwrap();
-        assert!(sha256_regular(&dir.path().join("l")).is_err());
+        assert!(host.hash_walked(&dir.path().join("l")).is_err());
         std::fs::write(dir.path().join("f"), b"abc").unwrap();
         assert_eq!(
-            sha256_regular(&dir.path().join("f")).unwrap(),
-            crate::collectors::common::sha256_bytes(b"abc")
+            host.hash_walked(&dir.path().join("f")).unwrap(),
+            Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
         );
+    }
+
+    /// Regression (issue 8): only "gone" counts as gone. A walk that runs out of descriptors
+    /// (EMFILE) must fail, not report every file it could not open as deleted.
+    #[test]
+    fn running_out_of_descriptors_fails_the_walk_instead_of_losing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for i in 0..20 {
+            touch(&root.join(format!("d{i}/sub/suid")), 0o4755);
+        }
+        // In a child process: lower the descriptor limit to what is open already.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "collectors::fswalk::tests::emfile_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("DAWGMON_EMFILE_ROOT", &root)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("walk failed: cannot read") && text.contains("Too many open files"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore]
+    fn emfile_child() {
+        let Ok(root) = std::env::var("DAWGMON_EMFILE_ROOT") else {
+            return;
+        };
+        let host = Host::new(&root);
+        host.open_walked_dir(Path::new(&root)).unwrap(); // root fd opened before the limit
+        let plan = plan(&host).unwrap();
+        // No descriptor left: the limit is the lowest free descriptor number.
+        let free = std::fs::File::open("/dev/null").unwrap();
+        let free = std::os::fd::AsRawFd::as_raw_fd(&free) as u64;
+        let lim = libc::rlimit {
+            rlim_cur: free,
+            rlim_max: 4096,
+        };
+        // SAFETY: setrlimit with a valid struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+        match walk_planned(&host, &plan, 4) {
+            Ok(f) => println!("walk succeeded with {} suid", f.suid.len()),
+            Err(e) => println!("walk failed: {e}"),
+        }
     }
 
     /// Timing of the live walk: `cargo test --release --lib fswalk::tests::live_walk_timing

@@ -35,7 +35,7 @@ impl Collector for ListSuids {
             fields.insert("group".into(), host.group_name(s.gid));
             fields.insert("perm".into(), mode_string(s.mode));
             fields.insert("size".into(), s.size.to_string());
-            let hashed = fswalk::sha256_regular(&s.path);
+            let hashed = host.hash_walked(&s.path);
             fswalk::content_fields(host, &s.path, s.mtime, hashed, &mut fields);
             let key = host.display(&s.path);
             super::pkgdb::attribute(host, &key, &mut fields);

@@ -67,7 +67,7 @@ pub async fn run(
     let store = Store::open(&config.database).await?;
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
-    engine.options.collector_timeout = config.collector_timeout();
+    engine.options = config.scan_options();
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))

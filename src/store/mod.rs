@@ -366,6 +366,51 @@ impl Store {
         })
     }
 
+    /// Every scan older than `id`, newest first, as (id, finished_at, manifest hash): cheap
+    /// (no content), for finding the newest scan in which a collector worked.
+    pub async fn history_before(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(i64, DateTime<Utc>, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, finished_at, manifest FROM scans WHERE id < ? ORDER BY id DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::sql("listing earlier scans"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let ms: i64 = r.get("finished_at");
+                (
+                    r.get("id"),
+                    Utc.timestamp_millis_opt(ms).single().unwrap_or_default(),
+                    r.get("manifest"),
+                )
+            })
+            .collect())
+    }
+
+    /// A manifest by its hash (`scan` is named in errors).
+    pub async fn manifest_by_hash(&self, scan: i64, hash: &str) -> Result<Manifest, StoreError> {
+        let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM manifests WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sql("reading a scan manifest"))?
+            .ok_or_else(|| StoreError::Corrupt {
+                scan,
+                what: "manifest".into(),
+                message: format!("manifest {hash} is missing"),
+            })?;
+        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
+            scan,
+            what: "manifest".into(),
+            message: e.to_string(),
+        })
+    }
+
     /// Loads the content behind manifest entries (of scan `id`, named in errors).
     pub async fn load_entries(
         &self,
@@ -399,6 +444,9 @@ impl Store {
     }
 
     /// Deletes unlabelled scans beyond the newest `keep`, then content no scan refers to.
+    /// Also kept, whatever its age: for each collector, the newest scan in which it worked, so
+    /// a collector that has been failing for longer than the retention is still compared with
+    /// its last good output when it recovers (and what changed meanwhile is reported).
     /// Returns how many scans were removed.
     pub async fn prune(&self, keep: usize) -> Result<u64, StoreError> {
         let mut tx: Transaction<'_, Sqlite> = self
@@ -406,15 +454,62 @@ impl Store {
             .begin()
             .await
             .map_err(StoreError::sql("starting a transaction"))?;
-        let removed = sqlx::query(
-            "DELETE FROM scans WHERE label IS NULL AND id NOT IN
-               (SELECT id FROM scans WHERE label IS NULL ORDER BY id DESC LIMIT ?)",
-        )
-        .bind(keep as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::sql("pruning old scans"))?
-        .rows_affected();
+        let rows = sqlx::query("SELECT id, label, manifest FROM scans ORDER BY id DESC")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::sql("listing scans to prune"))?;
+        let mut unlabelled = 0usize;
+        let mut worked: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut seen_manifests: std::collections::HashSet<String> =
+            std::collections::HashSet::new();
+        let mut doomed: Vec<i64> = Vec::new();
+        for row in rows {
+            let id: i64 = row.get("id");
+            let label: Option<String> = row.get("label");
+            let hash: String = row.get("manifest");
+            let in_window = label.is_some() || unlabelled < keep;
+            if label.is_none() {
+                unlabelled += 1;
+            }
+            // A manifest seen before (a newer scan had it) has nothing new to offer.
+            let mut needed = false;
+            if seen_manifests.insert(hash.clone()) {
+                let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM manifests WHERE hash = ?")
+                    .bind(&hash)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::sql("reading a scan manifest"))?;
+                let manifest: Manifest =
+                    serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
+                        scan: id,
+                        what: "manifest".into(),
+                        message: e.to_string(),
+                    })?;
+                for (name, entry) in manifest {
+                    if matches!(entry, ManifestEntry::Blob(_)) && worked.insert(name) {
+                        needed = true;
+                    }
+                }
+            }
+            if !in_window && !needed {
+                doomed.push(id);
+            }
+        }
+        let removed = doomed.len() as u64;
+        for chunk in doomed.chunks(500) {
+            let list = chunk
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            // Integers only: safe to splice.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM scans WHERE id IN ({list})"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("pruning old scans"))?;
+        }
         if removed > 0 {
             sqlx::query("DELETE FROM manifests WHERE hash NOT IN (SELECT manifest FROM scans)")
                 .execute(&mut *tx)

@@ -1,0 +1,505 @@
+//! Opening, reading and hashing files of the scanned host without being steered elsewhere.
+//!
+//! dawgmon runs as root and reads places a hostile local user can write to (`/tmp`, their home)
+//! or an untrusted image (`--root`). Three rules keep those reads honest:
+//! - **No path is trusted twice.** A file found by a walk is opened again relative to the
+//!   scanned root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`: a directory swapped
+//!   for a symlink between the walk and the open makes the open fail (`ELOOP`) instead of
+//!   landing on `/dev/pts/N` or `/etc/shadow`. Under a root other than `/`, configuration files
+//!   are resolved with `RESOLVE_IN_ROOT`, so an image's absolute symlink (`etc/passwd ->
+//!   /etc/shadow`) stays inside the image.
+//! - **Only regular files are read**, opened with `O_NOCTTY | O_NONBLOCK`: a terminal never
+//!   becomes the daemon's controlling terminal (closing it would send SIGHUP), and a FIFO never
+//!   blocks. Under a foreign root the file is first opened with `O_PATH` (no open side effects
+//!   at all: a device node in an image is never really opened) and re-opened only when `fstat`
+//!   says it is a regular file.
+//! - **Work per file is bounded**: a whole-file read has a size cap, and hashing stops at a
+//!   configured size (a sparse setuid file of terabytes costs nothing to make; see
+//!   [`Hashed::TooLarge`]). Hashing checks a cancel flag, so a scan that gave up on a collector
+//!   does not leave a thread hashing for hours.
+//!
+//! Kernels without `openat2` (before 5.6, or a seccomp filter refusing it) fall back to a walk
+//! of the path one component at a time with `O_NOFOLLOW`, which refuses every symlink.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+/// Largest file read whole into memory (account files, package lists, unit files...).
+pub const MAX_READ: u64 = 64 << 20;
+
+/// Default cap on the bytes hashed per file.
+pub const DEFAULT_MAX_HASH: u64 = 256 << 20;
+
+/// How symlinks in a path are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    /// Any symlink in the path fails the open (`ELOOP`): for files a walk found by name.
+    NoSymlinks,
+    /// Symlinks are followed, with the root as `/` (an image's `/etc/shadow` is its own).
+    InRoot,
+}
+
+/// The status of an open file.
+pub type Stat = libc::stat;
+
+/// Opens the regular file `rel` (relative to the directory `root`) for reading, as the module
+/// documentation describes. Errors: `NotFound` when it does not exist, `InvalidInput` ("not a
+/// regular file") for anything else that is not a regular file, `ELOOP` for a refused symlink.
+pub fn open_regular(root: RawFd, rel: &Path, resolve: Resolve) -> io::Result<(File, Stat)> {
+    let rel = relative(rel)?;
+    let fd = match resolve {
+        Resolve::NoSymlinks => open2(
+            root,
+            &rel,
+            read_flags() | libc::O_NOFOLLOW,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+        ),
+        Resolve::InRoot => open2(
+            root,
+            &rel,
+            libc::O_PATH | libc::O_CLOEXEC,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        ),
+    };
+    let fd = match fd {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            open_by_components(root, &rel)?
+        }
+        other => other?,
+    };
+    let st = fstat(fd.as_raw_fd())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if resolve == Resolve::NoSymlinks {
+        return Ok((File::from(fd), st));
+    }
+    // Re-open the O_PATH descriptor for reading: through /proc/self/fd, which names exactly
+    // the file already checked. Without /proc, open the path again and check it is the same.
+    let again = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL");
+    // SAFETY: a valid C string; the result is checked.
+    let raw = unsafe { libc::open(again.as_ptr(), read_flags()) };
+    let file = if raw >= 0 {
+        // SAFETY: a fresh descriptor we own.
+        File::from(unsafe { OwnedFd::from_raw_fd(raw) })
+    } else {
+        File::from(open2(
+            root,
+            &rel,
+            read_flags() | libc::O_NOFOLLOW,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        )?)
+    };
+    let now = fstat(file.as_raw_fd())?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(io::Error::other("file replaced while it was opened"));
+    }
+    Ok((file, now))
+}
+
+/// Opens the directory `rel` (relative to the directory `root`) for reading its entries,
+/// refusing every symlink on the way (the walk's own directories: see the module docs).
+pub fn open_dir(root: RawFd, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = relative(rel)?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    match open2(
+        root,
+        &rel,
+        flags,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    ) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            open_by_components_with(root, &rel, flags)
+        }
+        other => other,
+    }
+}
+
+/// Reads a whole regular file, refusing one larger than `cap` bytes.
+pub fn read_capped(mut file: File, cap: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    (&mut file).take(cap + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {}: not read", human_size(cap)),
+        ));
+    }
+    Ok(out)
+}
+
+/// What hashing a file produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hashed {
+    /// The SHA-256 of the whole content, lowercase hex.
+    Sha256(String),
+    /// The file is larger than the hashing cap: its content was not read.
+    TooLarge { size: u64, cap: u64 },
+}
+
+/// Hashes an open regular file of `size` bytes, or says it is over `cap`. Stops with an error
+/// when `cancel` is set.
+pub fn hash_file(mut file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io::Result<Hashed> {
+    if size > cap {
+        return Ok(Hashed::TooLarge { size, cap });
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "scan abandoned while hashing",
+            ));
+        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if total > cap {
+            // Grew while we read it.
+            return Ok(Hashed::TooLarge { size: total, cap });
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Hashed::Sha256(hex::encode(hasher.finalize())))
+}
+
+/// `256 MiB`, `1.5 GiB`, `12 B`: sizes for people.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// What identifies a file's content without reading it: if none of these changed, neither did
+/// the content (short of someone with root resetting ctime, which needs the clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: i64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl Identity {
+    pub fn of(st: &Stat) -> Self {
+        Identity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
+}
+
+/// Digests of the previous scan, by file identity, so an unchanged file is not read again;
+/// and the digests of this scan, to hand to the next one.
+#[derive(Debug, Default)]
+pub struct HashCache {
+    previous: HashMap<Identity, String>,
+    current: Mutex<HashMap<Identity, String>>,
+}
+
+impl HashCache {
+    /// A cache that answers from `previous` (what the last scan hashed).
+    pub fn new(previous: HashMap<Identity, String>) -> Self {
+        HashCache {
+            previous,
+            current: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The digest of a file with this identity, if the previous scan hashed it.
+    pub fn get(&self, id: &Identity) -> Option<String> {
+        let hit = self.previous.get(id).cloned();
+        if let Some(h) = &hit {
+            self.remember(*id, h.clone());
+        }
+        hit
+    }
+
+    /// Records a digest computed in this scan.
+    pub fn remember(&self, id: Identity, digest: String) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, digest);
+    }
+
+    /// What this scan hashed (or reused), for the next scan. Takes it: a thread abandoned
+    /// by the scan may still hold the cache.
+    pub fn take_current(&self) -> HashMap<Identity, String> {
+        std::mem::take(&mut *self.current.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn read_flags() -> libc::c_int {
+    libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC
+}
+
+/// `rel` without its leading `/`, `.` components; `..` is refused (never needed by callers).
+fn relative(p: &Path) -> io::Result<CString> {
+    let mut out: Vec<u8> = Vec::with_capacity(p.as_os_str().len());
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "path with '..' refused",
+                ));
+            }
+            Component::Normal(n) => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(n.as_bytes());
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    CString::new(out).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn open2(root: RawFd, rel: &CString, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
+    // SAFETY: open_how is plain data; zeroed is its documented initial state.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.resolve = resolve;
+    loop {
+        // SAFETY: rel is a C string, how is a valid open_how of the size passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                rel.as_ptr(),
+                &mut how as *mut libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        // EAGAIN: a rename raced the lookup (RESOLVE_IN_ROOT/BENEATH); try again.
+        if !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) {
+            return Err(e);
+        }
+    }
+}
+
+/// The fallback without `openat2`: each directory with `O_NOFOLLOW | O_DIRECTORY`, the last
+/// component with `O_NOFOLLOW`. Every symlink is refused.
+fn open_by_components(root: RawFd, rel: &CString) -> io::Result<OwnedFd> {
+    open_by_components_with(root, rel, read_flags() | libc::O_NOFOLLOW)
+}
+
+fn open_by_components_with(root: RawFd, rel: &CString, last_flags: i32) -> io::Result<OwnedFd> {
+    let bytes = rel.as_bytes();
+    let parts: Vec<&[u8]> = bytes.split(|b| *b == b'/').collect();
+    let mut dir: Option<OwnedFd> = None;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let name = CString::new(*part).expect("split of a C string");
+        let flags = if last {
+            last_flags
+        } else {
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC
+        };
+        let at = dir.as_ref().map_or(root, |d| d.as_raw_fd());
+        // SAFETY: name is a C string; the result is checked.
+        let fd = unsafe { libc::openat(at, name.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    dir.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
+}
+
+/// `fstat` of a descriptor.
+pub fn fstat(fd: RawFd) -> io::Result<Stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable; fstat fills it on success.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0 {
+        // SAFETY: initialised by a successful fstat.
+        Ok(unsafe { st.assume_init() })
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Opens the directory `path` to resolve paths beneath it.
+pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: a valid C string; the result is checked.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root(dir: &Path) -> OwnedFd {
+        open_root(dir).unwrap()
+    }
+
+    #[test]
+    fn walked_paths_refuse_a_directory_swapped_for_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("tmp/a")).unwrap();
+        std::fs::write(d.join("tmp/a/tool"), b"x").unwrap();
+        let fd = root(d);
+        let (_, st) = open_regular(
+            fd.as_raw_fd(),
+            Path::new("/tmp/a/tool"),
+            Resolve::NoSymlinks,
+        )
+        .unwrap();
+        assert_eq!(st.st_size, 1);
+        // The attack: the directory becomes a symlink to /dev (where pts/ptmx live).
+        std::fs::rename(d.join("tmp/a"), d.join("tmp/b")).unwrap();
+        symlink("/dev", d.join("tmp/a")).unwrap();
+        std::fs::write(d.join("tmp/b/null"), b"").unwrap();
+        let e = open_regular(
+            fd.as_raw_fd(),
+            Path::new("/tmp/a/null"),
+            Resolve::NoSymlinks,
+        )
+        .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        let e = open_by_components(fd.as_raw_fd(), &relative(Path::new("/tmp/a/null")).unwrap())
+            .unwrap_err();
+        // O_NOFOLLOW | O_DIRECTORY on a symlink: ENOTDIR.
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "fallback: {e}");
+    }
+
+    #[test]
+    fn an_image_symlink_stays_inside_the_image_and_devices_are_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("etc/shadow"), b"image shadow\n").unwrap();
+        symlink("/etc/shadow", d.join("etc/passwd")).unwrap();
+        symlink("/dev/zero", d.join("etc/zero")).unwrap();
+        let fd = root(d);
+        let (f, _) =
+            open_regular(fd.as_raw_fd(), Path::new("/etc/passwd"), Resolve::InRoot).unwrap();
+        assert_eq!(read_capped(f, 100).unwrap(), b"image shadow\n");
+        // /dev/zero resolved inside the image does not exist; the host's is never reached.
+        let e = open_regular(fd.as_raw_fd(), Path::new("/etc/zero"), Resolve::InRoot).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        // A device node inside the image (made as root) is refused without being opened.
+        std::fs::create_dir(d.join("dev")).unwrap();
+        let null = nix::sys::stat::makedev(1, 3);
+        if nix::sys::stat::mknod(
+            &d.join("dev/watch"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::S_IRUSR,
+            null,
+        )
+        .is_ok()
+        {
+            symlink("/dev/watch", d.join("etc/watch")).unwrap();
+            let e =
+                open_regular(fd.as_raw_fd(), Path::new("/etc/watch"), Resolve::InRoot).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        }
+        let e =
+            open_regular(fd.as_raw_fd(), Path::new("/dev/../../etc"), Resolve::InRoot).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("p");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let fd = root(dir.path());
+        for how in [Resolve::NoSymlinks, Resolve::InRoot] {
+            let e = open_regular(fd.as_raw_fd(), Path::new("p"), how).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{how:?}: {e}");
+        }
+        let dev = open_root(Path::new("/")).unwrap();
+        let e =
+            open_regular(dev.as_raw_fd(), Path::new("/dev/null"), Resolve::NoSymlinks).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn hashing_is_capped_and_cancellable_and_reads_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let f = File::create(&p).unwrap();
+        f.set_len(1 << 40).unwrap(); // a sparse terabyte
+        let no = AtomicBool::new(false);
+        let open = || File::open(&p).unwrap();
+        assert_eq!(
+            hash_file(open(), 1 << 40, 1 << 20, &no).unwrap(),
+            Hashed::TooLarge {
+                size: 1 << 40,
+                cap: 1 << 20
+            }
+        );
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            hash_file(open(), 3, 1 << 20, &no).unwrap(),
+            Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
+        );
+        let yes = AtomicBool::new(true);
+        assert!(hash_file(open(), 3, 1 << 20, &yes).is_err());
+        assert_eq!(read_capped(open(), 3).unwrap(), b"abc");
+        assert_eq!(
+            read_capped(open(), 2).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
+        assert_eq!(human_size(256 << 20), "256 MiB");
+        assert_eq!(human_size(1 << 40), "1 TiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+    }
+}
