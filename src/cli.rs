@@ -58,9 +58,10 @@ pub struct Args {
     /// Exit with status 1 when changes were found (like `git diff --exit-code`).
     #[arg(long, global = true)]
     pub exit_code: bool,
-    /// Unlabelled scans to keep in the database (with --local; 0 keeps all).
-    #[arg(long, global = true, value_name = "N", default_value_t = crate::store::DEFAULT_RETENTION)]
-    pub retention: usize,
+    /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default: the
+    /// retention the daemon recorded in the database, else 64.
+    #[arg(long, global = true, value_name = "N")]
+    pub retention: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -167,14 +168,7 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
         return mail_test(args, config).await;
     }
     let backend = if args.local {
-        let db = args
-            .database
-            .clone()
-            .unwrap_or_else(paths::default_database);
-        let store = Store::open(&db).await?;
-        let mut engine = Engine::new(store, args.root.clone());
-        engine.retention = args.retention;
-        Backend::Local(engine)
+        Backend::Local(local_engine(args).await?)
     } else {
         if args.root != std::path::Path::new("/") {
             return Err(Error::Usage(
@@ -185,6 +179,27 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
         Backend::Remote(Client::new(&args.socket))
     };
     run_on(&backend, args).await
+}
+
+/// The in-process engine of `--local`: its database, root and retention. The retention is
+/// `--retention` when given, else the one the daemon recorded in the database (so a local scan
+/// never prunes scans the daemon is configured to keep), else the default.
+pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
+    let db = args
+        .database
+        .clone()
+        .unwrap_or_else(paths::default_database);
+    let store = Store::open(&db).await?;
+    let retention = match args.retention {
+        Some(n) => n,
+        None => store
+            .retention()
+            .await?
+            .unwrap_or(crate::store::DEFAULT_RETENTION),
+    };
+    let mut engine = Engine::new(store, args.root.clone());
+    engine.retention = retention;
+    Ok(engine)
 }
 
 /// Runs one command on a back end.
@@ -320,5 +335,59 @@ fn print_report(report: &Report, args: &Args) {
     match args.format {
         Format::Json => println!("{}", report::render_json(report)),
         Format::Text => print!("{}", report::render_text(report, text_options(args))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn local_args(db: &std::path::Path, root: &std::path::Path, extra: &[&str]) -> Args {
+        let mut argv = vec![
+            "dawgctl".to_string(),
+            "--local".into(),
+            "--database".into(),
+            db.display().to_string(),
+            "--root".into(),
+            root.display().to_string(),
+        ];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        argv.push("scan".into());
+        Args::try_parse_from(argv).unwrap()
+    }
+
+    /// Issue 8: `dawgctl --local` pruned the daemon's database with its own default (64)
+    /// instead of the daemon's configured retention.
+    #[tokio::test]
+    async fn local_scans_keep_the_daemons_recorded_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        crate::collectors::testing::write(&root, "etc/group", "root:x:0:\n");
+        let db = dir.path().join("d.db");
+        let daemon_store = Store::open(&db).await.unwrap();
+        daemon_store.set_retention(100).await.unwrap();
+        daemon_store.close().await;
+
+        let engine = local_engine(&local_args(&db, &root, &[])).await.unwrap();
+        assert_eq!(engine.retention, 100);
+        let groups = vec![collectors::by_name("check_groups").unwrap()];
+        let quiet: crate::engine::ProgressFn = Arc::new(|_| {});
+        for _ in 0..80 {
+            engine
+                .scan(None, groups.clone(), quiet.clone())
+                .await
+                .unwrap();
+        }
+        assert_eq!(engine.store.count().await.unwrap(), 80);
+
+        let flag = local_engine(&local_args(&db, &root, &["--retention", "5"]))
+            .await
+            .unwrap();
+        assert_eq!(flag.retention, 5, "an explicit flag wins");
+        let fresh = local_engine(&local_args(&dir.path().join("new.db"), &root, &[]))
+            .await
+            .unwrap();
+        assert_eq!(fresh.retention, crate::store::DEFAULT_RETENTION);
     }
 }

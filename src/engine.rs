@@ -85,10 +85,13 @@ impl Engine {
             )));
         }
         let started_at = Utc::now();
+        let key = self.store.fingerprint_key().await?;
         let previous = std::mem::take(&mut *self.hashes.lock().unwrap_or_else(|p| p.into_inner()));
         let cache = Arc::new(HashCache::new(previous));
         let host = Arc::new(
-            Host::new(self.root.clone()).with_hashing(self.options.max_hash, cache.clone()),
+            Host::new(self.root.clone())
+                .with_hashing(self.options.max_hash, cache.clone())
+                .with_secret(key),
         );
         let options = self.options.clone();
         let out =
@@ -443,16 +446,17 @@ pub fn compare(
     }
 }
 
-/// The host name of the scanned root: the kernel's for `/`, else the root's etc/hostname.
+/// The host name of the scanned root: the kernel's for `/`, else the root's etc/hostname
+/// (control characters escaped: an image's etc/hostname reaches terminals and mail).
 pub fn hostname(root: &std::path::Path) -> String {
     if root == std::path::Path::new("/") {
         if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-            return h.trim().to_string();
+            return crate::host::escape_bytes(h.trim().as_bytes());
         }
     } else if let Ok(h) = std::fs::read_to_string(root.join("etc/hostname")) {
         let h = h.trim();
         if !h.is_empty() {
-            return h.to_string();
+            return crate::host::escape_bytes(h.as_bytes());
         }
     }
     "unknown".to_string()

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::CollectError;
 use crate::hostfs::{self, HashCache, Hashed, Resolve, Stat};
+use crate::secret::FingerprintKey;
 
 /// The machine (or file-system tree) being scanned.
 pub struct Host {
@@ -33,6 +34,7 @@ pub struct Host {
     max_hash: u64,
     /// Digests of the previous scan by file identity, and this scan's.
     hashes: Arc<HashCache>,
+    secret: Option<FingerprintKey>,
 }
 
 #[derive(Default)]
@@ -54,6 +56,7 @@ impl Host {
             cancel: Arc::new(AtomicBool::new(false)),
             max_hash: hostfs::DEFAULT_MAX_HASH,
             hashes: Arc::new(HashCache::default()),
+            secret: None,
         }
     }
 
@@ -125,6 +128,18 @@ impl Host {
     pub fn read_bytes(&self, host_path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
         let (file, _) = self.open_file(host_path)?;
         hostfs::read_capped(file, hostfs::MAX_READ)
+    }
+
+    /// The same host, fingerprinting secret values with the database's `key` (the engine sets
+    /// it; a collector that needs it and finds none is unavailable, see [`crate::secret`]).
+    pub fn with_secret(mut self, key: FingerprintKey) -> Self {
+        self.secret = Some(key);
+        self
+    }
+
+    /// The key secret values are fingerprinted with, if the scan has one.
+    pub fn secret(&self) -> Option<&FingerprintKey> {
+        self.secret.as_ref()
     }
 
     /// The root directory everything is read under.
@@ -231,7 +246,8 @@ impl Host {
         cell.get_or_init(|| Arc::new(init())).clone()
     }
 
-    /// The name of `uid` from the root's `/etc/passwd`, or the number as text.
+    /// The name of `uid` from the root's `/etc/passwd` (control characters escaped), or the
+    /// number as text.
     pub fn user_name(&self, uid: u32) -> String {
         let map = self
             .users
@@ -249,7 +265,8 @@ impl Host {
 }
 
 /// Parses `name:x:id:...` lines (passwd and group share the first three columns); malformed
-/// lines are skipped, the first name for an id wins.
+/// lines are skipped, the first name for an id wins. Names are escaped ([`escape_bytes`]): a
+/// hostile image's `\x1b[...` name must not reach a terminal or a mail as a raw escape.
 fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
     let mut map = HashMap::new();
     if let Ok(text) = bytes {
@@ -259,7 +276,8 @@ fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
                 continue;
             };
             if let Ok(id) = id.trim().parse::<u32>() {
-                map.entry(id).or_insert_with(|| name.to_string());
+                map.entry(id)
+                    .or_insert_with(|| escape_bytes(name.as_bytes()));
             }
         }
     }

@@ -23,4 +23,5 @@ pub mod paths;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod secret;
 pub mod store;

@@ -72,6 +72,18 @@ fn scheduled_scans_are_stored_pruned_and_recorded() {
     });
     assert!(s["scans_stored"].as_i64().unwrap() <= 2, "retention: {s}");
     assert!(s["last_scheduled"]["changes"].is_number());
+    // Recorded in the database, so `dawgctl --local` prunes with it too (issue 8).
+    let recorded = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = Store::open(&d.database).await.unwrap();
+            let r = store.retention().await.unwrap();
+            store.close().await;
+            r
+        });
+    assert_eq!(recorded, Some(2));
     assert!(d.notices().iter().any(|n| n.contains("STATUS=scanning")));
     assert!(
         d.notices()

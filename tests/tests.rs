@@ -9,3 +9,4 @@ mod install;
 mod mail;
 mod systemd;
 mod systemd_live;
+mod trust;

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use dawgmon::config::Config;
 use dawgmon::{daemon, paths};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// Scheduled attack-surface scans and the dawgctl API on a UNIX socket. Runs in the
-/// foreground (systemd Type=notify).
+/// foreground (systemd Type=notify). SIGTERM stops it; SIGHUP re-reads the configuration.
 #[derive(Debug, Parser)]
 #[command(name = "dawgmond", version, about)]
 struct Args {
@@ -33,19 +34,14 @@ fn main() -> ExitCode {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(paths::DEFAULT_CONFIG), false),
     };
-    let mut config = match Config::load(&path, explicit) {
+    let overrides = (args.socket.clone(), args.database.clone());
+    let mut config = match load(&path, explicit, &overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("dawgmond: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(s) = args.socket {
-        config.socket = s;
-    }
-    if let Some(d) = args.database {
-        config.database = d;
-    }
     if args.check {
         print!("{}", toml::to_string(&config).expect("config serialises"));
         return ExitCode::SUCCESS;
@@ -62,9 +58,35 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async {
-        let listener = daemon::bind(&config)?;
-        daemon::run(config, listener, daemon::shutdown_signal()).await
+    let result: Result<(), dawgmon::error::Error> = runtime.block_on(async {
+        // SIGHUP reloads the configuration. Its handler is installed before anything else, so
+        // a hang-up (a terminal the daemon never owns, or a stray kill -HUP) can never kill it.
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| {
+            dawgmon::error::Error::Internal(format!("cannot watch for SIGHUP: {e}"))
+        })?;
+        loop {
+            let listener = daemon::bind(&config)?;
+            let reload = std::sync::atomic::AtomicBool::new(false);
+            let stop = async {
+                tokio::select! {
+                    _ = daemon::shutdown_signal() => {}
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP received: reloading {}", path.display());
+                        reload.store(true, std::sync::atomic::Ordering::SeqCst);
+                        daemon::notify::reloading();
+                    }
+                }
+            };
+            daemon::run(config.clone(), listener, stop).await?;
+            if !reload.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            match load(&path, explicit, &overrides) {
+                Ok(c) => config = c,
+                // A broken file must not take the monitor down: keep what works.
+                Err(e) => tracing::error!("{e}; keeping the configuration in use"),
+            }
+        }
     });
     // Collector threads stuck in a hung read must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -76,6 +98,22 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The configuration file with the command line's overrides (socket, database) applied.
+fn load(
+    path: &std::path::Path,
+    explicit: bool,
+    overrides: &(Option<PathBuf>, Option<PathBuf>),
+) -> Result<Config, dawgmon::config::ConfigError> {
+    let mut config = Config::load(path, explicit)?;
+    if let Some(s) = &overrides.0 {
+        config.socket = s.clone();
+    }
+    if let Some(d) = &overrides.1 {
+        config.database = d.clone();
+    }
+    Ok(config)
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `log_level`. A bare level applies to dawgmon itself;

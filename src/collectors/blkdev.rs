@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::collectors::Collector;
 use crate::collectors::common::render_modified;
 use crate::error::CollectError;
-use crate::host::{Host, escape_os};
+use crate::host::{Host, escape_bytes, escape_os};
 use crate::model::{Change, ChangeKind, Item, Severity};
 
 /// The `list_blkdev` collector.
@@ -131,11 +131,13 @@ fn disk_type(name: &str) -> &'static str {
         .map_or("disk", |(_, t)| t)
 }
 
-/// A sysfs attribute, trimmed; `None` when absent or unreadable.
+/// A sysfs attribute, trimmed and escaped (a device's model is whatever its firmware, or a
+/// crafted image, says: control characters must not reach a terminal); `None` when absent or
+/// unreadable.
 fn attr(dev: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dev.join(name))
+    std::fs::read(dev.join(name))
         .ok()
-        .map(|s| s.trim().to_string())
+        .map(|s| escape_bytes(s.trim_ascii()))
 }
 
 #[cfg(test)]

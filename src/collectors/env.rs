@@ -2,10 +2,17 @@
 //!
 //! Keyed by variable name. A variable that changes how programs load code (`LD_PRELOAD`,
 //! `LD_LIBRARY_PATH`, `PYTHONPATH`...) or that is plainly not secret (`PATH`, `HOME`, `LANG`)
-//! is stored in clear; any other value may be a token or password, so only a short SHA-256
-//! fingerprint of it is kept (a change still shows). Variables that differ from one login, shell
-//! or service start to the next (`PWD`, `SHLVL`, `SSH_CONNECTION`, `INVOCATION_ID`...) are
-//! skipped.
+//! is stored in clear; any other value may be a token or password, so only a fingerprint of it
+//! is kept (a change still shows). Option lists (`*_OPTIONS`, `*_OPTS`: `JAVA_TOOL_OPTIONS=
+//! -Dpassword=...`) may carry secrets too and are fingerprinted even when they load code (their
+//! changes are still flagged by name). Variables that differ from one login, shell or service
+//! start to the next (`PWD`, `SHLVL`, `SSH_CONNECTION`, `INVOCATION_ID`...) are skipped.
+//!
+//! A fingerprint is the start of an HMAC-SHA256 under the database's own random key
+//! ([`crate::secret`]), which the engine passes in through [`Host::secret`]: a plain hash of a
+//! short password could be reversed by guessing, by anyone who reads the database. Without a
+//! key (a `Host` not built by the engine) the collector is unavailable rather than falling back
+//! to a guessable hash or to a per-process key (whose fingerprints would change every run).
 //!
 //! Off by default: the result describes the process that scans, not the host. The daemon's
 //! environment is fixed by its unit, but every interactive `dawgctl scan` inherits its shell's
@@ -16,10 +23,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::collectors::Collector;
-use crate::collectors::common::{render_fields, sha256_bytes};
+use crate::collectors::common::render_fields;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::secret::FingerprintKey;
 
 pub struct Env;
 
@@ -115,8 +123,15 @@ impl Collector for Env {
                 host.root().display()
             )));
         }
+        let Some(key) = host.secret() else {
+            return Err(CollectError::Unavailable(
+                "env needs the database's fingerprint key to store secret values safely; \
+                 scans through the engine (dawgctl, dawgmond) provide it"
+                    .into(),
+            ));
+        };
         Ok(std::env::vars_os()
-            .filter_map(|(name, value)| item(&name, &value))
+            .filter_map(|(name, value)| item(&name, &value, key))
             .collect())
     }
 
@@ -156,31 +171,39 @@ impl Collector for Env {
     }
 }
 
-/// The item of one variable, or `None` for a volatile one.
-fn item(name: &OsStr, value: &OsStr) -> Option<Item> {
+/// The item of one variable, or `None` for a volatile one. Secret-looking values are stored as
+/// a fingerprint under `secret`.
+fn item(name: &OsStr, value: &OsStr, secret: &FingerprintKey) -> Option<Item> {
     let key = escape_os(name);
     if VOLATILE.contains(&key.as_str()) || VOLATILE_PREFIXES.iter().any(|p| key.starts_with(p)) {
         return None;
     }
-    let clear = CLEAR.contains(&key.as_str())
-        || LOADERS.contains(&key.as_str())
-        || key.starts_with("LD_")
-        || key.starts_with("LC_");
+    let options = key.ends_with("_OPTIONS") || key.ends_with("_OPTS");
+    let clear = !options
+        && (CLEAR.contains(&key.as_str())
+            || LOADERS.contains(&key.as_str())
+            || key.starts_with("LD_")
+            || key.starts_with("LC_"));
     let item = Item::new(key);
     Some(if clear {
         item.with("value", escape_os(value))
     } else {
-        item.with("value_sha256", &sha256_bytes(value.as_bytes())[..16])
+        item.with("value_fingerprint", secret.fingerprint(value.as_bytes()))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::common::sha256_bytes;
+
+    fn key() -> FingerprintKey {
+        FingerprintKey::from_bytes([7; 32])
+    }
 
     #[test]
     fn values_in_clear_only_for_the_allow_list() {
-        let it = |n: &str, v: &str| item(OsStr::new(n), OsStr::new(v));
+        let it = |n: &str, v: &str| item(OsStr::new(n), OsStr::new(v), &key());
         assert_eq!(
             it("LD_PRELOAD", "/tmp/evil.so").unwrap().fields["value"],
             "/tmp/evil.so"
@@ -193,18 +216,62 @@ mod tests {
         let secret = it("AWS_SECRET_ACCESS_KEY", "hunter2-very-secret").unwrap();
         assert!(!secret.fields.contains_key("value"));
         assert_eq!(
-            secret.fields["value_sha256"],
-            &sha256_bytes(b"hunter2-very-secret")[..16]
+            secret.fields["value_fingerprint"],
+            key().fingerprint(b"hunter2-very-secret")
         );
         assert!(it("PWD", "/root").is_none());
         assert!(it("WATCHDOG_USEC", "1").is_none());
-        let odd = item(OsStr::from_bytes(b"ODD\xff"), OsStr::from_bytes(b"a\nb")).unwrap();
+        let odd = item(
+            OsStr::from_bytes(b"ODD\xff"),
+            OsStr::from_bytes(b"a\nb"),
+            &key(),
+        )
+        .unwrap();
         assert_eq!(odd.key, "ODD\\xff");
+    }
+
+    /// Issue 8: a plain truncated SHA-256 of a short secret can be guessed offline.
+    #[test]
+    fn secret_values_are_keyed_fingerprints() {
+        let value = b"hunter2";
+        let it = |k: &FingerprintKey| {
+            item(OsStr::new("DB_PASSWORD"), OsStr::from_bytes(value), k).unwrap()
+        };
+        let stored = &it(&key()).fields["value_fingerprint"];
+        assert_ne!(stored.as_str(), &sha256_bytes(value)[..16]);
+        assert!(!sha256_bytes(value).starts_with(stored.as_str()));
+        assert_eq!(stored, &it(&key()).fields["value_fingerprint"], "stable");
+        let other = FingerprintKey::from_bytes([8; 32]);
+        assert_ne!(stored, &it(&other).fields["value_fingerprint"]);
+    }
+
+    /// Issue 8: option lists were stored in clear because they were on the loader list.
+    #[test]
+    fn option_lists_are_not_stored_in_clear() {
+        for name in [
+            "JAVA_TOOL_OPTIONS",
+            "NODE_OPTIONS",
+            "JAVA_OPTS",
+            "_JAVA_OPTIONS",
+        ] {
+            let i = item(OsStr::new(name), OsStr::new("-Dpassword=x"), &key()).unwrap();
+            assert!(!i.fields.contains_key("value"), "{name}: {i:?}");
+            let shown = serde_json::to_string(&i).unwrap();
+            assert!(!shown.contains("password"), "{shown}");
+        }
+        let change = crate::collectors::testing::change(
+            "env",
+            ChangeKind::Added,
+            "JAVA_TOOL_OPTIONS",
+            &[],
+            &[("value_fingerprint", "0123456789abcdef")],
+        );
+        assert_eq!(Env.severity(&change), Severity::Medium, "still flagged");
     }
 
     #[test]
     fn live_environment_of_this_process() {
-        let host = Host::new("/");
+        let host = Host::new("/").with_secret(key());
         let items = Env.collect(&host).unwrap();
         if let Some(path) = std::env::var_os("PATH") {
             let p = items.iter().find(|i| i.key == "PATH").expect("PATH");
@@ -213,15 +280,54 @@ mod tests {
         // Cargo sets this for test binaries; its value is not on the allow-list.
         if let Some(v) = std::env::var_os("CARGO_PKG_NAME") {
             let i = items.iter().find(|i| i.key == "CARGO_PKG_NAME").unwrap();
-            assert_eq!(i.fields["value_sha256"], &sha256_bytes(v.as_bytes())[..16]);
+            assert_eq!(
+                i.fields["value_fingerprint"],
+                key().fingerprint(v.as_bytes())
+            );
         }
         assert!(items.iter().all(|i| i.key != "PWD" && i.key != "SHLVL"));
         assert!(!Env.default_enabled());
         let fake = tempfile::tempdir().unwrap();
         assert!(matches!(
-            Env.collect(&Host::new(fake.path())),
+            Env.collect(&Host::new(fake.path()).with_secret(key())),
             Err(CollectError::Unavailable(_))
         ));
+        let keyless = Env.collect(&Host::new("/")).unwrap_err().to_string();
+        assert!(keyless.contains("fingerprint key"), "{keyless}");
+    }
+
+    /// The engine fingerprints with its database's key: stable within one database, different
+    /// in another.
+    #[tokio::test]
+    async fn fingerprints_follow_the_database() {
+        use crate::engine::{Engine, ProgressFn};
+        let dir = tempfile::tempdir().unwrap();
+        let quiet: ProgressFn = std::sync::Arc::new(|_| {});
+        let mut seen = Vec::new();
+        for db in ["a.db", "a.db", "b.db"] {
+            let store = crate::store::Store::open(&dir.path().join(db))
+                .await
+                .unwrap();
+            let engine = Engine::new(store.clone(), "/".into());
+            let scan = engine.scan(None, vec![&Env], quiet.clone()).await.unwrap();
+            let snapshot = store.load(scan.info.id).await.unwrap();
+            let crate::model::Outcome::Items(items) = &snapshot.results["env"] else {
+                panic!("env did not run: {snapshot:?}");
+            };
+            let prints: std::collections::BTreeMap<String, String> = items
+                .iter()
+                .filter_map(|i| Some((i.key.clone(), i.fields.get("value_fingerprint")?.clone())))
+                .collect();
+            assert!(!prints.is_empty(), "cargo sets CARGO_PKG_NAME and others");
+            seen.push(prints);
+            store.close().await;
+        }
+        assert_eq!(seen[0], seen[1], "same database, same fingerprints");
+        let same_key = seen[0].keys().find(|k| seen[2].contains_key(*k)).unwrap();
+        assert_ne!(
+            seen[0][same_key], seen[2][same_key],
+            "another database differs"
+        );
     }
 
     #[test]
@@ -250,8 +356,8 @@ mod tests {
         let tok = mk(
             ChangeKind::Modified,
             "TOKEN",
-            Some(("value_sha256", "0123456789abcdef")),
-            Some(("value_sha256", "fedcba9876543210")),
+            Some(("value_fingerprint", "0123456789abcdef")),
+            Some(("value_fingerprint", "fedcba9876543210")),
         );
         assert_eq!(Env.message(&tok), "environment variable TOKEN changed");
         assert_eq!(Env.severity(&tok), Severity::Info);

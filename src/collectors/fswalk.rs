@@ -926,3 +926,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -282,4 +282,23 @@ mod tests {
         let removed = change("vboxusers", ChangeKind::Removed, &[("gid", "998")], &[]);
         assert_eq!(CheckGroups.message(&removed), "group vboxusers removed");
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated group and gshadow files never panic the
+        /// collector, and what it keeps is printable.
+        #[test]
+        fn fuzz_group_and_gshadow(
+            group in crate::collectors::fuzz::bytes(GROUP),
+            gshadow in crate::collectors::fuzz::bytes(GSHADOW),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            crate::collectors::testing::write(dir.path(), "etc/group", &group);
+            crate::collectors::testing::write(dir.path(), "etc/gshadow", &gshadow);
+            let host = Host::new(dir.path());
+            let items = CheckGroups.collect(&host).unwrap();
+            crate::collectors::fuzz::assert_printable(&items);
+            proptest::prop_assert!(!host.group_name(0).chars().any(char::is_control));
+        }
+    }
 }

@@ -110,9 +110,10 @@ impl Collector for ListIfaces {
 /// A sysfs attribute, trimmed; `None` when absent or unreadable (some devices refuse some
 /// attributes).
 fn attr(dev: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dev.join(name))
+    // Escaped: under a fake root these files are whatever the image holds.
+    std::fs::read(dev.join(name))
         .ok()
-        .map(|s| s.trim().to_string())
+        .map(|s| crate::host::escape_bytes(s.trim_ascii()))
 }
 
 /// ARPHRD_* numbers of the common link types; others stay numeric.

@@ -215,4 +215,21 @@ mod tests {
         );
         assert_eq!(LsbVersion.severity(&change), Severity::Low);
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated os-release and lsb-release never panic the
+        /// parser or the collector.
+        #[test]
+        fn fuzz_os_release(text in crate::collectors::fuzz::text(
+            "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID='12'\nPRETTY_NAME=\"a \\\"b\\\" $c\"\n# x\nBAD NAME=1\nX=\"open\n"
+        )) {
+            let _ = parse(&text);
+            let dir = tempfile::tempdir().unwrap();
+            crate::collectors::testing::write(dir.path(), "etc/os-release", &text);
+            crate::collectors::testing::write(dir.path(), "etc/lsb-release", &text);
+            let items = LsbVersion.collect(&Host::new(dir.path())).unwrap();
+            crate::collectors::fuzz::assert_printable(&items);
+        }
+    }
 }

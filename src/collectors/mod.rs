@@ -201,6 +201,11 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod hostile_text_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -134,7 +134,10 @@ fn parse_line(line: &[u8]) -> Option<Item> {
         Item::new(escape_bytes(&point))
             .with("fstype", escape_bytes(&unescape_octal(fstype)))
             .with("source", source_text(&unescape_octal(source), &fs_root))
-            .with("options", options.into_iter().collect::<Vec<_>>().join(",")),
+            .with(
+                "options",
+                escape_bytes(options.into_iter().collect::<Vec<_>>().join(",").as_bytes()),
+            ),
     )
 }
 
@@ -326,5 +329,16 @@ not a mountinfo line
         drop(guard);
         let items = ListMount.collect(&Host::new("/")).unwrap();
         assert!(!items.iter().any(|i| i.key == key));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated mountinfo never panics the parser, and the
+        /// mounts it keeps are printable.
+        #[test]
+        fn fuzz_mountinfo(text in crate::collectors::fuzz::bytes(MOUNTINFO)) {
+            let items: Vec<Item> = text.split(|&b| b == b'\n').filter_map(parse_line).collect();
+            crate::collectors::fuzz::assert_printable(&items);
+        }
     }
 }

@@ -211,7 +211,7 @@ fn parse_rpm(out: &[u8]) -> Vec<Item> {
         .into_iter()
         .map(|(name, (versions, arches))| {
             let join = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>().join(", ");
-            let arch = (!arches.is_empty()).then(|| join(arches));
+            let arch = (!arches.is_empty()).then(|| escape_bytes(join(arches).as_bytes()));
             Item::new(escape_bytes(name.as_bytes()))
                 .with("version", escape_bytes(join(versions).as_bytes()))
                 .with_opt("arch", arch)
@@ -383,5 +383,22 @@ malformed line\n";
             ListPackages.message(&gone),
             "package virtualbox-5.1 removed"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated dpkg status files never panic the parser.
+        #[test]
+        fn fuzz_dpkg_status(status in crate::collectors::fuzz::text(STATUS)) {
+            crate::collectors::fuzz::assert_printable(&parse_dpkg_status(&status));
+        }
+
+        /// The same for `rpm -qa` output.
+        #[test]
+        fn fuzz_rpm_output(out in crate::collectors::fuzz::bytes(
+            "bash\t5.1.8-6.el9\tx86_64\nkernel\t1:5.14.0-1\tx86_64\n(none)\t\t\n"
+        )) {
+            crate::collectors::fuzz::assert_printable(&parse_rpm(&out));
+        }
     }
 }

@@ -250,4 +250,25 @@ mod tests {
         // Merged /usr: dpkg records /bin/ls, the file is found at /usr/bin/ls.
         assert_eq!(owner(&fresh, "/usr/bin/ls").as_deref(), Some("coreutils"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated dpkg `.list` files never panic the loader, and
+        /// whatever it records is looked up without panicking.
+        #[test]
+        fn fuzz_dpkg_file_lists(
+            list in crate::collectors::fuzz::bytes("/.\n/bin\n/bin/ip\n/usr/sbin/tc\n/usr/lib/x\n"),
+            stem in "[a-z0-9.+:-]{0,12}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let rel = format!("var/lib/dpkg/info/{stem}.list");
+            crate::collectors::testing::write(dir.path(), &rel, &list);
+            let host = Host::new(dir.path());
+            proptest::prop_assert!(has_database(&host));
+            for line in String::from_utf8_lossy(&list).lines() {
+                let _ = owner(&host, line);
+            }
+            let _ = owner(&host, "/usr/bin/ip");
+        }
+    }
 }

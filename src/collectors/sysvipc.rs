@@ -383,4 +383,25 @@ garbage
     fn live_msq() {
         live(&ListMsq, &["-Q", "-p", "0600"], "-q", &[("perms", "0600")]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated /proc/sysvipc/{shm,sem,msg} never panic the
+        /// collectors.
+        #[test]
+        fn fuzz_sysvipc(
+            shm in crate::collectors::fuzz::bytes(SHM_FILE),
+            sem in crate::collectors::fuzz::bytes(SEM_FILE),
+            msg in crate::collectors::fuzz::bytes(MSG_FILE),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            crate::collectors::testing::write(dir.path(), "proc/sysvipc/shm", &shm);
+            crate::collectors::testing::write(dir.path(), "proc/sysvipc/sem", &sem);
+            crate::collectors::testing::write(dir.path(), "proc/sysvipc/msg", &msg);
+            let host = Host::new(dir.path());
+            for c in [&ListShm as &dyn Collector, &ListSem, &ListMsq] {
+                crate::collectors::fuzz::assert_printable(&c.collect(&host).unwrap());
+            }
+        }
+    }
 }

@@ -340,4 +340,23 @@ mod tests {
         let items = ListTcpudpPorts.collect(&Host::new("/")).unwrap();
         assert!(!items.iter().any(|i| i.key == tkey || i.key == ukey));
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated /proc/net/{tcp,tcp6,udp,udp6} never panic the
+        /// parser.
+        #[test]
+        fn fuzz_proc_net_tables(
+            proto in proptest::sample::select(vec!["tcp", "tcp6", "udp", "udp6"]),
+            tcp in crate::collectors::fuzz::text(TCP),
+            tcp6 in crate::collectors::fuzz::text(TCP6),
+            udp in crate::collectors::fuzz::text(UDP),
+        ) {
+            for table in [&tcp, &tcp6, &udp] {
+                for s in parse_table(proto, table) {
+                    proptest::prop_assert!(split_key(&s.key).is_some(), "{}", s.key);
+                }
+            }
+        }
+    }
 }

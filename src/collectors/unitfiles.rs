@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::collectors::Collector;
 use crate::collectors::common::sha256_bytes;
 use crate::error::CollectError;
-use crate::host::{Host, escape_os};
+use crate::host::{Host, escape_bytes, escape_os};
 use crate::model::{Change, ChangeKind, Fields, Item, Severity};
 
 /// System unit directories, highest precedence first.
@@ -295,7 +295,8 @@ impl Scope {
         item.with_opt("dropins", (!dropins.is_empty()).then(|| dropins.join(", ")))
             .with_opt(
                 "exec",
-                (!parsed.exec.is_empty()).then(|| parsed.exec.join(" ; ")),
+                // Escaped: a unit file is text anyone who can write it controls.
+                (!parsed.exec.is_empty()).then(|| escape_bytes(parsed.exec.join(" ; ").as_bytes())),
             )
     }
 
@@ -734,5 +735,27 @@ mod tests {
         assert_eq!(SystemdUnitfiles.severity(&content), Severity::Medium);
         let removed = change(ChangeKind::Removed, &[("state", "enabled")], &[]);
         assert_eq!(SystemdUnitfiles.severity(&removed), Severity::Low);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated unit files and drop-ins never panic the parser or
+        /// the collector.
+        #[test]
+        fn fuzz_unit_files(
+            unit in crate::collectors::fuzz::bytes(SSH),
+            dropin in crate::collectors::fuzz::bytes("[Service]\nExecStart=\nExecStart=/bin/x \\\n  -y\n[Install]\nAlias=z.service\n"),
+        ) {
+            let mut parsed = Parsed::default();
+            parsed.apply(&String::from_utf8_lossy(&unit));
+            parsed.apply(&String::from_utf8_lossy(&dropin));
+            let dir = tempfile::tempdir().unwrap();
+            let w = |rel: &str, b: &[u8]| crate::collectors::testing::write(dir.path(), rel, b);
+            w("etc/systemd/system/fuzz.service", &unit);
+            w("etc/systemd/system/fuzz.service.d/override.conf", &dropin);
+            w("usr/lib/systemd/system/other.socket", &dropin);
+            let items = SystemdUnitfiles.collect(&Host::new(dir.path())).unwrap();
+            crate::collectors::fuzz::assert_printable(&items);
+        }
     }
 }

@@ -285,4 +285,19 @@ not an entry at all\n\
         let items = ListUnixPorts.collect(&Host::new("/")).unwrap();
         assert!(!items.iter().any(|i| i.key == key));
     }
+
+    const UNIX_SAMPLE: &str = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+        0000000000000001: 00000002 00000000 00010000 0001 01  2001 /run/sshd.sock\n\
+        0000000000000002: 00000002 00000000 00010000 0005 01  2002 @abstract/name\n\
+        0000000000000006: 00000002 00000000 00010000 0001 01  2006 /run/new\nline\n\
+        000000004187b2b3: 00000003 00000000 00000000 0001 03  1158\n";
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated /proc/net/unix never panics the parser.
+        #[test]
+        fn fuzz_proc_net_unix(table in crate::collectors::fuzz::bytes(UNIX_SAMPLE)) {
+            let _ = parse(&table);
+        }
+    }
 }

@@ -486,4 +486,29 @@ mod tests {
         let removed = change(ChangeKind::Removed, &[("uid", "1001")], &[]);
         assert_eq!(CheckUsers.message(&removed), "user alice removed");
     }
+
+    const SHADOW_SAMPLE: &str = "root:$6$salt$hash:19000:0:99999:7:::\n\
+        daemon:*:19000:0:99999:7:::\n\
+        alice:!$6$s$h:19001:0:90:7:30:20000:\n";
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        /// Fault matrix: random and truncated passwd and shadow files never panic the
+        /// collector, and what it keeps is printable.
+        #[test]
+        fn fuzz_passwd_and_shadow(
+            passwd in crate::collectors::fuzz::bytes(PASSWD),
+            shadow in crate::collectors::fuzz::bytes(SHADOW_SAMPLE),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            crate::collectors::testing::write(dir.path(), "etc/passwd", &passwd);
+            crate::collectors::testing::write(dir.path(), "etc/shadow", &shadow);
+            let host = Host::new(dir.path());
+            let items = CheckUsers.collect(&host).unwrap();
+            crate::collectors::fuzz::assert_printable(&items);
+            for uid in 0..3 {
+                proptest::prop_assert!(!host.user_name(uid).chars().any(char::is_control));
+            }
+        }
+    }
 }

@@ -65,6 +65,8 @@ pub async fn run(
         None => None,
     };
     let store = Store::open(&config.database).await?;
+    // So that `dawgctl --local` on this database prunes with the daemon's retention.
+    store.set_retention(config.retention).await?;
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
     engine.options = config.scan_options();

@@ -4,6 +4,7 @@
 //! daemon runs the same in a terminal, a container or a test. Failures to notify are logged and
 //! otherwise ignored: systemd bookkeeping must never stop a scan.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -17,9 +18,23 @@ fn send(states: &[NotifyState]) {
     }
 }
 
+/// Set between SIGHUP and the restarted daemon's readiness: the stop in between is a reload.
+static RELOADING: AtomicBool = AtomicBool::new(false);
+
 /// Tells systemd the daemon is ready (the database is open and the socket listens).
 pub fn ready(status: &str) {
+    RELOADING.store(false, Ordering::SeqCst);
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// Tells systemd the daemon is reloading its configuration (after SIGHUP): the stop that
+/// follows is not reported as stopping, and the next [`ready`] ends the reload.
+pub fn reloading() {
+    RELOADING.store(true, Ordering::SeqCst);
+    send(&[
+        NotifyState::Reloading,
+        NotifyState::Status("reloading the configuration"),
+    ]);
 }
 
 /// Sets the one-line status `systemctl status dawgmond` shows.
@@ -27,9 +42,13 @@ pub fn status(text: &str) {
     send(&[NotifyState::Status(text)]);
 }
 
-/// Tells systemd the daemon is shutting down.
+/// Tells systemd the daemon is shutting down (only the status, during a reload).
 pub fn stopping(status: &str) {
-    send(&[NotifyState::Stopping, NotifyState::Status(status)]);
+    if RELOADING.load(Ordering::SeqCst) {
+        send(&[NotifyState::Status(status)]);
+    } else {
+        send(&[NotifyState::Stopping, NotifyState::Status(status)]);
+    }
 }
 
 /// When the unit sets `WatchdogSec=`, pings systemd at half the interval from a task of the

@@ -97,6 +97,9 @@ pub struct Scans {
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
     /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
+    /// Test failpoint: the next scan task panics after its scan.
+    #[cfg(test)]
+    panic_in_task: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -113,6 +116,8 @@ impl Scans {
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
             last_scheduled: Mutex::new(None),
+            #[cfg(test)]
+            panic_in_task: AtomicBool::new(false),
         }
     }
 
@@ -226,7 +231,16 @@ impl Scans {
             "scan started"
         );
         let task = tokio::spawn(async move {
+            // Clears `current` and answers the waiters however the task ends (panic included).
+            let guard = Finish {
+                scans: this.clone(),
+                tx: Some(tx),
+            };
             let result = this.engine.scan(label, selected, on_progress).await;
+            #[cfg(test)]
+            if this.panic_in_task.swap(false, Ordering::SeqCst) {
+                panic!("failpoint: the scan task panics");
+            }
             // The snapshots are gone by now; hand their heap back to the system so an idle
             // daemon does not sit on a scan's peak (28 MB instead of 10 MB, measured).
             release_freed_memory();
@@ -240,10 +254,7 @@ impl Scans {
                     Err(e.into())
                 }
             };
-            // Clear before telling the waiters, so one that wants another scan can start it.
-            *lock(&this.current) = None;
-            let _ = tx.send(Some(finished));
-            notify::status(&this.idle_status());
+            guard.finish(finished);
         });
         Running {
             key,
@@ -307,6 +318,47 @@ impl Scans {
         abort.abort();
         tracing::warn!("abandoned the running scan; it was not stored");
         true
+    }
+}
+
+/// Ends a scan task: clears the running scan and tells its waiters how it ended. Dropped
+/// without [`Finish::finish`] (the task panicked, or was aborted by [`Scans::shutdown`]), it
+/// reports a failure, or `Stopping` when the daemon stops, so the daemon never stays "busy".
+struct Finish {
+    scans: Arc<Scans>,
+    tx: Option<watch::Sender<Option<Finished>>>,
+}
+
+impl Finish {
+    fn finish(mut self, finished: Finished) {
+        self.end(finished);
+    }
+
+    fn end(&mut self, finished: Finished) {
+        let Some(tx) = self.tx.take() else { return };
+        // Clear before telling the waiters, so one that wants another scan can start it.
+        *lock(&self.scans.current) = None;
+        let _ = tx.send(Some(finished));
+        notify::status(&self.scans.idle_status());
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if self.tx.is_none() {
+            return;
+        }
+        let why = if self.scans.stopping.load(Ordering::SeqCst) {
+            ScanError::Stopping
+        } else {
+            tracing::error!("the scan task panicked");
+            ScanError::Failed(Arc::new(Error::Internal(
+                "the scan task panicked (see the daemon log: journalctl -u dawgmond); \
+                 run the scan again"
+                    .into(),
+            )))
+        };
+        self.end(Err(why));
     }
 }
 

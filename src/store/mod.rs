@@ -26,6 +26,7 @@ use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
 mod outbox;
+mod settings;
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };

@@ -337,7 +337,9 @@ impl Collector for SystemdProps {
         with_state(host, |s| {
             s.props
                 .iter()
-                .map(|(name, value)| Item::new(name).with("value", value))
+                .map(|(name, value)| {
+                    Item::new(name).with("value", crate::host::escape_bytes(value.as_bytes()))
+                })
                 .collect()
         })
     }

@@ -148,3 +148,32 @@ async fn unknown_collectors_and_bad_labels_are_refused() {
     let e = s.run(req(Some("a b")), Trigger::Request).await.unwrap_err();
     assert!(e.to_string().contains("invalid label"), "{e}");
 }
+
+/// Issue 8: a panic in the scan task left `current` set, so the daemon stayed busy forever
+/// (every later request waited on a scan that would never finish).
+#[tokio::test]
+async fn a_panicking_scan_task_fails_its_waiters_and_frees_the_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = scans(&dir).await;
+    s.panic_in_task.store(true, Ordering::SeqCst);
+    let first = tokio::time::timeout(Duration::from_secs(10), s.run(req(None), Trigger::Request))
+        .await
+        .expect("the waiter is told, not left hanging");
+    let e = first.unwrap_err();
+    assert!(
+        matches!(e, ScanError::Failed(_)) && e.to_string().contains("panicked"),
+        "{e}"
+    );
+    assert!(s.progress().is_none(), "no scan is running any more");
+    let (next, joined) =
+        tokio::time::timeout(Duration::from_secs(10), s.run(req(None), Trigger::Schedule))
+            .await
+            .expect("the next scan runs")
+            .unwrap();
+    assert!(!joined);
+    assert!(s.last_scheduled.lock().unwrap().is_some());
+    assert_eq!(
+        next.info.id,
+        s.engine().store.latest().await.unwrap().unwrap().id
+    );
+}

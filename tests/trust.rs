@@ -1,0 +1,204 @@
+//! Issue 8 ("trust"): attacks and faults played for real against the real binaries. Each test
+//! here failed on the code before the fix it names.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helper::{DaemonOptions, dawgctl_bin, wait_until};
+
+fn local(db: &Path, root: &Path, args: &[&str]) -> Output {
+    Command::new(dawgctl_bin())
+        .arg("--local")
+        .arg("--database")
+        .arg(db)
+        .arg("--root")
+        .arg(root)
+        .args(["--format", "json"])
+        .args(args)
+        .env_remove("DAWGMON_SYSTEMD_BUS")
+        .output()
+        .expect("run dawgctl")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "dawgctl failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn changes(report: &Value) -> Vec<Value> {
+    report["report"]["changes"]
+        .as_array()
+        .or_else(|| report["changes"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Runs `script` with sh as the unprivileged user nobody.
+fn as_nobody(script: &str) {
+    let st = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
+        .status()
+        .expect("setpriv");
+    assert!(st.success(), "as nobody: {script}");
+}
+
+/// A directory tree that nobody may write into (`tmp`, mode 1777), under a root every user
+/// can reach (tests may run from a 0700 checkout: the tree lives in /tmp, not there).
+fn world_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("dawgmon-trust-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.path().join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    dir
+}
+
+/// Item 2: a sparse setuid file of a terabyte, made by an unprivileged user, was hashed to the
+/// end (hours), so the setuid check timed out every scan. Now it is reported at once, as a
+/// high-severity new setuid file with its size and `not_hashed`.
+#[test]
+fn a_sparse_setuid_terabyte_is_reported_not_hashed() {
+    let root = world_root();
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("d.db");
+    let r = root.path();
+    json(&local(&db, r, &["-c", "list_suids", "scan"]));
+    let giant = r.join("tmp/giant");
+    as_nobody(&format!(
+        "truncate -s 1T '{0}' && chmod 4755 '{0}'",
+        giant.display()
+    ));
+    assert_eq!(
+        std::fs::metadata(&giant).unwrap().permissions().mode() & 0o7777,
+        0o4755
+    );
+    let t = Instant::now();
+    let report = json(&local(&db, r, &["-c", "list_suids", "scan"]));
+    let took = t.elapsed();
+    eprintln!("scan with a 1 TiB sparse setuid file: {took:?}");
+    let c = changes(&report);
+    let giant_change = c
+        .iter()
+        .find(|c| c["key"] == "/tmp/giant")
+        .unwrap_or_else(|| panic!("no change for the giant: {report:#}"));
+    assert_eq!(giant_change["kind"], "added");
+    assert_eq!(giant_change["severity"], "high");
+    assert_eq!(giant_change["after"]["size"], "1099511627776");
+    assert_eq!(giant_change["after"]["not_hashed"], "larger than 256 MiB");
+    assert!(giant_change["after"].get("sha256").is_none());
+    assert_eq!(giant_change["after"]["owner"], "65534");
+    // Generous: hashing the whole file would take an hour or more.
+    assert!(took < Duration::from_secs(120), "{took:?}");
+}
+
+/// Items 1 and 8: a collector's outage is reported (once), and what changed while it was out
+/// is reported when it works again, compared with its last good scan.
+#[test]
+fn an_outage_is_loud_and_hides_nothing() {
+    let root = world_root();
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("d.db");
+    let r = root.path();
+    let scan = || json(&local(&db, r, &["-c", "check_groups", "scan"]));
+    scan();
+    std::fs::rename(r.join("etc/group"), r.join("etc/group.away")).unwrap();
+    let out1 = scan();
+    let c = changes(&out1);
+    assert_eq!(c.len(), 1, "{out1:#}");
+    assert_eq!(c[0]["key"], "(collector)");
+    assert_eq!(c[0]["severity"], "high");
+    let out2 = scan();
+    assert!(
+        changes(&out2).is_empty(),
+        "a continuing outage is no new change"
+    );
+    std::fs::write(r.join("etc/group.away"), "root:x:0:\nbackdoor:x:0:\n").unwrap();
+    std::fs::rename(r.join("etc/group.away"), r.join("etc/group")).unwrap();
+    let back = scan();
+    let keys: Vec<(String, String)> = changes(&back)
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        keys.contains(&("backdoor".into(), "added".into())),
+        "{back:#}"
+    );
+    assert!(keys.contains(&("(collector)".into(), "removed".into())));
+}
+
+/// Item 3: SIGHUP reloads the configuration; it never kills the daemon, and a broken file
+/// keeps the configuration in use.
+#[test]
+fn sighup_reloads_and_never_kills() {
+    let mut d = DaemonOptions::default().spawn();
+    let status = d.ctl_json(&["status"]);
+    assert!(status["schedule"].is_null(), "{status:#}");
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace("schedule = \"off\"", "schedule = \"0 0 3 * * *\""),
+    )
+    .unwrap();
+    nix::sys::signal::kill(d.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
+    d.wait_for_notice("RELOADING=1", Duration::from_secs(10));
+    wait_until(Duration::from_secs(20), "the reloaded schedule", || {
+        let s = d.ctl(&["--format", "json", "status"]);
+        let v: Value = serde_json::from_slice(&s.stdout).ok()?;
+        (v["schedule"] == "0 0 3 * * *").then_some(())
+    });
+    assert!(
+        !d.notices().iter().any(|n| n.contains("STOPPING=1")),
+        "a reload is not a stop: {:?}",
+        d.notices()
+    );
+
+    std::fs::write(&d.config, "this is = not [valid toml\n").unwrap();
+    nix::sys::signal::kill(d.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let again = wait_until(
+        Duration::from_secs(20),
+        "an answer after a bad reload",
+        || {
+            let s = d.ctl(&["--format", "json", "status"]);
+            serde_json::from_slice::<Value>(&s.stdout).ok()
+        },
+    );
+    assert_eq!(again["schedule"], "0 0 3 * * *");
+    assert!(d.child.try_wait().unwrap().is_none(), "dawgmond died");
+    assert!(
+        d.log().contains("keeping the configuration in use"),
+        "{}",
+        d.log()
+    );
+}
