@@ -453,7 +453,9 @@ pub fn hostname(root: &std::path::Path) -> String {
         if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
             return crate::host::escape_bytes(h.trim().as_bytes());
         }
-    } else if let Ok(h) = std::fs::read_to_string(root.join("etc/hostname")) {
+    } else if let Ok(h) = Host::new(root).read_bytes("/etc/hostname") {
+        // Through the host: an image's etc/hostname -> /dev/zero must not be read forever.
+        let h = String::from_utf8_lossy(&h);
         let h = h.trim();
         if !h.is_empty() {
             return crate::host::escape_bytes(h.as_bytes());

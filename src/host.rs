@@ -124,6 +124,70 @@ impl Host {
         Ok(hashed)
     }
 
+    /// Reads a whole regular file at a real path under the root (one a collector built from a
+    /// directory listing), as [`Host::read_bytes`] does.
+    pub fn read_real(&self, real: &Path) -> io::Result<Vec<u8>> {
+        let rel = real.strip_prefix(&self.root).unwrap_or(real);
+        self.read_bytes(Path::new("/").join(rel))
+    }
+
+    /// Lists a directory at a real path under the root. Under a root other than `/`, a
+    /// directory that leads outside it (an image's absolute symlink, `var/lib/dpkg/info ->
+    /// /root`) is refused instead of listing the scanner's own files.
+    pub fn read_dir_real(&self, real: &Path) -> io::Result<std::fs::ReadDir> {
+        if !self.is_live() {
+            let canon = std::fs::canonicalize(real)?;
+            let root = std::fs::canonicalize(&self.root)?;
+            if !canon.starts_with(&root) {
+                return Err(io::Error::other(format!(
+                    "{} leads outside the scanned root (to {})",
+                    self.display(real),
+                    canon.display()
+                )));
+            }
+        }
+        std::fs::read_dir(real)
+    }
+
+    /// The SHA-256 of the regular file at a real path under the root, following symlinks only
+    /// inside the root, at most `max_hash` bytes of it (for files not found by a walk: an init
+    /// script's link target).
+    pub fn hash_in_root(&self, real: &Path) -> io::Result<Hashed> {
+        let rel = real.strip_prefix(&self.root).unwrap_or(real);
+        let (file, st) = self.open_file(Path::new("/").join(rel))?;
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        hostfs::hash_file(file, size, self.max_hash, &self.cancel)
+    }
+
+    /// Lists a directory at a real path under the root for a collector: sorted entries; a
+    /// directory that is missing is empty, one that is denied is noted and empty; any other
+    /// error (out of descriptors, I/O, outside the root) is an error, never "empty" — an empty
+    /// listing would report everything in it as removed.
+    pub fn list_dir(
+        &self,
+        real: &Path,
+    ) -> Result<Vec<(std::ffi::OsString, PathBuf)>, CollectError> {
+        let fail = |e: io::Error| CollectError::io(self.display(real), e);
+        let rd = match self.read_dir_real(real) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                self.note_denied(&self.display(real));
+                return Ok(Vec::new());
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let e = e.map_err(fail)?;
+            out.push((e.file_name(), e.path()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Reads a whole regular file of the host (at most [`hostfs::MAX_READ`] bytes).
     pub fn read_bytes(&self, host_path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
         let (file, _) = self.open_file(host_path)?;

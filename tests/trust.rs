@@ -202,3 +202,181 @@ fn sighup_reloads_and_never_kills() {
         d.log()
     );
 }
+
+/// Item 6: `--root` on an untrusted image followed the image's absolute symlinks out of it
+/// (host data in the report, /dev/zero read until memory ran out) and blocked on its FIFOs.
+/// Now every path resolves inside the image, only regular files are read, with a size cap.
+#[test]
+fn a_hostile_image_cannot_read_the_host_or_hang_the_scan() {
+    let img = tempfile::tempdir().unwrap();
+    let r = img.path();
+    for d in ["etc", "var/lib/dpkg", "proc/self", "usr/lib"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let db = state.path().join("d.db");
+    std::fs::write(
+        r.join("etc/passwd"),
+        "first:x:1000:1000::/home/first:/bin/sh\n",
+    )
+    .unwrap();
+    json(&local(&db, r, &["scan"]));
+
+    std::fs::remove_file(r.join("etc/passwd")).unwrap();
+    std::fs::write(
+        r.join("etc/shadow"),
+        "imageuser:x:4242:4242::/home/image:/bin/sh\n",
+    )
+    .unwrap();
+    // The image's passwd is "the host's shadow"; its group is an endless device; its package
+    // lists are the host's.
+    std::os::unix::fs::symlink("/etc/shadow", r.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", r.join("etc/group")).unwrap();
+    std::os::unix::fs::symlink("/var/lib/dpkg/info", r.join("var/lib/dpkg/info")).unwrap();
+    for fifo in [
+        "etc/os-release",
+        "var/lib/dpkg/status",
+        "proc/self/mountinfo",
+    ] {
+        nix::unistd::mkfifo(&r.join(fifo), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+    let t = Instant::now();
+    let out = local(&db, r, &["scan"]);
+    let took = t.elapsed();
+    eprintln!("hostile image scanned in {took:?}");
+    let report = json(&out);
+    let text = report.to_string();
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    // The image's own shadow line was read through its passwd link, never the host's.
+    assert!(text.contains("imageuser"), "{report:#}");
+    assert!(
+        !text.contains("\"root\""),
+        "host accounts leaked: {report:#}"
+    );
+    for host_pkg in ["\"libc6\"", "\"dpkg\"", "coreutils"] {
+        assert!(!text.contains(host_pkg), "host package {host_pkg} leaked");
+    }
+}
+
+/// The controlling terminal of a process (`tty_nr` in /proc/PID/stat; 0 for none).
+fn tty_of(pid: u32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(4)?.parse().ok()
+}
+
+/// Item 3: a local user who swaps a directory for a symlink to /dev/pts between the walk and
+/// the hash made the daemon open their pty as its controlling terminal (it is a session
+/// leader without one, as under systemd); closing it then sent SIGHUP, which killed it. Now
+/// files are opened beneath the root refusing symlinks, with O_NOCTTY, and SIGHUP reloads.
+#[test]
+fn a_directory_swapped_for_a_symlink_to_dev_pts_cannot_take_the_daemon() {
+    let _live = crate::helper::live_lock();
+    let root = world_root();
+    let state = tempfile::tempdir().unwrap();
+    let socket = state.path().join("s.sock");
+    let config = state.path().join("dawgmond.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "socket = {:?}\ndatabase = {:?}\nroot = {:?}\nschedule = \"* * * * * *\"\n\
+             collectors = [\"list_suids\"]\nretention = 0\n",
+            socket,
+            state.path().join("d.db"),
+            root.path()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(state.path().join("log")).unwrap();
+    let mut daemon = {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(crate::helper::dawgmond_bin());
+        cmd.arg("--config")
+            .arg(&config)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // SAFETY: setsid is async-signal-safe; a new session without a terminal, as systemd
+        // gives a service.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap()
+    };
+    wait_until(Duration::from_secs(20), "the daemon's socket", || {
+        socket.exists().then_some(())
+    });
+    let attacker = format!(
+        r#"
+import os, time
+m, s = os.openpty()
+n = os.path.basename(os.ttyname(s))
+os.close(s)
+d = "{root}/tmp/x"
+real = d + ".real"
+os.mkdir(real)
+f = os.path.join(real, n)
+open(f, "w").write("not a terminal")
+os.chmod(f, 0o4755)
+end = time.time() + 12
+flips = 0
+while time.time() < end:
+    os.rename(real, d)
+    time.sleep(0.0003)
+    os.rename(d, real)
+    os.symlink("/dev/pts", d)
+    time.sleep(0.0003)
+    os.unlink(d)
+    flips += 1
+os.close(m)
+print(flips)
+"#,
+        root = root.path().display()
+    );
+    let mut flipper = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &attacker,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = daemon.id();
+    let mut worst = 0;
+    while flipper.try_wait().unwrap().is_none() {
+        if let Some(t) = tty_of(pid) {
+            worst = worst.max(t.abs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = flipper.wait_with_output().unwrap();
+    let flips = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let alive = daemon.try_wait().unwrap().is_none();
+    let history = Command::new(dawgctl_bin())
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--format", "json", "history", "--limit", "1000"])
+        .output()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = daemon.wait();
+    let log = std::fs::read_to_string(state.path().join("log")).unwrap_or_default();
+    assert!(alive, "dawgmond died during the swap attack:\n{log}");
+    assert_eq!(worst, 0, "dawgmond acquired a controlling terminal:\n{log}");
+    let scans: Value = serde_json::from_slice(&history.stdout).unwrap_or(Value::Null);
+    let n = scans.as_array().map_or(0, |a| a.len());
+    eprintln!("{flips} swaps, {n} scans during the attack");
+    assert!(n >= 5, "too few scans ran during the attack ({n}):\n{log}");
+}

@@ -34,7 +34,7 @@ impl Collector for ListBlkdev {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let root = host.path("/sys/block");
-        let dir = match std::fs::read_dir(&root) {
+        let dir = match host.read_dir_real(&root) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(
@@ -50,7 +50,7 @@ impl Collector for ListBlkdev {
             let name = escape_os(&entry.file_name());
             let path = entry.path();
             let kind = disk_type(&name);
-            let Some(item) = device(&path, name, kind) else {
+            let Some(item) = device(host, &path, name, kind) else {
                 continue;
             };
             if POOLED.contains(&kind) && item.fields.get("size").is_some_and(|s| s == "0") {
@@ -58,10 +58,11 @@ impl Collector for ListBlkdev {
             }
             items.push(item);
             // Partitions are subdirectories holding a `partition` attribute.
-            for sub in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            for sub in host.read_dir_real(&path).into_iter().flatten().flatten() {
                 let sub_path = sub.path();
                 if sub_path.join("partition").is_file()
-                    && let Some(part) = device(&sub_path, escape_os(&sub.file_name()), "partition")
+                    && let Some(part) =
+                        device(host, &sub_path, escape_os(&sub.file_name()), "partition")
                 {
                     items.push(part);
                 }
@@ -97,9 +98,9 @@ impl Collector for ListBlkdev {
 }
 
 /// One device or partition directory as an item; `None` without a readable `size`.
-fn device(path: &Path, name: String, kind: &str) -> Option<Item> {
-    let sectors: u64 = attr(path, "size")?.parse().ok()?;
-    let flag = |a: &str| attr(path, a).map(|v| if v == "0" { "no" } else { "yes" });
+fn device(host: &Host, path: &Path, name: String, kind: &str) -> Option<Item> {
+    let sectors: u64 = attr(host, path, "size")?.parse().ok()?;
+    let flag = |a: &str| attr(host, path, a).map(|v| if v == "0" { "no" } else { "yes" });
     Some(
         Item::new(name)
             .with("size", sectors.saturating_mul(512))
@@ -109,7 +110,7 @@ fn device(path: &Path, name: String, kind: &str) -> Option<Item> {
             .with_opt("removable", flag("removable"))
             .with_opt(
                 "model",
-                attr(path, "device/model").filter(|m| !m.is_empty()),
+                attr(host, path, "device/model").filter(|m| !m.is_empty()),
             ),
     )
 }
@@ -134,8 +135,8 @@ fn disk_type(name: &str) -> &'static str {
 /// A sysfs attribute, trimmed and escaped (a device's model is whatever its firmware, or a
 /// crafted image, says: control characters must not reach a terminal); `None` when absent or
 /// unreadable.
-fn attr(dev: &Path, name: &str) -> Option<String> {
-    std::fs::read(dev.join(name))
+fn attr(host: &Host, dev: &Path, name: &str) -> Option<String> {
+    host.read_real(&dev.join(name))
         .ok()
         .map(|s| escape_bytes(s.trim_ascii()))
 }

@@ -83,11 +83,6 @@ pub fn file_fields(host: &Host, path: &Path, meta: &Metadata) -> Fields {
     f
 }
 
-/// The SHA-256 of a file's content (following symlinks), as lowercase hex.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    sha256_read(std::fs::File::open(path)?)
-}
-
 /// The SHA-256 of everything `reader` yields, as lowercase hex.
 pub fn sha256_read(mut reader: impl Read) -> io::Result<String> {
     // io::copy's stack buffer: no 64 KiB allocation and memset per file (a million small

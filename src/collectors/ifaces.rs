@@ -39,7 +39,7 @@ impl Collector for ListIfaces {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let net = host.path("/sys/class/net");
-        let dir = match std::fs::read_dir(&net) {
+        let dir = match host.read_dir_real(&net) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(
@@ -60,16 +60,19 @@ impl Collector for ListIfaces {
         for entry in dir.flatten() {
             let name = escape_os(&entry.file_name());
             let path = entry.path();
-            let flags = attr(&path, "flags")
+            let flags = attr(host, &path, "flags")
                 .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
             let addresses = addrs
                 .remove(&name)
                 .map(|a| a.into_iter().collect::<Vec<_>>().join(","));
             items.push(
                 Item::new(name)
-                    .with_opt("mac", attr(&path, "address").filter(|m| !m.is_empty()))
-                    .with_opt("mtu", attr(&path, "mtu"))
-                    .with_opt("type", attr(&path, "type").map(|t| link_type(&t)))
+                    .with_opt(
+                        "mac",
+                        attr(host, &path, "address").filter(|m| !m.is_empty()),
+                    )
+                    .with_opt("mtu", attr(host, &path, "mtu"))
+                    .with_opt("type", attr(host, &path, "type").map(|t| link_type(&t)))
                     .with_opt(
                         "state",
                         flags.map(|f| if f & IFF_UP != 0 { "up" } else { "down" }),
@@ -109,9 +112,9 @@ impl Collector for ListIfaces {
 
 /// A sysfs attribute, trimmed; `None` when absent or unreadable (some devices refuse some
 /// attributes).
-fn attr(dev: &Path, name: &str) -> Option<String> {
+fn attr(host: &Host, dev: &Path, name: &str) -> Option<String> {
     // Escaped: under a fake root these files are whatever the image holds.
-    std::fs::read(dev.join(name))
+    host.read_real(&dev.join(name))
         .ok()
         .map(|s| crate::host::escape_bytes(s.trim_ascii()))
 }

@@ -40,7 +40,7 @@ impl Collector for ListMount {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let file = host.mountinfo();
         let real = host.path(file);
-        let bytes = match std::fs::read(&real) {
+        let bytes = match host.read_real(&real) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(

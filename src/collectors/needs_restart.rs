@@ -54,13 +54,13 @@ impl Collector for NeedsRestart {
         let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut denied = false;
         for (pid, dir) in procs {
-            let Some(status) = read_status(&dir) else {
+            let Some(status) = read_status(host, &dir) else {
                 continue;
             };
             if is_kernel_thread(pid, &status) {
                 continue;
             }
-            let maps = match std::fs::read(dir.join("maps")) {
+            let maps = match host.read_real(&dir.join("maps")) {
                 Ok(m) => m,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::PermissionDenied && !denied {

@@ -30,7 +30,7 @@ fn load(host: &Host) -> PkgDb {
         names: Vec::new(),
         owners: HashMap::new(),
     };
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match host.read_dir_real(&dir) {
         Ok(e) => e,
         Err(e) => {
             if e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -48,7 +48,7 @@ fn load(host: &Host) -> PkgDb {
     // Sorted so the owner order of shared paths (directories) is the same on every scan.
     lists.sort();
     for name in lists {
-        let bytes = match std::fs::read(dir.join(&name)) {
+        let bytes = match host.read_real(&dir.join(&name)) {
             Ok(b) => b,
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::PermissionDenied {

@@ -40,7 +40,7 @@ pub(super) fn pids(host: &Host, collector: &str) -> Result<Vec<(u32, PathBuf)>, 
             proc.display()
         ))
     };
-    let entries = std::fs::read_dir(&proc).map_err(|e| match e.kind() {
+    let entries = host.read_dir_real(&proc).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => unavailable(),
         _ => CollectError::io(&proc, e),
     })?;
@@ -59,8 +59,8 @@ pub(super) fn pids(host: &Host, collector: &str) -> Result<Vec<(u32, PathBuf)>, 
 }
 
 /// Parses `proc/<pid>/status`; `None` when it is gone (the process exited) or malformed.
-pub(super) fn read_status(dir: &std::path::Path) -> Option<Status> {
-    let text = std::fs::read(dir.join("status")).ok()?;
+pub(super) fn read_status(host: &Host, dir: &std::path::Path) -> Option<Status> {
+    let text = host.read_real(&dir.join("status")).ok()?;
     let text = String::from_utf8_lossy(&text);
     let (mut name, mut ppid, mut uids, mut cap_eff) = (None, None, None, None);
     for line in text.lines() {
@@ -119,7 +119,7 @@ impl Collector for ListProcesses {
             Default::default();
         let mut denied = false;
         for (pid, dir) in pids(host, self.name())? {
-            let Some(status) = read_status(&dir) else {
+            let Some(status) = read_status(host, &dir) else {
                 continue;
             };
             if is_kernel_thread(pid, &status) {

@@ -40,7 +40,7 @@ pub(crate) fn socket_owners(host: &Host) -> Arc<SocketOwners> {
 
 fn scan(host: &Host) -> SocketOwners {
     let mut owners = SocketOwners::default();
-    let Ok(dir) = std::fs::read_dir(host.path("/proc")) else {
+    let Ok(dir) = host.read_dir_real(&host.path("/proc")) else {
         return owners;
     };
     let mut denied = 0u64;
@@ -55,7 +55,8 @@ fn scan(host: &Host) -> SocketOwners {
         match process_sockets(&entry.path()) {
             Ok(inodes) if inodes.is_empty() => {}
             Ok(inodes) => {
-                let comm = std::fs::read(entry.path().join("comm"))
+                let comm = host
+                    .read_real(&entry.path().join("comm"))
                     .map(|c| escape_bytes(c.strip_suffix(b"\n").unwrap_or(&c)))
                     .unwrap_or_else(|_| format!("pid {pid}"));
                 for inode in inodes {

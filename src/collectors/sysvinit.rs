@@ -16,9 +16,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::collectors::Collector;
-use crate::collectors::common::{file_fields, render_fields, render_modified, sha256_file};
+use crate::collectors::common::{file_fields, render_fields, render_modified};
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
+use crate::hostfs::{Hashed, human_size};
 use crate::model::{Change, ChangeKind, Item, Severity};
 
 /// Where the scripts live: Debian's path first, then RHEL's.
@@ -50,9 +51,9 @@ impl Collector for ListSysvinitJobs {
                 host.root().display()
             )));
         };
-        let (start, stop) = links(host);
+        let (start, stop) = links(host)?;
         let mut items = Vec::new();
-        for (name, path) in entries(host, &init_dir) {
+        for (name, path) in entries(host, &init_dir)? {
             let text = name.to_string_lossy();
             if text == "README" || text == "skeleton" || text.starts_with('.') {
                 continue;
@@ -141,8 +142,11 @@ fn file_item(host: &Host, key: String, path: &Path) -> Option<Item> {
         Ok(t) if t.is_absolute() => host.path(&t),
         _ => path.to_path_buf(),
     };
-    match sha256_file(&content) {
-        Ok(h) => item = item.with("sha256", h),
+    match host.hash_in_root(&content) {
+        Ok(Hashed::Sha256(h)) => item = item.with("sha256", h),
+        Ok(Hashed::TooLarge { cap, .. }) => {
+            item = item.with("not_hashed", format!("larger than {}", human_size(cap)))
+        }
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             host.note_denied(&host.display(path))
         }
@@ -153,29 +157,20 @@ fn file_item(host: &Host, key: String, path: &Path) -> Option<Item> {
 
 /// The entries of a directory, sorted by name (`.depend.*` and other dot files included; the
 /// caller filters).
-fn entries(host: &Host, dir: &Path) -> Vec<(OsString, PathBuf)> {
-    let mut out = Vec::new();
-    match std::fs::read_dir(dir) {
-        Ok(rd) => out.extend(rd.flatten().map(|e| (e.file_name(), e.path()))),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            host.note_denied(&host.display(dir))
-        }
-        Err(_) => {}
-    }
-    out.sort();
-    out
+fn entries(host: &Host, dir: &Path) -> Result<Vec<(OsString, PathBuf)>, CollectError> {
+    host.list_dir(dir)
 }
 
 /// Script name → runlevels with an `S` link, and → runlevels with a `K` link, from every
 /// `rcN.d` directory found.
 type Levels = BTreeMap<OsString, BTreeSet<&'static str>>;
 
-fn links(host: &Host) -> (Levels, Levels) {
+fn links(host: &Host) -> Result<(Levels, Levels), CollectError> {
     let (mut start, mut stop) = (Levels::new(), Levels::new());
     for parent in RC_PARENTS {
         for level in RUNLEVELS {
             let dir = host.path(format!("{parent}/rc{level}.d"));
-            for (name, _) in entries(host, &dir) {
+            for (name, _) in entries(host, &dir)? {
                 let bytes = name.as_bytes();
                 let map = match bytes.first() {
                     Some(b'S') => &mut start,
@@ -193,7 +188,7 @@ fn links(host: &Host) -> (Levels, Levels) {
             }
         }
     }
-    (start, stop)
+    Ok((start, stop))
 }
 
 #[cfg(test)]

@@ -91,6 +91,9 @@ impl Collector for SystemdUnitfiles {
                 USER_DIRS.join(", ")
             )));
         }
+        if let Some(why) = system.failed.as_ref().or(user.failed.as_ref()) {
+            return Err(CollectError::Unavailable(why.clone()));
+        }
         let mut items = system.items(host, "");
         items.extend(user.items(host, "user/"));
         Ok(items)
@@ -181,6 +184,8 @@ struct Scope {
     wanted_by: BTreeMap<OsString, BTreeMap<String, bool>>,
     /// Unit name → drop-in file name → the file that wins by precedence.
     dropins: BTreeMap<OsString, BTreeMap<OsString, PathBuf>>,
+    /// The first directory that could not be listed for another reason than absence.
+    failed: Option<String>,
 }
 
 impl Scope {
@@ -201,14 +206,14 @@ impl Scope {
     }
 
     fn read_dir(&mut self, host: &Host, dir: &Path, admin: bool) {
-        for (name, path) in list(host, dir) {
+        for (name, path) in self.list(host, dir) {
             let text = name.to_string_lossy();
             if let Some(stem) = text.strip_suffix(".d")
                 && is_unit_name(stem)
                 && path.is_dir()
             {
                 let stem = OsString::from(stem);
-                for (conf, conf_path) in list(host, &path) {
+                for (conf, conf_path) in self.list(host, &path) {
                     if conf.to_string_lossy().ends_with(".conf") {
                         let slot = self.dropins.entry(stem.clone()).or_default();
                         slot.entry(conf).or_insert(conf_path);
@@ -217,7 +222,7 @@ impl Scope {
             } else if let Some(target) = LINK_DIRS.iter().find_map(|s| text.strip_suffix(s))
                 && path.is_dir()
             {
-                for (linked, _) in list(host, &path) {
+                for (linked, _) in self.list(host, &path) {
                     let by = self.wanted_by.entry(linked).or_default();
                     *by.entry(target.to_string()).or_default() |= admin;
                 }
@@ -226,6 +231,18 @@ impl Scope {
                 && !meta.is_dir()
             {
                 self.units.entry(name).or_insert(path);
+            }
+        }
+    }
+
+    /// A directory's entries; an error other than "gone" or "denied" is kept in `failed`
+    /// (the collector is then unavailable rather than reporting the units as removed).
+    fn list(&mut self, host: &Host, dir: &Path) -> Vec<(OsString, PathBuf)> {
+        match host.list_dir(dir) {
+            Ok(v) => v,
+            Err(e) => {
+                self.failed.get_or_insert(e.to_string());
+                Vec::new()
             }
         }
     }
@@ -386,27 +403,8 @@ fn is_unit_name(name: &str) -> bool {
         .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
-/// The entries of a directory, sorted by name; a directory that cannot be read is noted when
-/// permission is denied and otherwise treated as empty.
-fn list(host: &Host, dir: &Path) -> Vec<(OsString, PathBuf)> {
-    let mut out = Vec::new();
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            for e in entries.flatten() {
-                out.push((e.file_name(), e.path()));
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            host.note_denied(&host.display(dir))
-        }
-        Err(_) => {}
-    }
-    out.sort();
-    out
-}
-
 fn read(host: &Host, real: &Path) -> Option<Vec<u8>> {
-    match std::fs::read(real) {
+    match host.read_real(real) {
         Ok(b) => Some(b),
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {

@@ -47,7 +47,7 @@ impl Collector for ListUnixPorts {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let real = host.path("/proc/net/unix");
-        let bytes = match std::fs::read(&real) {
+        let bytes = match host.read_real(&real) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(
