@@ -102,11 +102,30 @@ pub enum MailError {
     /// A stored message could not be turned into mail (a bad address, say).
     #[error("cannot build message {id}: {message}")]
     Build { id: i64, message: String },
-    /// The server or the MTA did not take the message; `via` names it.
+    /// The server or the MTA did not take the message; `via` names it. `permanent`: it refused
+    /// the message for good (an SMTP 5xx answer, sendmail's "no such user/host" or "bad data"
+    /// exit), so retrying the same message is pointless; otherwise (no connection, 4xx, a time
+    /// out) a retry may succeed.
     #[error("sending through {via} failed: {message}")]
-    Send { via: String, message: String },
+    Send {
+        via: String,
+        message: String,
+        permanent: bool,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl MailError {
+    /// Whether sending this message again cannot succeed: a permanent refusal, or a message
+    /// that cannot be built.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            MailError::Send { permanent, .. } => *permanent,
+            MailError::Build { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Errors of whole operations (scan, diff, baseline) that the CLI and the daemon report.

@@ -83,15 +83,19 @@ pub async fn run(
     };
     // So that `dawgctl --local` on this database prunes with the daemon's retention.
     store.set_retention(config.retention).await?;
-    let mail = match (&config.mail, mailer) {
-        (Some(cfg), Some(mailer)) => {
-            Some(mail::DaemonMail::new(cfg.clone(), mailer, store.clone()))
-        }
-        _ => None,
-    };
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
     engine.options = config.scan_options();
+    let mail = match (&config.mail, mailer) {
+        (Some(cfg), Some(mailer)) => {
+            Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))
+        }
+        _ => None,
+    };
+    if mail.is_none() {
+        // With mail, the delivery task reports what was stored while no daemon ran.
+        mail::report_without_mail(&engine).await;
+    }
     let scans = Arc::new(scans::Scans::new(engine, config.collector_names()));
     let shared = Arc::new(Shared {
         config: config.clone(),

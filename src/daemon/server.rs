@@ -332,8 +332,8 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
     // Mailed like a scheduled scan: the next scheduled scan compares with this one, so a change
     // first seen here would otherwise never reach the report (and someone in the admin group
     // could hide a change from mail by scanning first).
-    if let (Some(mail), false) = (&shared.mail, joined) {
-        mail.after_scan(&r).await;
+    if !joined {
+        super::mail::after_scan(shared.mail.as_deref(), shared.scans.engine(), &r).await;
     }
     Ok(Json(api::ScanResponse {
         scan: r.info.clone(),

@@ -27,7 +27,9 @@ use crate::model::{Item, Outcome, Snapshot};
 
 mod outbox;
 mod settings;
-pub use outbox::{KEEP_SENT, NewMail, OutboxMail, OutboxSummary, backoff};
+pub use outbox::{
+    GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
@@ -40,6 +42,9 @@ macro_rules! select_scan {
         )
     };
 }
+
+mod reported;
+pub use reported::Marked;
 
 /// Default number of unlabelled scans kept.
 pub const DEFAULT_RETENTION: usize = 64;
