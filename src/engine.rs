@@ -94,6 +94,9 @@ impl Engine {
                 .with_secret(key),
         );
         let options = self.options.clone();
+        // If this future is dropped (the daemon abandons the scan at shutdown), the collectors
+        // still running stop at their next check instead of running on.
+        let _cancel_on_drop = CancelOnDrop(host.cancel_flag());
         let out =
             tokio::task::spawn_blocking(move || scan::run(host, &collectors, &options, &*progress))
                 .await
@@ -270,6 +273,15 @@ impl Engine {
             .latest()
             .await?
             .ok_or(Error::Store(StoreError::Empty))
+    }
+}
+
+/// Sets a scan's cancel flag when dropped.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

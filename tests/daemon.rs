@@ -1,7 +1,8 @@
 //! The real `dawgmond`, driven by the real `dawgctl` and by raw requests.
 //!
-//! Tests marked "needs real collectors" rely on check_groups reading `etc/group` and
-//! `etc/gshadow` under the configured root (a change to show, or a FIFO that hangs it).
+//! Tests marked "needs real collectors" rely on check_groups reading `etc/group` under the
+//! configured root (a change to show), or on check_etc hashing a sparse terabyte there (a
+//! collector that hangs until its timeout).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -132,14 +133,17 @@ fn baseline_then_live_change_then_diff_through_the_daemon() {
     assert_eq!(hist.as_array().unwrap().len(), 2);
 }
 
-/// Needs real collectors: check_groups hangs on the FIFO until the collector timeout.
+/// Needs real collectors: check_etc hangs hashing a sparse terabyte until the collector
+/// timeout.
 #[test]
 fn two_concurrent_scan_requests_produce_one_scan_and_hung_collectors_are_cut_off() {
     let root = TreeBuilder::with_etc();
-    root.fifo("etc/gshadow");
+    root.slow_to_hash("etc/huge");
     let d = DaemonOptions {
         root: Some(root.path().to_path_buf()),
         collector_timeout: 2,
+        collectors: vec!["check_groups".into(), "check_etc".into()],
+        extra: crate::helper::SLOW_HASH_CONFIG.into(),
         ..Default::default()
     }
     .spawn();
@@ -285,19 +289,21 @@ fn unreachable_daemon_and_socket_permissions_are_one_clear_line() {
     );
 }
 
-/// Needs real collectors: check_groups hangs on the FIFO, so the scan is still running when
-/// SIGTERM arrives.
+/// Needs real collectors: check_etc hangs hashing a sparse terabyte, so the scan is still
+/// running when SIGTERM arrives.
 #[test]
 fn sigterm_during_a_scan_leaves_the_database_consistent() {
     let root = TreeBuilder::with_etc();
     let mut d = DaemonOptions {
         root: Some(root.path().to_path_buf()),
         collector_timeout: 60,
+        collectors: vec!["check_users".into(), "check_etc".into()],
+        extra: crate::helper::SLOW_HASH_CONFIG.into(),
         ..Default::default()
     }
     .spawn();
     d.ctl_ok(&["baseline", "pre", "-c", "check_users"]);
-    root.fifo("etc/gshadow");
+    root.slow_to_hash("etc/huge");
     let child = d
         .dawgctl()
         .arg("scan")

@@ -219,16 +219,18 @@ fn read_until_closed(s: &mut UnixStream) -> (String, Duration) {
     (String::from_utf8_lossy(&out).into_owned(), start.elapsed())
 }
 
-/// Needs real collectors: check_groups hangs on the FIFO until the collector timeout, so the
-/// scan request takes longer than the idle timeout.
+/// Needs real collectors: check_etc hangs hashing a sparse terabyte until the collector
+/// timeout, so the scan request takes longer than the idle timeout.
 #[test]
 fn idle_connections_are_closed_but_a_long_request_is_answered() {
     let root = TreeBuilder::with_etc();
-    root.fifo("etc/gshadow");
+    root.slow_to_hash("etc/huge");
     let d = DaemonOptions {
         root: Some(root.path().to_path_buf()),
         idle_timeout: 2,
         collector_timeout: 4,
+        collectors: vec!["check_groups".into(), "check_etc".into()],
+        extra: crate::helper::SLOW_HASH_CONFIG.into(),
         ..Default::default()
     }
     .spawn();

@@ -99,16 +99,21 @@ impl TreeBuilder {
         self
     }
 
-    /// Replaces a file with a FIFO: a reader of it blocks until a writer comes (a hung
-    /// source, for timeout tests).
-    pub fn fifo(&self, rel: &str) -> &Self {
+    /// A sparse file of a terabyte: hashing it takes hours, so with `max_hash_mib` raised to
+    /// its maximum ([`SLOW_HASH_CONFIG`]) `check_etc` hangs on it until its timeout, as a
+    /// collector stuck on a slow disk would. (FIFOs no longer hang anything: only regular
+    /// files are read, without blocking.)
+    pub fn slow_to_hash(&self, rel: &str) -> &Self {
         let p = self.join(rel);
         let _ = fs::remove_file(&p);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        fs::File::create(&p).unwrap().set_len(1 << 40).unwrap();
         self
     }
 }
+
+/// Config lines that let `check_etc` hash a file of any size (see [`TreeBuilder::slow_to_hash`]).
+pub const SLOW_HASH_CONFIG: &str = "max_hash_mib = 1048576\n";
 
 /// How to start a test daemon.
 #[derive(Debug, Clone)]
