@@ -56,6 +56,23 @@ pub enum StoreError {
          `dawgctl --local --database {path}.recovered history`"
     )]
     Damaged { path: PathBuf, detail: String },
+    /// SQLite said the disk is full (the path is not known where this is raised).
+    #[error(
+        "database error while {doing}: the disk holding the database is full. Free some space \
+         there; nothing already stored is lost"
+    )]
+    DiskFull { doing: &'static str },
+    /// The file system holding the database has (next to) no free space.
+    #[error(
+        "cannot {doing}: the file system holding {path} is full ({free} free). Free some space \
+         there; nothing already stored is lost, and the next scan after that compares with the \
+         last one stored, so what changed meanwhile is still reported"
+    )]
+    Full {
+        path: PathBuf,
+        doing: &'static str,
+        free: String,
+    },
     #[error("no scan matches {0:?}: list scans and baselines with `dawgctl history`")]
     NotFound(String),
     #[error("database has no scans yet: run `dawgctl scan` or `dawgctl baseline NAME` first")]
@@ -81,7 +98,16 @@ pub enum StoreError {
 impl StoreError {
     /// Wraps an sqlx error with what was being done.
     pub fn sql(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Sql { doing, source }
+        move |source| {
+            // SQLITE_FULL (13), with or without an extended code: say so in words.
+            let full = matches!(&source, sqlx::Error::Database(db)
+                if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 13));
+            if full {
+                StoreError::DiskFull { doing }
+            } else {
+                StoreError::Sql { doing, source }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod helper;
 mod cli;
 mod daemon;
 mod daemon_limits;
+mod faults;
 mod install;
 mod mail;
 mod systemd;
