@@ -18,8 +18,11 @@
 //!   [`Hashed::TooLarge`]). Hashing checks a cancel flag, so a scan that gave up on a collector
 //!   does not leave a thread hashing for hours.
 //!
-//! Kernels without `openat2` (before 5.6, or a seccomp filter refusing it) fall back to a walk
-//! of the path one component at a time with `O_NOFOLLOW`, which refuses every symlink.
+//! Kernels without `openat2` (before 5.6), and sandboxes that refuse it (systemd's
+//! `RestrictSUIDSGID=yes`, which the shipped unit sets, makes it fail with `ENOSYS`), fall back to
+//! resolving the path one component at a time with `O_NOFOLLOW`: a walked path refuses every
+//! symlink, and a configuration path follows its symlinks by hand, clamped inside the root.
+//! `DAWGMON_NO_OPENAT2=1` in the environment forces the fallback (the tests use it).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -71,9 +74,10 @@ pub fn open_regular(root: RawFd, rel: &Path, resolve: Resolve) -> io::Result<(Fi
         ),
     };
     let fd = match fd {
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-            open_by_components(root, &rel)?
-        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => match resolve {
+            Resolve::NoSymlinks => open_by_components(root, &rel)?,
+            Resolve::InRoot => resolve_in_root_by_components(root, &rel)?,
+        },
         other => other?,
     };
     let st = fstat(fd.as_raw_fd())?;
@@ -291,7 +295,16 @@ fn relative(p: &Path) -> io::Result<CString> {
     CString::new(out).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
 }
 
+/// Whether `openat2` is to be treated as missing (`DAWGMON_NO_OPENAT2` set).
+fn openat2_disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var_os("DAWGMON_NO_OPENAT2").is_some_and(|v| v != "0"))
+}
+
 fn open2(root: RawFd, rel: &CString, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
+    if openat2_disabled() {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
     // SAFETY: open_how is plain data; zeroed is its documented initial state.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = flags as u64;
@@ -347,6 +360,78 @@ fn open_by_components_with(root: RawFd, rel: &CString, last_flags: i32) -> io::R
         dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
     }
     dir.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
+}
+
+/// The fallback of `RESOLVE_IN_ROOT`: `rel` is resolved one component at a time from `root`
+/// with `O_PATH | O_NOFOLLOW`; a symlink met on the way is read and its target resolved in turn
+/// (an absolute one from `root`, never from the scanner's `/`), and `..` never climbs above
+/// `root`. At most 40 symlinks, as the kernel allows. Returns an `O_PATH` descriptor.
+fn resolve_in_root_by_components(root: RawFd, rel: &CString) -> io::Result<OwnedFd> {
+    let mut todo: Vec<Vec<u8>> = Vec::new();
+    let push = |todo: &mut Vec<Vec<u8>>, path: &[u8]| {
+        for c in path.split(|b| *b == b'/').rev() {
+            if !c.is_empty() && c != b"." {
+                todo.push(c.to_vec());
+            }
+        }
+    };
+    push(&mut todo, rel.as_bytes());
+    // The directories from the root down to where we are.
+    let mut dirs: Vec<OwnedFd> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == b".." {
+            dirs.pop();
+            continue;
+        }
+        let at = dirs.last().map_or(root, |d| d.as_raw_fd());
+        let name = CString::new(c).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: name is a C string; the result is checked.
+        let fd = unsafe {
+            libc::openat(
+                at,
+                name.as_ptr(),
+                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let kind = fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFLNK {
+            hops += 1;
+            if hops > 40 {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            // SAFETY: `at` is an open directory (or the root) for the duration of the call.
+            let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(at) };
+            let target = nix::fcntl::readlinkat(dir, name.as_c_str())
+                .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+            let target = target.as_bytes();
+            if target.starts_with(b"/") {
+                dirs.clear();
+            }
+            push(&mut todo, target);
+            continue;
+        }
+        if todo.is_empty() {
+            return Ok(fd);
+        }
+        if kind != libc::S_IFDIR {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        dirs.push(fd);
+    }
+    // The root itself.
+    // SAFETY: dup of an open descriptor; the result is checked.
+    let fd = unsafe { libc::fcntl(root, libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `fstat` of a descriptor.
@@ -453,6 +538,46 @@ mod tests {
         let e =
             open_regular(fd.as_raw_fd(), Path::new("/dev/../../etc"), Resolve::InRoot).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// Without openat2 (the shipped unit's seccomp filter refuses it), configuration paths
+    /// still follow their symlinks, inside the root only.
+    #[test]
+    fn the_fallback_follows_symlinks_inside_the_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("usr/lib")).unwrap();
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("usr/lib/os-release"), b"ID=image\n").unwrap();
+        symlink("../usr/lib/os-release", d.join("etc/os-release")).unwrap();
+        symlink("/etc/os-release", d.join("etc/abs")).unwrap();
+        symlink("../../../../../../etc/os-release", d.join("etc/climb")).unwrap();
+        symlink("loop2", d.join("etc/loop1")).unwrap();
+        symlink("loop1", d.join("etc/loop2")).unwrap();
+        symlink("/etc/shadow", d.join("etc/host-shadow")).unwrap();
+        let fd = root(d);
+        let read = |p: &str| {
+            let rel = relative(Path::new(p)).unwrap();
+            let o = resolve_in_root_by_components(fd.as_raw_fd(), &rel)?;
+            let again = CString::new(format!("/proc/self/fd/{}", o.as_raw_fd())).unwrap();
+            // SAFETY: a C string; checked.
+            let raw = unsafe { libc::open(again.as_ptr(), read_flags()) };
+            assert!(raw >= 0);
+            // SAFETY: a fresh descriptor.
+            read_capped(File::from(unsafe { OwnedFd::from_raw_fd(raw) }), 100)
+        };
+        for p in ["/etc/os-release", "/etc/abs", "/etc/climb"] {
+            assert_eq!(read(p).unwrap(), b"ID=image\n", "{p}");
+        }
+        assert_eq!(
+            read("/etc/loop1").unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        // The host's /etc/shadow is never reached: the image has none.
+        assert_eq!(
+            read("/etc/host-shadow").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]
