@@ -7,6 +7,7 @@ mod cli;
 mod daemon;
 mod install;
 mod mail;
+mod nspawn_live;
 mod systemd;
 mod systemd_live;
 mod trust;
