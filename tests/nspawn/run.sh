@@ -21,6 +21,8 @@
 #   DAWGMON_NSPAWN_DROPIN a drop-in file installed as
 #                         /etc/systemd/system/dawgmond.service.d/50-nspawn-test.conf, to try
 #                         unit changes against the same checks without editing the unit
+#   DAWGMON_NSPAWN_CONFIG a configuration file installed as /etc/dawgmon/dawgmond.toml instead
+#                         of dist/config/dawgmond.toml
 #   DAWGMON_NSPAWN_NO_CONFIG=1  do not install dist/config/dawgmond.toml as
 #                         /etc/dawgmon/dawgmond.toml (built-in defaults then)
 #   DAWGMON_NSPAWN_KEEP=1 keep the container's throwaway copy (its path is printed)
@@ -262,7 +264,10 @@ log "binaries: $BIN_DIR ($BUILD_ACTION), $("$OUT/bin/dawgmond" --version)," \
 install -m 0755 "$OUT/bin/dawgmond" "$ROOT/usr/bin/dawgmond"
 install -m 0755 "$OUT/bin/dawgctl" "$ROOT/usr/bin/dawgctl"
 install -m 0644 "$REPO/dist/systemd/dawgmond.service" "$ROOT/lib/systemd/system/dawgmond.service"
-if [[ ${DAWGMON_NSPAWN_NO_CONFIG:-0} != 1 ]]; then
+if [[ -n ${DAWGMON_NSPAWN_CONFIG:-} ]]; then
+	install -D -m 0644 "$DAWGMON_NSPAWN_CONFIG" "$ROOT/etc/dawgmon/dawgmond.toml"
+	log "configuration installed: $DAWGMON_NSPAWN_CONFIG"
+elif [[ ${DAWGMON_NSPAWN_NO_CONFIG:-0} != 1 ]]; then
 	install -D -m 0644 "$REPO/dist/config/dawgmond.toml" "$ROOT/etc/dawgmon/dawgmond.toml"
 fi
 if [[ -n ${DAWGMON_NSPAWN_DROPIN:-} ]]; then
@@ -403,6 +408,15 @@ if [[ $MAINPID =~ ^[1-9][0-9]*$ ]]; then
 	fi
 else
 	fail "capabilities of MainPID" "no MainPID ($MAINPID)"
+fi
+
+# The socket as created (owner, group, mode): socket_group and socket_mode at work.
+sock=$(ct stat -c '%U:%G %a' /run/dawgmon/dawgmond.sock 2>/dev/null || true)
+want_group=$(sed -n 's/^socket_group *= *"\(.*\)".*/\1/p' "$ROOT/etc/dawgmon/dawgmond.toml" 2>/dev/null || true)
+if [[ $sock == "root:${want_group:-root} 660" ]]; then
+	pass "socket owner and mode" "$sock"
+else
+	fail "socket owner and mode" "$sock, expected root:${want_group:-root} 660"
 fi
 
 # 4.4 dawgctl status as root.
