@@ -25,6 +25,8 @@
 #                         of dist/config/dawgmond.toml
 #   DAWGMON_NSPAWN_NO_CONFIG=1  do not install dist/config/dawgmond.toml as
 #                         /etc/dawgmon/dawgmond.toml (built-in defaults then)
+#   DAWGMON_NSPAWN_COPY=1 work on a copy (cp -a --reflink=auto) of the cached root file system
+#                         instead of an overlay on it
 #   DAWGMON_NSPAWN_KEEP=1 keep the container's throwaway copy (its path is printed)
 #
 # Exit status: 0 when every check passed, 1 when a check failed, 2 when the harness itself
@@ -220,7 +222,7 @@ T_ROOTFS=$(($(now_ms) - T0))
 # changes), or a reflink/plain copy where overlayfs is not available.
 T0=$(now_ms)
 mkdir -p "$RUN_DIR"/{upper,work,root}
-if grep -qw overlay /proc/filesystems &&
+if [[ ${DAWGMON_NSPAWN_COPY:-0} != 1 ]] && grep -qw overlay /proc/filesystems &&
 	mount -t overlay overlay \
 		-o "lowerdir=$BASE,upperdir=$RUN_DIR/upper,workdir=$RUN_DIR/work" "$RUN_DIR/root" \
 		2>/dev/null; then
