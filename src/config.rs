@@ -42,9 +42,15 @@ pub const DEFAULT_SCAN_TIMEOUT: u64 = 900;
 /// `not_hashed` (a sparse file of terabytes costs an attacker nothing to make).
 pub const DEFAULT_MAX_HASH_MIB: u64 = 256;
 
+/// Seconds a connection to the API may take to send a complete request head, counted from
+/// when it connects or got its previous answer: the idle and slow-client timeout. `dawgctl`
+/// sends its request at once, so ten seconds is generous; a request being answered (a scan
+/// that takes minutes) is never cut off by it.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
+
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -58,6 +64,7 @@ pub const KEYS: [&str; 13] = [
     "collector_timeout",
     "scan_timeout",
     "max_hash_mib",
+    "idle_timeout",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -109,6 +116,8 @@ pub struct Config {
     pub scan_timeout: u64,
     /// MiB of one file hashed at most.
     pub max_hash_mib: u64,
+    /// Seconds an API connection may stay idle or take to send a request head.
+    pub idle_timeout: u64,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -130,6 +139,7 @@ impl Default for Config {
             collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
             scan_timeout: DEFAULT_SCAN_TIMEOUT,
             max_hash_mib: DEFAULT_MAX_HASH_MIB,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             mail: None,
         }
     }
@@ -180,6 +190,9 @@ impl Config {
         if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
             return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());
         }
+        if config.idle_timeout == 0 {
+            return Err("idle_timeout must be at least 1 (seconds)".into());
+        }
         Ok(config)
     }
 
@@ -201,6 +214,11 @@ impl Config {
             scan_timeout: Duration::from_secs(self.scan_timeout),
             max_hash: self.max_hash_mib << 20,
         }
+    }
+
+    /// How long an API connection may be idle or slow to send a request head.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
     }
 }
 
@@ -372,6 +390,10 @@ mod tests {
         assert!(e.contains("retention"), "{e}");
         let e = Config::parse("collector_timeout = 0").unwrap_err();
         assert!(e.contains("collector_timeout"), "{e}");
+        let e = Config::parse("idle_timeout = 0").unwrap_err();
+        assert!(e.contains("idle_timeout"), "{e}");
+        let c = Config::parse("idle_timeout = 3").unwrap();
+        assert_eq!(c.idle_timeout(), Duration::from_secs(3));
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub struct ScanResult {
     pub elapsed: std::time::Duration,
 }
 
+/// What [`Engine::report_stored`] found.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub report: Report,
+    /// For a first scan (nothing to compare with): the items it recorded, over all collectors.
+    pub items: Option<usize>,
+}
+
 impl Engine {
     /// An engine with default scan options and retention.
     pub fn new(store: Store, root: PathBuf) -> Self {
@@ -86,6 +94,9 @@ impl Engine {
                 .with_secret(key),
         );
         let options = self.options.clone();
+        // If this future is dropped (the daemon abandons the scan at shutdown), the collectors
+        // still running stop at their next check instead of running on.
+        let _cancel_on_drop = CancelOnDrop(host.cancel_flag());
         let out =
             tokio::task::spawn_blocking(move || scan::run(host, &collectors, &options, &*progress))
                 .await
@@ -101,26 +112,8 @@ impl Engine {
         };
         let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let report = match self.earlier_outcomes(info.id, &names).await? {
-            Some(earlier) => {
-                let mut report = compare(
-                    &earlier.prev,
-                    &earlier.old,
-                    &info,
-                    &out.snapshot,
-                    Some(&earlier.compare),
-                );
-                report.changes.extend(earlier.outages(&out.snapshot));
-                report.warnings.extend(earlier.gap_warnings(&out.snapshot));
-                report
-            }
-            None => Report {
-                from: None,
-                to: ScanRef::from(&info),
-                changes: vec![],
-                warnings: unavailable_warnings(&out.snapshot),
-            },
-        };
+        let earlier = self.earlier_outcomes(info.id, &names).await?;
+        let report = report_against(earlier, &info, &out.snapshot);
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -214,6 +207,30 @@ impl Engine {
         }))
     }
 
+    /// The report a stored scan got when it was made, computed again (as [`Engine::scan`]
+    /// computes it, against the scans before it). Used to mail scans after the fact (see
+    /// [`crate::mail::report_unreported`]): a scan `dawgctl --local` stored, or one the daemon
+    /// stored just before it stopped. Loads the whole scan.
+    pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
+        let snapshot = self.store.load(to.id).await?;
+        let names: Vec<String> = snapshot.results.keys().cloned().collect();
+        let earlier = self.earlier_outcomes(to.id, &names).await?;
+        let items = earlier.is_none().then(|| {
+            snapshot
+                .results
+                .values()
+                .map(|o| match o {
+                    crate::model::Outcome::Items(v) => v.len(),
+                    _ => 0,
+                })
+                .sum()
+        });
+        Ok(StoredReport {
+            report: report_against(earlier, to, &snapshot),
+            items,
+        })
+    }
+
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
     /// the scan before `to`. `only` restricts the comparison to some collectors.
     pub async fn diff_stored(
@@ -256,6 +273,15 @@ impl Engine {
             .latest()
             .await?
             .ok_or(Error::Store(StoreError::Empty))
+    }
+}
+
+/// Sets a scan's cancel flag when dropped.
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -372,6 +398,31 @@ impl Earlier {
             });
         }
         out
+    }
+}
+
+/// The report of scan `to` (its `snapshot`) against what came before it, or for a first scan
+/// (`earlier` is `None`) the collectors that could not run.
+fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) -> Report {
+    match earlier {
+        Some(earlier) => {
+            let mut report = compare(
+                &earlier.prev,
+                &earlier.old,
+                to,
+                snapshot,
+                Some(&earlier.compare),
+            );
+            report.changes.extend(earlier.outages(snapshot));
+            report.warnings.extend(earlier.gap_warnings(snapshot));
+            report
+        }
+        None => Report {
+            from: None,
+            to: ScanRef::from(to),
+            changes: vec![],
+            warnings: unavailable_warnings(snapshot),
+        },
     }
 }
 
@@ -551,5 +602,47 @@ mod tests {
             msg.contains(&format!("compared with scan {}", good.info.id)),
             "{msg}"
         );
+    }
+
+    /// A stored scan's report, computed again later (to mail a scan the daemon did not make),
+    /// is the one the scan got: changes, outages, recoveries and warnings alike.
+    #[tokio::test]
+    async fn a_stored_scan_gets_its_report_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
+        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+        let engine = Engine::new(store, root.clone());
+        let both = vec![
+            by_name("check_groups").unwrap(),
+            by_name("lsb_version").unwrap(),
+        ];
+        let quiet: ProgressFn = Arc::new(|_| {});
+        let mut made = vec![
+            engine
+                .scan(None, both.clone(), quiet.clone())
+                .await
+                .unwrap(),
+        ];
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        made.push(
+            engine
+                .scan(None, both.clone(), quiet.clone())
+                .await
+                .unwrap(),
+        );
+        std::fs::write(root.join("etc/group"), "root:x:0:\nsneaky:x:0:\n").unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=ubuntu\n").unwrap();
+        made.push(engine.scan(None, both, quiet).await.unwrap());
+        assert!(!made[1].report.changes.is_empty() && made[2].report.changes.len() >= 3);
+
+        for m in &made {
+            let again = engine.report_stored(&m.info).await.unwrap();
+            assert_eq!(again.report, m.report);
+            let first = m.report.from.is_none();
+            assert_eq!(again.items, first.then_some(m.items));
+        }
     }
 }

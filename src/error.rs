@@ -45,6 +45,34 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// The file is not an SQLite database, or SQLite found it damaged. Restarting cannot help:
+    /// the message says how to move it aside and salvage what is readable.
+    #[error(
+        "database {path} is damaged ({detail}): dawgmon cannot use it. Move it aside and start \
+         afresh: `mv {path} {path}.corrupt` (with its -wal and -shm files, if any); a new, empty \
+         database is created on the next start (systemctl restart dawgmond). To salvage the \
+         readable scans: `sqlite3 {path}.corrupt .recover | sqlite3 {path}.recovered` (where \
+         .recover fails, see \"A damaged database\" in docs/daemon.md), then read them with \
+         `dawgctl --local --database {path}.recovered history`"
+    )]
+    Damaged { path: PathBuf, detail: String },
+    /// SQLite said the disk is full (the path is not known where this is raised).
+    #[error(
+        "database error while {doing}: the disk holding the database is full. Free some space \
+         there; nothing already stored is lost"
+    )]
+    DiskFull { doing: &'static str },
+    /// The file system holding the database has (next to) no free space.
+    #[error(
+        "cannot {doing}: the file system holding {path} is full ({free} free). Free some space \
+         there; nothing already stored is lost, and the next scan after that compares with the \
+         last one stored, so what changed meanwhile is still reported"
+    )]
+    Full {
+        path: PathBuf,
+        doing: &'static str,
+        free: String,
+    },
     #[error("no scan matches {0:?}: list scans and baselines with `dawgctl history`")]
     NotFound(String),
     #[error("database has no scans yet: run `dawgctl scan` or `dawgctl baseline NAME` first")]
@@ -70,7 +98,16 @@ pub enum StoreError {
 impl StoreError {
     /// Wraps an sqlx error with what was being done.
     pub fn sql(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Sql { doing, source }
+        move |source| {
+            // SQLITE_FULL (13), with or without an extended code: say so in words.
+            let full = matches!(&source, sqlx::Error::Database(db)
+                if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 13));
+            if full {
+                StoreError::DiskFull { doing }
+            } else {
+                StoreError::Sql { doing, source }
+            }
+        }
     }
 }
 
@@ -91,11 +128,30 @@ pub enum MailError {
     /// A stored message could not be turned into mail (a bad address, say).
     #[error("cannot build message {id}: {message}")]
     Build { id: i64, message: String },
-    /// The server or the MTA did not take the message; `via` names it.
+    /// The server or the MTA did not take the message; `via` names it. `permanent`: it refused
+    /// the message for good (an SMTP 5xx answer, sendmail's "no such user/host" or "bad data"
+    /// exit), so retrying the same message is pointless; otherwise (no connection, 4xx, a time
+    /// out) a retry may succeed.
     #[error("sending through {via} failed: {message}")]
-    Send { via: String, message: String },
+    Send {
+        via: String,
+        message: String,
+        permanent: bool,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl MailError {
+    /// Whether sending this message again cannot succeed: a permanent refusal, or a message
+    /// that cannot be built.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            MailError::Send { permanent, .. } => *permanent,
+            MailError::Build { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Errors of whole operations (scan, diff, baseline) that the CLI and the daemon report.

@@ -1,7 +1,8 @@
 //! The real `dawgmond`, driven by the real `dawgctl` and by raw requests.
 //!
-//! Tests marked "needs real collectors" rely on check_groups reading `etc/group` and
-//! `etc/gshadow` under the configured root (a change to show, or a FIFO that hangs it).
+//! Tests marked "needs real collectors" rely on check_groups reading `etc/group` under the
+//! configured root (a change to show), or on check_etc hashing a sparse terabyte there (a
+//! collector that hangs until its timeout).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -132,14 +133,17 @@ fn baseline_then_live_change_then_diff_through_the_daemon() {
     assert_eq!(hist.as_array().unwrap().len(), 2);
 }
 
-/// Needs real collectors: check_groups hangs on the FIFO until the collector timeout.
+/// Needs real collectors: check_etc hangs hashing a sparse terabyte until the collector
+/// timeout.
 #[test]
 fn two_concurrent_scan_requests_produce_one_scan_and_hung_collectors_are_cut_off() {
     let root = TreeBuilder::with_etc();
-    root.fifo("etc/gshadow");
+    root.slow_to_hash("etc/huge");
     let d = DaemonOptions {
         root: Some(root.path().to_path_buf()),
         collector_timeout: 2,
+        collectors: vec!["check_groups".into(), "check_etc".into()],
+        extra: crate::helper::SLOW_HASH_CONFIG.into(),
         ..Default::default()
     }
     .spawn();
@@ -285,19 +289,21 @@ fn unreachable_daemon_and_socket_permissions_are_one_clear_line() {
     );
 }
 
-/// Needs real collectors: check_groups hangs on the FIFO, so the scan is still running when
-/// SIGTERM arrives.
+/// Needs real collectors: check_etc hangs hashing a sparse terabyte, so the scan is still
+/// running when SIGTERM arrives.
 #[test]
 fn sigterm_during_a_scan_leaves_the_database_consistent() {
     let root = TreeBuilder::with_etc();
     let mut d = DaemonOptions {
         root: Some(root.path().to_path_buf()),
         collector_timeout: 60,
+        collectors: vec!["check_users".into(), "check_etc".into()],
+        extra: crate::helper::SLOW_HASH_CONFIG.into(),
         ..Default::default()
     }
     .spawn();
     d.ctl_ok(&["baseline", "pre", "-c", "check_users"]);
-    root.fifo("etc/gshadow");
+    root.slow_to_hash("etc/huge");
     let child = d
         .dawgctl()
         .arg("scan")
@@ -417,4 +423,162 @@ fn a_bad_config_is_refused_with_line_and_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/dawgmond.toml"));
+}
+
+/// Overwrites `path` from offset `from` to its end with pseudo-random bytes.
+fn scribble(path: &std::path::Path, from: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let len = std::fs::metadata(path).unwrap().len();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let garbage: Vec<u8> = (from..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(from)).unwrap();
+    f.write_all(&garbage).unwrap();
+}
+
+/// A database with its pages overwritten, and a file that is no database at all: dawgmond
+/// exits at once with its own status (which the unit does not restart on) and the way out;
+/// `dawgctl --local` says the same.
+#[test]
+fn a_damaged_database_stops_the_daemon_with_the_recovery() {
+    let mut d = DaemonOptions::default().spawn();
+    for label in ["a", "b", "c"] {
+        d.ctl_ok(&["baseline", label]);
+    }
+    kill(d.pid(), Signal::SIGTERM).unwrap();
+    assert!(d.wait_exit(Duration::from_secs(20)).success());
+    let damaged = d.database.clone();
+    let len = std::fs::metadata(&damaged).unwrap().len();
+    assert!(
+        len >= 4 * 4096,
+        "a database of {len} bytes is too small to damage in the middle"
+    );
+    // Keep the first page (the header and the schema), scribble over every page after it.
+    scribble(&damaged, 4096);
+    let random = d.dir.path().join("random.db");
+    std::fs::write(&random, vec![0u8; 64 * 1024]).unwrap();
+    scribble(&random, 0);
+
+    for (db, why) in [
+        (&damaged, ["SQLite's integrity check failed", "malformed"]),
+        (&random, ["not an SQLite database"; 2]),
+    ] {
+        let start = std::time::Instant::now();
+        let out = Command::new(crate::helper::dawgmond_bin())
+            .arg("--config")
+            .arg(&d.config)
+            .arg("--database")
+            .arg(db)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap();
+        let took = start.elapsed();
+        let msg = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(dawgmon::daemon::EXIT_DATABASE_DAMAGED)),
+            "{msg}"
+        );
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        assert!(!d.socket.exists(), "a socket was left behind");
+        let path = db.display().to_string();
+        let last = msg.lines().last().unwrap_or_default();
+        for needle in [
+            format!("database {path} is damaged"),
+            "Move it aside".to_string(),
+            format!("mv {path} {path}.corrupt"),
+            format!("sqlite3 {path}.corrupt .recover"),
+        ] {
+            assert!(last.contains(&needle), "no {needle:?} in {last}");
+        }
+        assert!(why.iter().any(|w| last.contains(w)), "{last}");
+        assert!(!msg.contains("error returned from database"), "{msg}");
+
+        let out = Command::new(crate::helper::dawgctl_bin())
+            .args(["--local", "--database"])
+            .arg(db)
+            .arg("history")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let msg = stderr(&out);
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        assert!(
+            msg.starts_with(&format!("dawgctl: database {path} is damaged"))
+                && why.iter().any(|w| msg.contains(w))
+                && msg.contains("Move it aside"),
+            "{msg}"
+        );
+    }
+}
+
+/// The status docs/daemon.md's error table gives for the row mentioning `needle`.
+fn documented_status(doc: &str, needle: &str) -> u16 {
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(needle))
+        .collect();
+    assert_eq!(rows.len(), 1, "docs/daemon.md: {needle:?} is in {rows:?}");
+    rows[0]
+        .trim_start_matches("| ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("docs/daemon.md: no status in {:?}", rows[0]))
+}
+
+/// Pins docs/daemon.md to the daemon: every error-table case marked *tested* there is sent
+/// here, and the daemon must answer the status the table gives.
+#[test]
+fn api_statuses_are_the_documented_ones() {
+    let doc = include_str!("../docs/daemon.md");
+    let d = DaemonOptions::default().spawn();
+    let big = format!("{{\"label\": \"{}\"}}", "a".repeat(100 * 1024));
+    let no_type =
+        "POST /v1/scans HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}";
+    let cases: [(&str, String); 5] = [
+        (
+            "`{not json`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{not json")),
+        ),
+        (
+            "`{\"label\": 5}`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{\"label\": 5}")),
+        ),
+        (
+            "`{\"bogus\": 1}`",
+            crate::helper::http_request("POST", "/v1/scans", Some("{\"bogus\": 1}")),
+        ),
+        (
+            "body over 64 KiB",
+            crate::helper::http_request("POST", "/v1/scans", Some(&big)),
+        ),
+        (
+            "without `content-type: application/json`",
+            no_type.to_string(),
+        ),
+    ];
+    assert_eq!(
+        doc.lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| l.matches("*tested*").count())
+            .sum::<usize>(),
+        cases.len(),
+        "docs/daemon.md marks a case tested that this test does not send (or the reverse)"
+    );
+    for (needle, request) in &cases {
+        let want = documented_status(doc, needle);
+        let (got, body) = split_response(&d.raw(request.as_bytes()));
+        assert_eq!(
+            got, want,
+            "{needle}: the daemon answered {got} ({body}), docs/daemon.md says {want}"
+        );
+    }
 }

@@ -13,8 +13,8 @@ use chrono::Utc;
 use dawgmon::collectors::by_name;
 use dawgmon::engine::{Engine, ScanResult};
 use dawgmon::mail::{
-    DeliveryStats, MailConfig, Mailer, SendPolicy, TransportKind, deliver_due, queue_report,
-    send_test,
+    DeliveryStats, MailConfig, Mailer, ReportStats, SendPolicy, TransportKind, deliver_due,
+    queue_report, report_mail, report_unreported, send_test,
 };
 use dawgmon::store::Store;
 
@@ -115,7 +115,11 @@ fn reports_reach_a_real_smtp_server() {
         let stats = deliver_due(&store, &mailer).await.unwrap();
         assert_eq!(
             stats,
-            DeliveryStats { sent: 2, failed: 0 },
+            DeliveryStats {
+                sent: 2,
+                failed: 0,
+                given_up: 0
+            },
             "{:?}",
             store.outbox_summary().await
         );
@@ -212,7 +216,14 @@ fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
                 .unwrap();
             let before = Utc::now();
             let stats = deliver_due(&store, &mailer).await.unwrap();
-            assert_eq!(stats, DeliveryStats { sent: 0, failed: 1 });
+            assert_eq!(
+                stats,
+                DeliveryStats {
+                    sent: 0,
+                    failed: 1,
+                    given_up: 0
+                }
+            );
             let row = store.outbox_get(id).await.unwrap();
             assert!(row.sent_at.is_none());
             assert_eq!(row.attempts, 1);
@@ -254,7 +265,14 @@ fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
         assert!(sink.messages().is_empty());
         assert_eq!(store.outbox_retry_now(Utc::now()).await.unwrap(), 1);
         let stats = deliver_due(&store, &mailer).await.unwrap();
-        assert_eq!(stats, DeliveryStats { sent: 1, failed: 0 });
+        assert_eq!(
+            stats,
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
+        );
         assert_eq!(
             deliver_due(&store, &mailer).await.unwrap(),
             DeliveryStats::default()
@@ -304,7 +322,11 @@ fn the_sendmail_transport_hands_the_report_to_the_mta() {
             .unwrap();
         assert_eq!(
             deliver_due(&store, &mailer).await.unwrap(),
-            DeliveryStats { sent: 1, failed: 0 }
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
         );
         assert!(store.outbox_get(id).await.unwrap().sent_at.is_some());
         let args = std::fs::read_to_string(tmp.path().join("args")).unwrap();
@@ -351,7 +373,11 @@ fn the_sendmail_transport_hands_the_report_to_the_mta() {
             .unwrap();
         assert_eq!(
             deliver_due(&store, &broken).await.unwrap(),
-            DeliveryStats { sent: 0, failed: 1 }
+            DeliveryStats {
+                sent: 0,
+                failed: 1,
+                given_up: 0
+            }
         );
         let row = store.outbox_get(id).await.unwrap();
         let err = row.last_error.unwrap();
@@ -372,6 +398,334 @@ async fn an_unreadable_password_file_is_named_with_the_fix() {
         e.contains("/nonexistent/smtp-password") && e.contains("password_file"),
         "{e}"
     );
+}
+
+/// Whoever stored them, scans are reported once each, in order, with the report the scan got
+/// when it was made; without mail they are marked reported and nothing is queued.
+#[test]
+fn every_stored_scan_is_reported_once_in_order() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let engine = Engine::new(store.clone(), host.root.clone());
+        let cfg = smtp_config(25);
+        let (first, second) = host.baseline_then_change(&store).await;
+        let _unchanged = host.scan(&store).await;
+
+        let stats = report_unreported(&engine, Some(&cfg), None).await.unwrap();
+        assert_eq!(
+            stats,
+            ReportStats {
+                reported: 3,
+                queued: 2
+            }
+        );
+        let queued = store.outbox_due(Utc::now()).await.unwrap();
+        let scans: Vec<Option<i64>> = queued.iter().map(|m| m.scan_id).collect();
+        assert_eq!(scans, [Some(first.info.id), Some(second.info.id)]);
+        assert!(
+            queued[0].subject.contains("monitoring started"),
+            "{queued:?}"
+        );
+        // Computed again from the store, the report is the one the scan made.
+        let made = report_mail(&cfg, &second.report, second.items, "planted-host").unwrap();
+        assert_eq!(queued[1].subject, made.subject);
+        assert_eq!(queued[1].body_text, made.body_text);
+        assert!(queued[1].body_text.contains(PLANTED));
+        let made = report_mail(&cfg, &first.report, first.items, "planted-host").unwrap();
+        assert_eq!(queued[0].body_text, made.body_text);
+
+        // Reported once: a second run queues nothing.
+        assert_eq!(
+            report_unreported(&engine, Some(&cfg), None).await.unwrap(),
+            ReportStats::default()
+        );
+        // A result the caller has is used as it is.
+        std::fs::write(
+            host.root.join("etc/group"),
+            "root:x:0:\nusers:x:100:\ndawgmon-planted:x:4242:alice\nlater:x:4343:\n",
+        )
+        .unwrap();
+        let fourth = host.scan(&store).await;
+        assert_eq!(
+            report_unreported(&engine, Some(&cfg), Some(&fourth))
+                .await
+                .unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 1
+            }
+        );
+        assert!(
+            store.outbox_due(Utc::now()).await.unwrap()[2]
+                .body_text
+                .contains("group later added")
+        );
+
+        // Without mail (or with mail paused) scans are marked reported, nothing is queued.
+        host.plant_group();
+        host.scan(&store).await;
+        assert_eq!(
+            report_unreported(&engine, None, None).await.unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 0
+            }
+        );
+        host.scan(&store).await;
+        let mut paused = cfg.clone();
+        paused.send = SendPolicy::Never;
+        assert_eq!(
+            report_unreported(&engine, Some(&paused), None)
+                .await
+                .unwrap(),
+            ReportStats {
+                reported: 1,
+                queued: 0
+            }
+        );
+        assert_eq!(store.outbox_due(Utc::now()).await.unwrap().len(), 3);
+        assert_eq!(store.unreported_count().await.unwrap(), 0);
+    })
+}
+
+fn a_mail(subject: &str) -> dawgmon::store::NewMail {
+    dawgmon::store::NewMail {
+        scan_id: None,
+        subject: subject.into(),
+        body_text: "b".into(),
+        body_html: None,
+        recipients: vec!["root@planted-host.example".into()],
+    }
+}
+
+/// A server answering 550 refuses for good: the message is given up at its third attempt,
+/// never tried again, and the outbox summary (`dawgctl status`) says so.
+#[test]
+fn a_permanent_refusal_is_given_up_after_three_attempts() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::refusing(free_port(), dir.path());
+        let mailer = Mailer::new(&smtp_config(sink.port)).unwrap();
+        let id = store
+            .outbox_enqueue(&a_mail("refused"), Utc::now())
+            .await
+            .unwrap();
+        let failed_once = DeliveryStats {
+            sent: 0,
+            failed: 1,
+            given_up: 0,
+        };
+        for _ in 0..2 {
+            assert_eq!(deliver_due(&store, &mailer).await.unwrap(), failed_once);
+            store.outbox_retry_now(Utc::now()).await.unwrap();
+        }
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 0,
+                failed: 1,
+                given_up: 1
+            }
+        );
+        let row = store.outbox_get(id).await.unwrap();
+        assert!(row.failed_at.is_some() && row.sent_at.is_none(), "{row:?}");
+        assert_eq!(row.attempts, 3);
+        let s = store.outbox_summary().await.unwrap();
+        assert_eq!((s.pending, s.failed), (0, 1), "{s:?}");
+        let e = s.last_failure.unwrap();
+        assert!(
+            e.contains("550") && e.contains(&format!("SMTP server 127.0.0.1:{}", sink.port)),
+            "{e}"
+        );
+        // Never again, even when everything waiting is retried.
+        assert_eq!(store.outbox_retry_now(Utc::now()).await.unwrap(), 0);
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats::default()
+        );
+        assert_eq!(sink.refused(), 3);
+    })
+}
+
+/// A server that accepts connections and never says a word: each message costs one
+/// `timeout_secs`, fails as a temporary error, and the delivery run ends.
+#[test]
+fn a_silent_smtp_server_costs_one_timeout_per_message() {
+    let _live = crate::helper::live_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let mut cfg = smtp_config(port);
+        cfg.smtp.timeout_secs = 1;
+        let mailer = Mailer::new(&cfg).unwrap();
+        let a = store
+            .outbox_enqueue(&a_mail("a"), Utc::now())
+            .await
+            .unwrap();
+        store
+            .outbox_enqueue(&a_mail("b"), Utc::now())
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 0,
+                failed: 2,
+                given_up: 0
+            }
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        let row = store.outbox_get(a).await.unwrap();
+        let err = row.last_error.clone().unwrap();
+        assert!(
+            err.contains(&format!("SMTP server 127.0.0.1:{port}"))
+                && err.contains("no complete answer within 1 s (mail.smtp.timeout_secs)"),
+            "{err}"
+        );
+        assert!(row.failed_at.is_none(), "{row:?}");
+    })
+}
+
+/// A stand-in for sendmail that hangs (its first call only, when `hang_once`) after writing its
+/// pid to `dir/hung/pid`, and otherwise keeps each call's message as `dir/stdin.PID`.
+fn hanging_sendmail(dir: &Path) -> PathBuf {
+    let script = dir.join("sendmail");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh
+if mkdir '{d}/hung' 2>/dev/null; then echo $$ > '{d}/hung/pid'; sleep 3600; fi
+cat > '{d}/stdin.'$$
+",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Processes still alive (not zombies) in process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub(crate) fn hung_sendmail_group(dir: &Path) -> i32 {
+    std::fs::read_to_string(dir.join("hung/pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_hung_sendmail_is_killed_at_its_timeout_and_the_next_message_goes_out() {
+    let _live = crate::helper::live_lock();
+    run(async {
+        let host = Host::new();
+        let store = Store::open(&host.db).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = MailConfig::new(
+            "dawgmon@planted-host.example",
+            &["root@planted-host.example"],
+            TransportKind::Sendmail,
+        );
+        cfg.sendmail.command = hanging_sendmail(tmp.path());
+        cfg.sendmail.timeout_secs = 1;
+        let mailer = Mailer::new(&cfg).unwrap();
+        let hung = store
+            .outbox_enqueue(&a_mail("first"), Utc::now())
+            .await
+            .unwrap();
+        store
+            .outbox_enqueue(&a_mail("second"), Utc::now())
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 1,
+                failed: 1,
+                given_up: 0
+            }
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let row = store.outbox_get(hung).await.unwrap();
+        let err = row.last_error.clone().unwrap();
+        assert!(
+            err.contains("no exit within 1 s (mail.sendmail.timeout_secs)")
+                && err.contains("sendmail command"),
+            "{err}"
+        );
+        assert!(
+            row.failed_at.is_none(),
+            "a time-out is not permanent: {row:?}"
+        );
+        // The whole process group is gone: the shell and its sleep.
+        let group = hung_sendmail_group(tmp.path());
+        crate::helper::wait_until(
+            std::time::Duration::from_secs(5),
+            "the hung sendmail's end",
+            || group_members(group).is_empty().then_some(()),
+        );
+        let got = |subject: &str| {
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("stdin."))
+                .any(|e| {
+                    header(&std::fs::read_to_string(e.path()).unwrap(), "Subject") == Some(subject)
+                })
+        };
+        assert!(got("second") && !got("first"));
+        // Its retry goes through.
+        store.outbox_retry_now(Utc::now()).await.unwrap();
+        assert_eq!(
+            deliver_due(&store, &mailer).await.unwrap(),
+            DeliveryStats {
+                sent: 1,
+                failed: 0,
+                given_up: 0
+            }
+        );
+        assert!(got("first"));
+    })
 }
 
 // --- Through the real daemon -------------------------------------------------------------------
@@ -631,6 +985,228 @@ mod daemon {
             plain
                 .ctl_ok(&["status"])
                 .contains("mail:      not configured")
+        );
+    }
+
+    /// `dawgctl --local --database DB --root ROOT scan -c check_groups`, as root would run it
+    /// against the daemon's database.
+    fn local_scan(database: &Path, root: &TreeBuilder) {
+        let out = Command::new(crate::helper::dawgctl_bin())
+            .args(["--local", "--database"])
+            .arg(database)
+            .arg("--root")
+            .arg(root.path())
+            .args(["scan", "-c", "check_groups"])
+            .env_remove("DAWGMON_DATABASE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    fn no_schedule(root: &TreeBuilder, mail: &str, database: Option<PathBuf>) -> DaemonOptions {
+        DaemonOptions {
+            schedule: "off".into(),
+            database,
+            ..options(root, mail)
+        }
+    }
+
+    /// How many messages mention `needle`, after giving the daemon `settle` to send more.
+    fn count_after(sink: &SmtpSink, needle: &str, settle: Duration) -> usize {
+        std::thread::sleep(settle);
+        sink.messages()
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
+    }
+
+    fn stop(d: &mut Daemon) {
+        kill(d.pid(), Signal::SIGTERM).unwrap();
+        assert!(
+            d.wait_exit(Duration::from_secs(15)).success(),
+            "{}",
+            d.log()
+        );
+    }
+
+    /// A change that only `dawgctl --local` saw, written into the running daemon's database, is
+    /// mailed by the daemon's next scan, once; a restart sends it again never.
+    #[test]
+    fn a_change_seen_by_a_local_scan_is_mailed_once_by_the_running_daemon() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let mut d = no_schedule(&root, &smtp_mail(sink.port), None).spawn();
+        d.ctl_ok(&["scan"]);
+        wait_until(Duration::from_secs(20), "the started note", || {
+            (!sink.messages().is_empty()).then_some(())
+        });
+        root.append("etc/group", "dawgmon-local:x:4345:\n");
+        local_scan(&d.database, &root);
+        // The daemon's next scan sees no change itself, but reports the local scan first.
+        let out = d.ctl_json(&["scan"]);
+        assert_eq!(out["changes"].as_array().unwrap().len(), 0, "{out}");
+        wait_until(Duration::from_secs(20), "the local scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-local added"))
+                .then_some(())
+        });
+        let database = d.database.clone();
+        stop(&mut d);
+        let d2 = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        assert_eq!(
+            count_after(&sink, "group dawgmon-local added", Duration::from_secs(3)),
+            1,
+            "{:#?}",
+            sink.messages()
+        );
+        assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
+        assert_eq!(status(&d2)["outbox"]["pending"], 0);
+    }
+
+    /// Scans stored while no daemon ran (`dawgctl --local`) are reported when it starts, once:
+    /// the next start sends nothing again.
+    #[test]
+    fn scans_stored_while_no_daemon_ran_are_mailed_once_at_start_up() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let state = tempfile::tempdir().unwrap();
+        let database = state.path().join("dawgmon.db");
+        local_scan(&database, &root);
+        root.append("etc/group", "dawgmon-offline:x:4346:\n");
+        local_scan(&database, &root);
+
+        let mut d = no_schedule(&root, &smtp_mail(sink.port), Some(database.clone())).spawn();
+        wait_until(Duration::from_secs(20), "the offline scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-offline added"))
+                .then_some(())
+        });
+        let all = sink.messages();
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(
+            header(&all[0], "Subject").is_some_and(|s| s.contains("monitoring started")),
+            "{all:#?}"
+        );
+        stop(&mut d);
+        let _d2 = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        assert_eq!(
+            count_after(&sink, "group dawgmon-offline added", Duration::from_secs(3)),
+            1
+        );
+        assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
+    }
+
+    /// The choice for scans made while mail is off: a daemon without `[mail]` marks them
+    /// reported, so turning mail on later does not mail old changes.
+    #[test]
+    fn scans_a_daemon_without_mail_saw_are_not_mailed_once_mail_is_on() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = TreeBuilder::with_etc();
+        let state = tempfile::tempdir().unwrap();
+        let database = state.path().join("dawgmon.db");
+        local_scan(&database, &root);
+        root.append("etc/group", "dawgmon-unmailed:x:4347:\n");
+        local_scan(&database, &root);
+        let mut quiet = no_schedule(&root, "", Some(database.clone())).spawn();
+        stop(&mut quiet);
+        let d = no_schedule(&root, &smtp_mail(sink.port), Some(database)).spawn();
+        // A change after mail came on is mailed; the old ones are not.
+        root.append("etc/group", "dawgmon-fresh:x:4348:\n");
+        d.ctl_ok(&["scan"]);
+        wait_until(Duration::from_secs(20), "the new scan's report", || {
+            sink.messages()
+                .iter()
+                .any(|m| m.contains("group dawgmon-fresh added"))
+                .then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let all = sink.messages();
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(!all[0].contains("dawgmon-unmailed"), "{all:#?}");
+    }
+
+    /// A server that refuses with 550: the report is given up after three attempts (the
+    /// scheduled scans retry at once), no longer tried, and `dawgctl status` shows it.
+    #[test]
+    fn a_permanently_refused_report_is_given_up_and_shown_in_status() {
+        let _live = crate::helper::live_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::refusing(free_port(), dir.path());
+        let root = TreeBuilder::with_etc();
+        let d = options(&root, &smtp_mail(sink.port)).spawn();
+        let s = wait_until(Duration::from_secs(30), "the note given up", || {
+            let s = status(&d);
+            (s["outbox"]["failed"] == 1).then_some(s)
+        });
+        assert_eq!(s["outbox"]["pending"], 0, "{s}");
+        let e = s["outbox"]["last_failure"].as_str().unwrap();
+        assert!(e.contains("550") && e.contains("User unknown"), "{e}");
+        let text = d.ctl_ok(&["status"]);
+        let line = text
+            .lines()
+            .find(|l| l.contains("given up"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.starts_with("mail:      1 report given up (last at ")
+                && line.contains("(550)")
+                && line.contains("User unknown"),
+            "{line}"
+        );
+        // Three attempts (each stops at the first refused recipient); then never again.
+        assert_eq!(sink.refused(), 3);
+        std::thread::sleep(Duration::from_secs(5));
+        assert_eq!(sink.refused(), 3);
+        assert!(
+            d.log().contains("mail given up after 3 attempts"),
+            "{}",
+            d.log()
+        );
+    }
+
+    /// A sendmail that hangs is killed at `timeout_secs` and does not hold up later reports.
+    #[test]
+    fn a_hung_sendmail_does_not_hold_up_later_reports() {
+        let _live = crate::helper::live_lock();
+        let tmp = tempfile::tempdir().unwrap();
+        let script = super::hanging_sendmail(tmp.path());
+        let root = TreeBuilder::with_etc();
+        let mail = format!(
+            "[mail]\nfrom = \"dawgmon@fakehost.example\"\nto = [\"root@fakehost.example\"]\n\
+             [mail.sendmail]\ncommand = {script:?}\ntimeout_secs = 2\n"
+        );
+        let d = options(&root, &mail).spawn();
+        wait_until(Duration::from_secs(20), "sendmail to hang", || {
+            tmp.path().join("hung/pid").exists().then_some(())
+        });
+        root.append("etc/group", "dawgmon-mailed:x:4343:\n");
+        let report = wait_until(Duration::from_secs(30), "the report", || {
+            calls(tmp.path(), "stdin.")
+                .into_iter()
+                .find(|m| m.contains(GROUP_LINE))
+        });
+        assert!(header(&report, "Subject").is_some_and(|s| s.contains("fakehost")));
+        // The hung call's whole process group was killed, and its message went out later.
+        assert!(super::group_members(super::hung_sendmail_group(tmp.path())).is_empty());
+        wait_until(Duration::from_secs(20), "the retried note", || {
+            calls(tmp.path(), "stdin.")
+                .iter()
+                .any(|m| header(m, "Subject").is_some_and(|s| s.contains("monitoring started")))
+                .then_some(())
+        });
+        assert!(
+            d.log()
+                .contains("no exit within 2 s (mail.sendmail.timeout_secs)"),
+            "{}",
+            d.log()
         );
     }
 

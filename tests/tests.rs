@@ -5,6 +5,8 @@ mod helper;
 
 mod cli;
 mod daemon;
+mod daemon_limits;
+mod faults;
 mod install;
 mod mail;
 mod nspawn_live;

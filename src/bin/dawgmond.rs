@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dawgmon::config::Config;
+use dawgmon::error::{Error, StoreError};
 use dawgmon::{daemon, paths};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
+    daemon::serve::raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,7 +97,12 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("dawgmond: {e}");
-            ExitCode::from(1)
+            match e {
+                Error::Store(StoreError::Damaged { .. }) => {
+                    ExitCode::from(daemon::EXIT_DATABASE_DAMAGED)
+                }
+                _ => ExitCode::from(1),
+            }
         }
     }
 }

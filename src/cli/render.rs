@@ -125,8 +125,30 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 /// The mail lines of `dawgctl status`: the configuration, then the outbox
-/// ("2 reports pending since 13:07:00, last error: ... (attempt 5), next try 14:07:00").
+/// ("2 reports pending since 13:07:00, last error: ... (attempt 5), next try 14:07:00"), then
+/// the reports given up ("1 report given up (last at 13:10:00): ...").
 pub fn mail_lines(s: &crate::api::Status) -> Vec<String> {
+    let mut lines = pending_lines(s);
+    let o = &s.outbox;
+    if o.failed > 0 {
+        let mut line = format!(
+            "{} report{} given up",
+            o.failed,
+            if o.failed == 1 { "" } else { "s" }
+        );
+        if let Some(t) = o.last_failed_at {
+            line.push_str(&format!(" (last at {})", when(t)));
+        }
+        if let Some(e) = &o.last_failure {
+            let e: Vec<&str> = e.split_whitespace().collect();
+            line.push_str(&format!(": {}", e.join(" ")));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn pending_lines(s: &crate::api::Status) -> Vec<String> {
     let mut lines = vec![match &s.mail {
         Some(m) => format!(
             "{} to {} via {}, send: {}",

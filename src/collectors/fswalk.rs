@@ -290,9 +290,18 @@ fn plan(host: &Host) -> Result<Plan, String> {
 /// One directory waiting to be read, and the device it must be on: its parent's (a directory
 /// on another device is a mount point, walked from its own start or not at all).
 struct Job {
+    /// The real path (for keys and messages; it may be longer than PATH_MAX).
     path: PathBuf,
     dev: u64,
+    /// Where the directory is opened from: an open ancestor and the path below it (short:
+    /// see [`ANCHOR_EVERY`]), or `None` to open `path` beneath the host's root.
+    from: Option<(Arc<std::os::fd::OwnedFd>, PathBuf)>,
 }
+
+/// Past this many bytes below its anchor, a directory becomes the anchor of its
+/// subdirectories: a tree deeper than PATH_MAX (4,096 bytes, which any user can build in
+/// /tmp) is walked to the bottom, with one open descriptor per 2 KiB of depth.
+const ANCHOR_EVERY: usize = 2048;
 
 /// The work shared by the walking threads: a stack of directories, how many threads are busy
 /// (when none is and the stack is empty, the walk is done), and the first error that makes
@@ -314,6 +323,7 @@ fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles
             Ok(m) if m.is_dir() => jobs.push(Job {
                 path: start.clone(),
                 dev: m.dev(),
+                from: None,
             }),
             Ok(_) => {}
             Err(e) if i == 0 => {
@@ -398,13 +408,17 @@ fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> Spe
 struct DirStream(std::ptr::NonNull<libc::DIR>);
 
 impl DirStream {
-    /// Opens the directory at `path` (under the host root) refusing every symlink on the way,
-    /// so a parent directory swapped for a symlink since it was read cannot steer the walk
-    /// (see [`hostfs`]). The error is the errno.
-    fn open(host: &Host, path: &Path) -> Result<Self, i32> {
-        let fd = host
-            .open_walked_dir(path)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    /// Opens a job's directory (beneath the host root, or beneath its anchor) refusing every
+    /// symlink on the way, so a parent directory swapped for a symlink since it was read
+    /// cannot steer the walk (see [`hostfs`]). The error is the errno.
+    fn open(host: &Host, job: &Job) -> Result<Self, i32> {
+        let fd = match &job.from {
+            None => host.open_walked_dir(&job.path),
+            Some((anchor, rel)) => {
+                hostfs::open_dir(std::os::fd::AsRawFd::as_raw_fd(&**anchor), rel)
+            }
+        }
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
         let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
         // SAFETY: raw is an open directory descriptor; on success the stream owns it.
         match std::ptr::NonNull::new(unsafe { libc::fdopendir(raw) }) {
@@ -494,7 +508,7 @@ fn read_dir(
     found: &mut SpecialFiles,
     sub: &mut Vec<Job>,
 ) -> Result<(), String> {
-    let mut dir = match DirStream::open(host, &job.path) {
+    let mut dir = match DirStream::open(host, job) {
         Ok(d) => d,
         Err(libc::EACCES | libc::EPERM) => {
             host.note_denied(&host.display(&job.path));
@@ -520,6 +534,12 @@ fn read_dir(
     }
     let mut full: Vec<u8> = Vec::new();
     let mut denied = false;
+    // Where this directory's subdirectories are opened from (see ANCHOR_EVERY).
+    let mut anchor: Option<(Arc<std::os::fd::OwnedFd>, PathBuf)> = None;
+    let below = match &job.from {
+        None => job.path.as_os_str().len(),
+        Some((_, rel)) => rel.as_os_str().len(),
+    };
     while let Some(entry) = dir.next_entry() {
         let (name, dtype) = entry.map_err(|e| fatal(host, &job.path, e))?;
         let nb = name.to_bytes();
@@ -551,7 +571,30 @@ fn read_dir(
                 .as_ref()
                 .is_some_and(|m| m.contains(&path))
             {
-                sub.push(Job { path, dev: job.dev });
+                let from = if below + nb.len() + 1 < ANCHOR_EVERY {
+                    job.from
+                        .as_ref()
+                        .map(|(a, rel)| (a.clone(), rel.join(OsStr::from_bytes(nb))))
+                } else {
+                    if anchor.is_none() {
+                        // SAFETY: fd is the open directory of this stream; dup gives our own.
+                        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                        if dup < 0 {
+                            return Err(fatal(host, &job.path, errno()));
+                        }
+                        // SAFETY: a fresh descriptor we own.
+                        let owned = unsafe { std::os::fd::FromRawFd::from_raw_fd(dup) };
+                        anchor = Some((Arc::new(owned), PathBuf::new()));
+                    }
+                    anchor
+                        .as_ref()
+                        .map(|(a, _)| (a.clone(), PathBuf::from(OsStr::from_bytes(nb))))
+                };
+                sub.push(Job {
+                    path,
+                    dev: job.dev,
+                    from,
+                });
             }
             continue;
         };
@@ -569,8 +612,15 @@ fn read_dir(
             continue;
         }
         if st.st_mode & 0o111 != 0 {
+            // Through the open directory: race-free, and short however deep the file is
+            // (without /proc, by its full path).
             full.clear();
-            full.extend_from_slice(special.path.as_os_str().as_bytes());
+            if proc_fd_works() {
+                full.extend_from_slice(format!("/proc/self/fd/{fd}/").as_bytes());
+                full.extend_from_slice(nb);
+            } else {
+                full.extend_from_slice(special.path.as_os_str().as_bytes());
+            }
             full.push(0);
             special.caps = read_caps_xattr(&full);
         }
@@ -585,6 +635,12 @@ fn read_dir(
         host.note_denied(&host.display(&job.path));
     }
     Ok(())
+}
+
+/// Whether `/proc/self/fd/N` names an open descriptor (procfs is mounted).
+fn proc_fd_works() -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| Path::new("/proc/self/fd/0").symlink_metadata().is_ok())
 }
 
 /// The `security.capability` xattr of the file at `path` (NUL-terminated), not following links.
@@ -649,6 +705,7 @@ pub fn hash_or_mtime(host: &Host, path: &Path, meta: &Metadata, fields: &mut Fie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
 
     fn mount(dev: &str, root: &str, point: &str, fstype: &str) -> Mount {
@@ -850,6 +907,53 @@ mod tests {
             host.hash_walked(&dir.path().join("f")).unwrap(),
             Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
         );
+    }
+
+    /// Issue 8 (hostile names): a tree deeper than PATH_MAX, which any user can build in
+    /// /tmp, used to hide what lay below 4,096 bytes; it is walked to the bottom.
+    #[test]
+    fn a_tree_deeper_than_path_max_is_walked_to_the_bottom() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::CString::new("d".repeat(200)).unwrap();
+        let mut fd = hostfs::open_root(dir.path()).unwrap();
+        let mut depth_bytes = dir.path().as_os_str().len();
+        for _ in 0..30 {
+            // SAFETY: valid descriptor and C string; results checked.
+            unsafe {
+                assert_eq!(libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o755), 0);
+                let next = libc::openat(
+                    fd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                );
+                assert!(next >= 0);
+                fd = std::os::fd::FromRawFd::from_raw_fd(next);
+            }
+            depth_bytes += 201;
+        }
+        assert!(depth_bytes > 6000);
+        let dirfd = hostfs::open_dir(fd.as_raw_fd(), Path::new(".")).unwrap();
+        // SAFETY: valid descriptor and C string; results checked.
+        unsafe {
+            let f = libc::openat(
+                dirfd.as_raw_fd(),
+                c"deep-suid".as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            );
+            assert!(f >= 0);
+            assert_eq!(libc::fchmod(f, 0o4755), 0);
+            libc::close(f);
+        }
+        let found = walk_special(&Host::new(dir.path()), 2).unwrap();
+        assert_eq!(found.suid.len(), 1, "{:?}", found.suid);
+        assert!(found.suid[0].path.as_os_str().len() > 6000);
+        assert!(found.suid[0].path.ends_with("deep-suid"));
+        // Removing it needs relative operations too.
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(dir.path().join("d".repeat(200)))
+            .status();
     }
 
     /// Regression (issue 8): only "gone" counts as gone. A walk that runs out of descriptors

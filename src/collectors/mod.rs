@@ -27,6 +27,7 @@ mod needs_restart;
 mod packages;
 mod pipes;
 mod processes;
+mod sockdiag;
 mod sockproc;
 mod suids;
 mod systemd;

@@ -7,8 +7,11 @@
 //! are the socket type and the owning processes. Inodes are left out: they change whenever a
 //! service restarts, which is not a change of the attack surface.
 //!
-//! The kernel prints names raw, so a path may hold spaces (kept) or even a newline, which
-//! splits the entry over two lines: a line that is not an entry continues the previous name.
+//! On the live host the table comes from netlink `sock_diag` (see [`super::sockdiag`]): names
+//! as exact bytes, one message per socket. `proc/net/unix` prints names raw, so a local user
+//! who binds a path holding a newline can forge whole lines there; it is read only under a
+//! root other than `/`, or when the kernel offers no `sock_diag` for UNIX sockets
+//! (`unix_diag` not built), where a line that is not an entry continues the previous name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,21 +49,34 @@ impl Collector for ListUnixPorts {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let real = host.path("/proc/net/unix");
-        let bytes = match host.read_real(&real) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CollectError::Unavailable(format!(
-                    "/proc/net/unix does not exist under {}: procfs is not mounted there or the \
-                     kernel has no UNIX sockets; scan a live host or mount /proc",
-                    host.root().display()
-                )));
+        let live = if host.is_live() {
+            match super::sockdiag::unix_listeners() {
+                Ok(list) => Some(list),
+                Err(e) => {
+                    tracing::debug!(
+                        "sock_diag for UNIX sockets failed ({e}): reading /proc/net/unix"
+                    );
+                    None
+                }
             }
-            Err(e) => return Err(CollectError::io(real, e)),
+        } else {
+            None
+        };
+        let entries = match live {
+            Some(list) => list
+                .into_iter()
+                .map(|l| UnixEntry {
+                    flags: SO_ACCEPTCON,
+                    kind: u16::from(l.kind),
+                    inode: l.inode,
+                    name: l.name,
+                })
+                .collect(),
+            None => parse(&self.table(host)?),
         };
         let owners = socket_owners(host);
         let mut merged: BTreeMap<String, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
-        for e in parse(&bytes) {
+        for e in entries {
             let kind = match e.kind {
                 1 => "stream",
                 5 => "seqpacket",
@@ -109,6 +125,24 @@ impl Collector for ListUnixPorts {
             // No file permission guards an abstract socket.
             ChangeKind::Added if change.key.starts_with('@') => Severity::Medium,
             _ => Severity::Low,
+        }
+    }
+}
+
+impl ListUnixPorts {
+    /// The text of `proc/net/unix` under the root.
+    fn table(&self, host: &Host) -> Result<Vec<u8>, CollectError> {
+        let real = host.path("/proc/net/unix");
+        match host.read_real(&real) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(CollectError::Unavailable(format!(
+                    "/proc/net/unix does not exist under {}: procfs is not mounted there or the \
+                 kernel has no UNIX sockets; scan a live host or mount /proc",
+                    host.root().display()
+                )))
+            }
+            Err(e) => Err(CollectError::io(real, e)),
         }
     }
 }

@@ -9,9 +9,7 @@
 
 use std::os::fd::AsRawFd;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use tokio::net::UnixListener;
+use tokio::net::UnixStream;
 
 /// The credentials of a connected client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +31,15 @@ impl Peer {
             groups: Some(Vec::new()),
         }
     }
-}
 
-impl Connected<IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        let io = stream.io();
-        match io.peer_cred() {
+    /// The credentials of the process at the other end of `stream`, read once at accept.
+    pub fn of(stream: &UnixStream) -> Peer {
+        match stream.peer_cred() {
             Ok(c) => Peer {
                 uid: c.uid(),
                 gid: c.gid(),
                 pid: c.pid(),
-                groups: peer_groups(io.as_raw_fd()),
+                groups: peer_groups(stream.as_raw_fd()),
             },
             Err(e) => {
                 tracing::warn!("cannot read the credentials of a client: {e}");

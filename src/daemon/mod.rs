@@ -21,16 +21,23 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod limits;
 pub mod mail;
 pub mod notify;
 pub mod scans;
 pub mod scheduler;
+pub mod serve;
 pub mod server;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
 /// simply not stored and the next one replaces it.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// `dawgmond`'s exit status when its database is damaged or not a database at all
+/// (`EX_DATAERR` from sysexits.h). Restarting cannot fix that, so the shipped unit lists it in
+/// `RestartPreventExitStatus=` instead of restarting every few seconds.
+pub const EXIT_DATABASE_DAMAGED: u8 = 65;
 
 /// What the request handlers share.
 pub struct Shared {
@@ -41,6 +48,8 @@ pub struct Shared {
     pub started: Instant,
     /// Mailed reports; `None` when `[mail]` is not configured.
     pub mail: Option<Arc<mail::DaemonMail>>,
+    /// Heavy requests (diffs) at once.
+    pub heavy: limits::Heavy,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -64,18 +73,29 @@ pub async fn run(
         ),
         None => None,
     };
-    let store = Store::open(&config.database).await?;
+    let store = match Store::open(&config.database).await {
+        Ok(store) => store,
+        Err(e) => {
+            // Not serving: leave no socket that would answer "connection refused".
+            let _ = std::fs::remove_file(&config.socket);
+            return Err(e.into());
+        }
+    };
     // So that `dawgctl --local` on this database prunes with the daemon's retention.
     store.set_retention(config.retention).await?;
-    let mail = match (&config.mail, mailer) {
-        (Some(cfg), Some(mailer)) => {
-            Some(mail::DaemonMail::new(cfg.clone(), mailer, store.clone()))
-        }
-        _ => None,
-    };
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
     engine.options = config.scan_options();
+    let mail = match (&config.mail, mailer) {
+        (Some(cfg), Some(mailer)) => {
+            Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))
+        }
+        _ => None,
+    };
+    if mail.is_none() {
+        // With mail, the delivery task reports what was stored while no daemon ran.
+        mail::report_without_mail(&engine).await;
+    }
     let scans = Arc::new(scans::Scans::new(engine, config.collector_names()));
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -84,6 +104,7 @@ pub async fn run(
         started_at: Utc::now(),
         started: Instant::now(),
         mail: mail.clone(),
+        heavy: limits::Heavy::default(),
     });
 
     let scheduler = match &config.schedule.0 {
@@ -95,15 +116,14 @@ pub async fn run(
         m.spawn()
     });
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = server::router(shared.clone()).into_make_service_with_connect_info::<auth::Peer>();
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
-    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api = serve::Server {
+        router: server::router(shared.clone()),
+        admin: shared.admin.clone(),
+        tracker: limits::Tracker::new(limits::Caps::default()),
+        idle_timeout: config.idle_timeout(),
+    };
+    let mut server = tokio::spawn(api.run(listener, stop_rx));
     let watchdog = notify::spawn_watchdog();
     tracing::info!(
         socket = %config.socket.display(),
@@ -120,8 +140,7 @@ pub async fn run(
     };
     if let Some(r) = early {
         let why = match r {
-            Ok(Ok(())) => "stopped".to_string(),
-            Ok(Err(e)) => e.to_string(),
+            Ok(()) => "stopped".to_string(),
             Err(e) => e.to_string(),
         };
         return Err(Error::Internal(format!("the API server failed: {why}")));
@@ -138,7 +157,7 @@ pub async fn run(
     if let (Some(m), Some(task)) = (&mail, delivery) {
         m.stop(task, SHUTDOWN_GRACE).await;
     }
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(5), &mut server)
         .await
         .is_err()

@@ -1,7 +1,8 @@
 //! Scheduled scans: a cron job (tokio-cron-scheduler) that runs a scan of the configured
 //! collectors through [`Scans`], so it obeys the one-scan-at-a-time rule and its result is
 //! stored, pruned (retention is applied by the engine) and recorded in
-//! [`Scans::last_scheduled`]; its report then goes to the mail outbox (see [`super::mail`]).
+//! [`Scans::last_scheduled`]; it is then reported (its mail goes to the outbox, see
+//! [`super::mail`]).
 
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ pub struct Scheduler {
 }
 
 /// Starts scanning on `schedule` (a cron expression with seconds, in UTC).
-/// After each scheduled scan, `mail` (when configured) queues its report and wakes delivery.
+/// After each scheduled scan, it is reported: by `mail` when configured (which queues its
+/// report and wakes delivery), else marked reported without mail.
 pub async fn start(
     schedule: &str,
     scans: Arc<Scans>,
@@ -62,11 +64,7 @@ async fn run_scheduled(scans: &Arc<Scans>, mail: Option<&DaemonMail>) {
     match scans.run(ScanRequest::default(), Trigger::Schedule).await {
         // Logged and recorded by `Scans`; the report goes to the outbox, delivery runs in its
         // own task.
-        Ok((result, _)) => {
-            if let Some(mail) = mail {
-                mail.after_scheduled_scan(&result).await;
-            }
-        }
+        Ok((result, _)) => super::mail::after_scan(mail, scans.engine(), &result).await,
         Err(ScanError::Busy) => tracing::info!("scheduled scan skipped: a scan is running"),
         Err(ScanError::Stopping) => {}
         Err(e) => tracing::error!("scheduled scan failed: {e}"),

@@ -1,15 +1,22 @@
 //! The HTTP API (axum): one handler per route of [`crate::api::routes`].
 //!
 //! Every error is JSON (`{"error": "..."}`) with a status that says whose fault it is: 400 for a
-//! malformed request, 403 for a peer that may not do this, 404 for an unknown scan, label or
-//! route, 413 for a body over [`api::MAX_BODY`], 503 while stopping, 500 for the daemon's own
-//! failures. Handlers never panic on input.
+//! malformed request (not JSON, a bad query, an unknown collector, an invalid label), 403 for a
+//! peer that may not do this, 404 for an unknown scan, label or route, 405 for a wrong method,
+//! 408 for a body that did not arrive in time, 409 for a mail test without mail, 413 for a body
+//! over [`api::MAX_BODY`], 415 for a body that is not `application/json`, 422 for JSON of the
+//! wrong shape (axum's `JsonDataError`: a wrong type, an unknown field), 502 for a refused mail
+//! test, 503 while stopping or when too many diffs wait ([`super::limits`]), 500 for the
+//! daemon's own failures. docs/daemon.md has the same table; a test holds the two together.
+//! Handlers never panic on input.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,7 +27,9 @@ use crate::store::ScanInfo;
 
 use super::Shared;
 use super::auth::{self, Peer};
+use super::limits::Saturated;
 use super::scans::{ScanError, Trigger};
+use super::serve::{BODY_TIMEOUT, class_of};
 
 /// The API's router over the daemon's state.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -36,6 +45,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
+        .layer(axum::middleware::from_fn(body_in_time))
         .layer(axum::middleware::map_response(version_header))
         .with_state(shared)
 }
@@ -107,6 +117,12 @@ impl From<ScanError> for ApiError {
     }
 }
 
+impl From<Saturated> for ApiError {
+    fn from(e: Saturated) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
 macro_rules! rejection {
     ($($t:ty),*) => {$(
         impl From<$t> for ApiError {
@@ -119,6 +135,53 @@ macro_rules! rejection {
 rejection!(JsonRejection, QueryRejection, PathRejection);
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Reads the request body before the handler runs, allowing [`BODY_TIMEOUT`] for it: a client
+/// that sends a head and then trickles (or never sends) its body gets 408 and is closed, instead
+/// of holding a connection and a handler. Bodies are small ([`api::MAX_BODY`]), so buffering
+/// them costs nothing; a body over the limit gets 413 here.
+async fn body_in_time(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, api::MAX_BODY)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let over_limit =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over {} KiB", api::MAX_BODY / 1024),
+                )
+                .into_response()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                )
+                .into_response()
+            }
+        }
+        Err(_) => {
+            let mut res = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {}s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+    }
+}
 
 async fn version_header(mut res: Response) -> Response {
     res.headers_mut()
@@ -269,8 +332,8 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
     // Mailed like a scheduled scan: the next scheduled scan compares with this one, so a change
     // first seen here would otherwise never reach the report (and someone in the admin group
     // could hide a change from mail by scanning first).
-    if let (Some(mail), false) = (&shared.mail, joined) {
-        mail.after_scheduled_scan(&r).await;
+    if !joined {
+        super::mail::after_scan(shared.mail.as_deref(), shared.scans.engine(), &r).await;
     }
     Ok(Json(api::ScanResponse {
         scan: r.info.clone(),
@@ -338,9 +401,14 @@ async fn delete_baseline(
 /// `GET /v1/diff?since=&to=&collectors=`: the same JSON as `dawgctl diff --format json`.
 async fn diff(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     query: Result<Query<api::DiffQuery>, QueryRejection>,
 ) -> ApiResult<crate::report::Report> {
     let Query(q) = query?;
+    let _turn = shared
+        .heavy
+        .enter(class_of(&peer, shared.admin.as_ref()))
+        .await?;
     let engine = shared.scans.engine();
     let to = match &q.to {
         Some(spec) => engine.store.resolve(spec).await?,

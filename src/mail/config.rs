@@ -22,6 +22,8 @@ pub const DEFAULT_SUBJECT: &str =
 pub const DEFAULT_MAX_LINES: usize = 500;
 /// The local MTA's binary when `[mail.sendmail]` does not name one.
 pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
+/// Seconds the sendmail command may run before it (and what it started) is killed.
+pub const DEFAULT_SENDMAIL_TIMEOUT: u64 = 60;
 /// The placeholders a subject template may use.
 pub const PLACEHOLDERS: [&str; 5] = ["host", "changes", "warnings", "severity", "scan"];
 
@@ -103,7 +105,7 @@ pub struct SmtpConfig {
     pub password_file: Option<PathBuf>,
     /// A systemd credential (`LoadCredential=NAME:...`), read from `$CREDENTIALS_DIRECTORY/NAME`.
     pub password_credential: Option<String>,
-    /// Seconds one SMTP exchange may take.
+    /// Seconds one whole delivery (connection, TLS, login, transaction) may take.
     pub timeout_secs: u64,
 }
 
@@ -127,7 +129,7 @@ impl SmtpConfig {
         self.port.unwrap_or(self.tls.default_port())
     }
 
-    /// The timeout of one exchange.
+    /// The deadline of one whole delivery.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
     }
@@ -138,13 +140,23 @@ impl SmtpConfig {
 pub struct SendmailConfig {
     /// The MTA's sendmail-compatible binary; called as `COMMAND -i -f FROM -- RCPT...`.
     pub command: PathBuf,
+    /// Seconds one call may run before its process group is killed.
+    pub timeout_secs: u64,
 }
 
 impl Default for SendmailConfig {
     fn default() -> Self {
         SendmailConfig {
             command: PathBuf::from(DEFAULT_SENDMAIL),
+            timeout_secs: DEFAULT_SENDMAIL_TIMEOUT,
         }
+    }
+}
+
+impl SendmailConfig {
+    /// The deadline of one call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
     }
 }
 
@@ -214,6 +226,12 @@ impl MailConfig {
                 "mail.smtp.password_credential {name:?} is not a credential name: use the NAME of LoadCredential=NAME:PATH"
             ));
         }
+        if s.timeout_secs == 0 {
+            return Err("mail.smtp.timeout_secs must be at least 1 (seconds one delivery may take, default 30)".into());
+        }
+        if self.sendmail.timeout_secs == 0 {
+            return Err("mail.sendmail.timeout_secs must be at least 1 (seconds the command may run, default 60)".into());
+        }
         if self.sendmail.command.as_os_str().is_empty() {
             return Err("mail.sendmail.command is empty: name the MTA's binary, e.g. \"/usr/sbin/sendmail\"".into());
         }
@@ -282,6 +300,7 @@ struct SmtpToml {
 #[serde(deny_unknown_fields)]
 struct SendmailToml {
     command: Option<PathBuf>,
+    timeout_secs: Option<u64>,
 }
 
 impl TryFrom<MailToml> for MailConfig {
@@ -320,11 +339,12 @@ impl TryFrom<MailToml> for MailConfig {
             subject: t.subject.unwrap_or_else(|| DEFAULT_SUBJECT.into()),
             max_lines: t.max_lines.unwrap_or(DEFAULT_MAX_LINES),
             smtp,
-            sendmail: SendmailConfig {
-                command: t
-                    .sendmail
-                    .and_then(|s| s.command)
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_SENDMAIL)),
+            sendmail: match t.sendmail {
+                None => SendmailConfig::default(),
+                Some(s) => SendmailConfig {
+                    command: s.command.unwrap_or_else(|| PathBuf::from(DEFAULT_SENDMAIL)),
+                    timeout_secs: s.timeout_secs.unwrap_or(DEFAULT_SENDMAIL_TIMEOUT),
+                },
             },
         };
         cfg.validate()?;

@@ -66,6 +66,29 @@ password_credential = "smtp-password"
     let c =
         parse("[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n").unwrap();
     assert_eq!(c.transport, TransportKind::Sendmail);
+    assert_eq!(c.sendmail.timeout(), Duration::from_secs(60));
+    assert_eq!(c.smtp.timeout(), Duration::from_secs(30));
+}
+
+#[test]
+fn send_timeouts_are_configurable_and_never_zero() {
+    let base = "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n";
+    let c = parse(&format!(
+        "{base}[mail.sendmail]\ntimeout_secs = 2\n[mail.smtp]\ntimeout_secs = 3\n"
+    ))
+    .unwrap();
+    assert_eq!(c.sendmail.timeout(), Duration::from_secs(2));
+    assert_eq!(c.smtp.timeout(), Duration::from_secs(3));
+    let e = parse(&format!("{base}[mail.sendmail]\ntimeout_secs = 0\n")).unwrap_err();
+    assert!(
+        e.contains("mail.sendmail.timeout_secs must be at least 1"),
+        "{e}"
+    );
+    let e = parse(&format!("{base}[mail.smtp]\ntimeout_secs = 0\n")).unwrap_err();
+    assert!(
+        e.contains("mail.smtp.timeout_secs must be at least 1"),
+        "{e}"
+    );
 }
 
 #[test]

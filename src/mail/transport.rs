@@ -1,18 +1,27 @@
 //! Sending: a [`Mailer`] built from the configuration, over SMTP (plain for a local relay,
 //! STARTTLS or implicit TLS with rustls, optional login) or through the local MTA's sendmail
-//! binary. Every failure names the server or command it concerns.
+//! binary. Every failure names the server or command it concerns and says whether it is
+//! permanent ([`MailError::is_permanent`]).
+//!
+//! Every send has a deadline, so a dead server or a hung MTA never holds up the mail behind it:
+//! the whole SMTP exchange (connection, greeting, TLS, login, transaction) gets
+//! `smtp.timeout_secs`; the sendmail command gets `sendmail.timeout_secs`, runs in its own
+//! process group, and that whole group is killed (SIGKILL) when time is up, so nothing it
+//! started lingers.
 
 use std::error::Error as StdError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::config::{MailConfig, TlsMode, TransportKind, parse_mailbox};
 use crate::error::MailError;
@@ -29,9 +38,20 @@ pub struct Mailer {
 }
 
 enum Inner {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// The whole exchange's deadline.
+        timeout: Duration,
+    },
+    Sendmail {
+        command: PathBuf,
+        timeout: Duration,
+    },
 }
+
+/// sendmail's exit statuses (sysexits.h) that refuse the message itself: EX_DATAERR,
+/// EX_NOUSER, EX_NOHOST. Any other failure may pass on a retry.
+const SENDMAIL_PERMANENT: [i32; 3] = [65, 67, 68];
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +77,10 @@ impl Mailer {
                 let cmd = &cfg.sendmail.command;
                 (
                     format!("sendmail command {}", cmd.display()),
-                    Inner::Sendmail(AsyncSendmailTransport::new_with_command(cmd.as_os_str())),
+                    Inner::Sendmail {
+                        command: cmd.clone(),
+                        timeout: cfg.sendmail.timeout(),
+                    },
                 )
             }
             TransportKind::Smtp => {
@@ -78,10 +101,14 @@ impl Mailer {
                     TlsMode::Starttls => Tls::Required(tls_params()?),
                     TlsMode::Tls => Tls::Wrapper(tls_params()?),
                 };
+                // No connection is kept for reuse (max_size 0): a delivery cut off by the
+                // deadline leaves its connection mid-transaction, and lettre's pool would hand it
+                // to the next message. Reports are few; a connection each costs nothing.
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
                     .port(s.port())
                     .tls(tls)
-                    .timeout(Some(s.timeout()));
+                    .timeout(Some(s.timeout()))
+                    .pool_config(PoolConfig::new().max_size(0));
                 if let Some(user) = &s.username {
                     let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
                     let pw = password(cfg, creds.as_deref())?;
@@ -94,7 +121,10 @@ impl Mailer {
                 };
                 (
                     format!("SMTP server {}:{} ({tls})", s.host, s.port()),
-                    Inner::Smtp(builder.build()),
+                    Inner::Smtp {
+                        transport: builder.build(),
+                        timeout: s.timeout(),
+                    },
                 )
             }
         };
@@ -130,20 +160,34 @@ impl Mailer {
     /// Sends a built message. Returns the server's answer (for sendmail, that the command
     /// exited successfully).
     pub async fn send(&self, message: Message) -> Result<String, MailError> {
-        let failed = |message: String| MailError::Send {
+        let failed = |message: String, permanent: bool| MailError::Send {
             via: self.via.clone(),
             message,
+            permanent,
         };
         match &*self.inner {
-            Inner::Smtp(t) => {
-                let r = t.send(message).await.map_err(|e| failed(chain(&e)))?;
+            Inner::Smtp { transport, timeout } => {
+                let r = match tokio::time::timeout(*timeout, transport.send(message)).await {
+                    Err(_) => {
+                        return Err(failed(
+                            format!(
+                                "no complete answer within {} s (mail.smtp.timeout_secs)",
+                                timeout.as_secs()
+                            ),
+                            false,
+                        ));
+                    }
+                    Ok(r) => r.map_err(|e| failed(chain(&e), e.is_permanent()))?,
+                };
                 let text: Vec<&str> = r.message().collect();
                 Ok(format!("{} {}", r.code(), text.join(" "))
                     .trim_end()
                     .to_string())
             }
-            Inner::Sendmail(t) => {
-                t.send(message).await.map_err(|e| failed(chain(&e)))?;
+            Inner::Sendmail { command, timeout } => {
+                sendmail(command, *timeout, &message)
+                    .await
+                    .map_err(|(m, permanent)| failed(m, permanent))?;
                 Ok(format!("accepted by the {}", self.via))
             }
         }
@@ -204,6 +248,97 @@ impl Header for AutoSubmitted {
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "auto-generated".into())
     }
+}
+
+/// Runs `COMMAND -i -f FROM -- RCPT...` with the message on its standard input, in a process
+/// group of its own that is killed when `timeout` runs out. Returns the failure and whether it
+/// is permanent.
+async fn sendmail(
+    command: &Path,
+    timeout: Duration,
+    message: &Message,
+) -> Result<(), (String, bool)> {
+    let envelope = message.envelope();
+    let mut cmd = tokio::process::Command::new(command);
+    cmd.arg("-i");
+    if let Some(from) = envelope.from() {
+        cmd.arg("-f").arg(from.as_ref() as &str);
+    }
+    cmd.arg("--")
+        .args(envelope.to().iter().map(|a| a.as_ref() as &str))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| (format!("cannot run it: {e}"), false))?;
+    let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    // Read stderr all along, so a chatty MTA cannot block on a full pipe.
+    let reader = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        buf
+    });
+    let body = message.formatted();
+    let run = tokio::time::timeout(timeout, async {
+        // An MTA that exits without reading everything closes the pipe: its exit status tells.
+        let written = stdin.write_all(&body).await;
+        drop(stdin);
+        let status = child.wait().await;
+        (written, status)
+    })
+    .await;
+    let (written, status) = match run {
+        Ok(done) => done,
+        Err(_) => {
+            if let Some(g) = group {
+                let _ = nix::sys::signal::killpg(g, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.kill().await;
+            reader.abort();
+            return Err((
+                format!(
+                    "no exit within {} s (mail.sendmail.timeout_secs): killed it",
+                    timeout.as_secs()
+                ),
+                false,
+            ));
+        }
+    };
+    let status = status.map_err(|e| (format!("waiting for it: {e}"), false))?;
+    // Whatever it left running may hold stderr open: take what came within a second.
+    let abort = reader.abort_handle();
+    let err = match tokio::time::timeout(Duration::from_secs(1), reader).await {
+        Ok(Ok(buf)) => String::from_utf8_lossy(&buf).trim().to_string(),
+        _ => {
+            abort.abort();
+            String::new()
+        }
+    };
+    let said = |what: String| {
+        if err.is_empty() {
+            what
+        } else {
+            format!(
+                "{what}: {}",
+                err.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        }
+    };
+    if !status.success() {
+        let permanent = status
+            .code()
+            .is_some_and(|c| SENDMAIL_PERMANENT.contains(&c));
+        return Err((said(format!("it {status}")), permanent));
+    }
+    if let Err(e) = written {
+        return Err((said(format!("writing the message to it: {e}")), false));
+    }
+    Ok(())
 }
 
 /// The SMTP password, from `password_file` or the systemd credential in `credentials_dir`

@@ -27,7 +27,9 @@ use crate::model::{Item, Outcome, Snapshot};
 
 mod outbox;
 mod settings;
-pub use outbox::{KEEP_SENT, NewMail, OutboxMail, OutboxSummary, backoff};
+pub use outbox::{
+    GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
@@ -40,6 +42,9 @@ macro_rules! select_scan {
         )
     };
 }
+
+mod reported;
+pub use reported::Marked;
 
 /// Default number of unlabelled scans kept.
 pub const DEFAULT_RETENTION: usize = 64;
@@ -91,10 +96,17 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, migrating an older schema and refusing
     /// a newer one.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_inner(path)
+            .await
+            .map_err(|e| or_full(path, "open the database", e))
+    }
+
+    async fn open_inner(path: &Path) -> Result<Store, StoreError> {
         let open_err = |message: String| StoreError::Open {
             path: path.to_path_buf(),
             message,
         };
+        let sql_err = |e: sqlx::Error| open_error(path, e);
         create_private_file(path).map_err(|e| open_err(hint(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -106,9 +118,21 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A write that failed half-way (the disk filled up) can leave a connection whose
+            // transaction SQLite already rolled back while sqlx still counts it open: later
+            // "commits" on it would only release savepoints. Such a connection is closed
+            // instead of reused. The query first runs any rollback queued by a dropped
+            // transaction.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(options)
             .await
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(sql_err)?;
+        check_integrity(&pool, path).await?;
 
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let has_table: Option<String> = sqlx::query_scalar(
@@ -116,13 +140,13 @@ impl Store {
         )
         .fetch_optional(&pool)
         .await
-        .map_err(|e| open_err(e.to_string()))?;
+        .map_err(sql_err)?;
         if has_table.is_some() {
             let found: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
                     .fetch_one(&pool)
                     .await
-                    .map_err(|e| open_err(e.to_string()))?;
+                    .map_err(sql_err)?;
             if let Some(found) = found.filter(|f| *f > known) {
                 return Err(StoreError::TooNew {
                     path: path.to_path_buf(),
@@ -146,6 +170,24 @@ impl Store {
         &self.path
     }
 
+    /// SQLite's full `PRAGMA integrity_check` (slower than the quick check done at open):
+    /// `Ok(())` for "ok", else the problems it found. For the fault tests and recovery.
+    pub async fn integrity_check(&self) -> Result<(), StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::sql("checking the database's integrity"))?;
+        if rows == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                scan: 0,
+                what: "database".into(),
+                message: rows.join("; "),
+            })
+        }
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -164,6 +206,16 @@ impl Store {
     /// Stores a scan and its snapshot in one transaction. A label already used by another scan
     /// moves to this one (the older scan stays, unlabelled).
     pub async fn save(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<ScanInfo, StoreError> {
+        self.save_inner(scan, snapshot)
+            .await
+            .map_err(|e| or_full(&self.path, "store the scan", e))
+    }
+
+    async fn save_inner(
+        &self,
+        scan: &NewScan,
+        snapshot: &Snapshot,
+    ) -> Result<ScanInfo, StoreError> {
         if let Some(label) = &scan.label {
             validate_label(label)?;
         }
@@ -589,6 +641,89 @@ fn create_private_file(path: &Path) -> io::Result<()> {
 }
 
 /// An I/O error with the likely fix.
+/// `PRAGMA quick_check`: SQLite's structural check without the index cross-check, a fraction of
+/// a second for a dawgmon database. Anything but "ok" means the file is damaged.
+async fn check_integrity(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(3)")
+        .fetch_all(pool)
+        .await
+        .map_err(|e| open_error(path, e))?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    let mut found = rows
+        .join("; ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if found.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| found.is_char_boundary(i))
+            .unwrap_or(0);
+        found.truncate(cut);
+        found.push_str("...");
+    }
+    Err(StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail: format!("SQLite's integrity check failed: {found}"),
+    })
+}
+
+/// An error while opening: SQLite's "not a database" and "malformed" become
+/// [`StoreError::Damaged`], with the recovery; anything else names the file.
+/// `Some(free bytes)` when the file system holding `path` has less than 1 MiB left for us: an
+/// SQLite I/O or "full" error there is then a full disk, and is reported as such.
+fn nearly_full(path: &Path) -> Option<u64> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+    (free < 1 << 20).then_some(free)
+}
+
+/// `e`, or [`StoreError::Full`] when the database's file system is full.
+fn or_full(path: &Path, doing: &'static str, e: StoreError) -> StoreError {
+    if !matches!(
+        e,
+        StoreError::Open { .. } | StoreError::Sql { .. } | StoreError::DiskFull { .. }
+    ) {
+        return e;
+    }
+    match nearly_full(path) {
+        Some(free) => StoreError::Full {
+            path: path.to_path_buf(),
+            doing,
+            free: crate::hostfs::human_size(free),
+        },
+        _ => e,
+    }
+}
+
+fn open_error(path: &Path, e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        // Primary result codes: SQLITE_CORRUPT (11), SQLITE_NOTADB (26).
+        let primary = db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        let detail = match primary {
+            Some(26) => Some("not an SQLite database"),
+            Some(11) => Some("SQLite reports it malformed"),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            return StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: detail.to_string(),
+            };
+        }
+    }
+    StoreError::Open {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
 fn hint(e: io::Error) -> String {
     match e.kind() {
         io::ErrorKind::PermissionDenied => {

@@ -41,14 +41,17 @@ async fn enqueue_due_fail_retry_sent() {
     assert_eq!(store.outbox_due(t0()).await.unwrap().len(), 1);
 
     // Two failures: 1 min, then 2 min.
-    let m = store.outbox_mark_failed(id, "refused", t0()).await.unwrap();
+    let m = store
+        .outbox_mark_failed(id, "refused", false, t0())
+        .await
+        .unwrap();
     assert_eq!(m.attempts, 1);
     assert_eq!(m.next_attempt_at, t0() + TimeDelta::minutes(1));
     assert!(store.outbox_due(t0()).await.unwrap().is_empty());
     let later = t0() + TimeDelta::minutes(1);
     assert_eq!(store.outbox_due(later).await.unwrap().len(), 1);
     let m = store
-        .outbox_mark_failed(id, "refused again", later)
+        .outbox_mark_failed(id, "refused again", false, later)
         .await
         .unwrap();
     assert_eq!(
@@ -123,10 +126,88 @@ async fn the_outbox_survives_reopening() {
     let path = dir.path().join("db.sqlite");
     let store = Store::open(&path).await.unwrap();
     let id = store.outbox_enqueue(&mail("kept"), t0()).await.unwrap();
-    store.outbox_mark_failed(id, "down", t0()).await.unwrap();
+    store
+        .outbox_mark_failed(id, "down", false, t0())
+        .await
+        .unwrap();
     store.close().await;
     let store = Store::open(&path).await.unwrap();
     let m = store.outbox_get(id).await.unwrap();
     assert_eq!((m.subject.as_str(), m.attempts), ("kept", 1));
     assert_eq!(m.last_error.as_deref(), Some("down"));
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_given_up_at_the_third_attempt() {
+    let (_dir, store) = store().await;
+    let id = store.outbox_enqueue(&mail("refused"), t0()).await.unwrap();
+    let other = store.outbox_enqueue(&mail("waits"), t0()).await.unwrap();
+    store
+        .outbox_mark_failed(other, "421 try later", false, t0())
+        .await
+        .unwrap();
+    // A transient failure, then two permanent ones: given up at the third attempt.
+    let m = store
+        .outbox_mark_failed(id, "451 busy", false, t0())
+        .await
+        .unwrap();
+    assert_eq!((m.attempts, m.failed_at), (1, None));
+    let m = store
+        .outbox_mark_failed(id, "550 no such user", true, t0())
+        .await
+        .unwrap();
+    assert_eq!((m.attempts, m.failed_at), (2, None));
+    let later = t0() + TimeDelta::minutes(5);
+    let m = store
+        .outbox_mark_failed(id, "550 no such user", true, later)
+        .await
+        .unwrap();
+    assert_eq!((m.attempts, m.failed_at), (3, Some(later)));
+
+    // Never due again, not even when everything is retried at once.
+    let far = t0() + TimeDelta::days(1);
+    assert_eq!(store.outbox_retry_now(far).await.unwrap(), 1);
+    let due: Vec<i64> = store
+        .outbox_claim_due(far, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(due, [other]);
+    let s = store.outbox_summary().await.unwrap();
+    assert_eq!((s.pending, s.failed), (1, 1), "{s:?}");
+    assert_eq!(s.last_failure.as_deref(), Some("550 no such user"));
+    assert_eq!(s.last_failed_at, Some(later));
+    assert_eq!(s.last_error.as_deref(), Some("421 try later"));
+
+    // Failed mail is pruned like sent mail.
+    assert_eq!(store.outbox_prune(later).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .outbox_prune(later + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.outbox_summary().await.unwrap().failed, 0);
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_given_up_after_a_week() {
+    let (_dir, store) = store().await;
+    let id = store.outbox_enqueue(&mail("old"), t0()).await.unwrap();
+    let day6 = t0() + TimeDelta::days(6);
+    let m = store
+        .outbox_mark_failed(id, "connection refused", false, day6)
+        .await
+        .unwrap();
+    assert_eq!(m.failed_at, None);
+    let day7 = t0() + TimeDelta::days(7);
+    let m = store
+        .outbox_mark_failed(id, "connection refused", false, day7)
+        .await
+        .unwrap();
+    assert_eq!((m.attempts, m.failed_at), (2, Some(day7)));
+    assert_eq!(store.outbox_summary().await.unwrap().pending, 0);
 }

@@ -99,16 +99,21 @@ impl TreeBuilder {
         self
     }
 
-    /// Replaces a file with a FIFO: a reader of it blocks until a writer comes (a hung
-    /// source, for timeout tests).
-    pub fn fifo(&self, rel: &str) -> &Self {
+    /// A sparse file of a terabyte: hashing it takes hours, so with `max_hash_mib` raised to
+    /// its maximum ([`SLOW_HASH_CONFIG`]) `check_etc` hangs on it until its timeout, as a
+    /// collector stuck on a slow disk would. (FIFOs no longer hang anything: only regular
+    /// files are read, without blocking.)
+    pub fn slow_to_hash(&self, rel: &str) -> &Self {
         let p = self.join(rel);
         let _ = fs::remove_file(&p);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        fs::File::create(&p).unwrap().set_len(1 << 40).unwrap();
         self
     }
 }
+
+/// Config lines that let `check_etc` hash a file of any size (see [`TreeBuilder::slow_to_hash`]).
+pub const SLOW_HASH_CONFIG: &str = "max_hash_mib = 1048576\n";
 
 /// How to start a test daemon.
 #[derive(Debug, Clone)]
@@ -124,6 +129,10 @@ pub struct DaemonOptions {
     pub extra: String,
     /// An existing database to reuse (a restart); default: a new one in the daemon's directory.
     pub database: Option<PathBuf>,
+    /// `idle_timeout` in the config file (seconds).
+    pub idle_timeout: u64,
+    /// A descriptor limit (soft and hard) for the daemon, as `prlimit --nofile=N:N` would set.
+    pub nofile: Option<u64>,
 }
 
 impl Default for DaemonOptions {
@@ -138,6 +147,8 @@ impl Default for DaemonOptions {
             collector_timeout: 300,
             extra: String::new(),
             database: None,
+            idle_timeout: 10,
+            nofile: None,
         }
     }
 }
@@ -190,7 +201,8 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
     let collectors: Vec<String> = opts.collectors.iter().map(|c| format!("{c:?}")).collect();
     let mut text = format!(
         "socket = {:?}\ndatabase = {:?}\nroot = {:?}\nschedule = {:?}\ncollectors = [{}]\n\
-         socket_mode = 0o{:o}\nretention = {}\ncollector_timeout = {}\nlog_level = \"debug\"\n",
+         socket_mode = 0o{:o}\nretention = {}\ncollector_timeout = {}\nidle_timeout = {}\n\
+         log_level = \"debug\"\n",
         socket,
         database,
         root,
@@ -199,6 +211,7 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
         opts.socket_mode,
         opts.retention,
         opts.collector_timeout,
+        opts.idle_timeout,
     );
     if let Some(g) = &opts.admin_group {
         text.push_str(&format!("admin_group = {g:?}\n"));
@@ -238,7 +251,24 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
             }
         });
     }
-    let child = Command::new(dawgmond_bin())
+    let mut command = Command::new(dawgmond_bin());
+    if let Some(n) = opts.nofile {
+        let limit = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and reads only `limit`, copied into the closure.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let child = command
         .arg("--config")
         .arg(&config)
         .env("NOTIFY_SOCKET", &notify_path)

@@ -1,6 +1,7 @@
 //! A real SMTP server for the tests: Python's aiosmtpd (Debian's python3-aiosmtpd, installed by
 //! `.ci/run`) storing every message in a Maildir, started per test and killed on drop, plus
-//! what reading those messages back takes (headers, quoted-printable).
+//! what reading those messages back takes (headers, quoted-printable). [`SmtpSink::refusing`]
+//! starts one that refuses every recipient with a permanent 550 instead.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,12 +20,51 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub fn start(port: u16, dir: &Path) -> SmtpSink {
         // aiosmtpd creates the Maildir (new/, cur/, tmp/) only when the directory is absent.
-        let dir = &dir.join("maildir");
-        let child = Command::new(PYTHON)
+        let maildir = dir.join("maildir");
+        let handler = ["aiosmtpd.handlers.Mailbox".as_ref(), maildir.as_os_str()];
+        Self::launch(port, &maildir, &handler, None)
+    }
+
+    /// A server that answers every RCPT with `550 5.1.1 ... User unknown` (a permanent
+    /// refusal) and logs each refused address to `dir/refused`; see [`SmtpSink::refused`].
+    pub fn refusing(port: u16, dir: &Path) -> SmtpSink {
+        let module = dir.join("pymod");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(
+            module.join("refuse.py"),
+            format!(
+                "class Refuse:\n    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):\n        with open({:?}, 'a') as f:\n            f.write(address + '\\n')\n        return '550 5.1.1 <%s>: Recipient address rejected: User unknown' % address\n",
+                dir.join("refused")
+            ),
+        )
+        .unwrap();
+        Self::launch(port, dir, &["refuse.Refuse".as_ref()], Some(&module))
+    }
+
+    /// How many recipients a [`SmtpSink::refusing`] server refused so far.
+    pub fn refused(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("refused"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Runs `aiosmtpd -n -l 127.0.0.1:PORT -c HANDLER...` (the handler class and its
+    /// arguments), importing modules from `pythonpath` too.
+    fn launch(
+        port: u16,
+        dir: &Path,
+        handler: &[&std::ffi::OsStr],
+        pythonpath: Option<&Path>,
+    ) -> SmtpSink {
+        let mut cmd = Command::new(PYTHON);
+        if let Some(p) = pythonpath {
+            cmd.env("PYTHONPATH", p);
+        }
+        let child = cmd
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir)
+            .arg("-c")
+            .args(handler)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
