@@ -517,8 +517,11 @@ ct systemctl reset-failed "$UNIT" 2>/dev/null || true
 cursor=$(ct journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
 T0=$(now_ms)
 ct systemctl start "$UNIT" >"$OUT/start-corrupt.log" 2>&1 || true
-# RestartSec=5s: 15 s is room for three restarts of a loop.
-sleep 15
+# Long enough for at least two restarts of a loop: 2 × RestartSec + 5 s, 15 s at least.
+restart_us=$(ct systemd-analyze timespan "$(show RestartUSec)" 2>/dev/null | awk '$1 ~ /s:$/ && $2 ~ /^[0-9]+$/ { print $2 }')
+settle=$((2 * ${restart_us:-5000000} / 1000000 + 5))
+((settle >= 15)) || settle=15
+sleep "$settle"
 nrestarts=$(show NRestarts)
 state=$(show ActiveState)/$(show SubState)
 result=$(show Result)
@@ -526,9 +529,9 @@ status=$(show ExecMainStatus)
 ct journalctl -u "$UNIT" --no-pager --after-cursor="$cursor" >"$OUT/journal-corrupt.txt" 2>&1 || true
 ct systemctl status --no-pager -l "$UNIT" >"$OUT/status-corrupt.txt" 2>&1 || true
 if [[ $nrestarts =~ ^[01]$ && $state != active/* && $state != activating/* ]]; then
-	pass "corrupt db: no restart loop" "NRestarts=$nrestarts $state Result=$result exit=$status"
+	pass "corrupt db: no restart loop" "NRestarts=$nrestarts after $settle s, $state Result=$result exit=$status"
 else
-	fail "corrupt db: no restart loop" "NRestarts=$nrestarts after 15 s, $state exit=$status" \
+	fail "corrupt db: no restart loop" "NRestarts=$nrestarts after $settle s, $state exit=$status" \
 		"RestartPreventExitStatus=$(show RestartPreventExitStatus)"
 fi
 if grep -qF "$DB" "$OUT/journal-corrupt.txt" "$OUT/status-corrupt.txt"; then
