@@ -9,6 +9,7 @@ mod daemon_limits;
 mod faults;
 mod install;
 mod mail;
+mod nspawn_live;
 mod systemd;
 mod systemd_live;
 mod trust;
