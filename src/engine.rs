@@ -177,11 +177,9 @@ impl Engine {
                     // Going back in time: each one found is older.
                     let gap = gaps.entry((*name).clone()).or_insert_with(|| Gap {
                         scans: 0,
-                        since: *finished,
                         why: why.clone(),
                     });
                     gap.scans += 1;
-                    gap.since = *finished;
                     found
                         .entry((*name).clone())
                         .or_insert_with(|| store::ManifestEntry::Unavailable(why.clone()));
@@ -290,8 +288,6 @@ impl Drop for CancelOnDrop {
 struct Gap {
     /// How many scans in a row it was unavailable.
     scans: usize,
-    /// When the first of them finished.
-    since: DateTime<Utc>,
     /// Why, in the newest of them.
     why: String,
 }
@@ -369,24 +365,23 @@ impl Earlier {
         out
     }
 
-    /// "Not compared since": for a collector still unavailable whose last good scan is older
-    /// than the previous scan, say since when it is blind.
+    /// "Not compared since": for a collector still unavailable that worked in some earlier scan
+    /// but not in the previous one, say since when it is blind.
     fn gap_warnings(&self, new: &Snapshot) -> Vec<Warning> {
         let mut out = Vec::new();
         for (name, gap) in &self.gaps {
             if !matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
                 continue;
             }
-            let since = match self.base.get(name) {
-                Some((scan, at)) => format!(
-                    "not compared since scan {scan} ({}), the last in which it worked",
-                    at.format("%Y-%m-%d %H:%M UTC")
-                ),
-                None => format!(
-                    "never compared: it has not worked since {}",
-                    gap.since.format("%Y-%m-%d %H:%M UTC")
-                ),
+            // A collector that never worked here (no systemd on this host) has the diff's own
+            // "not compared" line; repeating it every scan would be noise.
+            let Some((scan, at)) = self.base.get(name) else {
+                continue;
             };
+            let since = format!(
+                "not compared since scan {scan} ({}), the last in which it worked",
+                at.format("%Y-%m-%d %H:%M UTC")
+            );
             out.push(Warning {
                 collector: name.clone(),
                 message: format!(
@@ -414,7 +409,12 @@ fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) 
                 Some(&earlier.compare),
             );
             report.changes.extend(earlier.outages(snapshot));
-            report.warnings.extend(earlier.gap_warnings(snapshot));
+            // The gap warning says more than the diff's "not compared" for the same collector.
+            let gaps = earlier.gap_warnings(snapshot);
+            report
+                .warnings
+                .retain(|w| !gaps.iter().any(|g| g.collector == w.collector));
+            report.warnings.extend(gaps);
             report
         }
         None => Report {

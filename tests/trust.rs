@@ -380,3 +380,49 @@ print(flips)
     eprintln!("{flips} swaps, {n} scans during the attack");
     assert!(n >= 5, "too few scans ran during the attack ({n}):\n{log}");
 }
+
+/// Under the shipped unit, `RestrictSUIDSGID=yes` makes the kernel's `openat2` fail with
+/// ENOSYS (seccomp). The fallback then refused every symlink, so `/etc/os-release` (a symlink
+/// on Debian) and `/proc/net/tcp` (through `/proc/net -> self/net`) were unavailable. With the
+/// fallback forced, the live host's collectors that read through symlinks all still work, and
+/// the walk still finds setuid files.
+#[test]
+fn without_openat2_the_live_host_is_still_read_whole() {
+    let _live = crate::helper::live_lock();
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(dawgctl_bin())
+        .arg("--local")
+        .arg("--database")
+        .arg(state.path().join("d.db"))
+        .args([
+            "-c",
+            "lsb_version",
+            "-c",
+            "list_tcpudp_ports",
+            "-c",
+            "list_suids",
+            "-c",
+            "check_users",
+            "--format",
+            "json",
+            "scan",
+        ])
+        .env("DAWGMON_NO_OPENAT2", "1")
+        .output()
+        .unwrap();
+    let report = json(&out);
+    let warnings = report["warnings"].to_string();
+    for c in [
+        "lsb_version",
+        "list_tcpudp_ports",
+        "list_suids",
+        "check_users",
+    ] {
+        assert!(
+            !warnings.contains(c),
+            "{c} unavailable without openat2: {warnings}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(" items in "), "{stderr}");
+}

@@ -217,6 +217,8 @@ fn select_mounts(mounts: &[Mount]) -> Vec<Vec<u8>> {
 
 /// Where the walk starts and where it stops.
 struct Plan {
+    /// Anchors alive (see [`MAX_ANCHORS`]).
+    anchors: Arc<std::sync::atomic::AtomicUsize>,
     starts: Vec<PathBuf>,
     /// Real paths of every mount point, when a mount table was read: the walk never enters
     /// them (they are walked from their own start, or not at all). Without a table, the walk
@@ -267,6 +269,7 @@ fn plan(host: &Host) -> Result<Plan, String> {
         return Ok(Plan {
             starts: vec![host.path("/")],
             mount_points: None,
+            anchors: Arc::default(),
         });
     }
     let mut starts: Vec<PathBuf> = select_mounts(&mounts)
@@ -284,6 +287,7 @@ fn plan(host: &Host) -> Result<Plan, String> {
     Ok(Plan {
         starts,
         mount_points: Some(mount_points),
+        anchors: Arc::default(),
     })
 }
 
@@ -295,13 +299,32 @@ struct Job {
     dev: u64,
     /// Where the directory is opened from: an open ancestor and the path below it (short:
     /// see [`ANCHOR_EVERY`]), or `None` to open `path` beneath the host's root.
-    from: Option<(Arc<std::os::fd::OwnedFd>, PathBuf)>,
+    from: Option<(Arc<Anchor>, PathBuf)>,
+}
+
+/// An open directory that jobs below it are opened from; counted while alive.
+struct Anchor {
+    fd: std::os::fd::OwnedFd,
+    live: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Anchor {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Past this many bytes below its anchor, a directory becomes the anchor of its
 /// subdirectories: a tree deeper than PATH_MAX (4,096 bytes, which any user can build in
 /// /tmp) is walked to the bottom, with one open descriptor per 2 KiB of depth.
 const ANCHOR_EVERY: usize = 2048;
+
+/// Without `openat2` (the shipped unit's seccomp filter refuses it), opening a directory by its
+/// path from the root costs one system call per component; so each directory with
+/// subdirectories becomes their anchor (one `openat` each), up to this many open at once, past
+/// which subdirectories fall back to paths from the nearest anchor. Bounded, so a tree of any
+/// shape cannot run the daemon out of descriptors.
+const MAX_ANCHORS: usize = 256;
 
 /// The work shared by the walking threads: a stack of directories, how many threads are busy
 /// (when none is and the stack is empty, the walk is done), and the first error that makes
@@ -415,7 +438,7 @@ impl DirStream {
         let fd = match &job.from {
             None => host.open_walked_dir(&job.path),
             Some((anchor, rel)) => {
-                hostfs::open_dir(std::os::fd::AsRawFd::as_raw_fd(&**anchor), rel)
+                hostfs::open_dir(std::os::fd::AsRawFd::as_raw_fd(&anchor.fd), rel)
             }
         }
         .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
@@ -534,8 +557,9 @@ fn read_dir(
     }
     let mut full: Vec<u8> = Vec::new();
     let mut denied = false;
-    // Where this directory's subdirectories are opened from (see ANCHOR_EVERY).
-    let mut anchor: Option<(Arc<std::os::fd::OwnedFd>, PathBuf)> = None;
+    // Where this directory's subdirectories are opened from (see ANCHOR_EVERY, MAX_ANCHORS).
+    let mut anchor: Option<Arc<Anchor>> = None;
+    let slow_opens = !hostfs::has_openat2();
     let below = match &job.from {
         None => job.path.as_os_str().len(),
         Some((_, rel)) => rel.as_os_str().len(),
@@ -571,24 +595,31 @@ fn read_dir(
                 .as_ref()
                 .is_some_and(|m| m.contains(&path))
             {
-                let from = if below + nb.len() + 1 < ANCHOR_EVERY {
-                    job.from
-                        .as_ref()
-                        .map(|(a, rel)| (a.clone(), rel.join(OsStr::from_bytes(nb))))
-                } else {
+                let too_deep = below + nb.len() + 1 >= ANCHOR_EVERY;
+                let cheap = slow_opens
+                    && plan.anchors.load(std::sync::atomic::Ordering::Relaxed) < MAX_ANCHORS;
+                let from = if anchor.is_some() || too_deep || cheap {
                     if anchor.is_none() {
                         // SAFETY: fd is the open directory of this stream; dup gives our own.
                         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
                         if dup < 0 {
                             return Err(fatal(host, &job.path, errno()));
                         }
-                        // SAFETY: a fresh descriptor we own.
-                        let owned = unsafe { std::os::fd::FromRawFd::from_raw_fd(dup) };
-                        anchor = Some((Arc::new(owned), PathBuf::new()));
+                        plan.anchors
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        anchor = Some(Arc::new(Anchor {
+                            // SAFETY: a fresh descriptor we own.
+                            fd: unsafe { std::os::fd::FromRawFd::from_raw_fd(dup) },
+                            live: plan.anchors.clone(),
+                        }));
                     }
                     anchor
                         .as_ref()
-                        .map(|(a, _)| (a.clone(), PathBuf::from(OsStr::from_bytes(nb))))
+                        .map(|a| (a.clone(), PathBuf::from(OsStr::from_bytes(nb))))
+                } else {
+                    job.from
+                        .as_ref()
+                        .map(|(a, rel)| (a.clone(), rel.join(OsStr::from_bytes(nb))))
                 };
                 sub.push(Job {
                     path,
