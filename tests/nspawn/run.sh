@@ -6,7 +6,7 @@
 # this script lives in, runs `systemctl enable --now dawgmond`, and checks what a user would
 # see: READY=1, the capabilities of the running daemon, the socket's access control, reload by
 # SIGHUP, an on-demand scan, no restart loop on a corrupt database; then records the unit's
-# `systemd-analyze security` exposure. Recipes: /work/shared/TESTING.md ("A real systemd
+# `systemd-analyze security` exposure. Recipes: the project's testing notes ("A real systemd
 # system manager (PID 1 of a container)"); documentation: docs/nspawn.md.
 #
 # Needs root, a host whose PID 1 need not be systemd, and the Debian mirror apt uses (for the
