@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::helper::{live_lock, quiet_host};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dawgctl"))
+    Command::new(crate::helper::dawgctl_bin())
         .arg("--local")
         .arg("--database")
         .arg(db)
@@ -253,7 +253,7 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
 
 #[test]
 fn collectors_lists_every_dawgmon_check() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
+    let out = Command::new(crate::helper::dawgctl_bin())
         .args(["--local", "collectors"])
         .output()
         .unwrap();
@@ -300,7 +300,7 @@ fn unprivileged_user_scans_what_it_can_and_says_so_once() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let db = tmp.path().join("nobody.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
+    let out = Command::new(crate::helper::dawgctl_bin())
         .args(["--local", "--database"])
         .arg(&db)
         .args(["-c", "check_etc", "-c", "check_users", "scan"])

@@ -176,7 +176,7 @@ fn as_nobody(mut cmd: Command) -> std::process::Output {
 
 /// The test binary itself, re-run as nobody, makes a raw request (see `raw_client`).
 fn raw_as_nobody(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = Command::new(crate::helper::test_exe());
     cmd.args([
         "daemon::raw_client",
         "--exact",

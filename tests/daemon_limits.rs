@@ -95,7 +95,7 @@ struct Flood {
 
 /// Starts the flooding client as `uid` and waits for its count.
 fn flood_as(uid: u32, socket: &std::path::Path) -> Flood {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(crate::helper::test_exe())
         .args([
             "daemon_limits::flood_client",
             "--exact",

@@ -28,7 +28,7 @@ fn write(root: &Path, rel: &str, content: &str, mode: u32) {
 }
 
 fn dawgctl(db: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
+    let out = Command::new(crate::helper::dawgctl_bin())
         .args(["--local", "--format", "json", "--database"])
         .arg(db)
         .args([

@@ -175,11 +175,62 @@ pub struct Daemon {
 
 /// The built binaries.
 pub fn dawgmond_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dawgmond")
+    for_anyone(env!("CARGO_BIN_EXE_dawgmond"))
 }
 
 pub fn dawgctl_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dawgctl")
+    for_anyone(env!("CARGO_BIN_EXE_dawgctl"))
+}
+
+/// The test binary itself, runnable by any user (tests re-run it as `nobody`).
+pub fn test_exe() -> &'static str {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    for_anyone(
+        Box::leak(exe.into_boxed_path())
+            .to_str()
+            .expect("UTF-8 path"),
+    )
+}
+
+/// A path to `exe` that any user can run. The tests run binaries as `nobody`, and a checkout in
+/// a 0700 directory (a home made by adduser, /root) hides the build from other users: the
+/// binary is hard-linked (copied when /tmp is another file system) once per test process into
+/// a 0755 directory under the temporary directory.
+pub fn for_anyone(exe: &'static str) -> &'static str {
+    static DONE: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, to)) = done.iter().find(|(from, _)| *from == exe) {
+        return to;
+    }
+    let tmp = std::env::temp_dir();
+    if done.is_empty() {
+        // Those of test processes that are gone (a hard link keeps a whole binary on disk).
+        for e in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("dawgmon-test-bin-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = tmp.join(format!("dawgmon-test-bin-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("a directory for runnable binaries");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let name = Path::new(exe).file_name().expect("a file name");
+    let to = dir.join(name);
+    if !to.exists() && fs::hard_link(exe, &to).is_err() {
+        fs::copy(exe, &to).expect("copy a binary for other users");
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let to: &'static str = Box::leak(
+        to.into_os_string()
+            .into_string()
+            .expect("UTF-8")
+            .into_boxed_str(),
+    );
+    done.push((exe, to));
+    to
 }
 
 /// Writes a config for `opts` into a temporary directory, starts the real `dawgmond` with a
