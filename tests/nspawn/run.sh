@@ -408,6 +408,14 @@ if [[ $MAINPID =~ ^[1-9][0-9]*$ ]]; then
 	else
 		fail "NoNewPrivs and seccomp filter" "NoNewPrivs=$(field NoNewPrivs) Seccomp=$(field Seccomp)"
 	fi
+	# Nice= and IOSchedulingClass=idle (field 19 of /proc/PID/stat is the nice value).
+	nice=$(ct cat "/proc/$MAINPID/stat" | sed 's/.*) //' | awk '{ print $17 }')
+	ioclass=$(ct ionice -p "$MAINPID" 2>/dev/null | cut -d: -f1 || true)
+	if [[ $nice == 10 && $ioclass == idle ]]; then
+		pass "background priority (Nice=10, IOSchedulingClass=idle)" "nice $nice, I/O class $ioclass"
+	else
+		fail "background priority (Nice=10, IOSchedulingClass=idle)" "nice '$nice', I/O class '$ioclass'"
+	fi
 else
 	fail "capabilities of MainPID" "no MainPID ($MAINPID)"
 fi
