@@ -107,8 +107,12 @@ pub enum Command {
     /// to stderr, like time(1).
     Watch {
         /// The command and its arguments (after `--`).
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true,
-              value_name = "COMMAND")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<String>,
     },
     /// Mailed reports (see docs/mail.md).

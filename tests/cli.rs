@@ -334,7 +334,15 @@ fn watch_runs_the_command_and_prints_what_it_changed() {
         .arg(&db)
         .arg("--root")
         .arg(root.path())
-        .args(["-c", "check_groups", "--no-timestamps", "watch", "--", "sh", "-c"])
+        .args([
+            "-c",
+            "check_groups",
+            "--no-timestamps",
+            "watch",
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg(&script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -350,7 +358,8 @@ fn watch_runs_the_command_and_prints_what_it_changed() {
     assert_eq!(stdout, "out:typed\n", "the command's stdout, untouched");
     assert!(stderr.lines().any(|l| l == "err"), "{stderr}");
     assert!(
-        stderr.contains("1 change detected") && stderr.contains("+ group watchers added (gid=4343)"),
+        stderr.contains("1 change detected")
+            && stderr.contains("+ group watchers added (gid=4343)"),
         "{stderr}"
     );
     // The label is removed; both scans stay.

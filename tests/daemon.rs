@@ -174,7 +174,9 @@ fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
         if line.starts_with("# HELP ") {
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
         let name = series.split('{').next().unwrap();
         assert!(
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
@@ -187,7 +189,9 @@ fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
             );
         }
         assert!(typed.contains(name), "{name} has no # TYPE before it");
-        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
         samples.insert(series.to_string(), v);
     }
     samples
@@ -224,7 +228,10 @@ fn prometheus_textfile_and_json_change_log_after_every_scan() {
     let m = parse_prometheus(&text);
     assert_eq!(m["dawgmon_last_scan_success"], 1.0, "{text}");
     assert_eq!(m["dawgmon_last_success_scan_id"], 2.0, "{text}");
-    assert!(m["dawgmon_last_scan_timestamp_seconds"] >= before - 1.0, "{text}");
+    assert!(
+        m["dawgmon_last_scan_timestamp_seconds"] >= before - 1.0,
+        "{text}"
+    );
     assert_eq!(
         m["dawgmon_last_scan_timestamp_seconds"],
         m["dawgmon_last_success_timestamp_seconds"]
@@ -283,7 +290,11 @@ fn prometheus_textfile_and_json_change_log_after_every_scan() {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(reader.join().unwrap() > 0);
-    assert_eq!(old.metadata().unwrap().nlink(), 0, "rewritten in place, not replaced");
+    assert_eq!(
+        old.metadata().unwrap().nlink(),
+        0,
+        "rewritten in place, not replaced"
+    );
     let names: Vec<_> = std::fs::read_dir(prom.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -293,6 +304,21 @@ fn prometheus_textfile_and_json_change_log_after_every_scan() {
         std::fs::read_to_string(&log).unwrap().lines().count(),
         2,
         "unchanged scans append nothing"
+    );
+
+    // A scan that fails (the root is gone): success 0, the last stored scan still described.
+    let away = root.path().with_extension("away");
+    std::fs::rename(root.path(), &away).unwrap();
+    let failed = d.ctl(&["scan"]);
+    std::fs::rename(&away, root.path()).unwrap();
+    assert!(!failed.status.success());
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert_eq!(m["dawgmon_last_scan_success"], 0.0, "{text}");
+    assert_eq!(m["dawgmon_last_success_scan_id"], 7.0, "{text}");
+    assert!(
+        m["dawgmon_last_scan_timestamp_seconds"] >= m["dawgmon_last_success_timestamp_seconds"],
+        "{text}"
     );
 }
 

@@ -199,5 +199,8 @@ fn plain_text_on_stderr_without_journald_or_when_stderr_is_not_the_journal() {
     run.ctl(&["scan"]);
     assert!(run.stderr().contains("scan 1 stored"), "{}", run.stderr());
     let mut buf = vec![0u8; 1 << 16];
-    assert!(journal.recv(&mut buf).is_err(), "something was sent to journald");
+    assert!(
+        journal.recv(&mut buf).is_err(),
+        "something was sent to journald"
+    );
 }

@@ -189,6 +189,8 @@ fn stderr_is_the_journal() -> bool {
         return false;
     };
     match nix::sys::stat::fstat(std::io::stderr()) {
+        // dev_t and ino_t are not u64 on every architecture.
+        #[allow(clippy::unnecessary_cast)]
         Ok(st) => st.st_dev as u64 == dev && st.st_ino as u64 == ino,
         Err(_) => false,
     }

@@ -32,10 +32,9 @@ pub async fn run(backend: &Backend, args: &Args, command: &[String]) -> Result<E
     // process group): dawgctl stays to scan and report what it did before it stopped.
     let interrupts = tokio::spawn(async {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut quit)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::quit()),
-        ) else {
+        let (Ok(mut int), Ok(mut quit)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+        else {
             return;
         };
         loop {

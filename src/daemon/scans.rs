@@ -319,7 +319,12 @@ impl Scans {
             );
         }
         for w in &r.report.warnings {
-            tracing::warn!(scan_id = id, collector = w.collector.as_str(), "{}", w.message);
+            tracing::warn!(
+                scan_id = id,
+                collector = w.collector.as_str(),
+                "{}",
+                w.message
+            );
         }
         if trigger == Trigger::Schedule {
             *lock(&self.last_scheduled) = Some(ScanSummary {
