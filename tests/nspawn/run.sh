@@ -507,6 +507,16 @@ else
 	fail "active after the scan" "ActiveState=$(show ActiveState)"
 fi
 
+# Structured journald fields: the scan's own event is found by its SCAN_ID field.
+scan_id=$(ct dawgctl history --limit 1 2>/dev/null | awk 'NR == 2 { print $1 }' || true)
+ct journalctl --sync >/dev/null 2>&1 || true
+ct journalctl --no-pager -u "$UNIT" SCAN_ID="${scan_id:-none}" -o cat >"$OUT/journal-scan.txt" 2>&1 || true
+if [[ -n $scan_id ]] && grep -q "scan $scan_id stored" "$OUT/journal-scan.txt"; then
+	pass "journald fields" "journalctl -u $UNIT SCAN_ID=$scan_id: $(head -n1 "$OUT/journal-scan.txt")"
+else
+	fail "journald fields" "no 'scan ${scan_id:-?} stored' under SCAN_ID=${scan_id:-?}; see $OUT/journal-scan.txt"
+fi
+
 # 4.9 systemd-analyze security: the exposure score of the unit as systemd runs it.
 ct systemd-analyze security --no-pager "$UNIT" >"$OUT/security-dawgmond.txt" 2>&1 || true
 ct systemd-analyze security --no-pager >"$OUT/security-all.txt" 2>&1 || true
