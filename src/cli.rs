@@ -20,6 +20,7 @@ use crate::store::Store;
 
 mod backend;
 mod render;
+mod watch;
 
 pub use backend::Backend;
 
@@ -101,6 +102,19 @@ pub enum Command {
     /// Show the daemon's state: schedule, last scan, scan in progress, mail, database (with
     /// --local: the database's).
     Status,
+    /// Run COMMAND between a baseline and a scan and print what it changed. The command's
+    /// stdin, stdout and stderr are its own; its exit status becomes dawgctl's; the report goes
+    /// to stderr, like time(1).
+    Watch {
+        /// The command and its arguments (after `--`).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
     /// Mailed reports (see docs/mail.md).
     Mail {
         #[command(subcommand)]
@@ -258,6 +272,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             render::status(&backend.status().await?, args.format);
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Watch { command } => return watch::run(backend, args, command).await,
         Command::Mail { .. } => unreachable!("handled by run"),
     };
     print_report(&report, args);

@@ -50,7 +50,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 17] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -65,6 +65,9 @@ pub const KEYS: [&str; 14] = [
     "scan_timeout",
     "max_hash_mib",
     "idle_timeout",
+    "log_target",
+    "prometheus_textfile",
+    "change_log",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -118,6 +121,14 @@ pub struct Config {
     pub max_hash_mib: u64,
     /// Seconds an API connection may stay idle or take to send a request head.
     pub idle_timeout: u64,
+    /// Where logs go: journald's native protocol or plain text on stderr.
+    pub log_target: LogTarget,
+    /// node_exporter textfile written after every scan the daemon runs; `None`: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_textfile: Option<PathBuf>,
+    /// JSON-lines file every change of the daemon's scans is appended to; `None`: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_log: Option<PathBuf>,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -140,6 +151,9 @@ impl Default for Config {
             scan_timeout: DEFAULT_SCAN_TIMEOUT,
             max_hash_mib: DEFAULT_MAX_HASH_MIB,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            log_target: LogTarget::Auto,
+            prometheus_textfile: None,
+            change_log: None,
             mail: None,
         }
     }
@@ -192,6 +206,19 @@ impl Config {
         }
         if config.idle_timeout == 0 {
             return Err("idle_timeout must be at least 1 (seconds)".into());
+        }
+        if let Some(p) = &config.prometheus_textfile
+            && (!p.is_absolute() || p.extension().is_none_or(|e| e != "prom"))
+        {
+            return Err(format!(
+                "prometheus_textfile = {p:?}: an absolute path ending in .prom (node_exporter's \
+                 textfile collector reads only *.prom files)"
+            ));
+        }
+        if let Some(p) = &config.change_log
+            && !p.is_absolute()
+        {
+            return Err(format!("change_log = {p:?}: an absolute path"));
         }
         Ok(config)
     }
@@ -311,6 +338,20 @@ impl From<CollectorName> for String {
     }
 }
 
+/// Where `dawgmond` logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogTarget {
+    /// journald when stderr is connected to the journal (`JOURNAL_STREAM`, as under the
+    /// shipped unit), plain text on stderr otherwise.
+    #[default]
+    Auto,
+    /// journald whenever its socket answers (plain text on stderr when it does not).
+    Journal,
+    /// Plain text on stderr, always.
+    Stderr,
+}
+
 /// A `tracing` filter directive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -392,6 +433,15 @@ mod tests {
         assert!(e.contains("collector_timeout"), "{e}");
         let e = Config::parse("idle_timeout = 0").unwrap_err();
         assert!(e.contains("idle_timeout"), "{e}");
+        let e = Config::parse("log_target = \"syslog\"").unwrap_err();
+        assert!(e.contains("log_target") && e.contains("journal"), "{e}");
+        let c = Config::parse(
+            "log_target = \"journal\"\nprometheus_textfile = \"/p/d.prom\"\nchange_log = \"/l/c.jsonl\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.log_target, LogTarget::Journal);
+        assert_eq!(c.prometheus_textfile, Some(PathBuf::from("/p/d.prom")));
+        assert_eq!(c.change_log, Some(PathBuf::from("/l/c.jsonl")));
         let c = Config::parse("idle_timeout = 3").unwrap();
         assert_eq!(c.idle_timeout(), Duration::from_secs(3));
     }
@@ -415,6 +465,8 @@ mod tests {
         let all = toml::to_string(&Config {
             socket_group: Some("g".into()),
             admin_group: Some("g".into()),
+            prometheus_textfile: Some("/p".into()),
+            change_log: Some("/c".into()),
             ..Config::default()
         })
         .unwrap();

@@ -45,6 +45,8 @@ pub struct ScanResult {
     /// Paths not readable for lack of permission, with a few examples.
     pub denied: (u64, Vec<String>),
     pub elapsed: std::time::Duration,
+    /// Collectors that could not run in this scan (recorded as unavailable), by name.
+    pub unavailable: Vec<String>,
 }
 
 /// What [`Engine::report_stored`] found.
@@ -131,12 +133,20 @@ impl Engine {
                 _ => 0,
             })
             .sum();
+        let unavailable = out
+            .snapshot
+            .results
+            .iter()
+            .filter(|(_, o)| matches!(o, crate::model::Outcome::Unavailable(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
         Ok(ScanResult {
             info: self.store.get(info.id).await?,
             report,
             items,
             denied: out.denied,
             elapsed: out.elapsed,
+            unavailable,
         })
     }
 

@@ -132,6 +132,17 @@ pub enum ChangeKind {
     Modified,
 }
 
+impl ChangeKind {
+    /// As in the JSON report: `added`, `removed` or `modified`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Modified => "modified",
+        }
+    }
+}
+
 /// One difference between two scans.
 ///
 /// For `Added`, `before` is `None` and `after` holds all fields; for `Removed` the reverse; for

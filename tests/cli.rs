@@ -315,3 +315,95 @@ fn unprivileged_user_scans_what_it_can_and_says_so_once() {
     assert_eq!(notes, 1, "expected one note about permissions: {err}");
     assert!(err.contains("could not be read"), "{err}");
 }
+
+/// Issue 9: `dawgctl watch -- COMMAND`: the command's streams and exit status pass through, the
+/// change it made is printed, and the temporary label is gone afterwards.
+#[test]
+fn watch_runs_the_command_and_prints_what_it_changed() {
+    let root = crate::helper::TreeBuilder::with_etc();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("d.db");
+    let group = root.join("etc/group");
+    let script = format!(
+        "read line; echo \"out:$line\"; echo err >&2; echo 'watchers:x:4343:' >> {}; exit 3",
+        group.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
+        .arg("--local")
+        .arg("--database")
+        .arg(&db)
+        .arg("--root")
+        .arg(root.path())
+        .args([
+            "-c",
+            "check_groups",
+            "--no-timestamps",
+            "watch",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stdout, "out:typed\n", "the command's stdout, untouched");
+    assert!(stderr.lines().any(|l| l == "err"), "{stderr}");
+    assert!(
+        stderr.contains("1 change detected")
+            && stderr.contains("+ group watchers added (gid=4343)"),
+        "{stderr}"
+    );
+    // The label is removed; both scans stay.
+    let bl = json(&dawgctl(&db, &["--format", "json", "baselines"]));
+    assert_eq!(bl, serde_json::json!([]), "{stderr}");
+    let hist = json(&dawgctl(&db, &["--format", "json", "history"]));
+    assert_eq!(hist.as_array().unwrap().len(), 2);
+
+    // A command that does not exist: 127, and still no label left behind.
+    let out = dawgctl(
+        &db,
+        &[
+            "--root",
+            root.path().to_str().unwrap(),
+            "-c",
+            "check_groups",
+            "watch",
+            "--",
+            "/nonexistent/installer",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot run /nonexistent/installer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bl = json(&dawgctl(&db, &["--format", "json", "baselines"]));
+    assert_eq!(bl, serde_json::json!([]));
+    // --exit-code: a command that succeeded but changed something exits 1.
+    let out = dawgctl(
+        &db,
+        &[
+            "--root",
+            root.path().to_str().unwrap(),
+            "-c",
+            "check_groups",
+            "--exit-code",
+            "watch",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo 'more:x:4344:' >> {}", group.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

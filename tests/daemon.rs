@@ -4,7 +4,7 @@
 //! configured root (a change to show), or on check_etc hashing a sparse terabyte there (a
 //! collector that hangs until its timeout).
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -131,6 +131,195 @@ fn baseline_then_live_change_then_diff_through_the_daemon() {
     assert_eq!(d.ctl_json(&["baselines"]), serde_json::json!([]));
     let hist = d.ctl_json(&["history"]);
     assert_eq!(hist.as_array().unwrap().len(), 2);
+}
+
+/// Issue 9: `dawgctl watch` through the daemon: the exit status passes through, the change is
+/// printed, the temporary label is gone.
+#[test]
+fn watch_through_the_daemon() {
+    let root = TreeBuilder::with_etc();
+    let d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        ..Default::default()
+    }
+    .spawn();
+    let script = format!(
+        "echo 'watched:x:4545:' >> {}; exit 5",
+        root.join("etc/group").display()
+    );
+    let out = d.ctl(&["--no-timestamps", "watch", "--", "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("+ group watched added (gid=4545)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.ctl_json(&["baselines"]), serde_json::json!([]));
+    assert_eq!(d.ctl_json(&["history"]).as_array().unwrap().len(), 2);
+}
+
+/// The samples of a Prometheus text exposition, `name{labels}` → value; panics on a line that
+/// is not a comment, a sample with a float value, or on a sample without HELP and TYPE.
+fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut samples = std::collections::HashMap::new();
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert_eq!(kind, "gauge", "{line}");
+            typed.insert(name.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad metric name in {line:?}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "bad labels in {line:?}"
+            );
+        }
+        assert!(typed.contains(name), "{name} has no # TYPE before it");
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        samples.insert(series.to_string(), v);
+    }
+    samples
+}
+
+/// Issue 9: the fleet hooks. After every scan the daemon runs, the node_exporter textfile is
+/// replaced (by rename: readers never see a partial file; 0644 for node_exporter's user) and
+/// every change is appended to the JSON-lines log with the host and the scan id.
+#[test]
+fn prometheus_textfile_and_json_change_log_after_every_scan() {
+    let root = TreeBuilder::with_etc();
+    let out = tempfile::tempdir().unwrap();
+    let prom = out.path().join("textfile/dawgmon.prom");
+    let log = out.path().join("changes.jsonl");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        extra: format!("prometheus_textfile = {prom:?}\nchange_log = {log:?}\n"),
+        ..Default::default()
+    }
+    .spawn();
+    assert!(!prom.exists(), "written before any scan");
+    d.ctl_ok(&["baseline", "pre"]);
+    let first = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&first);
+    assert_eq!(m["dawgmon_last_scan_success"], 1.0, "{first}");
+    assert_eq!(m["dawgmon_last_success_scan_id"], 1.0, "{first}");
+    assert!(!log.exists(), "a first scan has no changes to log");
+
+    root.append("etc/group", "fleet:x:4747:\nfleet2:x:4748:\n");
+    let before = chrono::Utc::now().timestamp() as f64;
+    d.ctl_ok(&["scan"]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert_eq!(m["dawgmon_last_scan_success"], 1.0, "{text}");
+    assert_eq!(m["dawgmon_last_success_scan_id"], 2.0, "{text}");
+    assert!(
+        m["dawgmon_last_scan_timestamp_seconds"] >= before - 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        m["dawgmon_last_scan_timestamp_seconds"],
+        m["dawgmon_last_success_timestamp_seconds"]
+    );
+    assert!(m["dawgmon_last_scan_duration_seconds"] >= 0.0, "{text}");
+    let total: f64 = ["info", "low", "medium", "high"]
+        .iter()
+        .map(|s| m[&format!("dawgmon_last_scan_changes{{severity=\"{s}\"}}")])
+        .sum();
+    assert_eq!(total, 2.0, "{text}");
+    assert_eq!(m["dawgmon_collectors_unavailable"], 0.0, "{text}");
+    assert_eq!(m["dawgmon_last_scan_warnings"], 0.0, "{text}");
+    let mode = std::fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for l in &lines {
+        assert_eq!(l["host"], "fakehost", "{l}");
+        assert_eq!(l["scan_id"], 2, "{l}");
+        assert_eq!(l["from_scan_id"], 1, "{l}");
+        assert_eq!(l["collector"], "check_groups", "{l}");
+        assert_eq!(l["kind"], "added", "{l}");
+        assert!(l["message"].as_str().unwrap().contains("fleet"), "{l}");
+        assert!(l["severity"].is_string() && l.get("after").is_some(), "{l}");
+    }
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+
+    // Replaced by rename, never rewritten in place: a reader racing the scans always sees a
+    // whole file, and no temporary file is left behind.
+    let lines_in_full = text.lines().count();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, prom) = (stop.clone(), prom.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let t = std::fs::read_to_string(&prom).unwrap();
+                assert_eq!(t.lines().count(), lines_in_full, "a partial file: {t:?}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    // Held open: a file rewritten in place keeps its link; one replaced by rename loses it.
+    let old = std::fs::File::open(&prom).unwrap();
+    for _ in 0..5 {
+        d.ctl_ok(&["scan"]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(
+        old.metadata().unwrap().nlink(),
+        0,
+        "rewritten in place, not replaced"
+    );
+    let names: Vec<_> = std::fs::read_dir(prom.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["dawgmon.prom"], "temporary files left behind");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        2,
+        "unchanged scans append nothing"
+    );
+
+    // A scan that fails (the root is gone): success 0, the last stored scan still described.
+    let away = root.path().with_extension("away");
+    std::fs::rename(root.path(), &away).unwrap();
+    let failed = d.ctl(&["scan"]);
+    std::fs::rename(&away, root.path()).unwrap();
+    assert!(!failed.status.success());
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let m = parse_prometheus(&text);
+    assert_eq!(m["dawgmon_last_scan_success"], 0.0, "{text}");
+    assert_eq!(m["dawgmon_last_success_scan_id"], 7.0, "{text}");
+    assert!(
+        m["dawgmon_last_scan_timestamp_seconds"] >= m["dawgmon_last_success_timestamp_seconds"],
+        "{text}"
+    );
 }
 
 /// Needs real collectors: check_etc hangs hashing a sparse terabyte until the collector

@@ -8,6 +8,7 @@ mod daemon;
 mod daemon_limits;
 mod faults;
 mod install;
+mod journald;
 mod mail;
 mod nspawn_live;
 mod systemd;

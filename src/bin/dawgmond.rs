@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dawgmon::config::Config;
+use dawgmon::config::{Config, LogTarget};
 use dawgmon::error::{Error, StoreError};
 use dawgmon::{daemon, paths};
 use tokio::signal::unix::{SignalKind, signal};
@@ -123,10 +123,15 @@ fn load(
     Ok(config)
 }
 
-/// Logs to stderr; `RUST_LOG` wins over `log_level`. A bare level applies to dawgmon itself;
-/// libraries log warnings and errors only. Under systemd (journald adds its own timestamps)
-/// lines carry none.
+/// Logs to journald (structured: every event's fields become journal fields, `SCAN_ID=42`,
+/// `COLLECTOR=...`, `SEVERITY=high`) when stderr is the journal (`JOURNAL_STREAM`, as under the
+/// unit) or `log_target = "journal"`, and journald's socket answers; otherwise plain text on
+/// stderr. `RUST_LOG` wins over `log_level`. A bare level applies to dawgmon itself; libraries
+/// log warnings and errors only. Under systemd (journald adds its own timestamps) plain lines
+/// carry none.
 fn init_logging(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = config.log_level.0.as_str();
     let directive = match level {
         "error" => "error".to_string(),
@@ -135,6 +140,24 @@ fn init_logging(config: &Config) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive));
+    let want_journal = match config.log_target {
+        LogTarget::Auto => stderr_is_the_journal(),
+        LogTarget::Journal => true,
+        LogTarget::Stderr => false,
+    };
+    let mut fallback = None;
+    if want_journal {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(layer.with_field_prefix(None))
+                    .init();
+                return;
+            }
+            Err(e) => fallback = Some(e),
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -143,5 +166,32 @@ fn init_logging(config: &Config) {
         builder.without_time().init();
     } else {
         builder.init();
+    }
+    if let Some(e) = fallback {
+        tracing::warn!(
+            "journald does not answer at /run/systemd/journal/socket ({e}): logging plain text \
+             to stderr"
+        );
+    }
+}
+
+/// Whether stderr is the stream systemd connected to the journal: `JOURNAL_STREAM` is
+/// `DEVICE:INODE` of it (a child that redirected stderr elsewhere inherits the variable, so
+/// the descriptor is checked, as sd_journal_stream_fd(3) recommends).
+fn stderr_is_the_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match nix::sys::stat::fstat(std::io::stderr()) {
+        // dev_t and ino_t are not u64 on every architecture.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(st) => st.st_dev as u64 == dev && st.st_ino as u64 == ino,
+        Err(_) => false,
     }
 }

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
@@ -96,7 +97,15 @@ pub async fn run(
         // With mail, the delivery task reports what was stored while no daemon ran.
         mail::report_without_mail(&engine).await;
     }
-    let scans = Arc::new(scans::Scans::new(engine, config.collector_names()));
+    let hooks = hooks::Hooks::new(&config);
+    if hooks.is_some() {
+        tracing::info!(
+            prometheus_textfile = ?config.prometheus_textfile,
+            change_log = ?config.change_log,
+            "fleet hooks on"
+        );
+    }
+    let scans = Arc::new(scans::Scans::new(engine, config.collector_names()).with_hooks(hooks));
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),

@@ -32,6 +32,9 @@ use crate::store;
 
 use super::notify;
 
+/// Changes of one scan logged one by one at most (the rest are counted).
+const MAX_LOGGED_CHANGES: usize = 1000;
+
 /// What started a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -97,6 +100,8 @@ pub struct Scans {
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
     /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
+    /// Files written after every scan (`prometheus_textfile`, `change_log`); `None`: off.
+    hooks: Option<Arc<super::hooks::Hooks>>,
     /// Test failpoint: the next scan task panics after its scan.
     #[cfg(test)]
     panic_in_task: AtomicBool,
@@ -116,6 +121,7 @@ impl Scans {
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
             last_scheduled: Mutex::new(None),
+            hooks: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
         }
@@ -124,6 +130,12 @@ impl Scans {
     /// The same runner choosing collectors from `registry`.
     pub fn with_registry(mut self, registry: &'static [&'static dyn Collector]) -> Self {
         self.registry = registry;
+        self
+    }
+
+    /// The same runner writing the fleet hooks' files after every scan.
+    pub fn with_hooks(mut self, hooks: Option<super::hooks::Hooks>) -> Self {
+        self.hooks = hooks.map(Arc::new);
         self
     }
 
@@ -236,6 +248,7 @@ impl Scans {
                 scans: this.clone(),
                 tx: Some(tx),
             };
+            let began = std::time::Instant::now();
             let result = this.engine.scan(label, selected, on_progress).await;
             #[cfg(test)]
             if this.panic_in_task.swap(false, Ordering::SeqCst) {
@@ -247,10 +260,16 @@ impl Scans {
             let finished: Finished = match result {
                 Ok(r) => {
                     this.record(&r, trigger);
+                    if let Some(h) = &this.hooks {
+                        h.after_scan(Some(&r), r.elapsed);
+                    }
                     Ok(Arc::new(r))
                 }
                 Err(e) => {
-                    tracing::error!("scan failed: {e}");
+                    tracing::error!(trigger = trigger.as_str(), "scan failed: {e}");
+                    if let Some(h) = &this.hooks {
+                        h.after_scan(None, began.elapsed());
+                    }
                     Err(e.into())
                 }
             };
@@ -266,15 +285,47 @@ impl Scans {
 
     /// Logs a finished scan and remembers what a scheduled one found.
     fn record(&self, r: &ScanResult, trigger: Trigger) {
+        // The fields become journal fields (SCAN_ID=42, SEVERITY=high, COLLECTOR=...), so
+        // `journalctl -u dawgmond SCAN_ID=42` shows a scan and each change it found.
+        let id = r.info.id;
         tracing::info!(
-            id = r.info.id,
+            scan_id = id,
             trigger = trigger.as_str(),
+            label = r.info.label.as_deref().unwrap_or(""),
             changes = r.report.changes.len(),
             warnings = r.report.warnings.len(),
+            severity = r.report.max_severity().map(|s| s.as_str()).unwrap_or(""),
             items = r.items,
             elapsed_ms = r.elapsed.as_millis() as u64,
-            "scan stored"
+            "scan {id} stored: {}",
+            crate::report::headline(r.report.changes.len(), r.report.warnings.len())
         );
+        for c in r.report.changes.iter().take(MAX_LOGGED_CHANGES) {
+            tracing::info!(
+                scan_id = id,
+                collector = c.collector.as_str(),
+                severity = c.severity.as_str(),
+                kind = c.kind.as_str(),
+                key = c.key.as_str(),
+                "{}",
+                c.message
+            );
+        }
+        if r.report.changes.len() > MAX_LOGGED_CHANGES {
+            tracing::info!(
+                scan_id = id,
+                "{} more changes not logged: dawgctl diff --to {id}",
+                r.report.changes.len() - MAX_LOGGED_CHANGES
+            );
+        }
+        for w in &r.report.warnings {
+            tracing::warn!(
+                scan_id = id,
+                collector = w.collector.as_str(),
+                "{}",
+                w.message
+            );
+        }
         if trigger == Trigger::Schedule {
             *lock(&self.last_scheduled) = Some(ScanSummary {
                 id: r.info.id,

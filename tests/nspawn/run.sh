@@ -408,6 +408,14 @@ if [[ $MAINPID =~ ^[1-9][0-9]*$ ]]; then
 	else
 		fail "NoNewPrivs and seccomp filter" "NoNewPrivs=$(field NoNewPrivs) Seccomp=$(field Seccomp)"
 	fi
+	# Nice= and IOSchedulingClass=idle (field 19 of /proc/PID/stat is the nice value).
+	nice=$(ct cat "/proc/$MAINPID/stat" | sed 's/.*) //' | awk '{ print $17 }')
+	ioclass=$(ct ionice -p "$MAINPID" 2>/dev/null | cut -d: -f1 || true)
+	if [[ $nice == 10 && $ioclass == idle ]]; then
+		pass "background priority (Nice=10, IOSchedulingClass=idle)" "nice $nice, I/O class $ioclass"
+	else
+		fail "background priority (Nice=10, IOSchedulingClass=idle)" "nice '$nice', I/O class '$ioclass'"
+	fi
 else
 	fail "capabilities of MainPID" "no MainPID ($MAINPID)"
 fi
@@ -497,6 +505,16 @@ if [[ $(show ActiveState) == active ]]; then
 	pass "active after the scan" "NRestarts=$(show NRestarts) MainPID=$(show MainPID)"
 else
 	fail "active after the scan" "ActiveState=$(show ActiveState)"
+fi
+
+# Structured journald fields: the scan's own event is found by its SCAN_ID field.
+scan_id=$(ct dawgctl history --limit 1 2>/dev/null | awk 'NR == 2 { print $1 }' || true)
+ct journalctl --sync >/dev/null 2>&1 || true
+ct journalctl --no-pager -u "$UNIT" SCAN_ID="${scan_id:-none}" -o cat >"$OUT/journal-scan.txt" 2>&1 || true
+if [[ -n $scan_id ]] && grep -q "scan $scan_id stored" "$OUT/journal-scan.txt"; then
+	pass "journald fields" "journalctl -u $UNIT SCAN_ID=$scan_id: $(head -n1 "$OUT/journal-scan.txt")"
+else
+	fail "journald fields" "no 'scan ${scan_id:-?} stored' under SCAN_ID=${scan_id:-?}; see $OUT/journal-scan.txt"
 fi
 
 # 4.9 systemd-analyze security: the exposure score of the unit as systemd runs it.

@@ -1,0 +1,284 @@
+//! Fleet hooks: files other tools pick up after every scan the daemon runs (scheduled or
+//! requested), each off unless its config key names a path.
+//!
+//! - `prometheus_textfile`: node_exporter's textfile collector format. Written whole to a
+//!   temporary file in the same directory (named `.dawgmon.prom.<pid>.tmp`: not `*.prom`, so
+//!   node_exporter never reads it), made 0644 (node_exporter runs as its own user), then renamed
+//!   over the target: a reader sees the old file or the new one, never a partial one.
+//! - `change_log`: one JSON object per change, appended (`O_APPEND`, one write per scan): the
+//!   report's change fields (`collector`, `kind`, `key`, `message`, `severity`, `before`,
+//!   `after`) plus `host`, `scan_id`, `from_scan_id` and `time` (when the scan started). Created
+//!   0640; journald/rsyslog/Vector/Fluent Bit ship it as it is.
+//!
+//! A failed write is logged (with the fix, under the shipped unit's read-only file system) and
+//! never fails the scan.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::engine::ScanResult;
+use crate::model::Severity;
+
+/// What the last stored scan found, for the metrics of a later failed scan.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: i64,
+    finished_at: DateTime<Utc>,
+    changes: [usize; 4],
+    warnings: usize,
+    unavailable: Vec<String>,
+}
+
+/// The configured hooks.
+pub struct Hooks {
+    prometheus: Option<PathBuf>,
+    change_log: Option<PathBuf>,
+    root: PathBuf,
+    last: Mutex<Option<Stored>>,
+}
+
+const SEVERITIES: [Severity; 4] = [
+    Severity::Info,
+    Severity::Low,
+    Severity::Medium,
+    Severity::High,
+];
+
+impl Hooks {
+    /// The hooks `config` turns on; `None` when none is.
+    pub fn new(config: &Config) -> Option<Hooks> {
+        if config.prometheus_textfile.is_none() && config.change_log.is_none() {
+            return None;
+        }
+        Some(Hooks {
+            prometheus: config.prometheus_textfile.clone(),
+            change_log: config.change_log.clone(),
+            root: config.root.clone(),
+            last: Mutex::new(None),
+        })
+    }
+
+    /// After a scan: `result` is the stored scan, or `None` when it failed after `elapsed`.
+    pub fn after_scan(&self, result: Option<&ScanResult>, elapsed: Duration) {
+        let now = Utc::now();
+        if let Some(r) = result {
+            let mut changes = [0; 4];
+            for c in &r.report.changes {
+                changes[c.severity as usize] += 1;
+            }
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Stored {
+                id: r.info.id,
+                finished_at: r.info.finished_at,
+                changes,
+                warnings: r.report.warnings.len(),
+                unavailable: r.unavailable.clone(),
+            });
+            if let Some(path) = &self.change_log
+                && !r.report.changes.is_empty()
+                && let Err(e) = append_changes(path, r, &crate::engine::hostname(&self.root))
+            {
+                tracing::warn!(
+                    scan_id = r.info.id,
+                    "cannot append to the change log {}: {e}{}",
+                    path.display(),
+                    hint(&e, path)
+                );
+            }
+        }
+        if let Some(path) = &self.prometheus {
+            let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let finished = result.map(|r| r.info.finished_at).unwrap_or(now);
+            let text = metrics(result.is_some(), finished, elapsed, last.as_ref());
+            if let Err(e) = write_atomically(path, text.as_bytes(), 0o644) {
+                tracing::warn!(
+                    "cannot write the Prometheus textfile {}: {e}{}",
+                    path.display(),
+                    hint(&e, path)
+                );
+            }
+        }
+    }
+}
+
+/// The fix for a file system the unit keeps read-only.
+fn hint(e: &std::io::Error, path: &Path) -> String {
+    if e.raw_os_error() == Some(libc::EROFS) {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        format!(
+            " (the unit's file system is read-only there: allow it with a drop-in, \
+             `systemctl edit dawgmond`, [Service] ReadWritePaths={}; see docs/daemon.md)",
+            dir.display()
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// The textfile: node_exporter's text exposition format.
+fn metrics(
+    success: bool,
+    finished: DateTime<Utc>,
+    elapsed: Duration,
+    last: Option<&Stored>,
+) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, samples: &[(String, String)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: String| vec![(String::new(), v)];
+    gauge(
+        "dawgmon_last_scan_timestamp_seconds",
+        "When the daemon's last scan ended (stored or failed), Unix time.",
+        &one(finished.timestamp().to_string()),
+    );
+    gauge(
+        "dawgmon_last_scan_duration_seconds",
+        "How long the daemon's last scan took.",
+        &one(format!("{:.3}", elapsed.as_secs_f64())),
+    );
+    gauge(
+        "dawgmon_last_scan_success",
+        "1 when the daemon's last scan was stored, 0 when it failed (see the journal).",
+        &one(u8::from(success).to_string()),
+    );
+    let Some(s) = last else { return out };
+    gauge(
+        "dawgmon_last_success_timestamp_seconds",
+        "When the last scan the daemon stored ended, Unix time.",
+        &one(s.finished_at.timestamp().to_string()),
+    );
+    gauge(
+        "dawgmon_last_success_scan_id",
+        "The id of the last scan the daemon stored (dawgctl diff --to ID).",
+        &one(s.id.to_string()),
+    );
+    let by_severity: Vec<(String, String)> = SEVERITIES
+        .iter()
+        .map(|sev| {
+            (
+                format!("{{severity=\"{sev}\"}}"),
+                s.changes[*sev as usize].to_string(),
+            )
+        })
+        .collect();
+    gauge(
+        "dawgmon_last_scan_changes",
+        "Changes the last stored scan found, by severity.",
+        &by_severity,
+    );
+    gauge(
+        "dawgmon_last_scan_warnings",
+        "Collectors the last stored scan could not compare.",
+        &one(s.warnings.to_string()),
+    );
+    gauge(
+        "dawgmon_collectors_unavailable",
+        "Collectors that could not run in the last stored scan.",
+        &one(s.unavailable.len().to_string()),
+    );
+    let each: Vec<(String, String)> = s
+        .unavailable
+        .iter()
+        .map(|c| (format!("{{collector=\"{}\"}}", escape(c)), "1".to_string()))
+        .collect();
+    gauge(
+        "dawgmon_collector_unavailable",
+        "1 for each collector that could not run in the last stored scan.",
+        &each,
+    );
+    out
+}
+
+/// A label value in the text format: backslash, double quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes `bytes` to a temporary file next to `path`, sets `mode`, and renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        // The unit's UMask=0077 would leave it 0600: set the mode node_exporter needs.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Appends one JSON line per change of `r`.
+fn append_changes(path: &Path, r: &ScanResult, host: &str) -> std::io::Result<()> {
+    let mut lines = String::new();
+    for c in &r.report.changes {
+        let mut v = serde_json::to_value(c).map_err(std::io::Error::other)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("host".into(), host.into());
+            o.insert("scan_id".into(), r.info.id.into());
+            o.insert(
+                "from_scan_id".into(),
+                r.report.from.as_ref().map(|f| f.id).into(),
+            );
+            o.insert("time".into(), r.report.to.started_at.to_rfc3339().into());
+        }
+        lines.push_str(&v.to_string());
+        lines.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)?;
+    // Created under the unit's UMask=0077: give it the documented 0640 (an existing file
+    // keeps the mode its owner chose).
+    let meta = f.metadata()?;
+    if meta.len() == 0 && meta.permissions().mode() & 0o777 != 0o640 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+    }
+    // One write: a reader (or a shipper tailing the file) never sees half a scan's lines.
+    f.write_all(lines.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_before_any_stored_scan_say_only_that_the_scan_failed() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let text = metrics(false, at, Duration::from_millis(1500), None);
+        assert!(text.contains("dawgmon_last_scan_success 0\n"), "{text}");
+        assert!(
+            text.contains("dawgmon_last_scan_duration_seconds 1.500\n"),
+            "{text}"
+        );
+        assert!(!text.contains("dawgmon_last_scan_changes"), "{text}");
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
