@@ -99,12 +99,16 @@ pub fn open_regular(root: RawFd, rel: &Path, resolve: Resolve) -> io::Result<(Fi
         // SAFETY: a fresh descriptor we own.
         File::from(unsafe { OwnedFd::from_raw_fd(raw) })
     } else {
-        File::from(open2(
-            root,
-            &rel,
-            read_flags() | libc::O_NOFOLLOW,
-            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-        )?)
+        let how = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        File::from(
+            match open2(root, &rel, read_flags() | libc::O_NOFOLLOW, how) {
+                // Neither /proc nor openat2: a path without symlinks still opens.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                    open_by_components(root, &rel)?
+                }
+                other => other?,
+            },
+        )
     };
     let now = fstat(file.as_raw_fd())?;
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
