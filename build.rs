@@ -207,7 +207,7 @@ pub fn config_man_page(sample: &str) -> String {
     }
     flush(&mut page, &mut pending);
     page.push_str(
-        ".SH FILES\n\\fI/usr/share/doc/dawgmon/examples/dawgmond.toml\\fR\nthe file as \
+        ".SH FILES\n.TP\n\\fI/usr/share/doc/dawgmon/examples/dawgmond.toml\\fR\nthe file as \
          shipped, every key at its default\n.SH \"SEE ALSO\"\n\\fBdawgmond\\fR(8), \\fBdawgctl\\fR(1)\n",
     );
     page

@@ -5,7 +5,6 @@
 //! line that names the problem and the fix).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
