@@ -51,8 +51,7 @@ fn main() {
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         for mut cmd in [args::Args::command(), args::DaemonArgs::command()] {
             let name = cmd.get_name().to_string();
-            clap_complete::generate_to(shell, &mut cmd, name, &completions)
-                .expect("completions");
+            clap_complete::generate_to(shell, &mut cmd, name, &completions).expect("completions");
         }
     }
 
@@ -122,7 +121,7 @@ the database
 \fI/run/dawgmon/dawgmond.sock\fR
 the API socket
 .TP
-\fI/lib/systemd/system/dawgmond.service\fR
+\fI/usr/lib/systemd/system/dawgmond.service\fR
 the systemd unit
 .SH "SEE ALSO"
 \fBdawgctl\fR(1), \fBdawgmond.toml\fR(5), \fBsystemctl\fR(1)

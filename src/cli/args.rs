@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn man_pages_and_completions_follow_the_clap_definitions() {
         let page = generated("man/dawgctl.1");
-        assert!(page.starts_with(".ie") || page.contains(".TH dawgctl 1"), "{page}");
+        assert!(page.contains(".TH dawgctl 1 "), "{page}");
         for sub in Args::command().get_subcommands() {
             let name = sub.get_name();
             assert!(page.contains(name), "dawgctl(1) lacks {name}");
@@ -175,7 +175,10 @@ mod tests {
         assert!(daemon.contains(".TH dawgmond 8"), "{daemon}");
         for arg in DaemonArgs::command().get_arguments() {
             if let Some(long) = arg.get_long() {
-                assert!(daemon.contains(&format!("\\-\\-{long}")), "dawgmond(8) lacks --{long}");
+                assert!(
+                    daemon.contains(&format!("\\-\\-{long}")),
+                    "dawgmond(8) lacks --{long}"
+                );
             }
         }
         assert!(generated("completions/dawgmond.bash").contains("--check"));
@@ -186,7 +189,10 @@ mod tests {
     fn build_script_paths_are_the_real_ones() {
         let build = include_str!("../../build.rs");
         for value in [crate::paths::DEFAULT_SOCKET, crate::paths::DEFAULT_CONFIG] {
-            assert!(build.contains(&format!("= \"{value}\";")), "build.rs lacks {value}");
+            assert!(
+                build.contains(&format!("= \"{value}\";")),
+                "build.rs lacks {value}"
+            );
         }
     }
 }

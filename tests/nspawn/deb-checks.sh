@@ -141,7 +141,7 @@ deb_remove_and_purge() {
 	else
 		fail "apt-get purge dawgmon $TESTPKG" "see $OUT/apt-purge.log"
 	fi
-	left=$(ct find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /root \) -prune \
+	left=$(ct find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /root -o -path /.dawgmon-recipe \) -prune \
 		-o \( -name '*dawgmon*' -o -name 'dawgmond*' -o -name 'dawgctl*' -o -name 'zz-nspawn-*' \) \
 		-print 2>/dev/null | paste -sd' ' -)
 	if [[ -z $left ]]; then
