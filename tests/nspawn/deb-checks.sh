@@ -122,6 +122,23 @@ deb_package_checks() {
 			fail "diff --since apt-pre: $item" "see $OUT/diff-apt-pre.txt"
 		fi
 	done
+	deb_hook_switch_check
+}
+
+# apt_hook = false in the configuration: the hook stays silent (and scans nothing).
+deb_hook_switch_check() {
+	ct_sh "cp /etc/dawgmon/dawgmond.toml /root/dawgmond.toml.orig && echo 'apt_hook = false' >>/etc/dawgmon/dawgmond.toml"
+	local before after
+	before=$(ct dawgctl --format json history --limit 1 2>/dev/null | grep -m1 -o '"id": *[0-9]*' || true)
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./${TESTPKG}_1.0_all.deb" \
+		>"$OUT/apt-reinstall-hook-off.log" 2>&1 || true
+	after=$(ct dawgctl --format json history --limit 1 2>/dev/null | grep -m1 -o '"id": *[0-9]*' || true)
+	ct_sh "cp /root/dawgmond.toml.orig /etc/dawgmon/dawgmond.toml"
+	if ! grep -q '^dawgmon:' "$OUT/apt-reinstall-hook-off.log" && [[ -n $before && $before == "$after" ]]; then
+		pass "apt_hook = false: hook silent" "no summary, no scan stored (newest scan $before)"
+	else
+		fail "apt_hook = false: hook silent" "newest scan $before → $after; see $OUT/apt-reinstall-hook-off.log"
+	fi
 }
 
 # Remove keeps the configuration and the database; purge removes them; nothing else stays.
