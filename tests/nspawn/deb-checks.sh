@@ -30,6 +30,30 @@ deb_install() {
 	fi
 }
 
+# An upgrade: the same package repacked with a higher version. Its postinst restarts the unit
+# (a new MainPID), and an administrator's edit of the conffile survives.
+deb_upgrade_check() {
+	local dir=$OUT/upgrade ver pid_before pid_after state kept installed
+	rm -rf "$dir"
+	dpkg-deb -R "$OUT/$DEB_NAME" "$dir"
+	ver=$(sed -n 's/^Version: //p' "$dir/DEBIAN/control")
+	sed -i "s/^Version: .*/Version: ${ver}+nspawn1/" "$dir/DEBIAN/control"
+	dpkg-deb -Zgzip -z1 --root-owner-group --build "$dir" "$ROOT/root/dawgmon-upgrade.deb" >/dev/null
+	ct_sh "echo '# edited by the nspawn test' >>/etc/dawgmon/dawgmond.toml"
+	pid_before=$(show MainPID)
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./dawgmon-upgrade.deb" \
+		>"$OUT/apt-upgrade.log" 2>&1 || fail "apt-get install (upgrade)" "see $OUT/apt-upgrade.log"
+	pid_after=$(show MainPID)
+	state=$(show ActiveState)/$(show SubState)
+	installed=$(ct dpkg-query -W -f='${Version}' dawgmon 2>/dev/null || true)
+	kept=$(ct grep -c '^# edited by the nspawn test$' /etc/dawgmon/dawgmond.toml 2>/dev/null || true)
+	if [[ $installed == "${ver}+nspawn1" && $pid_after != "$pid_before" && $state == active/running && $kept == 1 ]]; then
+		pass "upgrade: restarted, conffile kept" "$ver → $installed, MainPID $pid_before → $pid_after, $state"
+	else
+		fail "upgrade: restarted, conffile kept" "version ${installed:-?}, MainPID $pid_before → $pid_after, $state, edit kept: ${kept:-0}"
+	fi
+}
+
 # A package built now with dpkg-deb: a setuid helper, a unit, a cron.d file, a sudoers drop-in.
 build_test_package() {
 	local dir=$OUT/testpkg
@@ -62,6 +86,7 @@ names_with_package() {
 
 deb_package_checks() {
 	local f out line item t0 missing
+	deb_upgrade_check
 	# Man pages and completion from the installed package.
 	out=$(ct man -w dawgctl 2>&1 || true)
 	if [[ $out == */man1/dawgctl.1* ]]; then
