@@ -147,7 +147,21 @@ deb_package_checks() {
 			fail "diff --since apt-pre: $item" "see $OUT/diff-apt-pre.txt"
 		fi
 	done
+	deb_hook_local_check
 	deb_hook_switch_check
+}
+
+# With dawgmond stopped, the hook scans in-process (dawgctl --local, same database).
+deb_hook_local_check() {
+	ct systemctl stop "$UNIT"
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./${TESTPKG}_1.0_all.deb" \
+		>"$OUT/apt-reinstall-local.log" 2>&1 || true
+	ct systemctl start "$UNIT"
+	if grep -q '^dawgmon: what this package operation changed' "$OUT/apt-reinstall-local.log"; then
+		pass "apt hook without the daemon" "summary printed (dawgctl --local): $(grep -A1 '^dawgmon: what' "$OUT/apt-reinstall-local.log" | tail -n1 | sed 's/^ *//')"
+	else
+		fail "apt hook without the daemon" "no summary; see $OUT/apt-reinstall-local.log"
+	fi
 }
 
 # apt_hook = false in the configuration: the hook stays silent (and scans nothing).
