@@ -123,7 +123,7 @@ pub enum Color {
 /// Scheduled attack-surface scans and the dawgctl API on a UNIX socket. Runs in the
 /// foreground (systemd Type=notify). SIGTERM stops it; SIGHUP re-reads the configuration.
 #[derive(Debug, Parser)]
-#[command(name = "dawgmond", version, about)]
+#[command(name = "dawgmond", version)]
 pub struct DaemonArgs {
     /// Configuration file [default: /etc/dawgmon/dawgmond.toml; built-in defaults when absent].
     #[arg(long, env = "DAWGMOND_CONFIG", value_name = "PATH")]
