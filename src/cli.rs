@@ -5,10 +5,9 @@
 //! line that names the problem and the fix).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
 use crate::client::Client;
 use crate::collectors;
@@ -18,135 +17,13 @@ use crate::paths;
 use crate::report::{self, Report, TextOptions};
 use crate::store::Store;
 
+pub mod args;
 mod backend;
 mod render;
 mod watch;
 
+pub use args::{Args, Color, Command, Format, MailCommand};
 pub use backend::Backend;
-
-/// Attack-surface change monitor: snapshot setuid files, ports, users, units, packages... and
-/// see what changed.
-#[derive(Debug, Parser)]
-#[command(name = "dawgctl", version, about, long_about = None)]
-pub struct Args {
-    /// Run in-process against the database instead of asking the dawgmond daemon.
-    #[arg(long, global = true)]
-    pub local: bool,
-    /// Database file (with --local). Default: /var/lib/dawgmon/dawgmon.db as root, else
-    /// $XDG_STATE_HOME/dawgmon/dawgmon.db.
-    #[arg(long, global = true, env = "DAWGMON_DATABASE", value_name = "PATH")]
-    pub database: Option<PathBuf>,
-    /// The daemon's socket (without --local).
-    #[arg(long, global = true, env = "DAWGMON_SOCKET", value_name = "PATH",
-          default_value = paths::DEFAULT_SOCKET)]
-    pub socket: PathBuf,
-    /// Scan this directory as the root file system (a mounted image or container root; with
-    /// --local: the daemon scans the root of its config file).
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Colour the text output by severity.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
-    /// Do not print a timestamp in front of each change.
-    #[arg(long, global = true)]
-    pub no_timestamps: bool,
-    /// Run or compare only this collector (repeatable; see `dawgctl collectors`).
-    #[arg(short = 'c', long = "collector", global = true, value_name = "NAME")]
-    pub collectors: Vec<String>,
-    /// Exit with status 1 when changes were found (like `git diff --exit-code`).
-    #[arg(long, global = true)]
-    pub exit_code: bool,
-    /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default: the
-    /// retention the daemon recorded in the database, else 64.
-    #[arg(long, global = true, value_name = "N")]
-    pub retention: Option<usize>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Scan now, store the scan, and print what changed since the previous one.
-    Scan,
-    /// Scan now and store it under a label, to compare against later.
-    Baseline {
-        /// Letters, digits, '.', '_' or '-'; reusing a label moves it to the new scan.
-        name: String,
-        /// Remove the label instead (the scan then ages out like any other).
-        #[arg(long)]
-        delete: bool,
-    },
-    /// List baselines (labelled scans), newest first.
-    Baselines,
-    /// Print the changes between two scans.
-    Diff {
-        /// Scan id or baseline label to compare from [default: newest baseline, else the
-        /// scan before --to].
-        #[arg(long, value_name = "LABEL|ID")]
-        since: Option<String>,
-        /// Scan id or label to compare to [default: a fresh scan, stored].
-        #[arg(long, value_name = "LABEL|ID")]
-        to: Option<String>,
-    },
-    /// List stored scans, newest first.
-    History {
-        /// How many to show.
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
-    /// List the available collectors.
-    Collectors,
-    /// Show the daemon's state: schedule, last scan, scan in progress, mail, database (with
-    /// --local: the database's).
-    Status,
-    /// Run COMMAND between a baseline and a scan and print what it changed. The command's
-    /// stdin, stdout and stderr are its own; its exit status becomes dawgctl's; the report goes
-    /// to stderr, like time(1).
-    Watch {
-        /// The command and its arguments (after `--`).
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "COMMAND"
-        )]
-        command: Vec<String>,
-    },
-    /// Mailed reports (see docs/mail.md).
-    Mail {
-        #[command(subcommand)]
-        command: MailCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MailCommand {
-    /// Send a test message now through the daemon's mail configuration and print the
-    /// server's answer, or the exact failure. With --local, dawgctl reads the daemon's config
-    /// file and sends it itself (as the user running dawgctl, outside the daemon's sandbox).
-    Test {
-        /// The daemon's config file (with --local).
-        #[arg(long, value_name = "PATH", env = "DAWGMOND_CONFIG",
-              default_value = paths::DEFAULT_CONFIG)]
-        config: PathBuf,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
-}
 
 /// Parses the process arguments and runs `dawgctl`.
 pub fn main() -> ExitCode {

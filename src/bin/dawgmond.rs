@@ -5,29 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use dawgmon::cli::args::DaemonArgs as Args;
 use dawgmon::config::{Config, LogTarget};
 use dawgmon::error::{Error, StoreError};
 use dawgmon::{daemon, paths};
 use tokio::signal::unix::{SignalKind, signal};
-
-/// Scheduled attack-surface scans and the dawgctl API on a UNIX socket. Runs in the
-/// foreground (systemd Type=notify). SIGTERM stops it; SIGHUP re-reads the configuration.
-#[derive(Debug, Parser)]
-#[command(name = "dawgmond", version, about)]
-struct Args {
-    /// Configuration file [default: /etc/dawgmon/dawgmond.toml; built-in defaults when absent].
-    #[arg(long, env = "DAWGMOND_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// The API socket (overrides `socket` in the file).
-    #[arg(long, value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// The database (overrides `database` in the file).
-    #[arg(long, value_name = "PATH")]
-    database: Option<PathBuf>,
-    /// Check the configuration, print it as the daemon would run it, and exit.
-    #[arg(long)]
-    check: bool,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -28,6 +28,10 @@
 #   DAWGMON_NSPAWN_COPY=1 work on a copy (cp -a --reflink=auto) of the cached root file system
 #                         instead of an overlay on it
 #   DAWGMON_NSPAWN_KEEP=1 keep the container's throwaway copy (its path is printed)
+#   DAWGMON_DEB           a dawgmon .deb (`cargo deb`): installed with `apt-get install` inside
+#                         the container instead of copying binaries, unit and configuration;
+#                         then the package checks of tests/nspawn/deb-checks.sh run too (man
+#                         pages, completion, the apt hook around a test package, remove/purge)
 #
 # Exit status: 0 when every check passed, 1 when a check failed, 2 when the harness itself
 # could not run (no root, no rootfs, the container did not boot, ...).
@@ -40,11 +44,14 @@ set -euo pipefail
 
 # Bump when the debootstrap recipe below changes: a cached root file system whose marker
 # differs is rebuilt.
-readonly RECIPE_VERSION="1 bookworm minbase systemd,dbus,systemd-sysv"
+# (man-db and bash-completion: the .deb checks, `man -w` and a completion from the installed
+# package.) The directory carries the recipe's number, so branches with another recipe sharing
+# this host keep their own cache instead of rebuilding each other's.
+readonly RECIPE_VERSION="2 bookworm minbase systemd,dbus,systemd-sysv,man-db,bash-completion"
 readonly SUITE=bookworm
-readonly INCLUDE=systemd,dbus,systemd-sysv
+readonly INCLUDE=systemd,dbus,systemd-sysv,man-db,bash-completion
 readonly MACHINES=/var/lib/machines
-readonly BASE="$MACHINES/dawgmon-bookworm-base"
+readonly BASE="$MACHINES/dawgmon-bookworm-base-2"
 readonly MARKER="$BASE/.dawgmon-recipe"
 # A name unique to this run: several runs may share the host.
 readonly NAME="dawgmon-nspawn-$$"
@@ -241,36 +248,48 @@ log "container root ($COPY_KIND, $(secs "$T_COPY")): $ROOT"
 # 2. The binaries and the unit, installed as a package would
 # ---------------------------------------------------------------------------------------------
 
-T0=$(now_ms)
-if [[ -n ${DAWGMON_BIN_DIR:-} ]]; then
-	BIN_DIR=$DAWGMON_BIN_DIR
-	BUILD_ACTION="given"
+DEB_NAME=""
+if [[ -n ${DAWGMON_DEB:-} ]]; then
+	[[ -f $DAWGMON_DEB ]] || die "DAWGMON_DEB=$DAWGMON_DEB: no such file"
+	# Installed with apt inside the container (section 4.1); copied at once, as the binaries.
+	DEB_NAME=$(basename "$DAWGMON_DEB")
+	cp "$DAWGMON_DEB" "$OUT/$DEB_NAME"
+	cp "$DAWGMON_DEB" "$ROOT/root/$DEB_NAME"
+	BUILD_ACTION="deb $DEB_NAME"
+	T_BUILD=0
+	log "package: $DAWGMON_DEB, sha256 $(sha256sum "$DAWGMON_DEB" | head -c 12)…"
 else
-	BUILD_ACTION="cargo build"
-	log "building the binaries (cargo build --locked --bins)"
-	(cd "$REPO" && cargo build --locked --bins) >"$OUT/cargo-build.log" 2>&1 ||
-		die "cargo build failed; see $OUT/cargo-build.log"
-	BIN_DIR="${CARGO_TARGET_DIR:-$REPO/target}/debug"
-fi
-T_BUILD=$(($(now_ms) - T0))
-# Copied at once: a target directory shared with other checkouts may get their build of the
-# same binaries at any moment. The copies in $OUT/bin are the ones tested.
-mkdir -p "$OUT/bin"
-for b in dawgmond dawgctl; do
-	[[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b missing or not executable"
-	cp "$BIN_DIR/$b" "$OUT/bin/$b"
-done
-log "binaries: $BIN_DIR ($BUILD_ACTION), $("$OUT/bin/dawgmond" --version)," \
-	"sha256 $(sha256sum "$OUT/bin/dawgmond" | head -c 12)…"
+	T0=$(now_ms)
+	if [[ -n ${DAWGMON_BIN_DIR:-} ]]; then
+		BIN_DIR=$DAWGMON_BIN_DIR
+		BUILD_ACTION="given"
+	else
+		BUILD_ACTION="cargo build"
+		log "building the binaries (cargo build --locked --bins)"
+		(cd "$REPO" && cargo build --locked --bins) >"$OUT/cargo-build.log" 2>&1 ||
+			die "cargo build failed; see $OUT/cargo-build.log"
+		BIN_DIR="${CARGO_TARGET_DIR:-$REPO/target}/debug"
+	fi
+	T_BUILD=$(($(now_ms) - T0))
+	# Copied at once: a target directory shared with other checkouts may get their build of the
+	# same binaries at any moment. The copies in $OUT/bin are the ones tested.
+	mkdir -p "$OUT/bin"
+	for b in dawgmond dawgctl; do
+		[[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b missing or not executable"
+		cp "$BIN_DIR/$b" "$OUT/bin/$b"
+	done
+	log "binaries: $BIN_DIR ($BUILD_ACTION), $("$OUT/bin/dawgmond" --version)," \
+		"sha256 $(sha256sum "$OUT/bin/dawgmond" | head -c 12)…"
 
-install -m 0755 "$OUT/bin/dawgmond" "$ROOT/usr/bin/dawgmond"
-install -m 0755 "$OUT/bin/dawgctl" "$ROOT/usr/bin/dawgctl"
-install -m 0644 "$REPO/dist/systemd/dawgmond.service" "$ROOT/lib/systemd/system/dawgmond.service"
-if [[ -n ${DAWGMON_NSPAWN_CONFIG:-} ]]; then
-	install -D -m 0644 "$DAWGMON_NSPAWN_CONFIG" "$ROOT/etc/dawgmon/dawgmond.toml"
-	log "configuration installed: $DAWGMON_NSPAWN_CONFIG"
-elif [[ ${DAWGMON_NSPAWN_NO_CONFIG:-0} != 1 ]]; then
-	install -D -m 0644 "$REPO/dist/config/dawgmond.toml" "$ROOT/etc/dawgmon/dawgmond.toml"
+	install -m 0755 "$OUT/bin/dawgmond" "$ROOT/usr/bin/dawgmond"
+	install -m 0755 "$OUT/bin/dawgctl" "$ROOT/usr/bin/dawgctl"
+	install -m 0644 "$REPO/dist/systemd/dawgmond.service" "$ROOT/lib/systemd/system/dawgmond.service"
+	if [[ -n ${DAWGMON_NSPAWN_CONFIG:-} ]]; then
+		install -D -m 0644 "$DAWGMON_NSPAWN_CONFIG" "$ROOT/etc/dawgmon/dawgmond.toml"
+		log "configuration installed: $DAWGMON_NSPAWN_CONFIG"
+	elif [[ ${DAWGMON_NSPAWN_NO_CONFIG:-0} != 1 ]]; then
+		install -D -m 0644 "$REPO/dist/config/dawgmond.toml" "$ROOT/etc/dawgmon/dawgmond.toml"
+	fi
 fi
 if [[ -n ${DAWGMON_NSPAWN_DROPIN:-} ]]; then
 	install -D -m 0644 "$DAWGMON_NSPAWN_DROPIN" \
@@ -345,9 +364,13 @@ echo "=== dawgmond under systemd $(ct systemctl --version | head -n1 | awk '{pri
 
 show() { ct systemctl show -P "$1" "$UNIT"; }
 
-# 4.1 enable --now: for Type=notify, start returns once READY=1 arrived (or fails).
+# 4.1 enable --now: for Type=notify, start returns once READY=1 arrived (or fails). From the
+# .deb: its postinst enables and starts the unit.
 T0=$(now_ms)
-if ct systemctl enable --now "$UNIT" >"$OUT/enable.log" 2>&1; then
+if [[ -n $DEB_NAME ]]; then
+	source "$SCRIPT_DIR/deb-checks.sh"
+	deb_install
+elif ct systemctl enable --now "$UNIT" >"$OUT/enable.log" 2>&1; then
 	pass "enable --now" "$(secs $(($(now_ms) - T0)))"
 else
 	fail "enable --now" "exit $?; see $OUT/enable.log"
@@ -527,6 +550,9 @@ else
 	fail "systemd-analyze security" "no overall line; see $OUT/security-dawgmond.txt"
 fi
 
+# The package: man pages, completion, the apt hook around a test package.
+[[ -z $DEB_NAME ]] || deb_package_checks
+
 # 4.10 A corrupt database must stop the unit, not restart it in a loop, and say which file.
 ct systemctl stop "$UNIT" || log "systemctl stop failed"
 ct_sh "rm -f $DB-wal $DB-shm; head -c 65536 /dev/urandom > $DB"
@@ -562,6 +588,9 @@ fi
 
 # Everything the unit logged, for the record.
 ct journalctl -u "$UNIT" --no-pager >"$OUT/journal-dawgmond.txt" 2>&1 || true
+
+# Remove, then purge, both packages: what stays behind.
+[[ -z $DEB_NAME ]] || deb_remove_and_purge
 
 # ---------------------------------------------------------------------------------------------
 # 5. Summary

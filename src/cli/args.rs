@@ -1,0 +1,211 @@
+//! The command-line definitions of both binaries, and nothing else: `build.rs` includes this
+//! file to generate the man pages (dawgctl(1), dawgmond(8)) and the shell completions from the
+//! same clap definitions the binaries parse with. It may use only `clap`, `std` and
+//! `crate::paths`'s constants (the build script provides those two).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::paths;
+
+/// Attack-surface change monitor: snapshot setuid files, ports, users, units, packages... and
+/// see what changed.
+#[derive(Debug, Parser)]
+#[command(name = "dawgctl", version, about, long_about = None)]
+pub struct Args {
+    /// Run in-process against the database instead of asking the dawgmond daemon.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Database file (with --local). Default: /var/lib/dawgmon/dawgmon.db as root, else
+    /// $XDG_STATE_HOME/dawgmon/dawgmon.db.
+    #[arg(long, global = true, env = "DAWGMON_DATABASE", value_name = "PATH")]
+    pub database: Option<PathBuf>,
+    /// The daemon's socket (without --local).
+    #[arg(long, global = true, env = "DAWGMON_SOCKET", value_name = "PATH",
+          default_value = paths::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// Scan this directory as the root file system (a mounted image or container root; with
+    /// --local: the daemon scans the root of its config file).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Colour the text output by severity.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// Do not print a timestamp in front of each change.
+    #[arg(long, global = true)]
+    pub no_timestamps: bool,
+    /// Run or compare only this collector (repeatable; see `dawgctl collectors`).
+    #[arg(short = 'c', long = "collector", global = true, value_name = "NAME")]
+    pub collectors: Vec<String>,
+    /// Exit with status 1 when changes were found (like `git diff --exit-code`).
+    #[arg(long, global = true)]
+    pub exit_code: bool,
+    /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default: the
+    /// retention the daemon recorded in the database, else 64.
+    #[arg(long, global = true, value_name = "N")]
+    pub retention: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan now, store the scan, and print what changed since the previous one.
+    Scan,
+    /// Scan now and store it under a label, to compare against later.
+    Baseline {
+        /// Letters, digits, '.', '_' or '-'; reusing a label moves it to the new scan.
+        name: String,
+        /// Remove the label instead (the scan then ages out like any other).
+        #[arg(long)]
+        delete: bool,
+    },
+    /// List baselines (labelled scans), newest first.
+    Baselines,
+    /// Print the changes between two scans.
+    Diff {
+        /// Scan id or baseline label to compare from [default: newest baseline, else the
+        /// scan before --to].
+        #[arg(long, value_name = "LABEL|ID")]
+        since: Option<String>,
+        /// Scan id or label to compare to [default: a fresh scan, stored].
+        #[arg(long, value_name = "LABEL|ID")]
+        to: Option<String>,
+    },
+    /// List stored scans, newest first.
+    History {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// List the available collectors.
+    Collectors,
+    /// Show the daemon's state: schedule, last scan, scan in progress, mail, database (with
+    /// --local: the database's).
+    Status,
+    /// Run COMMAND between a baseline and a scan and print what it changed. The command's
+    /// stdin, stdout and stderr are its own; its exit status becomes dawgctl's; the report goes
+    /// to stderr, like time(1).
+    Watch {
+        /// The command and its arguments (after `--`).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Mailed reports (see docs/mail.md).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message now through the daemon's mail configuration and print the
+    /// server's answer, or the exact failure. With --local, dawgctl reads the daemon's config
+    /// file and sends it itself (as the user running dawgctl, outside the daemon's sandbox).
+    Test {
+        /// The daemon's config file (with --local).
+        #[arg(long, value_name = "PATH", env = "DAWGMOND_CONFIG",
+              default_value = paths::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Scheduled attack-surface scans and the dawgctl API on a UNIX socket. Runs in the
+/// foreground (systemd Type=notify). SIGTERM stops it; SIGHUP re-reads the configuration.
+#[derive(Debug, Parser)]
+#[command(name = "dawgmond", version)]
+pub struct DaemonArgs {
+    /// Configuration file [default: /etc/dawgmon/dawgmond.toml; built-in defaults when absent].
+    #[arg(long, env = "DAWGMOND_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The API socket (overrides `socket` in the file).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The database (overrides `database` in the file).
+    #[arg(long, value_name = "PATH")]
+    pub database: Option<PathBuf>,
+    /// Check the configuration, print it as the daemon would run it, and exit.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// What build.rs generated from these definitions (`$OUT_DIR/dawgmon-doc`).
+    fn generated(rel: &str) -> String {
+        let path = format!("{}/dawgmon-doc/{rel}", env!("OUT_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn man_pages_and_completions_follow_the_clap_definitions() {
+        let page = generated("man/dawgctl.1");
+        assert!(page.contains(".TH dawgctl 1 "), "{page}");
+        for sub in Args::command().get_subcommands() {
+            let name = sub.get_name();
+            assert!(page.contains(name), "dawgctl(1) lacks {name}");
+            generated(&format!("man/dawgctl-{name}.1"));
+            for shell in ["completions/dawgctl.bash", "completions/_dawgctl"] {
+                assert!(generated(shell).contains(name), "{shell} lacks {name}");
+            }
+            assert!(generated("completions/dawgctl.fish").contains(&format!("-a \"{name}\"")));
+        }
+        for arg in Args::command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let escaped = format!("\\-\\-{}", long.replace('-', "\\-"));
+                assert!(page.contains(&escaped), "dawgctl(1) lacks --{long}");
+                assert!(generated("completions/dawgctl.bash").contains(&format!("--{long}")));
+            }
+        }
+        assert!(page.contains(".SH \"EXIT STATUS\""));
+        let daemon = generated("man/dawgmond.8");
+        assert!(daemon.contains(".TH dawgmond 8"), "{daemon}");
+        for arg in DaemonArgs::command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    daemon.contains(&format!("\\-\\-{long}")),
+                    "dawgmond(8) lacks --{long}"
+                );
+            }
+        }
+        assert!(generated("completions/dawgmond.bash").contains("--check"));
+    }
+
+    /// build.rs gives this file its own copy of the two paths it uses (src/paths.rs needs nix).
+    #[test]
+    fn build_script_paths_are_the_real_ones() {
+        let build = include_str!("../../build.rs");
+        for value in [crate::paths::DEFAULT_SOCKET, crate::paths::DEFAULT_CONFIG] {
+            assert!(
+                build.contains(&format!("= \"{value}\";")),
+                "build.rs lacks {value}"
+            );
+        }
+    }
+}

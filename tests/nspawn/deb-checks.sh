@@ -1,0 +1,208 @@
+# tests/nspawn/deb-checks.sh — sourced by tests/nspawn/run.sh when DAWGMON_DEB names a .deb:
+# the package as an administrator meets it. Uses run.sh's ct, ct_sh, show, pass, fail, log,
+# now_ms, secs, $OUT, $ROOT, $UNIT, $DB and $DEB_NAME (copied to /root in the container).
+# shellcheck shell=bash
+
+readonly TESTPKG=dawgmon-testpkg
+# The test package's items, named unlike the package so that a line naming the package says
+# something the item's name does not.
+readonly TP_SUID=/usr/libexec/zz-nspawn-helper
+readonly TP_UNIT=zz-nspawn-probe.service
+readonly TP_CRON=/etc/cron.d/zz-nspawn-job
+readonly TP_SUDO=/etc/sudoers.d/zz-nspawn-rule
+
+# 4.1 from the package: apt-get install ./dawgmon.deb; its postinst enables and starts the unit.
+deb_install() {
+	local t0 enabled active
+	t0=$(now_ms)
+	if ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./$DEB_NAME" \
+		>"$OUT/apt-install-dawgmon.log" 2>&1; then
+		pass "apt-get install ./$DEB_NAME" "$(secs $(($(now_ms) - t0)))"
+	else
+		fail "apt-get install ./$DEB_NAME" "see $OUT/apt-install-dawgmon.log"
+	fi
+	enabled=$(ct systemctl is-enabled "$UNIT" 2>&1 || true)
+	active=$(ct systemctl is-active "$UNIT" 2>&1 || true)
+	if [[ $enabled == enabled && $active == active ]]; then
+		pass "enabled and active from the .deb" "is-enabled=$enabled is-active=$active"
+	else
+		fail "enabled and active from the .deb" "is-enabled=$enabled is-active=$active"
+	fi
+}
+
+# An upgrade: the same package repacked with a higher version. Its postinst restarts the unit
+# (a new MainPID), and an administrator's edit of the conffile survives.
+deb_upgrade_check() {
+	local dir=$OUT/upgrade ver pid_before pid_after state kept installed
+	rm -rf "$dir"
+	dpkg-deb -R "$OUT/$DEB_NAME" "$dir"
+	ver=$(sed -n 's/^Version: //p' "$dir/DEBIAN/control")
+	sed -i "s/^Version: .*/Version: ${ver}+nspawn1/" "$dir/DEBIAN/control"
+	dpkg-deb -Zgzip -z1 --root-owner-group --build "$dir" "$ROOT/root/dawgmon-upgrade.deb" >/dev/null
+	ct_sh "echo '# edited by the nspawn test' >>/etc/dawgmon/dawgmond.toml"
+	pid_before=$(show MainPID)
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./dawgmon-upgrade.deb" \
+		>"$OUT/apt-upgrade.log" 2>&1 || fail "apt-get install (upgrade)" "see $OUT/apt-upgrade.log"
+	pid_after=$(show MainPID)
+	state=$(show ActiveState)/$(show SubState)
+	installed=$(ct dpkg-query -W -f='${Version}' dawgmon 2>/dev/null || true)
+	kept=$(ct grep -c '^# edited by the nspawn test$' /etc/dawgmon/dawgmond.toml 2>/dev/null || true)
+	if [[ $installed == "${ver}+nspawn1" && $pid_after != "$pid_before" && $state == active/running && $kept == 1 ]]; then
+		pass "upgrade: restarted, conffile kept" "$ver → $installed, MainPID $pid_before → $pid_after, $state"
+	else
+		fail "upgrade: restarted, conffile kept" "version ${installed:-?}, MainPID $pid_before → $pid_after, $state, edit kept: ${kept:-0}"
+	fi
+}
+
+# A package built now with dpkg-deb: a setuid helper, a unit, a cron.d file, a sudoers drop-in.
+build_test_package() {
+	local dir=$OUT/testpkg
+	rm -rf "$dir"
+	mkdir -p "$dir/DEBIAN" "$dir/usr/libexec" "$dir/lib/systemd/system" "$dir/etc/cron.d" \
+		"$dir/etc/sudoers.d"
+	cat >"$dir/DEBIAN/control" <<-CONTROL
+		Package: $TESTPKG
+		Version: 1.0
+		Architecture: all
+		Maintainer: dawgmon tests <root@localhost>
+		Description: dawgmon nspawn test package
+		 A setuid helper, a unit, a cron job and a sudoers rule, for the apt hook test.
+	CONTROL
+	cp /bin/true "$dir$TP_SUID"
+	chmod 4755 "$dir$TP_SUID"
+	printf '[Unit]\nDescription=dawgmon test probe\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' \
+		>"$dir/lib/systemd/system/$TP_UNIT"
+	printf '# dawgmon test\n17 * * * * root /bin/true\n' >"$dir$TP_CRON"
+	printf '# dawgmon test\nnobody ALL=(root) NOPASSWD: /bin/true\n' >"$dir$TP_SUDO"
+	chmod 0440 "$dir$TP_SUDO"
+	dpkg-deb --root-owner-group --build "$dir" "$OUT/${TESTPKG}_1.0_all.deb" >/dev/null
+	cp "$OUT/${TESTPKG}_1.0_all.deb" "$ROOT/root/"
+}
+
+# Does FILE have a line naming ITEM that also names the package?
+names_with_package() {
+	grep -F -- "$2" "$1" | grep -qF -- "$TESTPKG"
+}
+
+deb_package_checks() {
+	local f out line item t0 missing
+	deb_upgrade_check
+	# Man pages and completion from the installed package.
+	out=$(ct man -w dawgctl 2>&1 || true)
+	if [[ $out == */man1/dawgctl.1* ]]; then
+		pass "man -w dawgctl" "$out"
+	else
+		fail "man -w dawgctl" "$out"
+	fi
+	missing=""
+	for f in "8 dawgmond" "5 dawgmond.toml" "1 dawgctl-diff"; do
+		# shellcheck disable=SC2086
+		ct man -w $f >/dev/null 2>&1 || missing+=" ${f#* }(${f%% *})"
+	done
+	if [[ -z $missing ]]; then
+		pass "man -w dawgmond(8), dawgmond.toml(5)" "and dawgctl-diff(1)"
+	else
+		fail "man -w dawgmond(8), dawgmond.toml(5)" "missing:$missing"
+	fi
+	# bash-completion loads /usr/share/bash-completion/completions/dawgctl on demand.
+	out=$(ct bash -c '. /usr/share/bash-completion/bash_completion
+		_completion_loader dawgctl
+		spec=$(complete -p dawgctl) || exit 1
+		fn=$(printf "%s\n" "$spec" | sed -n "s/.*-F \([^ ]*\).*/\1/p")
+		COMP_WORDS=(dawgctl bas); COMP_CWORD=1; COMP_LINE="dawgctl bas"; COMP_POINT=${#COMP_LINE}
+		"$fn" dawgctl bas dawgctl
+		printf "%s\n" "${COMPREPLY[@]}"' 2>&1 || true)
+	out=$(printf '%s' "$out" | sort -u | paste -sd' ' -)
+	if [[ $out == "baseline baselines" ]]; then
+		pass "bash completion: dawgctl bas<TAB>" "$out"
+	else
+		fail "bash completion: dawgctl bas<TAB>" "got: ${out:-(nothing)}"
+	fi
+
+	# The apt hook around a package with a setuid helper, a unit, a cron job, a sudoers rule.
+	build_test_package
+	t0=$(now_ms)
+	if ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./${TESTPKG}_1.0_all.deb" \
+		>"$OUT/apt-install-testpkg.log" 2>&1; then
+		pass "apt-get install test package" "$(secs $(($(now_ms) - t0))) with the hook's scans"
+	else
+		fail "apt-get install test package" "see $OUT/apt-install-testpkg.log"
+	fi
+	if grep -q '^dawgmon: what this package operation changed' "$OUT/apt-install-testpkg.log"; then
+		pass "apt hook summary on apt's output" "$(grep -c '^  [+-~]' "$OUT/apt-install-testpkg.log") change lines"
+	else
+		fail "apt hook summary on apt's output" "no summary; see $OUT/apt-install-testpkg.log"
+	fi
+	ct dawgctl --color never --no-timestamps diff --since apt-pre >"$OUT/diff-apt-pre.txt" 2>&1 || true
+	for item in "$TP_SUID" "$TP_UNIT" "$TP_CRON" "$TP_SUDO"; do
+		line=$(grep -F -- "$item" "$OUT/apt-install-testpkg.log" | head -n1)
+		if names_with_package "$OUT/apt-install-testpkg.log" "$item"; then
+			pass "hook names $item" "${line:0:110}"
+		else
+			fail "hook names $item with $TESTPKG" "${line:-(no line)}"
+		fi
+		if grep -qF -- "$item" "$OUT/diff-apt-pre.txt"; then
+			pass "diff --since apt-pre: $item" ""
+		else
+			fail "diff --since apt-pre: $item" "see $OUT/diff-apt-pre.txt"
+		fi
+	done
+	deb_hook_local_check
+	deb_hook_switch_check
+}
+
+# With dawgmond stopped, the hook scans in-process (dawgctl --local, same database).
+deb_hook_local_check() {
+	ct systemctl stop "$UNIT"
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./${TESTPKG}_1.0_all.deb" \
+		>"$OUT/apt-reinstall-local.log" 2>&1 || true
+	ct systemctl start "$UNIT"
+	if grep -q '^dawgmon: what this package operation changed' "$OUT/apt-reinstall-local.log"; then
+		pass "apt hook without the daemon" "summary printed (dawgctl --local): $(grep -A1 '^dawgmon: what' "$OUT/apt-reinstall-local.log" | tail -n1 | sed 's/^ *//')"
+	else
+		fail "apt hook without the daemon" "no summary; see $OUT/apt-reinstall-local.log"
+	fi
+}
+
+# apt_hook = false in the configuration: the hook stays silent (and scans nothing).
+deb_hook_switch_check() {
+	ct_sh "cp /etc/dawgmon/dawgmond.toml /root/dawgmond.toml.orig && echo 'apt_hook = false' >>/etc/dawgmon/dawgmond.toml"
+	local before after
+	before=$(ct dawgctl --format json history --limit 1 2>/dev/null | grep -m1 -o '"id": *[0-9]*' || true)
+	ct_sh "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./${TESTPKG}_1.0_all.deb" \
+		>"$OUT/apt-reinstall-hook-off.log" 2>&1 || true
+	after=$(ct dawgctl --format json history --limit 1 2>/dev/null | grep -m1 -o '"id": *[0-9]*' || true)
+	ct_sh "cp /root/dawgmond.toml.orig /etc/dawgmon/dawgmond.toml"
+	if ! grep -q '^dawgmon:' "$OUT/apt-reinstall-hook-off.log" && [[ -n $before && $before == "$after" ]]; then
+		pass "apt_hook = false: hook silent" "no summary, no scan stored (newest scan $before)"
+	else
+		fail "apt_hook = false: hook silent" "newest scan $before → $after; see $OUT/apt-reinstall-hook-off.log"
+	fi
+}
+
+# Remove keeps the configuration and the database; purge removes them; nothing else stays.
+deb_remove_and_purge() {
+	local left
+	ct_sh "DEBIAN_FRONTEND=noninteractive apt-get remove -y dawgmon" >"$OUT/apt-remove.log" 2>&1 ||
+		fail "apt-get remove dawgmon" "see $OUT/apt-remove.log"
+	if ct test -e "$DB" && ct test -e /etc/dawgmon/dawgmond.toml && ! ct test -e /usr/bin/dawgctl; then
+		pass "remove keeps config and database" "$DB, /etc/dawgmon/dawgmond.toml"
+	else
+		fail "remove keeps config and database" "$(ct ls -la /var/lib/dawgmon /etc/dawgmon 2>&1 | paste -sd' ' -)"
+	fi
+	# The hook file stays (a conffile) while dawgctl is gone: its guard must keep apt working.
+	if ct_sh "DEBIAN_FRONTEND=noninteractive apt-get purge -y dawgmon $TESTPKG" \
+		>"$OUT/apt-purge.log" 2>&1; then
+		pass "apt-get purge dawgmon $TESTPKG" "exit 0 (hook guarded after remove)"
+	else
+		fail "apt-get purge dawgmon $TESTPKG" "see $OUT/apt-purge.log"
+	fi
+	left=$(ct find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /root -o -path /.dawgmon-recipe \) -prune \
+		-o \( -name '*dawgmon*' -o -name 'dawgmond*' -o -name 'dawgctl*' -o -name 'zz-nspawn-*' \) \
+		-print 2>/dev/null | paste -sd' ' -)
+	if [[ -z $left ]]; then
+		pass "purge leaves nothing" "no *dawgmon*, dawgctl*, dawgmond*, zz-nspawn-* file left (/root aside)"
+	else
+		fail "purge leaves nothing" "left: ${left:0:200}"
+	fi
+}
