@@ -174,7 +174,7 @@ impl Host {
                 self.note_denied(&self.display(real));
                 return Ok(Vec::new());
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            Err(e) if hostfs::gone(&e) => {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(fail(e)),

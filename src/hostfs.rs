@@ -135,6 +135,18 @@ pub fn open_dir(root: RawFd, rel: &Path) -> io::Result<OwnedFd> {
     }
 }
 
+/// Whether an error means the file is really gone (it vanished between a listing and the
+/// read), as opposed to could not be read (permissions, descriptors, I/O): only then may an
+/// item be left out.
+pub fn gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
+/// The `not_hashed` field of a file larger than the hashing cap.
+pub fn not_hashed(cap: u64) -> String {
+    format!("larger than {}", human_size(cap))
+}
+
 /// Reads a whole regular file, refusing one larger than `cap` bytes.
 pub fn read_capped(mut file: File, cap: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();

@@ -38,7 +38,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::hostfs::{self, Hashed};
+use crate::hostfs::{self, Hashed, gone};
 use crate::model::Fields;
 
 /// Every entry of the tree at `host_dir` (the directory itself included), with its `lstat`
@@ -705,10 +705,7 @@ pub fn content_fields(
             fields.insert("sha256".into(), h);
         }
         Ok(Hashed::TooLarge { cap, .. }) => {
-            fields.insert(
-                "not_hashed".into(),
-                format!("larger than {}", hostfs::human_size(cap)),
-            );
+            fields.insert("not_hashed".into(), hostfs::not_hashed(cap));
             fields.insert("mtime".into(), mtime.to_string());
         }
         Err(e) if gone(&e) => {}
@@ -719,13 +716,6 @@ pub fn content_fields(
             fields.insert("mtime".into(), mtime.to_string());
         }
     }
-}
-
-/// Whether an error means the file is really gone (it vanished between the walk and the
-/// read), as opposed to could not be read (permissions, descriptors, I/O): only then may an
-/// item be left out.
-pub fn gone(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
 }
 
 /// [`content_fields`] for a file described by its metadata.

@@ -19,7 +19,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::{file_fields, render_fields, render_modified};
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
-use crate::hostfs::{Hashed, human_size};
+use crate::hostfs::{Hashed, not_hashed};
 use crate::model::{Change, ChangeKind, Item, Severity};
 
 /// Where the scripts live: Debian's path first, then RHEL's.
@@ -144,9 +144,7 @@ fn file_item(host: &Host, key: String, path: &Path) -> Option<Item> {
     };
     match host.hash_in_root(&content) {
         Ok(Hashed::Sha256(h)) => item = item.with("sha256", h),
-        Ok(Hashed::TooLarge { cap, .. }) => {
-            item = item.with("not_hashed", format!("larger than {}", human_size(cap)))
-        }
+        Ok(Hashed::TooLarge { cap, .. }) => item = item.with("not_hashed", not_hashed(cap)),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             host.note_denied(&host.display(path))
         }

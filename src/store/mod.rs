@@ -407,11 +407,7 @@ impl Store {
         .await
         .map_err(StoreError::sql("reading a scan manifest"))?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
-            scan: id,
-            what: "manifest".into(),
-            message: e.to_string(),
-        })
+        parse_manifest(id, &data)
     }
 
     /// Every scan older than `id`, newest first, as (id, finished_at, manifest hash): cheap
@@ -452,11 +448,7 @@ impl Store {
                 what: "manifest".into(),
                 message: format!("manifest {hash} is missing"),
             })?;
-        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
-            scan,
-            what: "manifest".into(),
-            message: e.to_string(),
-        })
+        parse_manifest(scan, &data)
     }
 
     /// Loads the content behind manifest entries (of scan `id`, named in errors).
@@ -527,13 +519,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(StoreError::sql("reading a scan manifest"))?;
-                let manifest: Manifest =
-                    serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
-                        scan: id,
-                        what: "manifest".into(),
-                        message: e.to_string(),
-                    })?;
-                for (name, entry) in manifest {
+                for (name, entry) in parse_manifest(id, &data)? {
                     if matches!(entry, ManifestEntry::Blob(_)) && worked.insert(name) {
                         needed = true;
                     }
@@ -579,6 +565,15 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// A stored manifest's JSON (of scan `scan`, named in the error).
+fn parse_manifest(scan: i64, data: &[u8]) -> Result<Manifest, StoreError> {
+    serde_json::from_slice(data).map_err(|e| StoreError::Corrupt {
+        scan,
+        what: "manifest".into(),
+        message: e.to_string(),
+    })
 }
 
 fn scan_from_row(row: sqlx::sqlite::SqliteRow) -> ScanInfo {
