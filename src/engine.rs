@@ -491,10 +491,9 @@ mod tests {
     use super::*;
     use crate::collectors::by_name;
 
-    /// Regression: a scan of a subset of collectors must not make the next full scan compare
-    /// the others with nothing (and so miss what changed in between).
-    #[tokio::test]
-    async fn a_partial_scan_does_not_hide_changes_from_the_next_full_scan() {
+    /// A fake root with `etc/group` and `etc/os-release`, and an engine over a new database
+    /// beside it.
+    async fn fixture() -> (tempfile::TempDir, PathBuf, Engine) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
@@ -502,6 +501,14 @@ mod tests {
         std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
         let store = Store::open(&dir.path().join("d.db")).await.unwrap();
         let engine = Engine::new(store, root.clone());
+        (dir, root, engine)
+    }
+
+    /// Regression: a scan of a subset of collectors must not make the next full scan compare
+    /// the others with nothing (and so miss what changed in between).
+    #[tokio::test]
+    async fn a_partial_scan_does_not_hide_changes_from_the_next_full_scan() {
+        let (_dir, root, engine) = fixture().await;
         let both = vec![
             by_name("check_groups").unwrap(),
             by_name("lsb_version").unwrap(),
@@ -541,12 +548,7 @@ mod tests {
     /// outage and the recovery are changes of their own (item 8).
     #[tokio::test]
     async fn a_change_made_during_an_outage_is_reported_when_the_collector_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
-        let mut engine = Engine::new(store, root.clone());
+        let (_dir, root, mut engine) = fixture().await;
         engine.retention = 2;
         let groups = vec![by_name("check_groups").unwrap()];
         let quiet: ProgressFn = Arc::new(|_| {});
@@ -618,13 +620,7 @@ mod tests {
     /// is the one the scan got: changes, outages, recoveries and warnings alike.
     #[tokio::test]
     async fn a_stored_scan_gets_its_report_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
-        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
-        let engine = Engine::new(store, root.clone());
+        let (_dir, root, engine) = fixture().await;
         let both = vec![
             by_name("check_groups").unwrap(),
             by_name("lsb_version").unwrap(),
