@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::helper::{live_lock, quiet_host};
+use crate::helper::{json, live_lock, ok, quiet_host};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
     Command::new(crate::helper::dawgctl_bin())
@@ -22,21 +22,6 @@ fn dawgctl(db: &Path, args: &[&str]) -> Output {
         .env_remove("DAWGMON_SYSTEMD_BUS")
         .output()
         .expect("run dawgctl")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "dawgctl failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_str(&ok(out)).expect("dawgctl printed JSON")
 }
 
 /// Finds the change of `collector` on `key`, with its kind.

@@ -12,7 +12,7 @@ use dawgmon::engine::Engine;
 use dawgmon::store::Store;
 
 use crate::helper::smtp::{SmtpSink, free_port};
-use crate::helper::{DaemonOptions, TreeBuilder, dawgctl_bin, wait_until};
+use crate::helper::{DaemonOptions, TreeBuilder, block_on, dawgctl_bin, wait_until};
 
 /// Rounds per fault: `DAWGMON_FAULT_ROUNDS`, else `default`.
 fn rounds(default: usize) -> usize {
@@ -47,13 +47,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The reports mailed per scan: the scan ids the messages are about ("Compared scan A (...)
@@ -92,7 +85,7 @@ fn check_database(
     root: &Path,
     mailed: Option<&BTreeMap<i64, Vec<String>>>,
 ) -> (usize, usize, usize) {
-    rt().block_on(async {
+    block_on(async {
         let store = Store::open(db).await.expect("the database opens");
         store.integrity_check().await.expect("integrity_check");
         let scans = store.list(100_000, 0).await.unwrap();
@@ -194,7 +187,7 @@ fn sigkill_at_random_points_loses_nothing_and_reports_each_scan_once() {
             return None;
         }
         let waiting = s["outbox"]["pending"].as_i64().unwrap_or(1);
-        let unreported = rt().block_on(async {
+        let unreported = block_on(async {
             let store = Store::open(&db).await.ok()?;
             let n = store.unreported_count().await.ok();
             store.close().await;
@@ -422,7 +415,7 @@ fn hostile_names_and_a_churning_tree_never_break_the_walk() {
             String::from_utf8_lossy(&out.stderr)
         );
         scans += 1;
-        let listed = rt().block_on(async {
+        let listed = block_on(async {
             let store = Store::open(&db).await.unwrap();
             let latest = store.latest().await.unwrap().unwrap();
             let snap = store.load(latest.id).await.unwrap();

@@ -71,11 +71,7 @@ impl Host {
 
 /// Runs a test body on its own runtime, so the live-host lock is held outside any `await`.
 fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+    crate::helper::block_on(f)
 }
 
 fn smtp_config(port: u16) -> MailConfig {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helper::{DaemonOptions, dawgctl_bin, wait_until};
+use crate::helper::{DaemonOptions, dawgctl_bin, json, wait_until};
 
 fn local(db: &Path, root: &Path, args: &[&str]) -> Output {
     Command::new(dawgctl_bin())
@@ -22,17 +22,6 @@ fn local(db: &Path, root: &Path, args: &[&str]) -> Output {
         .env_remove("DAWGMON_SYSTEMD_BUS")
         .output()
         .expect("run dawgctl")
-}
-
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "dawgctl failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
 }
 
 fn changes(report: &Value) -> Vec<Value> {

@@ -192,6 +192,32 @@ pub fn test_exe() -> &'static str {
     )
 }
 
+/// The standard output of a successful run of dawgctl; a failure shows both outputs.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "dawgctl failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON a successful run of dawgctl printed.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).expect("dawgctl printed JSON")
+}
+
+/// Runs a future on a runtime of its own (tests that use the library's async store).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// A path to `exe` that any user can run. The tests run binaries as `nobody`, and a checkout in
 /// a 0700 directory (a home made by adduser, /root) hides the build from other users: the
 /// binary is hard-linked (copied when /tmp is another file system) once per test process into
