@@ -194,7 +194,14 @@ fn root_is_answered_while_unprivileged_users_flood_the_socket() {
     // A raw request as root, too, and the daemon said why it refused.
     let (code, _) = d.request("GET", "/v1/status", None);
     assert_eq!(code, 200);
-    assert!(d.log().contains("per-user cap"), "{}", d.log());
+    // Which cap refused first depends on how the eight floods interleave; the first refusal
+    // is logged at once (later ones are counted into a line every 10 s), with its reason.
+    let log = d.log();
+    assert!(
+        log.contains("refused")
+            && (log.contains("per-user cap") || log.contains("users outside admin_group")),
+        "{log}"
+    );
 
     // Once the flood lets go, its places are given back: nobody is answered again.
     for mut f in floods {
