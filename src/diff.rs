@@ -165,6 +165,7 @@ fn describe(
         key: key.to_string(),
         message: String::new(),
         severity: Default::default(),
+        rule: None,
         before,
         after,
     };

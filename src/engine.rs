@@ -342,6 +342,7 @@ impl Earlier {
                              until it works again)"
                         ),
                         severity: crate::rules::outage_severity(name),
+                        rule: None,
                         before: None,
                         after: Some(after),
                     });
@@ -365,6 +366,7 @@ impl Earlier {
                             at.format("%Y-%m-%d %H:%M UTC"),
                         ),
                         severity: crate::rules::recovery_severity(name),
+                        rule: None,
                         before: Some(before),
                         after: None,
                     });

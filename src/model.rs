@@ -78,7 +78,7 @@ pub struct Snapshot {
     pub results: BTreeMap<String, Outcome>,
 }
 
-/// How much a change matters to a reviewer. Ordered: `Info < Low < Medium < High`.
+/// How much a change matters to a reviewer. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
@@ -89,15 +89,28 @@ pub enum Severity {
     Low,
     Medium,
     High,
+    /// A way to root or into the host, with nothing else needed (a setuid file no package
+    /// owns, a new uid-0 account, a root-run file others can write).
+    Critical,
 }
 
 impl Severity {
+    /// Every level, loudest first (the order of reports and summaries).
+    pub const ALL_DESC: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
+            Severity::Critical => "critical",
         }
     }
 }
@@ -116,8 +129,9 @@ impl std::str::FromStr for Severity {
             "low" => Ok(Severity::Low),
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
             other => Err(format!(
-                "unknown severity {other:?}: use info, low, medium or high"
+                "unknown severity {other:?}: use info, low, medium, high or critical"
             )),
         }
     }
@@ -154,6 +168,9 @@ pub struct Change {
     pub key: String,
     pub message: String,
     pub severity: Severity,
+    /// The id of the rule that set `severity` (`None`: no rule matched, or an older report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub before: Option<Fields>,
     pub after: Option<Fields>,
 }

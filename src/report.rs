@@ -57,6 +57,7 @@ const RESET: &str = "\x1b[0m";
 
 fn color_of(s: Severity) -> &'static str {
     match s {
+        Severity::Critical => "\x1b[1;7;31m",
         Severity::High => "\x1b[1;31m",
         Severity::Medium => "\x1b[33m",
         Severity::Low => "\x1b[36m",
@@ -89,10 +90,8 @@ pub fn change_line(change: &Change, at: DateTime<Utc>, opts: TextOptions) -> Str
             at.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S")
         ));
     }
-    let sev = match change.severity {
-        Severity::High | Severity::Medium => format!(" [{}]", change.severity),
-        _ => String::new(),
-    };
+    // Every line carries its level, info too: a reader (or a grep) never has to guess.
+    let sev = format!(" [{}]", change.severity);
     let color = if opts.color {
         color_of(change.severity)
     } else {
@@ -150,6 +149,7 @@ mod tests {
                 key: "/usr/bin/x".into(),
                 message: "suid binary /usr/bin/x got created (owner=root)".into(),
                 severity: Severity::High,
+                rule: None,
                 before: None,
                 after: Some(Fields::from([("owner".to_string(), "root".to_string())])),
             }],

@@ -213,6 +213,7 @@ mod tests {
             key: "sdb".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(after),
         };

@@ -98,6 +98,7 @@ mod tests {
             key: "/boot/vmlinuz".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: Some(Fields::from([("perm".into(), "-rw-r--r--".into())])),
             after: Some(Fields::from([("perm".into(), perm.into())])),
         };

@@ -339,6 +339,7 @@ mod tests {
                 key: key.into(),
                 message: String::new(),
                 severity: Severity::Info,
+                rule: None,
                 before: before.map(|(k, v)| [(k.to_string(), v.to_string())].into()),
                 after: after.map(|(k, v)| [(k.to_string(), v.to_string())].into()),
             };

@@ -195,6 +195,7 @@ mod tests {
             key: key.into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before,
             after,
         }

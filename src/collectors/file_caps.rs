@@ -284,6 +284,7 @@ mod tests {
             key: items[0].key.clone(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(items[0].fields.clone()),
         };

@@ -268,6 +268,7 @@ zz 04 40 00 80 eth0
             key: "tun0".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: f(&[
                 ("mac", "aa:bb"),

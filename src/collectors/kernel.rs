@@ -299,6 +299,7 @@ mod tests {
             key: "vboxdrv".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: after.map(|p| {
                 p.iter()

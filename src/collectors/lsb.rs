@@ -206,6 +206,7 @@ mod tests {
             key: "VERSION_ID".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: Some([("value".to_string(), "11".to_string())].into()),
             after: Some([("value".to_string(), "12".to_string())].into()),
         };

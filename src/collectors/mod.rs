@@ -195,6 +195,7 @@ pub(crate) mod testing {
             key: key.into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: fields(before),
             after: fields(after),
         }

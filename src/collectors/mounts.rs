@@ -264,6 +264,7 @@ not a mountinfo line
             key: "/".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: f("nosuid,rw"),
             after: f("rw"),
         };

@@ -327,6 +327,7 @@ garbage (deleted)\n";
             key: key.into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some([(field.0.to_string(), field.1.to_string())].into()),
         };

@@ -333,6 +333,7 @@ mod tests {
             key: "root:sshd".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some([("exe".to_string(), "/usr/sbin/sshd".to_string())].into()),
         };

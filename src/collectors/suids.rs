@@ -206,6 +206,7 @@ mod tests {
             key: "/usr/bin/x".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(f(&[
                 ("owner", "root"),

@@ -308,6 +308,7 @@ mod tests {
             key: "apache2".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(apache.fields.clone()),
         };

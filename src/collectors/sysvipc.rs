@@ -289,6 +289,7 @@ garbage
             key: shm[0].key.clone(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(shm[0].fields.clone()),
         };

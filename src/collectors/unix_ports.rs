@@ -278,6 +278,7 @@ not an entry at all\n\
             key: "/run/x".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: None,
             after: Some(fields(&[("type", "stream"), ("process", "sshd")])),
         };

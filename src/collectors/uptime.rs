@@ -94,6 +94,7 @@ mod tests {
             key: "boot".into(),
             message: String::new(),
             severity: Severity::Info,
+            rule: None,
             before: Some([("boot_id".to_string(), "a".to_string())].into()),
             after: Some([("boot_id".to_string(), "b".to_string())].into()),
         };

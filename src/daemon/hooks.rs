@@ -31,7 +31,7 @@ use crate::model::Severity;
 struct Stored {
     id: i64,
     finished_at: DateTime<Utc>,
-    changes: [usize; 4],
+    changes: [usize; 5],
     warnings: usize,
     unavailable: Vec<String>,
 }
@@ -44,11 +44,12 @@ pub struct Hooks {
     last: Mutex<Option<Stored>>,
 }
 
-const SEVERITIES: [Severity; 4] = [
+const SEVERITIES: [Severity; 5] = [
     Severity::Info,
     Severity::Low,
     Severity::Medium,
     Severity::High,
+    Severity::Critical,
 ];
 
 impl Hooks {
@@ -69,7 +70,7 @@ impl Hooks {
     pub fn after_scan(&self, result: Option<&ScanResult>, elapsed: Duration) {
         let now = Utc::now();
         if let Some(r) = result {
-            let mut changes = [0; 4];
+            let mut changes = [0; 5];
             for c in &r.report.changes {
                 changes[c.severity as usize] += 1;
             }

@@ -230,12 +230,7 @@ type ByCollector<'a> = Vec<(&'a str, Vec<&'a Change>)>;
 /// keeping the report's order.
 fn group(changes: &[Change]) -> Vec<(Severity, ByCollector<'_>)> {
     let mut out = Vec::new();
-    for severity in [
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ] {
+    for severity in Severity::ALL_DESC {
         let mut collectors: ByCollector = Vec::new();
         for c in changes.iter().filter(|c| c.severity == severity) {
             match collectors.iter_mut().find(|(n, _)| *n == c.collector) {
@@ -295,6 +290,7 @@ fn when(t: DateTime<Utc>) -> String {
 
 fn html_color(s: Severity) -> &'static str {
     match s {
+        Severity::Critical => "#6a0010",
         Severity::High => "#b00020",
         Severity::Medium => "#b36b00",
         Severity::Low => "#006b8f",

@@ -14,6 +14,7 @@ fn change(collector: &str, key: &str, severity: Severity) -> Change {
         key: key.into(),
         message: format!("{collector} item {key} added"),
         severity,
+        rule: None,
         before: None,
         after: Some(Fields::new()),
     }
