@@ -48,6 +48,8 @@ fn main() {
     let sample = fs::read_to_string("dist/config/dawgmond.toml").expect("read the sample config");
     fs::write(man.join("dawgmond.toml.5"), config_man_page(&sample)).expect("write config page");
 
+    gzip_pages(&man).expect("gzip the man pages");
+
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         for mut cmd in [args::Args::command(), args::DaemonArgs::command()] {
             let name = cmd.get_name().to_string();
@@ -61,6 +63,26 @@ fn main() {
         let _ = fs::remove_dir_all(&dest);
         copy_dir(&doc, &dest).expect("copy the generated documentation");
     }
+}
+
+/// Writes `PAGE.gz` beside every page in `dir`, as Debian policy wants them installed: best
+/// compression, no file name and a zero time stamp in the header, so builds are reproducible.
+fn gzip_pages(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            continue;
+        }
+        let mut gz = path.clone().into_os_string();
+        gz.push(".gz");
+        let out = fs::File::create(&gz)?;
+        let mut enc = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(out, flate2::Compression::best());
+        enc.write_all(&fs::read(&path)?)?;
+        enc.finish()?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn append(path: &Path, text: &str) {

@@ -197,6 +197,28 @@ mod tests {
         assert!(generated("completions/dawgmond.bash").contains("--check"));
     }
 
+    /// The package installs the gzipped pages (Debian policy): each is the plain page, whole.
+    #[test]
+    fn every_man_page_has_an_identical_gzipped_copy() {
+        let dir = format!("{}/dawgmon-doc/man", env!("OUT_DIR"));
+        let mut pages = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "gz") {
+                continue;
+            }
+            let gz = format!("{}.gz", path.display());
+            let out = std::process::Command::new("gzip")
+                .args(["-dc", &gz])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{gz}: {out:?}");
+            assert_eq!(out.stdout, std::fs::read(&path).unwrap(), "{gz}");
+            pages += 1;
+        }
+        assert!(pages >= 3, "{pages} pages in {dir}");
+    }
+
     /// build.rs gives this file its own copy of the two paths it uses (src/paths.rs needs nix).
     #[test]
     fn build_script_paths_are_the_real_ones() {

@@ -89,7 +89,7 @@ deb_package_checks() {
 	deb_upgrade_check
 	# Man pages and completion from the installed package.
 	out=$(ct man -w dawgctl 2>&1 || true)
-	if [[ $out == */man1/dawgctl.1* ]]; then
+	if [[ $out == */man1/dawgctl.1.gz ]]; then
 		pass "man -w dawgctl" "$out"
 	else
 		fail "man -w dawgctl" "$out"
