@@ -10,6 +10,14 @@ readonly TP_SUID=/usr/libexec/zz-nspawn-helper
 readonly TP_UNIT=zz-nspawn-probe.service
 readonly TP_CRON=/etc/cron.d/zz-nspawn-job
 readonly TP_SUDO=/etc/sudoers.d/zz-nspawn-rule
+# The unit's ExecStart: the postinst makes it group-writable by staff (a root-run file others
+# can write), and adds an SSH key for root (a change no package file explains).
+readonly TP_EXEC=/usr/libexec/zz-nspawn-daemon
+readonly TP_KEY_COMMENT=zz-nspawn-key@test
+# A made-up ed25519 public key (its 32 bytes spell text; no private half exists): the
+# fingerprint `ssh-keygen -lf` prints for it is TP_KEY_FP.
+readonly TP_KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDawgmonTestKeyOnlyForTheNspawnPackageTest00'
+readonly TP_KEY_FP='SHA256:RwMeSAGiKEDMX/1hKv9MuxV7c05lD6F0iqjcPbjWcPs'
 
 # 4.1 from the package: apt-get install ./dawgmon.deb; its postinst enables and starts the unit.
 deb_install() {
@@ -66,12 +74,34 @@ build_test_package() {
 		Architecture: all
 		Maintainer: dawgmon tests <root@localhost>
 		Description: dawgmon nspawn test package
-		 A setuid helper, a unit, a cron job and a sudoers rule, for the apt hook test.
+		 A setuid helper, a unit with a group-writable ExecStart, a cron job, a sudoers
+		 rule and (from its postinst) an SSH key for root, for the apt hook test.
 	CONTROL
 	cp /bin/true "$dir$TP_SUID"
 	chmod 4755 "$dir$TP_SUID"
-	printf '[Unit]\nDescription=dawgmon test probe\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' \
-		>"$dir/lib/systemd/system/$TP_UNIT"
+	cp /bin/true "$dir$TP_EXEC"
+	printf '[Unit]\nDescription=dawgmon test probe\n[Service]\nExecStart=%s\n[Install]\nWantedBy=multi-user.target\n' \
+		"$TP_EXEC" >"$dir/lib/systemd/system/$TP_UNIT"
+	cat >"$dir/DEBIAN/postinst" <<-POSTINST
+		#!/bin/sh
+		set -e
+		chgrp staff $TP_EXEC
+		chmod 0775 $TP_EXEC
+		mkdir -p /root/.ssh
+		chmod 0700 /root/.ssh
+		grep -qF '$TP_KEY_COMMENT' /root/.ssh/authorized_keys 2>/dev/null ||
+			echo '$TP_KEY $TP_KEY_COMMENT' >>/root/.ssh/authorized_keys
+	POSTINST
+	cat >"$dir/DEBIAN/postrm" <<-POSTRM
+		#!/bin/sh
+		set -e
+		if [ "\$1" = remove ] || [ "\$1" = purge ]; then
+			if [ -f /root/.ssh/authorized_keys ]; then
+				sed -i '/$TP_KEY_COMMENT/d' /root/.ssh/authorized_keys
+			fi
+		fi
+	POSTRM
+	chmod 0755 "$dir/DEBIAN/postinst" "$dir/DEBIAN/postrm"
 	printf '# dawgmon test\n17 * * * * root /bin/true\n' >"$dir$TP_CRON"
 	printf '# dawgmon test\nnobody ALL=(root) NOPASSWD: /bin/true\n' >"$dir$TP_SUDO"
 	chmod 0440 "$dir$TP_SUDO"
