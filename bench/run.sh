@@ -216,6 +216,24 @@ record etc_rss_kb "$RSS"
 record etc_items "$(scan_items "$WORK/etc-2.err")"
 record etc_collect_s "$(scan_secs "$WORK/etc-2.err")"
 record etc_files_per_s "$(awk -v n="$FILES" -v s="$WALL" 'BEGIN { printf "%.0f", n / s }')"
+# One file of the tree changed: the scan reports it, and the database grows by what changed
+# (measured as the pages in use, after a checkpoint folds the WAL into the file).
+db_used() {
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+n, free, size = (c.execute("PRAGMA " + p).fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+print((n - free) * size)' "$1"
+}
+before=$(db_used "$WORK/etc.db")
+one=$(find "$TREE/etc" -type f | head -n1)
+echo "changed by the benchmark" >>"$one"
+timed etc-changed "$DAWGCTL" --database "$WORK/etc.db" --no-timestamps "${ETC[@]}"
+record etc_changed_s "$WALL"
+record etc_changed_rss_kb "$RSS"
+record etc_changed_lines "$(grep -c '^[-+~] ' "$WORK/etc-changed.out" || true)"
+record etc_changed_names_it "$(grep -cF -- "${one#"$TREE"}" "$WORK/etc-changed.out" || true)"
+record etc_changed_growth_bytes "$(($(db_used "$WORK/etc.db") - before))"
 # The same warm scan into an empty database: scan + store, without loading and diffing the
 # previous 1M-item scan.
 timed etc-3 "$DAWGCTL" --database "$WORK/etc-fresh.db" "${ETC[@]}"
@@ -308,6 +326,8 @@ dev=$(df --output=source "${BENCH_TMPDIR:-/var/tmp}" | tail -n1)
     row "  floor: find -printf (stat only)" "$(get etc_floor_stat_s) s" "" ""
     row "  floor: find | xargs -P$(nproc) sha256sum" "$(get etc_floor_hash_s) s, $(get etc_floor_hash_files_per_s) files/s" "" ""
     row "  same scan into an empty database" "$(get etc_fresh_s) s, $(mb "$(get etc_fresh_rss_kb)")" "" ""
+    row "  one file changed: scan" "$(get etc_changed_s) s, $(mb "$(get etc_changed_rss_kb)"), $(get etc_changed_lines) change line(s)" "names the file: $(get etc_changed_names_it)" ""
+    row "  one file changed: database growth" "$(awk -v b="$(get etc_changed_growth_bytes)" 'BEGIN { printf "%.1f KB", b / 1e3 }')" "target < 100 KB" "$(yes_no "$(get etc_changed_growth_bytes) < 100e3")"
     row "diff of 2 x $(get diff_items) items, median" "$(get diff_seconds_median) s ($(get diff_changes) changes)" "target < 1 s" "$(yes_no "$(get diff_seconds_median) < 1")"
     row "  peak memory of the diff" "$(mbb "$(get diff_peak_extra_bytes)") above the snapshots" "snapshots: $(mbb "$(get diff_snapshots_rss_bytes)")" ""
     row "database after 1 unchanged scan" "$(mbb "$(get store_unchanged_1_bytes)")" "" ""

@@ -2,7 +2,8 @@
 //!
 //! Each collector's output is stored once per distinct content (sha256-addressed `blobs`), and
 //! each scan points at a content-addressed `manifest`, so a scan of an unchanged host costs one
-//! row. A scan is saved in one transaction: a crash never leaves half a snapshot. Retention keeps
+//! row. A changed output is stored as its change from the previous one when that is smaller,
+//! compressed ([`blobs`]), so one changed file in a large output costs bytes, not the output. A scan is saved in one transaction: a crash never leaves half a snapshot. Retention keeps
 //! the newest N scans; labelled scans (baselines) are never pruned. The file is created 0600 in a
 //! 0700 directory: it describes the whole attack surface of the host.
 
@@ -25,6 +26,7 @@ use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
+mod blobs;
 mod outbox;
 mod settings;
 pub use outbox::{
@@ -227,7 +229,7 @@ impl Store {
                     let data = serde_json::to_vec(items).expect("items serialise");
                     let hash = sha256_bytes(&data);
                     manifest.insert(name.clone(), ManifestEntry::Blob(hash.clone()));
-                    blobs.push((hash, data));
+                    blobs.push((name, hash, data, items));
                 }
                 Outcome::Unavailable(why) => {
                     manifest.insert(name.clone(), ManifestEntry::Unavailable(why.clone()));
@@ -237,15 +239,68 @@ impl Store {
         let manifest_data = serde_json::to_vec(&manifest).expect("manifest serialises");
         let manifest_hash = sha256_bytes(&manifest_data);
 
+        // IMMEDIATE: the write lock from the start, so no other writer (a prune by `dawgctl
+        // --local`) can delete a base between choosing it and storing the delta against it.
         let mut tx = self
             .pool
-            .begin()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::sql("starting a transaction"))?;
-        for (hash, data) in &blobs {
-            sqlx::query("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)")
+        let mut previous: Option<Manifest> = None;
+        for (name, hash, data, items) in &blobs {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?")
                 .bind(hash)
-                .bind(data)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::sql("looking up collector output"))?;
+            if exists.is_some() {
+                continue;
+            }
+            // The base: this collector's output in the newest scan, if not too deep a delta.
+            if previous.is_none() {
+                previous = Some(newest_manifest(&mut tx).await?);
+            }
+            let base = match previous.as_ref().and_then(|m| m.get(*name)) {
+                Some(ManifestEntry::Blob(b)) => {
+                    let depth: Option<i64> =
+                        sqlx::query_scalar("SELECT depth FROM blobs WHERE hash = ?")
+                            .bind(b)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(StoreError::sql("looking up collector output"))?;
+                    match depth {
+                        Some(d) if d + 1 < blobs::MAX_DEPTH => {
+                            match load_blob(&mut tx, b).await {
+                                Ok(old) => Some((b.clone(), old, d + 1)),
+                                // A damaged base must not cost the new scan: store it whole.
+                                Err(e) => {
+                                    tracing::warn!(
+                                        "{name}: the previous output is unreadable ({e}); \
+                                         storing this one whole"
+                                    );
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let (stored, is_delta) = blobs::encode(
+                data,
+                items,
+                base.as_ref().map(|(h, old, _)| (h.as_str(), &old[..])),
+            );
+            let (base_hash, depth) = match (is_delta, base) {
+                (true, Some((h, _, d))) => (Some(h), d),
+                _ => (None, 0),
+            };
+            sqlx::query("INSERT INTO blobs (hash, data, base, depth) VALUES (?, ?, ?, ?)")
+                .bind(hash)
+                .bind(&stored)
+                .bind(&base_hash)
+                .bind(depth)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::sql("storing collector output"))?;
@@ -257,7 +312,7 @@ impl Store {
             .await
             .map_err(StoreError::sql("storing the scan manifest"))?;
         if inserted.rows_affected() > 0 {
-            for (hash, _) in &blobs {
+            for (_, hash, _, _) in &blobs {
                 sqlx::query("INSERT OR IGNORE INTO manifest_blobs (manifest, blob) VALUES (?, ?)")
                     .bind(&manifest_hash)
                     .bind(hash)
@@ -457,24 +512,19 @@ impl Store {
         id: i64,
         entries: impl IntoIterator<Item = (String, ManifestEntry)>,
     ) -> Result<Snapshot, StoreError> {
-        let corrupt = |what: &str, e: String| StoreError::Corrupt {
-            scan: id,
-            what: what.to_string(),
-            message: e,
-        };
         let mut snapshot = Snapshot::default();
         for (name, entry) in entries {
             let outcome = match entry {
                 ManifestEntry::Unavailable(why) => Outcome::Unavailable(why),
                 ManifestEntry::Blob(hash) => {
-                    let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM blobs WHERE hash = ?")
-                        .bind(&hash)
-                        .fetch_optional(&self.pool)
+                    let mut conn = self
+                        .pool
+                        .acquire()
                         .await
-                        .map_err(StoreError::sql("reading collector output"))?
-                        .ok_or_else(|| corrupt(&name, format!("blob {hash} is missing")))?;
-                    let items: Vec<Item> =
-                        serde_json::from_slice(&data).map_err(|e| corrupt(&name, e.to_string()))?;
+                        .map_err(StoreError::sql("reading collector output"))?;
+                    let items = load_blob(&mut conn, &hash)
+                        .await
+                        .map_err(|e| corrupt_blob(id, &name, e))?;
                     Outcome::Items(items)
                 }
             };
@@ -549,10 +599,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::sql("pruning manifests"))?;
-            sqlx::query("DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM manifest_blobs)")
+            // A blob goes once no manifest and no other blob's delta refers to it; deleting
+            // the tip of a chain of deltas frees the one below it, hence the loop.
+            loop {
+                let gone = sqlx::query(
+                    "DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM manifest_blobs)
+                     AND hash NOT IN (SELECT base FROM blobs WHERE base IS NOT NULL)",
+                )
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::sql("pruning collector output"))?;
+                if gone.rows_affected() == 0 {
+                    break;
+                }
+            }
         }
         tx.commit()
             .await
@@ -564,6 +624,58 @@ impl Store {
                 .map_err(StoreError::sql("returning free pages"))?;
         }
         Ok(removed)
+    }
+}
+
+/// The manifest of the newest stored scan (empty when there is none).
+async fn newest_manifest(conn: &mut sqlx::SqliteConnection) -> Result<Manifest, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT s.id, m.data FROM scans s JOIN manifests m ON m.hash = s.manifest
+         ORDER BY s.id DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("reading the newest scan manifest"))?;
+    match row {
+        Some((id, data)) => parse_manifest(id, &data),
+        None => Ok(Manifest::new()),
+    }
+}
+
+/// The items of blob `hash`: its row, and when that is a delta, the rows below it down to a
+/// whole output (at most [`blobs::MAX_DEPTH`] deep), applied in order. The error says what is
+/// wrong (a missing row, undecodable data, a chain too deep: a loop).
+async fn load_blob(conn: &mut sqlx::SqliteConnection, hash: &str) -> Result<Vec<Item>, String> {
+    let mut deltas = Vec::new();
+    let mut next = hash.to_string();
+    let whole = loop {
+        let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM blobs WHERE hash = ?")
+            .bind(&next)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| format!("cannot read blob {next}: {e}"))?
+            .ok_or_else(|| format!("blob {next} is missing"))?;
+        match blobs::decode(&data).map_err(|e| format!("blob {next}: {e}"))? {
+            blobs::Stored::Whole(items) => break items,
+            blobs::Stored::Delta(d) => {
+                if deltas.len() as i64 > blobs::MAX_DEPTH {
+                    return Err(format!(
+                        "blob {hash}: a chain of deltas deeper than allowed"
+                    ));
+                }
+                next = d.base.clone();
+                deltas.push(d);
+            }
+        }
+    };
+    Ok(deltas.into_iter().rev().fold(whole, blobs::apply))
+}
+
+fn corrupt_blob(scan: i64, collector: &str, message: String) -> StoreError {
+    StoreError::Corrupt {
+        scan,
+        what: collector.to_string(),
+        message,
     }
 }
 

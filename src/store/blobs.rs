@@ -1,0 +1,240 @@
+//! How a collector's output is stored: whole, or as the change from an earlier output.
+//!
+//! A blob is still addressed by the sha256 of the canonical JSON of its items (so identical
+//! outputs are stored once, whatever their encoding), but what is stored is either
+//! - the JSON array of items (schema 1 to 5 wrote only this), or
+//! - a delta: `{"base": HASH, "del": [keys], "put": [items]}`, the items removed from and
+//!   added to or changed in blob `base`,
+//!
+//! each compressed with zstd when larger than [`COMPRESS_FROM`] bytes (recognised by zstd's
+//! magic number, so old uncompressed rows read as before). One changed file in a million-item
+//! output then costs a few hundred bytes instead of the whole output again.
+//!
+//! Chains are bounded: a delta is made only against a base fewer than [`MAX_DEPTH`] deltas
+//! deep, and only when it is less than half the size of the whole output; otherwise the whole
+//! output is stored, and later deltas start from it.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Item;
+
+/// The longest chain of deltas above a whole output: loading a blob reads at most this many
+/// deltas and one whole output.
+pub const MAX_DEPTH: i64 = 16;
+
+/// Stored bytes above which a blob is compressed (below it zstd's frame costs more than it
+/// saves, and small rows stay readable with the sqlite3 shell).
+pub const COMPRESS_FROM: usize = 512;
+
+/// zstd's level: 3 is its default, fast to write; the data is JSON, which compresses well.
+const LEVEL: i32 = 3;
+
+/// The first four bytes of a zstd frame (RFC 8878), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A blob's content as stored, once decompressed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The whole output.
+    Whole(Vec<Item>),
+    /// The change from blob `base`.
+    Delta(Delta),
+}
+
+/// The change from one output (`base`) to another.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    pub base: String,
+    /// Keys of the base's items that are gone, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub del: Vec<String>,
+    /// Items new or changed since the base, sorted by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub put: Vec<Item>,
+}
+
+/// What to store for `items` (whose canonical JSON is `json`), given the base (hash and items)
+/// it may be a delta against. Returns the bytes, and whether they are a delta.
+pub fn encode(json: &[u8], items: &[Item], base: Option<(&str, &[Item])>) -> (Vec<u8>, bool) {
+    // Deltas need both sides sorted by unique key (as `Outcome::normalized` leaves them);
+    // anything else is stored whole, exactly as given.
+    let sorted = |v: &[Item]| v.windows(2).all(|w| w[0].key < w[1].key);
+    if let Some((hash, old)) = base.filter(|(_, old)| sorted(old) && sorted(items)) {
+        let delta = diff(hash, old, items);
+        let data = serde_json::to_vec(&delta).expect("a delta serialises");
+        if data.len() < json.len() / 2 {
+            return (compress(data), true);
+        }
+    }
+    (compress(json.to_vec()), false)
+}
+
+/// Reads a stored blob (compressed or not, whole or delta).
+pub fn decode(data: &[u8]) -> Result<Stored, String> {
+    let plain;
+    let bytes = if data.starts_with(&ZSTD_MAGIC) {
+        plain = zstd::stream::decode_all(data).map_err(|e| format!("cannot decompress: {e}"))?;
+        &plain[..]
+    } else {
+        data
+    };
+    match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes)
+            .map(Stored::Delta)
+            .map_err(|e| format!("bad delta: {e}")),
+        _ => serde_json::from_slice(bytes)
+            .map(Stored::Whole)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// `base` (sorted by key) with `delta` applied, sorted by key.
+pub fn apply(base: Vec<Item>, delta: Delta) -> Vec<Item> {
+    let mut out = Vec::with_capacity(base.len() + delta.put.len());
+    let mut put = delta.put.into_iter().peekable();
+    let mut del = delta.del.iter().peekable();
+    for item in base {
+        while let Some(p) = put.next_if(|p| p.key < item.key) {
+            out.push(p);
+        }
+        while del.next_if(|d| d.as_str() < item.key.as_str()).is_some() {}
+        if del.next_if(|d| **d == item.key).is_some() {
+            continue;
+        }
+        match put.next_if(|p| p.key == item.key) {
+            Some(p) => out.push(p),
+            None => out.push(item),
+        }
+    }
+    out.extend(put);
+    out
+}
+
+/// The delta from `old` to `new`, both sorted by key with unique keys.
+fn diff(base: &str, old: &[Item], new: &[Item]) -> Delta {
+    let mut d = Delta {
+        base: base.to_string(),
+        ..Delta::default()
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => a.key.cmp(&b.key),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                d.del.push(old[i].key.clone());
+                i += 1;
+            }
+            Ordering::Greater => {
+                d.put.push(new[j].clone());
+                j += 1;
+            }
+            Ordering::Equal => {
+                if old[i] != new[j] {
+                    d.put.push(new[j].clone());
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    d
+}
+
+fn compress(data: Vec<u8>) -> Vec<u8> {
+    if data.len() <= COMPRESS_FROM {
+        return data;
+    }
+    zstd::stream::encode_all(&data[..], LEVEL).expect("zstd compresses in memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item(key: &str, v: &str) -> Item {
+        Item::new(key).with("v", v)
+    }
+
+    #[test]
+    fn a_small_change_is_stored_as_a_small_delta() {
+        let old: Vec<Item> = (0..10_000)
+            .map(|n| item(&format!("/etc/f{n:05}"), "a"))
+            .collect();
+        let mut new = old.clone();
+        new[5000] = item("/etc/f05000", "b");
+        new.remove(7);
+        new.push(item("/etc/zz", "new"));
+        let json = serde_json::to_vec(&new).unwrap();
+        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        assert!(is_delta);
+        assert!(data.len() < 200, "{} bytes", data.len());
+        let Stored::Delta(d) = decode(&data).unwrap() else {
+            panic!("not a delta")
+        };
+        assert_eq!(d.base, "h0");
+        assert_eq!(d.del, ["/etc/f00007"]);
+        assert_eq!(d.put.len(), 2);
+        assert_eq!(apply(old, d), new);
+    }
+
+    #[test]
+    fn a_large_change_or_no_base_is_stored_whole_and_compressed() {
+        let old: Vec<Item> = (0..1000).map(|n| item(&format!("k{n:04}"), "a")).collect();
+        let new: Vec<Item> = (0..1000).map(|n| item(&format!("k{n:04}"), "b")).collect();
+        let json = serde_json::to_vec(&new).unwrap();
+        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        assert!(!is_delta);
+        assert!(data.starts_with(&ZSTD_MAGIC));
+        assert!(
+            data.len() < json.len() / 4,
+            "{} of {}",
+            data.len(),
+            json.len()
+        );
+        assert_eq!(decode(&data).unwrap(), Stored::Whole(new.clone()));
+        let (data, is_delta) = encode(&json, &new, None);
+        assert!(!is_delta);
+        assert_eq!(decode(&data).unwrap(), Stored::Whole(new));
+    }
+
+    #[test]
+    fn unsorted_output_is_stored_whole_as_given() {
+        let old = vec![item("a", "1"), item("b", "2"), item("c", "3")];
+        let new = vec![item("b", "2"), item("a", "1"), item("c", "4")];
+        let json = serde_json::to_vec(&new).unwrap();
+        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        assert!(!is_delta);
+        assert_eq!(decode(&data).unwrap(), Stored::Whole(new));
+    }
+
+    #[test]
+    fn rows_written_before_deltas_read_as_before() {
+        let items = vec![item("a", "1"), item("b", "2")];
+        let old_row = serde_json::to_vec(&items).unwrap();
+        assert_eq!(decode(&old_row).unwrap(), Stored::Whole(items));
+        assert_eq!(decode(b"[]").unwrap(), Stored::Whole(vec![]));
+        assert!(decode(b"{\"bad\":1}").unwrap_err().contains("delta"));
+        assert!(decode(&[0x28, 0xb5, 0x2f, 0xfd, 0]).is_err());
+    }
+
+    proptest! {
+        /// Whatever the two outputs, base + delta gives the new output back.
+        #[test]
+        fn apply_inverts_diff(
+            old in proptest::collection::btree_map("[a-e]{1,3}", "[xy]", 0..40),
+            new in proptest::collection::btree_map("[a-e]{1,3}", "[xy]", 0..40),
+        ) {
+            let old: Vec<Item> = old.iter().map(|(k, v)| item(k, v)).collect();
+            let new: Vec<Item> = new.iter().map(|(k, v)| item(k, v)).collect();
+            let d = diff("h", &old, &new);
+            prop_assert_eq!(apply(old, d), new);
+        }
+    }
+}
