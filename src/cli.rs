@@ -23,7 +23,7 @@ mod backend;
 mod render;
 mod watch;
 
-pub use args::{Args, Color, Command, Format, Level, MailCommand};
+pub use args::{Args, By, Color, Command, Format, Level, MailCommand};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -57,6 +57,16 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
         return Err(Error::Usage(
             "--format sarif is for reports (scan, baseline, diff, watch): use --format json here"
                 .into(),
+        ));
+    }
+    if args.by.is_some() && !prints_report(&args.command) {
+        return Err(Error::Usage(
+            "--by is for reports (scan, baseline, diff, watch)".into(),
+        ));
+    }
+    if args.by.is_some() && args.format == Format::Sarif {
+        return Err(Error::Usage(
+            "--by package has no SARIF form (SARIF results are flat): use --format json".into(),
         ));
     }
     if let Command::Mail {
@@ -256,17 +266,19 @@ fn use_color(args: &Args, terminal: bool) -> bool {
 /// `terminal`: whether it goes to a terminal (for `--color auto`).
 pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
     let min = min_severity(args);
-    match args.format {
-        Format::Json => format!("{}\n", report::render_json_min(report, min)),
-        Format::Sarif => format!("{}\n", report::sarif::render_sarif(report, min)),
-        Format::Text => report::render_text(
-            report,
-            TextOptions {
-                color: use_color(args, terminal),
-                timestamps: !args.no_timestamps,
-                min_severity: min,
-            },
-        ),
+    let opts = TextOptions {
+        color: use_color(args, terminal),
+        timestamps: !args.no_timestamps,
+        min_severity: min,
+    };
+    match (args.format, args.by) {
+        (Format::Json, Some(By::Package)) => {
+            format!("{}\n", report::by_package::render_json(report, min))
+        }
+        (Format::Text, Some(By::Package)) => report::by_package::render_text(report, opts),
+        (Format::Json, None) => format!("{}\n", report::render_json_min(report, min)),
+        (Format::Sarif, _) => format!("{}\n", report::sarif::render_sarif(report, min)),
+        (Format::Text, None) => report::render_text(report, opts),
     }
 }
 

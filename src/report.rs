@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Change, Severity, Warning};
 use crate::store::ScanInfo;
 
+pub mod by_package;
 pub mod sarif;
 
 /// A scan as a report refers to it.

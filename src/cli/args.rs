@@ -36,6 +36,11 @@ pub struct Args {
     /// were left out.
     #[arg(long, global = true, value_enum, value_name = "LEVEL", default_value_t = Level::Info)]
     pub min_severity: Level,
+    /// Group the report's changes: `package` puts each under the package that brought it
+    /// (from the package field collectors set), with a one-line verdict per package and the
+    /// package operation on top; changes no package owns come last.
+    #[arg(long, global = true, value_enum, value_name = "WHAT")]
+    pub by: Option<By>,
     /// Colour the text output by severity.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -131,6 +136,12 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for security dashboards (reports only).
     Sarif,
+}
+
+/// How `--by` groups a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Package,
 }
 
 /// A severity level, as `--min-severity` takes it.
