@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::helper::{DaemonOptions, TreeBuilder, json, ok};
 
 /// The collectors these tests compare: packages, setuid files and /etc, all attributed.
-const COLLECTORS: [&str; 6] = ["-c", "list_packages", "-c", "list_suids", "-c", "check_etc"];
+pub(crate) const COLLECTORS: [&str; 6] =
+    ["-c", "list_packages", "-c", "list_suids", "-c", "check_etc"];
 
 const STATUS_BEFORE: &str = "\
 Package: base-files
@@ -35,7 +36,7 @@ Version: 1.24.0-1
 ";
 
 /// A fake root with a dpkg database (base-files, libc6).
-fn fixture() -> TreeBuilder {
+pub(crate) fn fixture() -> TreeBuilder {
     let root = TreeBuilder::with_etc();
     root.file("var/lib/dpkg/status", STATUS_BEFORE)
         .file(
@@ -49,7 +50,7 @@ fn fixture() -> TreeBuilder {
 
 /// What `apt-get install nginx` and an upgrade of libc6 leave behind, plus a setuid shell
 /// that no package brought.
-fn install_nginx(root: &TreeBuilder) {
+pub(crate) fn install_nginx(root: &TreeBuilder) {
     let upgraded = STATUS_BEFORE.replace("Version: 2.36-9", "Version: 2.36-9+deb12u4");
     root.file("var/lib/dpkg/status", &format!("{upgraded}{NGINX}"))
         .file(
