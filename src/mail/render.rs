@@ -222,7 +222,7 @@ fn packages(report: &Report, shown: usize, text: &mut String, html: &mut String)
         .iter()
         .filter(|c| c.collector != by_package::PACKAGES)
         .collect();
-    loudest.sort_by(|a, b| b.severity.cmp(&a.severity));
+    loudest.sort_by_key(|c| std::cmp::Reverse(c.severity));
     loudest.truncate(shown);
     let opts = TextOptions::default();
     for g in by_package::group(report) {

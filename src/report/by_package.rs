@@ -265,7 +265,7 @@ pub fn group(report: &Report) -> Vec<Group<'_>> {
         }
     }
     for g in &mut groups {
-        g.changes.sort_by(|a, b| b.severity.cmp(&a.severity));
+        g.changes.sort_by_key(|c| std::cmp::Reverse(c.severity));
     }
     groups
 }
