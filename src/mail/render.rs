@@ -224,13 +224,15 @@ fn packages(report: &Report, shown: usize, text: &mut String, html: &mut String)
         .collect();
     loudest.sort_by_key(|c| std::cmp::Reverse(c.severity));
     loudest.truncate(shown);
+    let loudest: std::collections::HashSet<*const Change> =
+        loudest.into_iter().map(|c| c as *const Change).collect();
     let opts = TextOptions::default();
     for g in by_package::group(report) {
         let changes: Vec<&Change> = g
             .changes
             .iter()
             .copied()
-            .filter(|c| loudest.iter().any(|l| std::ptr::eq(*l, *c)))
+            .filter(|c| loudest.contains(&(*c as *const Change)))
             .collect();
         if changes.is_empty() {
             continue;

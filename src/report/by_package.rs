@@ -15,9 +15,9 @@
 //! - Packages come loudest first (then by name), each group's changes loudest first.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::collectors;
 use crate::model::{Change, ChangeKind, Fields, Severity};
@@ -207,7 +207,10 @@ pub fn package_of(c: &Change) -> Option<&str> {
 /// changes not attributed, then those no package owns.
 pub fn group(report: &Report) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
+    // Package name → index in `groups` (a dist-upgrade has thousands of both).
+    let mut index: HashMap<String, usize> = HashMap::new();
     for c in report.changes.iter().filter(|c| c.collector == PACKAGES) {
+        index.insert(c.key.clone(), groups.len());
         groups.push(Group {
             owner: Owner::Package(c.key.clone()),
             operation: Some(Operation::of(c)),
@@ -215,6 +218,7 @@ pub fn group(report: &Report) -> Vec<Group<'_>> {
             changes: Vec::new(),
         });
     }
+    let operated = index.clone();
     let mut unattributed = Vec::new();
     let mut unowned = Vec::new();
     for c in report.changes.iter().filter(|c| c.collector != PACKAGES) {
@@ -229,28 +233,24 @@ pub fn group(report: &Report) -> Vec<Group<'_>> {
             }
             Some(p) => p,
         };
-        let operated = |n: &str| {
-            groups
-                .iter()
-                .any(|g| g.operation.is_some() && g.owner == Owner::Package(n.to_string()))
-        };
-        let name = name.split(',').find(|n| operated(n)).unwrap_or(name);
-        let owner = Owner::Package(name.to_string());
-        match groups.iter_mut().find(|g| g.owner == owner) {
-            Some(g) => g.changes.push(c),
-            None => groups.push(Group {
-                owner,
-                operation: None,
-                package_change: None,
-                changes: vec![c],
-            }),
+        let name = name
+            .split(',')
+            .find(|n| operated.contains_key(*n))
+            .unwrap_or(name);
+        match index.get(name) {
+            Some(&i) => groups[i].changes.push(c),
+            None => {
+                index.insert(name.to_string(), groups.len());
+                groups.push(Group {
+                    owner: Owner::Package(name.to_string()),
+                    operation: None,
+                    package_change: None,
+                    changes: vec![c],
+                });
+            }
         }
     }
-    groups.sort_by(|a, b| {
-        b.max_severity()
-            .cmp(&a.max_severity())
-            .then_with(|| a.name().cmp(b.name()))
-    });
+    groups.sort_by_cached_key(|g| (std::cmp::Reverse(g.max_severity()), g.name().to_string()));
     for (owner, changes) in [
         (Owner::Unattributed, unattributed),
         (Owner::NoPackage, unowned),
@@ -332,48 +332,83 @@ pub fn render_text(report: &Report, opts: TextOptions) -> String {
 /// `max_severity`, `verdict`, `changes`), `warnings`, and `filter` when `min_severity` left
 /// changes out (as in the plain JSON report).
 pub fn render_json(report: &Report, min: Severity) -> String {
-    let groups = group(report);
-    let groups: Vec<Value> = shown(&groups, min)
+    #[derive(Serialize)]
+    struct JsonGroup<'a> {
+        owner: &'static str,
+        package: Option<&'a str>,
+        operation: &'a Option<Operation>,
+        package_change: Option<&'a Change>,
+        max_severity: Severity,
+        verdict: String,
+        changes: Vec<&'a Change>,
+    }
+    #[derive(Serialize)]
+    struct JsonOperation<'a> {
+        package: &'a str,
+        #[serde(flatten)]
+        operation: Operation,
+    }
+    #[derive(Serialize)]
+    struct Filter {
+        min_severity: Severity,
+        hidden: usize,
+    }
+    #[derive(Serialize)]
+    struct Json<'a> {
+        from: &'a Option<super::ScanRef>,
+        to: &'a super::ScanRef,
+        operations: Vec<JsonOperation<'a>>,
+        groups: Vec<JsonGroup<'a>>,
+        warnings: &'a [crate::model::Warning],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filter: Option<Filter>,
+    }
+    let all = group(report);
+    let groups = shown(&all, min)
         .map(|g| {
             let (owner, package) = match &g.owner {
                 Owner::Package(p) => ("package", Some(p.as_str())),
                 Owner::Unattributed => ("unattributed", None),
                 Owner::NoPackage => ("none", None),
             };
-            let changes: Vec<&&Change> = g.changes.iter().filter(|c| c.severity >= min).collect();
-            json!({
-                "owner": owner,
-                "package": package,
-                "operation": g.operation,
-                "package_change": g.package_change,
-                "max_severity": g.max_severity(),
-                "verdict": g.verdict(),
-                "changes": changes,
-            })
+            JsonGroup {
+                owner,
+                package,
+                operation: &g.operation,
+                package_change: g.package_change,
+                max_severity: g.max_severity(),
+                verdict: g.verdict(),
+                changes: g
+                    .changes
+                    .iter()
+                    .copied()
+                    .filter(|c| c.severity >= min)
+                    .collect(),
+            }
         })
         .collect();
-    let operations: Vec<Value> = report
+    let operations = report
         .changes
         .iter()
         .filter(|c| c.collector == PACKAGES)
-        .map(|c| {
-            let mut op = serde_json::to_value(Operation::of(c)).expect("serialises");
-            op["package"] = json!(c.key);
-            op
+        .map(|c| JsonOperation {
+            package: &c.key,
+            operation: Operation::of(c),
         })
         .collect();
-    let mut v = json!({
-        "from": report.from,
-        "to": report.to,
-        "operations": operations,
-        "groups": groups,
-        "warnings": report.warnings,
-    });
     let left_out = hidden(&report.changes, min);
-    if left_out > 0 {
-        v["filter"] = json!({ "min_severity": min, "hidden": left_out });
-    }
-    serde_json::to_string_pretty(&v).expect("values serialise")
+    let out = Json {
+        from: &report.from,
+        to: &report.to,
+        operations,
+        groups,
+        warnings: &report.warnings,
+        filter: (left_out > 0).then_some(Filter {
+            min_severity: min,
+            hidden: left_out,
+        }),
+    };
+    serde_json::to_string_pretty(&out).expect("reports serialise")
 }
 
 /// Debian version order (`[epoch:]upstream[-revision]`, `~` sorting before everything, as

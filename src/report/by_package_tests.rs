@@ -3,6 +3,7 @@ use chrono::DateTime;
 use super::*;
 use crate::model::Warning;
 use crate::report::ScanRef;
+use serde_json::Value;
 
 fn fields(pairs: &[(&str, &str)]) -> Option<Fields> {
     Some(

@@ -16,10 +16,13 @@
 //! left changes out, `minSeverity` and `hiddenChanges`; the warnings (collectors not compared)
 //! are the invocation's `toolExecutionNotifications`, level `warning`.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Change, ChangeKind, Severity};
+use crate::model::{Change, ChangeKind, Fields, Severity};
 
 use super::{Report, hidden};
 
@@ -62,7 +65,7 @@ pub fn fingerprint(collector: &str, key: &str) -> String {
     h.update(collector.as_bytes());
     h.update([0]);
     h.update(key.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// `file:///usr/bin/x` for an absolute path, every byte outside the unreserved set and `/`
@@ -84,93 +87,151 @@ pub fn file_uri(key: &str) -> Option<String> {
 
 /// The report as a SARIF 2.1.0 log (pretty JSON), without the changes below `min_severity`.
 pub fn render_sarif(report: &Report, min_severity: Severity) -> String {
-    serde_json::to_string_pretty(&sarif(report, min_severity)).expect("values serialise")
+    serde_json::to_string_pretty(&Log::of(report, min_severity)).expect("logs serialise")
+}
+
+/// One SARIF result, serialised as it is (a `Value` per result costs a copy of every field).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: String,
+    rule_index: usize,
+    level: &'static str,
+    message: Text<'a>,
+    baseline_state: &'static str,
+    partial_fingerprints: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<Value>,
+    properties: Properties<'a>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Properties<'a> {
+    collector: &'a str,
+    key: &'a str,
+    kind: &'static str,
+    severity: Severity,
+    before: &'a Option<Fields>,
+    after: &'a Option<Fields>,
 }
 
 /// The report as a SARIF 2.1.0 log.
 pub fn sarif(report: &Report, min_severity: Severity) -> Value {
-    let mut rules: Vec<(String, &Change)> = Vec::new();
-    let mut results = Vec::new();
-    for c in report.changes.iter().filter(|c| c.severity >= min_severity) {
-        let id = rule_id(c);
-        let index = match rules.iter().position(|(r, _)| *r == id) {
-            Some(i) => i,
-            None => {
-                rules.push((id.clone(), c));
-                rules.len() - 1
-            }
-        };
-        let mut result = json!({
-            "ruleId": id,
-            "ruleIndex": index,
-            "level": level(c.severity),
-            "message": { "text": c.message },
-            "baselineState": baseline_state(c.kind),
-            "partialFingerprints": { FINGERPRINT: fingerprint(&c.collector, &c.key) },
-            "properties": {
-                "collector": c.collector,
-                "key": c.key,
-                "kind": c.kind.as_str(),
-                "severity": c.severity,
-                "before": c.before,
-                "after": c.after,
-            },
-        });
-        if let Some(uri) = file_uri(&c.key) {
-            result["locations"] = json!([{
-                "physicalLocation": { "artifactLocation": { "uri": uri } }
-            }]);
-        }
-        results.push(result);
-    }
-    let rules: Vec<Value> = rules
-        .iter()
-        .map(|(id, first)| {
-            let what = match &first.rule {
-                Some(_) => format!("dawgmon rule {id}"),
-                None => format!(
-                    "{} {} (no rule matched)",
-                    first.collector,
-                    first.kind.as_str()
-                ),
+    serde_json::to_value(Log::of(report, min_severity)).expect("logs serialise")
+}
+
+/// The whole log, borrowing the report.
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Run<'a> {
+    tool: Value,
+    invocations: Value,
+    results: Vec<SarifResult<'a>>,
+    properties: Value,
+}
+
+impl<'a> Log<'a> {
+    fn of(report: &'a Report, min_severity: Severity) -> Self {
+        let mut rules: Vec<(String, &Change)> = Vec::new();
+        let mut results = Vec::new();
+        for c in report.changes.iter().filter(|c| c.severity >= min_severity) {
+            let id = rule_id(c);
+            let index = match rules.iter().position(|(r, _)| *r == id) {
+                Some(i) => i,
+                None => {
+                    rules.push((id.clone(), c));
+                    rules.len() - 1
+                }
             };
-            json!({ "id": id, "shortDescription": { "text": what } })
-        })
-        .collect();
-    let notifications: Vec<Value> = report
-        .warnings
-        .iter()
-        .map(|w| {
-            json!({
-                "level": "warning",
-                "message": { "text": w.message },
-                "properties": { "collector": w.collector },
+            let locations = file_uri(&c.key)
+                .map(|uri| {
+                    vec![json!({
+                        "physicalLocation": { "artifactLocation": { "uri": uri } }
+                    })]
+                })
+                .unwrap_or_default();
+            results.push(SarifResult {
+                rule_id: id,
+                rule_index: index,
+                level: level(c.severity),
+                message: Text { text: &c.message },
+                baseline_state: baseline_state(c.kind),
+                partial_fingerprints: BTreeMap::from([(
+                    FINGERPRINT,
+                    fingerprint(&c.collector, &c.key),
+                )]),
+                locations,
+                properties: Properties {
+                    collector: &c.collector,
+                    key: &c.key,
+                    kind: c.kind.as_str(),
+                    severity: c.severity,
+                    before: &c.before,
+                    after: &c.after,
+                },
+            });
+        }
+        let rules: Vec<Value> = rules
+            .iter()
+            .map(|(id, first)| {
+                let what = match &first.rule {
+                    Some(_) => format!("dawgmon rule {id}"),
+                    None => format!(
+                        "{} {} (no rule matched)",
+                        first.collector,
+                        first.kind.as_str()
+                    ),
+                };
+                json!({ "id": id, "shortDescription": { "text": what } })
             })
-        })
-        .collect();
-    let mut properties = json!({ "from": report.from, "to": report.to });
-    let left_out = hidden(&report.changes, min_severity);
-    if left_out > 0 {
-        properties["minSeverity"] = json!(min_severity);
-        properties["hiddenChanges"] = json!(left_out);
-    }
-    json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "dawgmon",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": true,
-                "toolExecutionNotifications": notifications,
+            .collect();
+        let notifications: Vec<Value> = report
+            .warnings
+            .iter()
+            .map(|w| {
+                json!({
+                    "level": "warning",
+                    "message": { "text": w.message },
+                    "properties": { "collector": w.collector },
+                })
+            })
+            .collect();
+        let mut properties = json!({ "from": report.from, "to": report.to });
+        let left_out = hidden(&report.changes, min_severity);
+        if left_out > 0 {
+            properties["minSeverity"] = json!(min_severity);
+            properties["hiddenChanges"] = json!(left_out);
+        }
+        Log {
+            schema: SCHEMA,
+            version: "2.1.0",
+            runs: [Run {
+                tool: json!({ "driver": {
+                    "name": "dawgmon",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                }}),
+                invocations: json!([{
+                    "executionSuccessful": true,
+                    "toolExecutionNotifications": notifications,
+                }]),
+                results,
+                properties,
             }],
-            "results": results,
-            "properties": properties,
-        }],
-    })
+        }
+    }
 }
 
 #[cfg(test)]
