@@ -13,6 +13,7 @@ use crate::client::Client;
 use crate::collectors;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::model::Severity;
 use crate::paths;
 use crate::report::{self, Report, TextOptions};
 use crate::store::Store;
@@ -22,7 +23,7 @@ mod backend;
 mod render;
 mod watch;
 
-pub use args::{Args, Color, Command, Format, MailCommand};
+pub use args::{Args, By, Color, Command, Format, Level, MailCommand};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -52,6 +53,22 @@ pub fn main() -> ExitCode {
 pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     // Check names before anything slow (a typo should not cost a scan or a connection).
     collectors::select(&args.collectors).map_err(Error::Usage)?;
+    if args.format == Format::Sarif && !prints_report(&args.command) {
+        return Err(Error::Usage(
+            "--format sarif is for reports (scan, baseline, diff, watch): use --format json here"
+                .into(),
+        ));
+    }
+    if args.by.is_some() && !prints_report(&args.command) {
+        return Err(Error::Usage(
+            "--by is for reports (scan, baseline, diff, watch)".into(),
+        ));
+    }
+    if args.by.is_some() && args.format == Format::Sarif {
+        return Err(Error::Usage(
+            "--by package has no SARIF form (SARIF results are flat): use --format json".into(),
+        ));
+    }
     if let Command::Mail {
         command: MailCommand::Test { config },
     } = &args.command
@@ -70,6 +87,14 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
         Backend::Remote(Client::new(&args.socket))
     };
     run_on(&backend, args).await
+}
+
+/// Whether the command prints a report (what `--format sarif` and `--min-severity` apply to).
+fn prints_report(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Scan | Command::Baseline { .. } | Command::Diff { .. } | Command::Watch { .. }
+    )
 }
 
 /// The in-process engine of `--local`: its database, root and retention. The retention is
@@ -153,7 +178,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
         Command::Mail { .. } => unreachable!("handled by run"),
     };
     print_report(&report, args);
-    if args.exit_code && !report.changes.is_empty() {
+    if args.exit_code && shown_changes(&report, args) {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -188,7 +213,7 @@ async fn mail_test(args: &Args, config: &std::path::Path) -> Result<ExitCode, Er
         Client::new(&args.socket).mail_test().await?
     };
     match args.format {
-        Format::Json => println!(
+        Format::Json | Format::Sarif => println!(
             "{}",
             serde_json::to_string_pretty(&answer).expect("serialises")
         ),
@@ -211,23 +236,57 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn text_options(args: &Args) -> TextOptions {
-    let color = match args.color {
+/// The level `--min-severity` names.
+pub fn min_severity(args: &Args) -> Severity {
+    match args.min_severity {
+        Level::Info => Severity::Info,
+        Level::Low => Severity::Low,
+        Level::Medium => Severity::Medium,
+        Level::High => Severity::High,
+        Level::Critical => Severity::Critical,
+    }
+}
+
+/// Whether the report has changes at or above `--min-severity` (what `--exit-code` looks at).
+pub fn shown_changes(report: &Report, args: &Args) -> bool {
+    let min = min_severity(args);
+    report.changes.iter().any(|c| c.severity >= min)
+}
+
+/// Whether text is coloured, `terminal` saying whether it goes to one.
+fn use_color(args: &Args, terminal: bool) -> bool {
+    match args.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
-    TextOptions {
-        color,
+        Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// A report as the arguments ask for it (format, `--min-severity`), ending in a newline.
+/// `terminal`: whether it goes to a terminal (for `--color auto`).
+pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
+    let min = min_severity(args);
+    let opts = TextOptions {
+        color: use_color(args, terminal),
         timestamps: !args.no_timestamps,
+        min_severity: min,
+    };
+    match (args.format, args.by) {
+        (Format::Json, Some(By::Package)) => {
+            format!("{}\n", report::by_package::render_json(report, min))
+        }
+        (Format::Text, Some(By::Package)) => report::by_package::render_text(report, opts),
+        (Format::Json, None) => format!("{}\n", report::render_json_min(report, min)),
+        (Format::Sarif, _) => format!("{}\n", report::sarif::render_sarif(report, min)),
+        (Format::Text, None) => report::render_text(report, opts),
     }
 }
 
 fn print_report(report: &Report, args: &Args) {
-    match args.format {
-        Format::Json => println!("{}", report::render_json(report)),
-        Format::Text => print!("{}", report::render_text(report, text_options(args))),
-    }
+    print!(
+        "{}",
+        render_report(report, args, std::io::stdout().is_terminal())
+    );
 }
 
 #[cfg(test)]

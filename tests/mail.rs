@@ -1063,6 +1063,70 @@ mod daemon {
         assert_eq!(status(&d2)["outbox"]["pending"], 0);
     }
 
+    /// Issue 9's leftover: the apt hook's two steps through the daemon (`baseline apt-pre`
+    /// before dpkg runs, `diff --since apt-pre` after it) are scans the daemon stores and mails;
+    /// the message of the scan after names the package operation on top and groups the changes
+    /// under the packages that brought them, what no package owns last.
+    #[test]
+    fn the_mail_after_an_apt_run_names_the_package_operation() {
+        let _live = crate::helper::live_lock();
+        let mail_dir = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(free_port(), mail_dir.path());
+        let root = crate::reports::fixture();
+        let d = DaemonOptions {
+            collectors: ["list_packages", "list_suids", "check_etc"]
+                .map(String::from)
+                .to_vec(),
+            ..no_schedule(&root, &smtp_mail(sink.port), None)
+        }
+        .spawn();
+        d.ctl_ok(&["--color", "never", "baseline", "apt-pre"]);
+        wait_until(Duration::from_secs(20), "the started note", || {
+            (!sink.messages().is_empty()).then_some(())
+        });
+        crate::reports::install_nginx(&root);
+        let printed = d.ctl_ok(&[
+            "--color",
+            "never",
+            "--no-timestamps",
+            "diff",
+            "--since",
+            "apt-pre",
+        ]);
+        assert!(printed.contains("nginx-helper"), "{printed}");
+        let body = wait_until(Duration::from_secs(20), "the report of the apt run", || {
+            sink.messages()
+                .iter()
+                .map(|m| crate::helper::smtp::decode_qp(m))
+                .find(|m| m.contains("Package operation: "))
+        });
+        assert!(
+            body.contains(
+                "Package operation: upgraded libc6:amd64 2.36-9 → 2.36-9+deb12u4, \
+                 installed nginx 1.24.0-1\n"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("Compared scan 1 \"apt-pre\""), "{body}");
+        let pos = |needle: &str| {
+            body.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{body}"))
+        };
+        assert!(
+            pos("== nginx 1.24.0-1 (installed): 1 suid binary /usr/lib/nginx/nginx-helper [")
+                < pos("+ suid binary /usr/lib/nginx/nginx-helper got created")
+        );
+        assert!(
+            pos("+ suid binary /usr/lib/nginx/nginx-helper got created")
+                < pos("== NO PACKAGE OWNS THESE: 1 suid binary /usr/local/bin/rootsh [")
+        );
+        assert!(
+            pos("== NO PACKAGE OWNS THESE")
+                < pos("+ suid binary /usr/local/bin/rootsh got created")
+        );
+        assert_eq!(sink.messages().len(), 2, "{:#?}", sink.messages());
+    }
+
     /// Scans stored while no daemon ran (`dawgctl --local`) are reported when it starts, once:
     /// the next start sends nothing again.
     #[test]

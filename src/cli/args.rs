@@ -29,9 +29,18 @@ pub struct Args {
     /// --local: the daemon scans the root of its config file).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Output format.
+    /// Output format (sarif: SARIF 2.1.0, for reports only: scan, baseline, diff, watch).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Leave out the changes below LEVEL; the summary still counts them and says how many
+    /// were left out.
+    #[arg(long, global = true, value_enum, value_name = "LEVEL", default_value_t = Level::Info)]
+    pub min_severity: Level,
+    /// Group the report's changes: `package` puts each under the package that brought it
+    /// (from the package field collectors set), with a one-line verdict per package and the
+    /// package operation on top; changes no package owns come last.
+    #[arg(long, global = true, value_enum, value_name = "WHAT")]
+    pub by: Option<By>,
     /// Colour the text output by severity.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -41,7 +50,8 @@ pub struct Args {
     /// Run or compare only this collector (repeatable; see `dawgctl collectors`).
     #[arg(short = 'c', long = "collector", global = true, value_name = "NAME")]
     pub collectors: Vec<String>,
-    /// Exit with status 1 when changes were found (like `git diff --exit-code`).
+    /// Exit with status 1 when changes were found (like `git diff --exit-code`); with
+    /// --min-severity, only changes at or above that level count.
     #[arg(long, global = true)]
     pub exit_code: bool,
     /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default: the
@@ -124,6 +134,24 @@ pub enum MailCommand {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0, for security dashboards (reports only).
+    Sarif,
+}
+
+/// How `--by` groups a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Package,
+}
+
+/// A severity level, as `--min-severity` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,9 +13,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitCode;
 
 use crate::error::Error;
-use crate::report::{self, TextOptions};
 
-use super::{Args, Backend, Color, Format, render};
+use super::{Args, Backend, Format, render};
 
 /// Runs `command` between a baseline and a scan through `backend`.
 pub async fn run(backend: &Backend, args: &Args, command: &[String]) -> Result<ExitCode, Error> {
@@ -86,31 +85,16 @@ pub async fn run(backend: &Backend, args: &Args, command: &[String]) -> Result<E
     if let Err(e) = backend.delete_baseline(&label).await {
         eprintln!("dawgctl watch: could not remove the label {label:?}: {e}");
     }
+    let rendered = super::render_report(&report, args, std::io::stderr().is_terminal());
     let text = match args.format {
-        Format::Json => format!("{}\n", report::render_json(&report)),
-        Format::Text => {
-            let color = match args.color {
-                Color::Always => true,
-                Color::Never => false,
-                Color::Auto => {
-                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            let opts = TextOptions {
-                color,
-                timestamps: !args.no_timestamps,
-            };
-            format!(
-                "dawgctl watch: {} changed (scan {} to scan {}):\n{}",
-                command[0],
-                base.scan.id,
-                report.to.id,
-                report::render_text(&report, opts)
-            )
-        }
+        Format::Text => format!(
+            "dawgctl watch: {} changed (scan {} to scan {}):\n{rendered}",
+            command[0], base.scan.id, report.to.id,
+        ),
+        _ => rendered,
     };
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    if code == 0 && args.exit_code && !report.changes.is_empty() {
+    if code == 0 && args.exit_code && super::shown_changes(&report, args) {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::from(code))

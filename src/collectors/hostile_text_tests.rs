@@ -57,6 +57,7 @@ async fn hostile_names_gecos_models_and_hostname_are_escaped_in_reports() {
         TextOptions {
             color: false,
             timestamps: true,
+            ..Default::default()
         },
     );
     assert!(raw_controls(&text).is_empty(), "{text:?}");

@@ -145,3 +145,46 @@ fn loopback_relays_may_take_a_password_without_tls() {
     );
     assert!(c.is_ok(), "{c:?}");
 }
+
+/// `min_severity = "critical"` mails only when a change reaches critical.
+#[test]
+fn min_severity_knows_critical() {
+    use crate::model::{Change, ChangeKind};
+    use crate::report::{Report, ScanRef};
+    let c = parse(
+        "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\nmin_severity = \"critical\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.min_severity, Severity::Critical);
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let scan = |id| ScanRef {
+        id,
+        label: None,
+        started_at: at,
+    };
+    let change = |severity| Change {
+        collector: "list_suids".into(),
+        kind: ChangeKind::Added,
+        key: "/usr/bin/x".into(),
+        message: "suid binary /usr/bin/x got created".into(),
+        severity,
+        rule: None,
+        before: None,
+        after: None,
+    };
+    let mut report = Report {
+        from: Some(scan(1)),
+        to: scan(2),
+        changes: vec![change(Severity::High)],
+        warnings: vec![],
+    };
+    assert_eq!(
+        crate::mail::decide(&c, &report),
+        crate::mail::Decision::Skip
+    );
+    report.changes.push(change(Severity::Critical));
+    assert_eq!(
+        crate::mail::decide(&c, &report),
+        crate::mail::Decision::Report
+    );
+}

@@ -4,12 +4,14 @@
 //! reader who has not logged in: most severe first, then by collector, with the host and the
 //! two scans compared on top and the warnings at the end. Long reports are cut after
 //! `max_lines` change and warning lines, saying how much was left out and which command shows
-//! it all. The HTML part carries the same content, every piece of host data escaped.
+//! it all. The HTML part carries the same content, every piece of host data escaped. After a
+//! package operation (the report has `list_packages` changes, as the scan after an apt run
+//! has), the message names the operation on top and groups the changes by package instead.
 
 use chrono::{DateTime, Local, Utc};
 
 use crate::model::{Change, Severity, Warning};
-use crate::report::{Report, ScanRef, TextOptions, change_line, headline};
+use crate::report::{Report, ScanRef, TextOptions, by_package, change_line, headline};
 
 /// A message ready for the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,13 +102,25 @@ pub fn subject(template: &str, report: &Report, host: &str) -> String {
     one_line(&filled)
 }
 
-/// The message for a compared pair of scans.
+/// The message for a compared pair of scans. When the report holds package changes (a package
+/// operation happened between the scans), the operation is named on top and the changes are
+/// grouped under the package that brought them ([`by_package`]) instead of by severity.
 pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
+    let operation = by_package::operation_line(report);
     let groups = group(&report.changes);
     let max = opts.max_lines.max(1);
-    let shown_changes = report.changes.len().min(max);
+    // With an operation, package changes are told by the operation line and the verdicts.
+    let lines = match operation {
+        Some(_) => report
+            .changes
+            .iter()
+            .filter(|c| c.collector != by_package::PACKAGES)
+            .count(),
+        None => report.changes.len(),
+    };
+    let shown_changes = lines.min(max);
     let shown_warnings = report.warnings.len().min(max - shown_changes);
-    let left_changes = report.changes.len() - shown_changes;
+    let left_changes = lines - shown_changes;
     let left_warnings = report.warnings.len() - shown_warnings;
     let command = diff_command(report);
     let line_opts = TextOptions::default();
@@ -121,13 +135,23 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     );
     let compared = compared_line(report);
 
-    let mut text = format!("{title}\n{compared}\n");
+    let mut text = format!("{title}\n");
     let mut html = format!(
-        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<h2>{}</h2>\n<p>{}</p>\n",
+        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<h2>{}</h2>\n",
         esc(&title),
-        esc(&compared)
     );
-    let mut budget = shown_changes;
+    if let Some(op) = &operation {
+        text.push_str(&format!("{op}\n"));
+        html.push_str(&format!("<p><b>{}</b></p>\n", esc(op)));
+    }
+    text.push_str(&format!("{compared}\n"));
+    html.push_str(&format!("<p>{}</p>\n", esc(&compared)));
+    let mut budget = if operation.is_some() {
+        packages(report, shown_changes, &mut text, &mut html);
+        0
+    } else {
+        shown_changes
+    };
     for (severity, collectors) in &groups {
         if budget == 0 {
             break;
@@ -185,6 +209,48 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
         subject: subject(opts.subject, report, host),
         text,
         html,
+    }
+}
+
+/// The changes grouped by package: each package's verdict, then its changes. Only the
+/// `shown` loudest changes get a line (the cut drops the least severe first, as the severity
+/// layout does); a package none of whose changes made the cut is left out (the operation line
+/// names it).
+fn packages(report: &Report, shown: usize, text: &mut String, html: &mut String) {
+    let mut loudest: Vec<&Change> = report
+        .changes
+        .iter()
+        .filter(|c| c.collector != by_package::PACKAGES)
+        .collect();
+    loudest.sort_by_key(|c| std::cmp::Reverse(c.severity));
+    loudest.truncate(shown);
+    let loudest: std::collections::HashSet<*const Change> =
+        loudest.into_iter().map(|c| c as *const Change).collect();
+    let opts = TextOptions::default();
+    for g in by_package::group(report) {
+        let changes: Vec<&Change> = g
+            .changes
+            .iter()
+            .copied()
+            .filter(|c| loudest.contains(&(*c as *const Change)))
+            .collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let verdict = g.verdict();
+        text.push_str(&format!("\n== {verdict} ==\n"));
+        html.push_str(&format!(
+            "<h3 style=\"color: {}\">{}</h3>\n<ul>\n",
+            html_color(g.max_severity()),
+            esc(&verdict)
+        ));
+        for c in changes {
+            let line = change_line(c, report.to.started_at, opts);
+            text.push_str(&line);
+            text.push('\n');
+            html.push_str(&format!("<li><code>{}</code></li>\n", esc(&line)));
+        }
+        html.push_str("</ul>\n");
     }
 }
 

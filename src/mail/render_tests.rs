@@ -231,3 +231,122 @@ fn first_scan_gets_a_short_note_only() {
     assert!(m.text.lines().count() <= 5, "{}", m.text);
     assert!(m.html.contains("web&lt;1&gt;"));
 }
+
+fn with_package(collector: &str, key: &str, severity: Severity, package: &str) -> Change {
+    let mut c = change(collector, key, severity);
+    c.after = Some(Fields::from([("package".to_string(), package.to_string())]));
+    c
+}
+
+/// Issue 9's leftover and issue 10: after a package operation (the scan after an apt run), the
+/// message names the operation on top and groups the changes under their packages.
+#[test]
+fn a_package_operation_is_named_on_top_and_changes_grouped_by_package() {
+    let mut installed = change("list_packages", "nginx", Severity::Low);
+    installed.after = Some(Fields::from([
+        ("version".to_string(), "1.24.0-1".to_string()),
+        ("status".to_string(), "install ok installed".to_string()),
+    ]));
+    let mut upgraded = change("list_packages", "libc6", Severity::Info);
+    upgraded.kind = ChangeKind::Modified;
+    upgraded.before = Some(Fields::from([("version".into(), "2.36-9".into())]));
+    upgraded.after = Some(Fields::from([("version".into(), "2.36-9+deb12u4".into())]));
+    let r = report(
+        vec![
+            with_package(
+                "list_suids",
+                "/usr/local/bin/sh",
+                Severity::Critical,
+                "none",
+            ),
+            with_package(
+                "list_suids",
+                "/usr/lib/nginx/helper",
+                Severity::High,
+                "nginx",
+            ),
+            with_package(
+                "check_etc",
+                "/etc/nginx/nginx.conf",
+                Severity::Medium,
+                "nginx",
+            ),
+            change("list_tcpudp_ports", "tcp 0.0.0.0:80", Severity::High),
+            upgraded,
+            installed,
+        ],
+        0,
+    );
+    let m = render(&r, "web1", OPTS);
+    let lines: Vec<&str> = m.text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "Package operation: upgraded libc6 2.36-9 → 2.36-9+deb12u4, installed nginx 1.24.0-1"
+    );
+    assert!(lines[2].starts_with("Compared scan 7"), "{}", m.text);
+    let pos = |needle: &str| {
+        m.text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{}", m.text))
+    };
+    assert!(
+        pos(
+            "== nginx 1.24.0-1 (installed): 1 suid binary /usr/lib/nginx/helper [high], 1 file /etc/nginx/nginx.conf [medium] =="
+        ) < pos("+ list_suids item /usr/lib/nginx/helper added [high]")
+    );
+    assert!(pos("+ list_suids item /usr/lib/nginx/helper added") < pos("== Not attributed"));
+    assert!(pos("== Not attributed") < pos("+ list_tcpudp_ports item tcp 0.0.0.0:80"));
+    assert!(pos("+ list_tcpudp_ports item") < pos("== NO PACKAGE OWNS THESE"));
+    assert!(pos("== NO PACKAGE OWNS THESE") < pos("+ list_suids item /usr/local/bin/sh"));
+    assert!(
+        !m.text.contains("== high =="),
+        "no severity layout: {}",
+        m.text
+    );
+    // Package changes are told by the operation line, not as lines of their own.
+    assert_eq!(m.text.lines().filter(|l| l.starts_with("+ ")).count(), 4);
+    assert!(
+        m.html
+            .contains("<p><b>Package operation: upgraded libc6 2.36-9 → 2.36-9+deb12u4")
+    );
+    assert!(
+        m.html
+            .contains(">NO PACKAGE OWNS THESE: 1 suid binary /usr/local/bin/sh [critical]</h3>")
+    );
+
+    // Cut to two lines: the loudest two stay (critical, then a high one), whatever their package.
+    let cut = render(
+        &r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines: 2,
+        },
+    );
+    let shown: Vec<&str> = cut.text.lines().filter(|l| l.starts_with("+ ")).collect();
+    assert_eq!(shown.len(), 2, "{}", cut.text);
+    assert!(
+        cut.text
+            .contains("+ list_suids item /usr/local/bin/sh added [critical]")
+    );
+    assert!(
+        shown.iter().all(|l| !l.ends_with("[medium]")),
+        "{}",
+        cut.text
+    );
+    assert!(
+        cut.text.contains("... 2 more changes not shown"),
+        "{}",
+        cut.text
+    );
+    assert!(cut.text.contains("Package operation: "));
+
+    // Without package changes, the severity layout stays.
+    let plain = report(
+        vec![with_package("list_suids", "/x", Severity::High, "none")],
+        0,
+    );
+    let m = render(&plain, "web1", OPTS);
+    assert!(!m.text.contains("Package operation"));
+    assert!(m.text.contains("== high =="));
+}
