@@ -118,11 +118,26 @@ fn messages(dir: &Path) -> Vec<String> {
         return vec![];
     };
     let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-    paths.sort();
+    paths.sort_by_key(|p| arrival(p));
     paths
         .iter()
         .map(|p| decode_qp(&std::fs::read_to_string(p).unwrap()))
         .collect()
+}
+
+/// The order a message arrived in, from Python's Maildir name `SECS.M<usec>P<pid>Q<n>.HOST`:
+/// seconds, then the server's message counter `n` (the microseconds are not zero-padded, so
+/// sorting the names as text swaps two messages of one second now and then).
+fn arrival(path: &Path) -> (u64, u64, String) {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut parts = name.split('.');
+    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let counter = parts
+        .next()
+        .and_then(|u| u.rsplit_once('Q'))
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0);
+    (secs, counter, name)
 }
 
 /// Undoes quoted-printable (soft line breaks and `=XX`); text that is not QP passes through.
