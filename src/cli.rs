@@ -90,7 +90,27 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
     };
     let mut engine = Engine::new(store, args.root.clone());
     engine.retention = retention;
+    engine.rules = std::sync::Arc::new(local_rules(&args.daemon_config)?);
     Ok(engine)
+}
+
+/// The rules of `--local`: the daemon's config file's, so a local scan judges and ignores as
+/// the daemon would. A missing file means the built-in rules; one this user may not read too
+/// (said on stderr); a broken one is an error.
+pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error> {
+    match crate::config::Config::load(path, false) {
+        Ok(config) => config.rules().map_err(Error::Usage),
+        Err(crate::config::ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            eprintln!(
+                "note: cannot read {} ({source}): using the built-in rules and no ignores",
+                path.display()
+            );
+            crate::rules::Rules::new(&[], &[], &[]).map_err(Error::Usage)
+        }
+        Err(e) => Err(Error::Usage(e.to_string())),
+    }
 }
 
 /// Runs one command on a back end.

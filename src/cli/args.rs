@@ -29,6 +29,11 @@ pub struct Args {
     /// --local: the daemon scans the root of its config file).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// With --local: the daemon's config file, whose [[rule]], disable_rules and [[ignore]]
+    /// judge the reports (missing: the built-in rules).
+    #[arg(long, global = true, env = "DAWGMON_CONFIG", value_name = "PATH",
+          default_value = paths::DEFAULT_CONFIG)]
+    pub daemon_config: PathBuf,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
