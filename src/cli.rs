@@ -20,9 +20,10 @@ use crate::store::Store;
 pub mod args;
 mod backend;
 mod render;
+mod tuning;
 mod watch;
 
-pub use args::{Args, Color, Command, Format, MailCommand};
+pub use args::{Args, Color, Command, Format, IgnoreCommand, MailCommand};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -57,6 +58,11 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     } = &args.command
     {
         return mail_test(args, config).await;
+    }
+    if let Command::Rules = &args.command {
+        let rules = local_rules(&args.daemon_config)?;
+        print!("{}", tuning::render_rules(&rules, args.format));
+        return Ok(ExitCode::SUCCESS);
     }
     let backend = if args.local {
         Backend::Local(local_engine(args).await?)
@@ -152,6 +158,20 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             backend
                 .diff(since.as_deref(), &to_scan, &args.collectors)
                 .await?
+        }
+        Command::Ignore {
+            command: IgnoreCommand::Suggest { scans },
+        } => {
+            print!(
+                "{}",
+                tuning::suggest(backend, *scans, &args.collectors).await?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Rules => {
+            let rules = local_rules(&args.daemon_config)?;
+            print!("{}", tuning::render_rules(&rules, args.format));
+            return Ok(ExitCode::SUCCESS);
         }
         Command::History { limit } => {
             render::history(&backend.history(*limit).await?, args.format);

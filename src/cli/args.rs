@@ -110,6 +110,26 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Print the severity rules in effect: the [[rule]] tables of the daemon's config file
+    /// (--daemon-config), then the built-in ones, minus disable_rules; first match wins.
+    Rules,
+    /// Noise control: [[ignore]] tables for the config file.
+    Ignore {
+        #[command(subcommand)]
+        command: IgnoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IgnoreCommand {
+    /// Compare each of the newest stored scans with the one before it and print ready-to-paste
+    /// [[ignore]] tables for the items that changed, each with how often it churned. Run it on
+    /// an idle host: what changes there on its own is noise.
+    Suggest {
+        /// How many of the newest stored scans to compare (at least 2).
+        #[arg(long, default_value_t = 24, value_name = "N")]
+        scans: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
