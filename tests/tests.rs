@@ -11,6 +11,7 @@ mod install;
 mod journald;
 mod mail;
 mod nspawn_live;
+mod rules;
 mod systemd;
 mod systemd_live;
 mod trust;
