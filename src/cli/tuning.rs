@@ -87,7 +87,8 @@ pub fn render_rules(rules: &Rules, format: Format) -> String {
 }
 
 /// The severity table of README.md (between its `rules-table` markers), generated from the
-/// built-in rules.
+/// built-in rules (only the README test uses it).
+#[cfg(test)]
 pub fn readme_table(rules: &Rules) -> String {
     let cell = |s: &str| s.replace('|', "\\|");
     let mut out =
