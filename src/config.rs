@@ -612,4 +612,30 @@ mod tests {
         let e = Config::parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();
         assert!(e.contains("from"), "{e}");
     }
+
+    #[test]
+    fn rules_and_ignores_are_checked_when_the_file_is_loaded() {
+        // Loading is also what a reload (SIGHUP) does: a bad rule there keeps the old config.
+        let good = Config::parse(
+            "disable_rules = [\"uptime.reboot\"]\n[[rule]]\nid = \"local.a\"\n\
+             collector = \"env\"\nseverity = \"high\"\nwhy = \"w\"\n\
+             [[ignore]]\ncollector = \"list_ifaces\"\nkey = [\"veth*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(good.rules.len(), 1);
+        assert_eq!(good.ignores.len(), 1);
+        let rules = good.rules().unwrap();
+        assert_eq!(rules.specs().next().unwrap().id, "local.a");
+        assert!(!rules.specs().any(|r| r.id == "uptime.reboot"));
+        let e = Config::parse(
+            "[[rule]]\nid = \"local.a\"\ncollector = \"env\"\nkey = [\"{a\"]\n\
+             severity = \"high\"\nwhy = \"w\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("\"local.a\": key") && e.contains("glob"), "{e}");
+        let e = Config::parse("disable_rules = [\"no.such\"]\n").unwrap_err();
+        assert!(e.contains("no.such"), "{e}");
+        let e = Config::parse("[[ignore]]\ncollector = \"env\"\nfield = [\"x\"]\n").unwrap_err();
+        assert!(e.contains("field"), "{e}");
+    }
 }
