@@ -226,6 +226,23 @@ mod tests {
             &[("members", "a")],
         );
         assert_eq!(crate::rules::testing::severity(&left), Severity::Info);
+        // The last member leaving is not growth (before the rules engine it counted as such).
+        let emptied = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "")],
+        );
+        assert_eq!(crate::rules::testing::severity(&emptied), Severity::Info);
+        let new_docker = crate::rules::testing::change(
+            "check_groups",
+            None,
+            Some(Item::new("docker").with("gid", 999).with("members", "")),
+        );
+        assert_eq!(
+            (new_docker.severity, new_docker.rule.as_deref()),
+            (Severity::High, Some("group.privileged-new"))
+        );
         let plain = change(
             "audio",
             ChangeKind::Modified,
