@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::collectors;
@@ -94,18 +94,24 @@ struct Glob {
     matcher: GlobMatcher,
 }
 
+/// Parses one glob of the rules' dialect: `!` in front negates, `*` crosses `/`.
+fn parse_glob(text: &str) -> Result<(bool, globset::Glob), String> {
+    let (negated, pattern) = match text.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let glob = GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+        .map_err(|e| e.kind().to_string())?;
+    Ok((negated, glob))
+}
+
 impl Glob {
     fn new(text: &str) -> Result<Glob, String> {
-        let (negated, pattern) = match text.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(false)
-            .backslash_escape(true)
-            .empty_alternates(true)
-            .build()
-            .map_err(|e| e.kind().to_string())?;
+        let (negated, glob) = parse_glob(text)?;
         Ok(Glob {
             negated,
             matcher: glob.compile_matcher(),
@@ -117,8 +123,41 @@ impl Glob {
     }
 }
 
-fn any_match(globs: &[Glob], text: &str) -> bool {
-    globs.is_empty() || globs.iter().any(|g| g.is_match(text))
+/// A list of key globs, any one of which may match (none: every key). The plain globs are
+/// one [`GlobSet`] (one pass over the key, literals and prefixes without a regex); negated
+/// ones are checked one by one.
+#[derive(Debug, Clone, Default)]
+struct AnyGlob {
+    empty: bool,
+    set: GlobSet,
+    negated: Vec<Glob>,
+}
+
+impl AnyGlob {
+    fn new(globs: &[String]) -> Result<AnyGlob, (String, String)> {
+        let mut set = GlobSetBuilder::new();
+        let mut negated = Vec::new();
+        for text in globs {
+            let (neg, glob) = parse_glob(text).map_err(|e| (text.clone(), e))?;
+            if neg {
+                negated.push(Glob {
+                    negated: true,
+                    matcher: glob.compile_matcher(),
+                });
+            } else {
+                set.add(glob);
+            }
+        }
+        Ok(AnyGlob {
+            empty: globs.is_empty(),
+            set: set.build().map_err(|e| (globs.join(", "), e.to_string()))?,
+            negated,
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.empty || self.set.is_match(text) || self.negated.iter().any(|g| g.is_match(text))
+    }
 }
 
 /// The entries of a comma-separated list field (spaces around entries trimmed, empty ones
@@ -139,7 +178,7 @@ struct Compiled {
     collector: Glob,
     /// Bit 0 added, 1 removed, 2 modified.
     kinds: u8,
-    key: Vec<Glob>,
+    key: AnyGlob,
     item: Vec<(String, Glob)>,
     was: Vec<(String, Glob)>,
     has: Vec<(String, Glob)>,
@@ -175,7 +214,7 @@ impl Subject<'_> {
 
 impl Compiled {
     fn matches(&self, s: &Subject) -> bool {
-        if self.kinds & kind_bit(s.kind) == 0 || !any_match(&self.key, s.key) {
+        if self.kinds & kind_bit(s.kind) == 0 || !self.key.is_match(s.key) {
             return false;
         }
         let now = s.now();
@@ -233,7 +272,7 @@ impl Compiled {
 #[derive(Debug, Clone)]
 struct CompiledIgnore {
     collector: Glob,
-    key: Vec<Glob>,
+    key: AnyGlob,
     fields: BTreeSet<String>,
 }
 
@@ -282,20 +321,15 @@ fn compile_fields(
         .collect()
 }
 
-fn compile_globs(id: &str, key: &str, globs: &[String]) -> Result<Vec<Glob>, String> {
-    globs
-        .iter()
-        .map(|glob| {
-            Glob::new(glob).map_err(|e| {
-                rule_error(
-                    id,
-                    key,
-                    &format!("bad glob {glob:?} ({e})"),
-                    "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
-                )
-            })
-        })
-        .collect()
+fn compile_globs(id: &str, key: &str, globs: &[String]) -> Result<AnyGlob, String> {
+    AnyGlob::new(globs).map_err(|(glob, e)| {
+        rule_error(
+            id,
+            key,
+            &format!("bad glob {glob:?} ({e})"),
+            "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
+        )
+    })
 }
 
 /// Checks one rule and compiles it.
@@ -458,7 +492,7 @@ impl Rules {
     pub fn ignored(&self, s: &Subject) -> bool {
         self.ignores.iter().any(|ig| {
             ig.collector.is_match(s.collector)
-                && any_match(&ig.key, s.key)
+                && ig.key.is_match(s.key)
                 && (ig.fields.is_empty()
                     || (s.kind == ChangeKind::Modified && only_fields_differ(s, &ig.fields)))
         })
@@ -499,11 +533,7 @@ fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> {
             "{at}: collector matches no collector; name one that `dawgctl collectors` lists"
         ));
     }
-    let key = ig
-        .key
-        .iter()
-        .map(|k| Glob::new(k).map_err(|e| bad("key", k, e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let key = AnyGlob::new(&ig.key).map_err(|(k, e)| bad("key", &k, e))?;
     Ok(CompiledIgnore {
         collector,
         key,
