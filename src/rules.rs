@@ -261,6 +261,10 @@ impl Compiled {
         if !has {
             return false;
         }
+        // Only a modified item loses entries (a removed one is gone as a whole).
+        if !self.lost.is_empty() && s.kind != ChangeKind::Modified {
+            return false;
+        }
         self.lost.iter().all(|(f, g)| {
             let after: BTreeSet<&str> = entries(s.new.and_then(|n| n.get(f))).collect();
             entries(s.old.and_then(|o| o.get(f))).any(|e| g.is_match(e) && !after.contains(e))
@@ -296,7 +300,7 @@ pub fn builtin_specs() -> Result<Vec<RuleSpec>, String> {
         .map_err(|e| format!("the built-in rules do not parse: {}", e.to_string().trim()))
 }
 
-/// Names a rule in an error: its id, or its position when it has none.
+/// An error about one rule: its id, the key at fault, the problem and the fix.
 fn rule_error(id: &str, key: &str, problem: &str, fix: &str) -> String {
     format!("rule {id:?}: {key}: {problem}; {fix}")
 }

@@ -269,6 +269,8 @@ why = "w"
         judge(&builtin, ChangeKind::Modified, Some(&c), Some(&d)).as_deref(),
         Some("mount.hardening-lost")
     );
+    // A removed mount loses nothing: it is gone as a whole (info, no rule).
+    assert_eq!(judge(&builtin, ChangeKind::Removed, Some(&c), None), None);
     // "errors=remount-ro" is not "ro": dropping it loses no hardening.
     let (e, g) = (f("rw,errors=remount-ro"), f("rw"));
     assert_eq!(
