@@ -21,9 +21,10 @@ use crate::store::Store;
 pub mod args;
 mod backend;
 mod render;
+mod tuning;
 mod watch;
 
-pub use args::{Args, By, Color, Command, Format, Level, MailCommand};
+pub use args::{Args, By, Color, Command, Format, IgnoreCommand, Level, MailCommand};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -75,6 +76,11 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     {
         return mail_test(args, config).await;
     }
+    if let Command::Rules = &args.command {
+        let rules = local_rules(&args.daemon_config)?;
+        print!("{}", tuning::render_rules(&rules, args.format));
+        return Ok(ExitCode::SUCCESS);
+    }
     let backend = if args.local {
         Backend::Local(local_engine(args).await?)
     } else {
@@ -115,7 +121,27 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
     };
     let mut engine = Engine::new(store, args.root.clone());
     engine.retention = retention;
+    engine.rules = std::sync::Arc::new(local_rules(&args.daemon_config)?);
     Ok(engine)
+}
+
+/// The rules of `--local`: the daemon's config file's, so a local scan judges and ignores as
+/// the daemon would. A missing file means the built-in rules; one this user may not read too
+/// (said on stderr); a broken one is an error.
+pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error> {
+    match crate::config::Config::load(path, false) {
+        Ok(config) => config.rules().map_err(Error::Usage),
+        Err(crate::config::ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            eprintln!(
+                "note: cannot read {} ({source}): using the built-in rules and no ignores",
+                path.display()
+            );
+            crate::rules::Rules::new(&[], &[], &[]).map_err(Error::Usage)
+        }
+        Err(e) => Err(Error::Usage(e.to_string())),
+    }
 }
 
 /// Runs one command on a back end.
@@ -157,6 +183,20 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             backend
                 .diff(since.as_deref(), &to_scan, &args.collectors)
                 .await?
+        }
+        Command::Ignore {
+            command: IgnoreCommand::Suggest { scans },
+        } => {
+            print!(
+                "{}",
+                tuning::suggest(backend, *scans, &args.collectors).await?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Rules => {
+            let rules = local_rules(&args.daemon_config)?;
+            print!("{}", tuning::render_rules(&rules, args.format));
+            return Ok(ExitCode::SUCCESS);
         }
         Command::History { limit } => {
             render::history(&backend.history(*limit).await?, args.format);

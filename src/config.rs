@@ -50,7 +50,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 21] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -69,6 +69,9 @@ pub const KEYS: [&str; 18] = [
     "prometheus_textfile",
     "change_log",
     "apt_hook",
+    "disable_rules",
+    "rule",
+    "ignore",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -134,6 +137,15 @@ pub struct Config {
     /// `/etc/apt/apt.conf.d/80dawgmon`) scans before and reports after every package
     /// operation. The daemon itself does not use it; the hook reads it from `dawgmond --check`.
     pub apt_hook: bool,
+    /// Ids of rules (built-in or own) that judge nothing.
+    pub disable_rules: Vec<String>,
+    /// Severity rules (`[[rule]]` tables) tried before the built-in ones; one with a built-in
+    /// rule's id replaces it.
+    #[serde(rename = "rule")]
+    pub rules: Vec<crate::rules::RuleSpec>,
+    /// Changes that are noise (`[[ignore]]` tables): not reported, not mailed, not counted.
+    #[serde(rename = "ignore")]
+    pub ignores: Vec<crate::rules::IgnoreSpec>,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -160,6 +172,9 @@ impl Default for Config {
             prometheus_textfile: None,
             change_log: None,
             apt_hook: true,
+            disable_rules: Vec::new(),
+            rules: Vec::new(),
+            ignores: Vec::new(),
             mail: None,
         }
     }
@@ -226,7 +241,14 @@ impl Config {
         {
             return Err(format!("change_log = {p:?}: an absolute path"));
         }
+        config.rules()?;
         Ok(config)
+    }
+
+    /// The effective severity and ignore rules: the `[[rule]]` tables, then the built-in ones,
+    /// minus `disable_rules`, with the `[[ignore]]` tables.
+    pub fn rules(&self) -> Result<crate::rules::Rules, String> {
+        crate::rules::Rules::new(&self.rules, &self.disable_rules, &self.ignores)
     }
 
     /// The collectors scans run, as names (empty: the default set).
@@ -589,5 +611,31 @@ mod tests {
         assert!(e.contains("password_file"), "{e}");
         let e = Config::parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();
         assert!(e.contains("from"), "{e}");
+    }
+
+    #[test]
+    fn rules_and_ignores_are_checked_when_the_file_is_loaded() {
+        // Loading is also what a reload (SIGHUP) does: a bad rule there keeps the old config.
+        let good = Config::parse(
+            "disable_rules = [\"uptime.reboot\"]\n[[rule]]\nid = \"local.a\"\n\
+             collector = \"env\"\nseverity = \"high\"\nwhy = \"w\"\n\
+             [[ignore]]\ncollector = \"list_ifaces\"\nkey = [\"veth*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(good.rules.len(), 1);
+        assert_eq!(good.ignores.len(), 1);
+        let rules = good.rules().unwrap();
+        assert_eq!(rules.specs().next().unwrap().id, "local.a");
+        assert!(!rules.specs().any(|r| r.id == "uptime.reboot"));
+        let e = Config::parse(
+            "[[rule]]\nid = \"local.a\"\ncollector = \"env\"\nkey = [\"{a\"]\n\
+             severity = \"high\"\nwhy = \"w\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("\"local.a\": key") && e.contains("glob"), "{e}");
+        let e = Config::parse("disable_rules = [\"no.such\"]\n").unwrap_err();
+        assert!(e.contains("no.such"), "{e}");
+        let e = Config::parse("[[ignore]]\ncollector = \"env\"\nfield = [\"x\"]\n").unwrap_err();
+        assert!(e.contains("field"), "{e}");
     }
 }

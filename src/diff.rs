@@ -3,28 +3,34 @@
 //! Items are matched on (collector, key). A collector that was unavailable in either snapshot,
 //! or missing from one of them (it did not run), is not compared: it yields a warning, never a
 //! list of removals.
+//!
+//! Each change is judged by the rules passed in ([`crate::rules::Rules`]: severity, rule id)
+//! while both full items are at hand, and changes an `[[ignore]]` table drops are only counted.
 
 use std::cmp::Ordering;
 
 use crate::collectors;
 use crate::model::{Change, ChangeKind, Fields, Item, Outcome, Snapshot, Warning};
+use crate::rules::{Rules, Subject};
 
 /// The differences between two snapshots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
+    /// Changes an `[[ignore]]` table dropped.
+    pub ignored: usize,
 }
 
-/// Compares `old` with `new`. Collectors come out in registry order (unknown names, from an
-/// older or newer dawgmon, after them, by name); items by key.
+/// Compares `old` with `new`, judged by the built-in rules. Collectors come out in registry
+/// order (unknown names, from an older or newer dawgmon, after them, by name); items by key.
 pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
-    diff_only(old, new, None)
+    diff_only(old, new, None, &Rules::builtin())
 }
 
-/// [`diff`], limited to the collectors in `only` when given (borrowing, not copying, the
-/// snapshots: a million-item snapshot is over a gigabyte).
-pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>) -> Diff {
+/// [`diff`] with `rules`, limited to the collectors in `only` when given (borrowing, not
+/// copying, the snapshots: a million-item snapshot is over a gigabyte).
+pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules: &Rules) -> Diff {
     let mut names: Vec<&String> = old
         .results
         .keys()
@@ -44,7 +50,7 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>) -> Dif
     for name in names {
         match (old.results.get(name), new.results.get(name)) {
             (Some(Outcome::Items(a)), Some(Outcome::Items(b))) => {
-                diff_items(name, a, b, &mut out.changes)
+                diff_items(name, a, b, rules, &mut out)
             }
             (Some(Outcome::Unavailable(why)), _) | (_, Some(Outcome::Unavailable(why))) => {
                 let which = if matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
@@ -71,7 +77,7 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>) -> Dif
     out
 }
 
-fn diff_items(collector: &str, old: &[Item], new: &[Item], out: &mut Vec<Change>) {
+fn diff_items(collector: &str, old: &[Item], new: &[Item], rules: &Rules, out: &mut Diff) {
     // Both sides sorted by key, then one merge pass: no maps, no per-key lookups. Collector
     // output is normally sorted already (`Outcome::normalized`), so sorting is then skipped.
     let (a, b) = (by_key(old), by_key(new));
@@ -82,24 +88,14 @@ fn diff_items(collector: &str, old: &[Item], new: &[Item], out: &mut Vec<Change>
             (Some(_), None) => Ordering::Less,
             _ => Ordering::Greater,
         };
-        let (key, kind, before, after) = match order {
+        let (key, kind, x, y) = match order {
             Ordering::Less => {
                 i += 1;
-                (
-                    &a[i - 1].key,
-                    ChangeKind::Removed,
-                    Some(a[i - 1].fields.clone()),
-                    None,
-                )
+                (&a[i - 1].key, ChangeKind::Removed, Some(a[i - 1]), None)
             }
             Ordering::Greater => {
                 j += 1;
-                (
-                    &b[j - 1].key,
-                    ChangeKind::Added,
-                    None,
-                    Some(b[j - 1].fields.clone()),
-                )
+                (&b[j - 1].key, ChangeKind::Added, None, Some(b[j - 1]))
             }
             Ordering::Equal => {
                 let (x, y) = (a[i], b[j]);
@@ -108,11 +104,32 @@ fn diff_items(collector: &str, old: &[Item], new: &[Item], out: &mut Vec<Change>
                 if x.fields == y.fields {
                     continue;
                 }
-                let (bx, by) = changed_fields(&x.fields, &y.fields);
-                (&x.key, ChangeKind::Modified, Some(bx), Some(by))
+                (&x.key, ChangeKind::Modified, Some(x), Some(y))
             }
         };
-        out.push(describe(collector, kind, key, before, after));
+        let subject = Subject {
+            collector,
+            kind,
+            key,
+            old: x.map(|i| &i.fields),
+            new: y.map(|i| &i.fields),
+        };
+        if rules.has_ignores() && rules.ignored(&subject) {
+            out.ignored += 1;
+            continue;
+        }
+        let (before, after) = match (x, y) {
+            (Some(x), Some(y)) => {
+                let (bx, by) = changed_fields(&x.fields, &y.fields);
+                (Some(bx), Some(by))
+            }
+            _ => (x.map(|i| i.fields.clone()), y.map(|i| i.fields.clone())),
+        };
+        let (severity, rule) = rules.judge(&subject);
+        let mut change = describe(collector, kind, key, before, after);
+        change.severity = severity;
+        change.rule = rule.map(str::to_string);
+        out.changes.push(change);
     }
 }
 
@@ -151,7 +168,7 @@ fn changed_fields(x: &Fields, y: &Fields) -> (Fields, Fields) {
     (bx, by)
 }
 
-/// Builds the change with its collector's message and severity.
+/// Builds the change with its collector's message (the severity is the rules').
 fn describe(
     collector: &str,
     kind: ChangeKind,
@@ -169,13 +186,10 @@ fn describe(
         before,
         after,
     };
-    match collectors::by_name(collector) {
-        Some(c) => {
-            change.message = c.message(&change);
-            change.severity = c.severity(&change);
-        }
-        None => change.message = collectors::default_message(collector, &change),
-    }
+    change.message = match collectors::by_name(collector) {
+        Some(c) => c.message(&change),
+        None => collectors::default_message(collector, &change),
+    };
     change
 }
 

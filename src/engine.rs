@@ -30,6 +30,8 @@ pub struct Engine {
     pub options: ScanOptions,
     /// Unlabelled scans kept; 0 keeps all.
     pub retention: usize,
+    /// The severity and ignore rules every report is judged by.
+    pub rules: Arc<crate::rules::Rules>,
     /// The digests the last scan computed, by file identity, so the next scan reads only files
     /// that changed (shared by clones: the daemon's scans all go through one engine).
     hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
@@ -65,6 +67,7 @@ impl Engine {
             root,
             options: ScanOptions::default(),
             retention: store::DEFAULT_RETENTION,
+            rules: crate::rules::Rules::builtin(),
             hashes: Arc::default(),
         }
     }
@@ -115,7 +118,7 @@ impl Engine {
         let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
         let earlier = self.earlier_outcomes(info.id, &names).await?;
-        let report = report_against(earlier, &info, &out.snapshot);
+        let report = report_against(earlier, &info, &out.snapshot, &self.rules);
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -234,7 +237,7 @@ impl Engine {
                 .sum()
         });
         Ok(StoredReport {
-            report: report_against(earlier, to, &snapshot),
+            report: report_against(earlier, to, &snapshot, &self.rules),
             items,
         })
     }
@@ -253,7 +256,7 @@ impl Engine {
         };
         let old = self.store.load(from.id).await?;
         let new = self.store.load(to.id).await?;
-        Ok(compare(&from, &old, to, &new, only))
+        Ok(compare(&from, &old, to, &new, only, &self.rules))
     }
 
     /// The default "since" scan for `to`: the newest baseline before it, else the scan before.
@@ -324,8 +327,9 @@ impl Earlier {
     /// An outage is itself a change worth hearing about: a collector that worked in the scan
     /// before and could not run now (what it watches is blind until it recovers), and its
     /// recovery (what changed meanwhile follows in the same report). The severity is the
-    /// rules' ([`crate::rules::outage_severity`]). A continuing outage is a warning only.
-    fn outages(&self, new: &Snapshot) -> Vec<Change> {
+    /// rules' (`outage.*` and `recovery.*` in dist/config/rules.toml, keyed [`OUTAGE_KEY`]).
+    /// A continuing outage is a warning only.
+    fn outages(&self, new: &Snapshot, rules: &crate::rules::Rules) -> Vec<Change> {
         let mut out = Vec::new();
         for (name, outcome) in &new.results {
             let worked_before = self.base.contains_key(name) && !self.gaps.contains_key(name);
@@ -341,7 +345,7 @@ impl Earlier {
                             "collector {name} stopped working: {why} (its changes are not seen \
                              until it works again)"
                         ),
-                        severity: crate::rules::outage_severity(name),
+                        severity: Default::default(),
                         rule: None,
                         before: None,
                         after: Some(after),
@@ -365,7 +369,7 @@ impl Earlier {
                             if gap.scans == 1 { "" } else { "s" },
                             at.format("%Y-%m-%d %H:%M UTC"),
                         ),
-                        severity: crate::rules::recovery_severity(name),
+                        severity: Default::default(),
                         rule: None,
                         before: Some(before),
                         after: None,
@@ -373,6 +377,18 @@ impl Earlier {
                 }
                 _ => {}
             }
+        }
+        for change in &mut out {
+            let subject = crate::rules::Subject {
+                collector: &change.collector,
+                kind: change.kind,
+                key: &change.key,
+                old: change.before.as_ref(),
+                new: change.after.as_ref(),
+            };
+            let (severity, rule) = rules.judge(&subject);
+            change.rule = rule.map(str::to_string);
+            change.severity = severity;
         }
         out
     }
@@ -410,7 +426,12 @@ impl Earlier {
 
 /// The report of scan `to` (its `snapshot`) against what came before it, or for a first scan
 /// (`earlier` is `None`) the collectors that could not run.
-fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) -> Report {
+fn report_against(
+    earlier: Option<Earlier>,
+    to: &ScanInfo,
+    snapshot: &Snapshot,
+    rules: &crate::rules::Rules,
+) -> Report {
     match earlier {
         Some(earlier) => {
             let mut report = compare(
@@ -419,8 +440,9 @@ fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) 
                 to,
                 snapshot,
                 Some(&earlier.compare),
+                rules,
             );
-            report.changes.extend(earlier.outages(snapshot));
+            report.changes.extend(earlier.outages(snapshot, rules));
             // The gap warning says more than the diff's "not compared" for the same collector.
             let gaps = earlier.gap_warnings(snapshot);
             report
@@ -434,6 +456,7 @@ fn report_against(earlier: Option<Earlier>, to: &ScanInfo, snapshot: &Snapshot) 
             to: ScanRef::from(to),
             changes: vec![],
             warnings: unavailable_warnings(snapshot),
+            ignored: 0,
         },
     }
 }
@@ -460,13 +483,15 @@ pub fn compare(
     to: &ScanInfo,
     new: &Snapshot,
     only: Option<&[String]>,
+    rules: &crate::rules::Rules,
 ) -> Report {
-    let d = crate::diff::diff_only(old, new, only);
+    let d = crate::diff::diff_only(old, new, only, rules);
     Report {
         from: Some(ScanRef::from(from)),
         to: ScanRef::from(to),
         changes: d.changes,
         warnings: d.warnings,
+        ignored: d.ignored,
     }
 }
 

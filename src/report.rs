@@ -43,6 +43,13 @@ pub struct Report {
     pub to: ScanRef,
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
+    /// Changes an `[[ignore]]` table of the configuration dropped (not listed, not counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -234,6 +241,7 @@ mod tests {
                 collector: "kernel_modules".into(),
                 message: "kernel_modules not compared: absent".into(),
             }],
+            ignored: 0,
         }
     }
 

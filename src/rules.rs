@@ -1,14 +1,555 @@
-//! Judgement as data: how much an event matters, in tables a reviewer reads in one place.
+//! Judgement as data: how much a change matters, and which changes are noise, in rules a
+//! reviewer reads in one place.
 //!
-//! For now this holds the severities of collector outages (a check that stopped working) and
-//! recoveries; the per-change severities still live in each collector's `severity()` and move
-//! here with the rules engine (issue 10).
+//! The built-in severity rules are `dist/config/rules.toml`, compiled in; `[[rule]]` tables of
+//! the config file are tried before them (one with the same `id` replaces the built-in one),
+//! `disable_rules` silences some, and `[[ignore]]` tables drop changes that are noise. Rules are
+//! tried in order; the first whose conditions all hold sets the severity and its id goes into
+//! the change's `rule`; no match is `info`. Everything is checked and compiled once (globs
+//! included) when the configuration is loaded, so a bad rule is refused at start-up or reload
+//! and judging a change costs a few glob matches over the rules of its collector.
+//!
+//! Pure: no I/O. The diff calls [`Rules::judge`] and [`Rules::ignored`] with the full items.
 
-use crate::model::Severity;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock};
 
-/// Collectors whose blindness hides a way to root or into the host: an outage of one of these
-/// is `high`. Every other collector's outage is `medium`: still mailed, never silent.
-pub const CRITICAL_SIGHT: &[&str] = &[
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::collectors;
+use crate::model::{ChangeKind, Fields, Severity};
+
+/// The built-in rules, as shipped in `dist/config/rules.toml`.
+pub const BUILTIN_TEXT: &str = include_str!("../dist/config/rules.toml");
+
+/// One severity rule as written (see `dist/config/rules.toml` for the format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Unique, `<area>.<what>`.
+    pub id: String,
+    /// Collector name or glob.
+    pub collector: String,
+    /// Any of added / removed / modified; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kind: Vec<ChangeKind>,
+    /// Globs on the item key; any one may match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+    /// Fields of the item as it is now (before, when removed): each must exist and match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub item: BTreeMap<String, String>,
+    /// Fields of the earlier item (modified, removed): each must exist and match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub was: BTreeMap<String, String>,
+    /// The item as now lacks every one of these fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// A modified change where any of these fields differs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// A comma-separated list field gained an entry (for an added item: has any entry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grew: Vec<String>,
+    /// A comma-separated list field of the item as now has an entry matching the glob.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub has: BTreeMap<String, String>,
+    /// A comma-separated list field lost an entry matching the glob (it was in the earlier
+    /// item's list and is not in the current one).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost: BTreeMap<String, String>,
+    pub severity: Severity,
+    /// Why this matters, in one line.
+    pub why: String,
+}
+
+/// One `[[ignore]]` table: changes that are noise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreSpec {
+    /// Collector name or glob.
+    pub collector: String,
+    /// Globs on the item key; any one may match; empty: every item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+    /// A modified change whose differing fields are all listed vanishes; empty: every change
+    /// of the matched items vanishes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}
+
+/// The built-in rule file's shape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<RuleSpec>,
+}
+
+/// A compiled glob; `!` in front negates it.
+#[derive(Debug, Clone)]
+struct Glob {
+    negated: bool,
+    matcher: GlobMatcher,
+}
+
+/// Parses one glob of the rules' dialect: `!` in front negates, `*` crosses `/`.
+fn parse_glob(text: &str) -> Result<(bool, globset::Glob), String> {
+    let (negated, pattern) = match text.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let glob = GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+        .map_err(|e| e.kind().to_string())?;
+    Ok((negated, glob))
+}
+
+impl Glob {
+    fn new(text: &str) -> Result<Glob, String> {
+        let (negated, glob) = parse_glob(text)?;
+        Ok(Glob {
+            negated,
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.matcher.is_match(text) != self.negated
+    }
+}
+
+/// A list of key globs, any one of which may match (none: every key). The plain globs are
+/// one [`GlobSet`] (one pass over the key, literals and prefixes without a regex); negated
+/// ones are checked one by one.
+#[derive(Debug, Clone, Default)]
+struct AnyGlob {
+    empty: bool,
+    set: GlobSet,
+    negated: Vec<Glob>,
+}
+
+impl AnyGlob {
+    fn new(globs: &[String]) -> Result<AnyGlob, (String, String)> {
+        let mut set = GlobSetBuilder::new();
+        let mut negated = Vec::new();
+        for text in globs {
+            let (neg, glob) = parse_glob(text).map_err(|e| (text.clone(), e))?;
+            if neg {
+                negated.push(Glob {
+                    negated: true,
+                    matcher: glob.compile_matcher(),
+                });
+            } else {
+                set.add(glob);
+            }
+        }
+        Ok(AnyGlob {
+            empty: globs.is_empty(),
+            set: set.build().map_err(|e| (globs.join(", "), e.to_string()))?,
+            negated,
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.empty || self.set.is_match(text) || self.negated.iter().any(|g| g.is_match(text))
+    }
+}
+
+/// The entries of a comma-separated list field (spaces around entries trimmed, empty ones
+/// skipped).
+fn entries(value: Option<&String>) -> impl Iterator<Item = &str> {
+    value
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+}
+
+/// A rule ready to match.
+#[derive(Debug, Clone)]
+struct Compiled {
+    spec: RuleSpec,
+    collector: Glob,
+    /// Bit 0 added, 1 removed, 2 modified.
+    kinds: u8,
+    key: AnyGlob,
+    item: Vec<(String, Glob)>,
+    was: Vec<(String, Glob)>,
+    has: Vec<(String, Glob)>,
+    lost: Vec<(String, Glob)>,
+}
+
+fn kind_bit(kind: ChangeKind) -> u8 {
+    match kind {
+        ChangeKind::Added => 1,
+        ChangeKind::Removed => 2,
+        ChangeKind::Modified => 4,
+    }
+}
+
+/// What one change is, as the rules see it: the full items on both sides.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub collector: &'a str,
+    pub kind: ChangeKind,
+    pub key: &'a str,
+    /// The earlier item's fields (modified, removed).
+    pub old: Option<&'a Fields>,
+    /// The current item's fields (added, modified).
+    pub new: Option<&'a Fields>,
+}
+
+impl Subject<'_> {
+    /// The item as it is now: after, or before when removed.
+    fn now(&self) -> Option<&Fields> {
+        self.new.or(self.old)
+    }
+}
+
+impl Compiled {
+    fn matches(&self, s: &Subject) -> bool {
+        if self.kinds & kind_bit(s.kind) == 0 || !self.key.is_match(s.key) {
+            return false;
+        }
+        let now = s.now();
+        let field_globs = |globs: &[(String, Glob)], fields: Option<&Fields>| {
+            globs.iter().all(|(name, g)| {
+                fields
+                    .and_then(|f| f.get(name))
+                    .is_some_and(|v| g.is_match(v))
+            })
+        };
+        if !field_globs(&self.item, now) || !field_globs(&self.was, s.old) {
+            return false;
+        }
+        if !self.spec.missing.is_empty()
+            && self
+                .spec
+                .missing
+                .iter()
+                .any(|f| now.is_some_and(|n| n.contains_key(f)))
+        {
+            return false;
+        }
+        if !self.spec.changed.is_empty() {
+            let (ChangeKind::Modified, Some(a), Some(b)) = (s.kind, s.old, s.new) else {
+                return false;
+            };
+            if !self.spec.changed.iter().any(|f| a.get(f) != b.get(f)) {
+                return false;
+            }
+        }
+        if !self.spec.grew.is_empty() {
+            let grew = |f: &String| {
+                let before: BTreeSet<&str> = entries(s.old.and_then(|o| o.get(f))).collect();
+                entries(s.new.and_then(|n| n.get(f))).any(|e| !before.contains(e))
+            };
+            if !self.spec.grew.iter().any(grew) {
+                return false;
+            }
+        }
+        let has = self
+            .has
+            .iter()
+            .all(|(f, g)| entries(now.and_then(|n| n.get(f))).any(|e| g.is_match(e)));
+        if !has {
+            return false;
+        }
+        // Only a modified item loses entries (a removed one is gone as a whole).
+        if !self.lost.is_empty() && s.kind != ChangeKind::Modified {
+            return false;
+        }
+        self.lost.iter().all(|(f, g)| {
+            let after: BTreeSet<&str> = entries(s.new.and_then(|n| n.get(f))).collect();
+            entries(s.old.and_then(|o| o.get(f))).any(|e| g.is_match(e) && !after.contains(e))
+        })
+    }
+}
+
+/// A compiled ignore table.
+#[derive(Debug, Clone)]
+struct CompiledIgnore {
+    collector: Glob,
+    key: AnyGlob,
+    fields: BTreeSet<String>,
+}
+
+/// The effective rules: the config's, then the built-in ones, compiled.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<Compiled>,
+    /// Per known collector, the indexes of the rules whose `collector` glob matches it.
+    by_collector: HashMap<&'static str, Vec<usize>>,
+    ignores: Vec<CompiledIgnore>,
+}
+
+static BUILTIN: LazyLock<Arc<Rules>> = LazyLock::new(|| {
+    Arc::new(Rules::new(&[], &[], &[]).unwrap_or_else(|e| panic!("dist/config/rules.toml: {e}")))
+});
+
+/// The built-in rule specs, in file order.
+pub fn builtin_specs() -> Result<Vec<RuleSpec>, String> {
+    toml::from_str::<RuleFile>(BUILTIN_TEXT)
+        .map(|f| f.rule)
+        .map_err(|e| format!("the built-in rules do not parse: {}", e.to_string().trim()))
+}
+
+/// An error about one rule: its id, the key at fault, the problem and the fix.
+fn rule_error(id: &str, key: &str, problem: &str, fix: &str) -> String {
+    format!("rule {id:?}: {key}: {problem}; {fix}")
+}
+
+fn compile_fields(
+    id: &str,
+    key: &str,
+    fields: &BTreeMap<String, String>,
+) -> Result<Vec<(String, Glob)>, String> {
+    fields
+        .iter()
+        .map(|(name, glob)| {
+            Glob::new(glob).map(|g| (name.clone(), g)).map_err(|e| {
+                rule_error(
+                    id,
+                    &format!("{key}.{name}"),
+                    &format!("bad glob {glob:?} ({e})"),
+                    "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
+                )
+            })
+        })
+        .collect()
+}
+
+fn compile_globs(id: &str, key: &str, globs: &[String]) -> Result<AnyGlob, String> {
+    AnyGlob::new(globs).map_err(|(glob, e)| {
+        rule_error(
+            id,
+            key,
+            &format!("bad glob {glob:?} ({e})"),
+            "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
+        )
+    })
+}
+
+/// Checks one rule and compiles it.
+fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
+    let id = spec.id.as_str();
+    let well_formed = id.split_once('.').is_some_and(|(a, w)| {
+        !a.is_empty()
+            && !w.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    });
+    if !well_formed {
+        return Err(rule_error(
+            id,
+            "id",
+            "not of the form <area>.<what>",
+            "use lowercase letters, digits, '-' and '_' around one or more dots, e.g. \"suid.unowned\"",
+        ));
+    }
+    if spec.why.trim().is_empty() {
+        return Err(rule_error(
+            id,
+            "why",
+            "empty",
+            "say in one line why the change matters this much",
+        ));
+    }
+    let collector = Glob::new(&spec.collector).map_err(|e| {
+        rule_error(
+            id,
+            "collector",
+            &format!("bad glob {:?} ({e})", spec.collector),
+            "name a collector (dawgctl collectors lists them) or write a glob",
+        )
+    })?;
+    if !collectors::COLLECTORS
+        .iter()
+        .any(|c| collector.is_match(c.name()))
+    {
+        return Err(rule_error(
+            id,
+            "collector",
+            &format!("{:?} matches no collector", spec.collector),
+            "name one that `dawgctl collectors` lists",
+        ));
+    }
+    for (key, list) in [
+        ("missing", &spec.missing),
+        ("changed", &spec.changed),
+        ("grew", &spec.grew),
+    ] {
+        if list.iter().any(|f| f.is_empty()) {
+            return Err(rule_error(
+                id,
+                key,
+                "an empty field name",
+                "list field names, e.g. [\"perm\"]",
+            ));
+        }
+    }
+    Ok(Compiled {
+        kinds: if spec.kind.is_empty() {
+            7
+        } else {
+            spec.kind.iter().map(|k| kind_bit(*k)).fold(0, |a, b| a | b)
+        },
+        collector,
+        key: compile_globs(id, "key", &spec.key)?,
+        item: compile_fields(id, "item", &spec.item)?,
+        was: compile_fields(id, "was", &spec.was)?,
+        has: compile_fields(id, "has", &spec.has)?,
+        lost: compile_fields(id, "lost", &spec.lost)?,
+        spec: spec.clone(),
+    })
+}
+
+impl Rules {
+    /// The built-in rules and no ignores (what a default configuration gives).
+    pub fn builtin() -> Arc<Rules> {
+        BUILTIN.clone()
+    }
+
+    /// The effective rules: `own` (the config's `[[rule]]` tables, in order) before the
+    /// built-in ones, an own rule replacing the built-in one with its id in place; `disabled`
+    /// ids dropped; `ignores` compiled. Every problem is refused with the rule's id, the key
+    /// at fault and the fix.
+    pub fn new(
+        own: &[RuleSpec],
+        disabled: &[String],
+        ignores: &[IgnoreSpec],
+    ) -> Result<Rules, String> {
+        let builtin = builtin_specs()?;
+        let mut seen = BTreeSet::new();
+        for spec in own {
+            if !seen.insert(spec.id.as_str()) {
+                return Err(rule_error(
+                    &spec.id,
+                    "id",
+                    "used by two [[rule]] tables",
+                    "give each rule its own id",
+                ));
+            }
+        }
+        for id in disabled {
+            if !own.iter().chain(&builtin).any(|r| &r.id == id) {
+                return Err(format!(
+                    "disable_rules: no rule has the id {id:?}; `dawgctl rules` lists the ids"
+                ));
+            }
+        }
+        let specs = own
+            .iter()
+            .chain(builtin.iter().filter(|b| !seen.contains(b.id.as_str())))
+            .filter(|r| !disabled.contains(&r.id));
+        let rules = specs.map(compile).collect::<Result<Vec<_>, _>>()?;
+        let mut by_collector: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        for c in collectors::COLLECTORS {
+            let list = by_collector.entry(c.name()).or_default();
+            for (i, r) in rules.iter().enumerate() {
+                if r.collector.is_match(c.name()) {
+                    list.push(i);
+                }
+            }
+        }
+        let ignores = ignores
+            .iter()
+            .map(compile_ignore)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Rules {
+            rules,
+            by_collector,
+            ignores,
+        })
+    }
+
+    /// The effective rules, in the order they are tried.
+    pub fn specs(&self) -> impl Iterator<Item = &RuleSpec> {
+        self.rules.iter().map(|r| &r.spec)
+    }
+
+    /// The severity of a change and the id of the rule that set it (`None`: no rule matched,
+    /// `info`).
+    pub fn judge(&self, s: &Subject) -> (Severity, Option<&str>) {
+        let hit = match self.by_collector.get(s.collector) {
+            Some(list) => list.iter().map(|i| &self.rules[*i]).find(|r| r.matches(s)),
+            // A collector this dawgmon does not have (an older or newer database).
+            None => self
+                .rules
+                .iter()
+                .find(|r| r.collector.is_match(s.collector) && r.matches(s)),
+        };
+        match hit {
+            Some(r) => (r.spec.severity, Some(r.spec.id.as_str())),
+            None => (Severity::Info, None),
+        }
+    }
+
+    /// Whether an `[[ignore]]` table drops this change.
+    pub fn ignored(&self, s: &Subject) -> bool {
+        self.ignores.iter().any(|ig| {
+            ig.collector.is_match(s.collector)
+                && ig.key.is_match(s.key)
+                && (ig.fields.is_empty()
+                    || (s.kind == ChangeKind::Modified && only_fields_differ(s, &ig.fields)))
+        })
+    }
+
+    /// Whether any ignore table exists (the diff skips the check otherwise).
+    pub fn has_ignores(&self) -> bool {
+        !self.ignores.is_empty()
+    }
+}
+
+/// Whether every field that differs between the two sides is in `allowed`.
+fn only_fields_differ(s: &Subject, allowed: &BTreeSet<String>) -> bool {
+    let (Some(a), Some(b)) = (s.old, s.new) else {
+        return false;
+    };
+    let differ = |k: &String| a.get(k) != b.get(k);
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| differ(k))
+        .all(|k| allowed.contains(k))
+}
+
+fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> {
+    let at = format!("[[ignore]] collector = {:?}", ig.collector);
+    let bad = |what: &str, glob: &str, e: String| {
+        format!(
+            "{at}: {what}: bad glob {glob:?} ({e}); write a shell glob: * ? [abc] {{a,b}}, ! in \
+             front to negate"
+        )
+    };
+    let collector = Glob::new(&ig.collector).map_err(|e| bad("collector", &ig.collector, e))?;
+    if !collectors::COLLECTORS
+        .iter()
+        .any(|c| collector.is_match(c.name()))
+    {
+        return Err(format!(
+            "{at}: collector matches no collector; name one that `dawgctl collectors` lists"
+        ));
+    }
+    let key = AnyGlob::new(&ig.key).map_err(|(k, e)| bad("key", &k, e))?;
+    Ok(CompiledIgnore {
+        collector,
+        key,
+        fields: ig.fields.iter().cloned().collect(),
+    })
+}
+
+/// The collectors whose blindness hides a way to root or into the host. Their outage and
+/// recovery rules are in `dist/config/rules.toml` (`outage.sight`, `recovery.sight`); this
+/// list is what the test below holds that file to.
+#[cfg(test)]
+const CRITICAL_SIGHT: &[&str] = &[
     "list_suids",
     "list_file_caps",
     "check_users",
@@ -25,39 +566,8 @@ pub const CRITICAL_SIGHT: &[&str] = &[
     "list_packages",
 ];
 
-/// The severity of a collector that worked in the scan before and could not run now.
-pub fn outage_severity(collector: &str) -> Severity {
-    if CRITICAL_SIGHT.contains(&collector) {
-        Severity::High
-    } else {
-        Severity::Medium
-    }
-}
-
-/// The severity of a collector working again after an outage: `medium` for those in
-/// [`CRITICAL_SIGHT`] (what changed meanwhile is listed beside it, each with its own), `low`
-/// otherwise.
-pub fn recovery_severity(collector: &str) -> Severity {
-    if CRITICAL_SIGHT.contains(&collector) {
-        Severity::Medium
-    } else {
-        Severity::Low
-    }
-}
+#[cfg(test)]
+pub mod testing;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_named_collector_exists() {
-        for name in CRITICAL_SIGHT {
-            assert!(
-                crate::collectors::by_name(name).is_some(),
-                "{name} is not a collector"
-            );
-        }
-        assert_eq!(outage_severity("list_suids"), Severity::High);
-        assert_eq!(outage_severity("uptime"), Severity::Medium);
-    }
-}
+mod tests;

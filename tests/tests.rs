@@ -12,6 +12,7 @@ mod journald;
 mod mail;
 mod nspawn_live;
 mod reports;
+mod rules;
 mod systemd;
 mod systemd_live;
 mod trust;

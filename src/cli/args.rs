@@ -29,6 +29,11 @@ pub struct Args {
     /// --local: the daemon scans the root of its config file).
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// With --local: the daemon's config file, whose [[rule]], disable_rules and [[ignore]]
+    /// judge the reports (missing: the built-in rules).
+    #[arg(long, global = true, env = "DAWGMON_CONFIG", value_name = "PATH",
+          default_value = paths::DEFAULT_CONFIG)]
+    pub daemon_config: PathBuf,
     /// Output format (sarif: SARIF 2.1.0, for reports only: scan, baseline, diff, watch).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -114,6 +119,26 @@ pub enum Command {
     Mail {
         #[command(subcommand)]
         command: MailCommand,
+    },
+    /// Print the severity rules in effect: the [[rule]] tables of the daemon's config file
+    /// (--daemon-config), then the built-in ones, minus disable_rules; first match wins.
+    Rules,
+    /// Noise control: [[ignore]] tables for the config file.
+    Ignore {
+        #[command(subcommand)]
+        command: IgnoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IgnoreCommand {
+    /// Compare each of the newest stored scans with the one before it and print ready-to-paste
+    /// [[ignore]] tables for the items that changed, each with how often it churned. Run it on
+    /// an idle host: what changes there on its own is noise.
+    Suggest {
+        /// How many of the newest stored scans to compare (at least 2).
+        #[arg(long, default_value_t = 24, value_name = "N")]
+        scans: i64,
     },
 }
 

@@ -13,7 +13,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes, escape_os};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// The `list_blkdev` collector.
 pub struct ListBlkdev;
@@ -88,13 +88,6 @@ impl Collector for ListBlkdev {
             }
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Added => Severity::Low,
-            _ => Severity::Info,
-        }
-    }
 }
 
 /// One device or partition directory as an item; `None` without a readable `size`.
@@ -145,6 +138,7 @@ fn attr(host: &Host, dev: &Path, name: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::model::Fields;
+    use crate::model::Severity;
 
     use crate::collectors::testing::write;
 
@@ -221,7 +215,7 @@ mod tests {
             ListBlkdev.message(&c),
             "block device sdb added (size=1024, model=X, type=disk)"
         );
-        assert_eq!(ListBlkdev.severity(&c), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Low);
     }
 
     /// Live tests that change or compare the set of loop devices run one at a time.

@@ -7,10 +7,10 @@
 //! `mtime` when a file cannot be read).
 
 use crate::collectors::Collector;
-use crate::collectors::etc::{risky_perm, tree_items, tree_message};
+use crate::collectors::etc::{tree_items, tree_message};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, Item};
 
 /// Checks kernels, initramfs and boot loader files under /boot.
 pub struct CheckBoot;
@@ -31,23 +31,13 @@ impl Collector for CheckBoot {
     fn message(&self, change: &Change) -> String {
         tree_message(change)
     }
-    /// World-writable: High (anyone could replace what boots); a new or changed kernel, image
-    /// or loader file: Medium; a removal (old kernels cleaned up): Low.
-    fn severity(&self, change: &Change) -> Severity {
-        if risky_perm(change) {
-            return Severity::High;
-        }
-        match change.kind {
-            ChangeKind::Removed => Severity::Low,
-            _ => Severity::Medium,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Fields;
+    use crate::model::{ChangeKind, Severity};
 
     #[test]
     fn boot_tree_is_listed_with_hashes() {
@@ -103,15 +93,15 @@ mod tests {
             after: Some(Fields::from([("perm".into(), perm.into())])),
         };
         assert_eq!(
-            CheckBoot.severity(&mk(ChangeKind::Modified, "-rw-rw-rw-")),
+            crate::rules::testing::severity(&mk(ChangeKind::Modified, "-rw-rw-rw-")),
             Severity::High
         );
         assert_eq!(
-            CheckBoot.severity(&mk(ChangeKind::Added, "-rw-r--r--")),
+            crate::rules::testing::severity(&mk(ChangeKind::Added, "-rw-r--r--")),
             Severity::Medium
         );
         assert_eq!(
-            CheckBoot.severity(&mk(ChangeKind::Removed, "-rw-rw-rw-")),
+            crate::rules::testing::severity(&mk(ChangeKind::Removed, "-rw-rw-rw-")),
             Severity::Low
         );
     }

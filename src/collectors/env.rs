@@ -26,7 +26,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::render_fields;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 use crate::secret::FingerprintKey;
 
 pub struct Env;
@@ -156,19 +156,6 @@ impl Collector for Env {
             },
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let key = change.key.as_str();
-        if key.starts_with("LD_") {
-            Severity::High
-        } else if LOADERS.contains(&key) {
-            Severity::Medium
-        } else if key == "PATH" {
-            Severity::Low
-        } else {
-            Severity::Info
-        }
-    }
 }
 
 /// The item of one variable, or `None` for a volatile one. Secret-looking values are stored as
@@ -196,6 +183,7 @@ fn item(name: &OsStr, value: &OsStr, secret: &FingerprintKey) -> Option<Item> {
 mod tests {
     use super::*;
     use crate::collectors::common::sha256_bytes;
+    use crate::model::Severity;
 
     fn key() -> FingerprintKey {
         FingerprintKey::from_bytes([7; 32])
@@ -266,7 +254,11 @@ mod tests {
             &[],
             &[("value_fingerprint", "0123456789abcdef")],
         );
-        assert_eq!(Env.severity(&change), Severity::Medium, "still flagged");
+        assert_eq!(
+            crate::rules::testing::severity(&change),
+            Severity::Medium,
+            "still flagged"
+        );
     }
 
     #[test]
@@ -353,7 +345,7 @@ mod tests {
             Env.message(&pre),
             "environment variable LD_PRELOAD added (value=/x.so)"
         );
-        assert_eq!(Env.severity(&pre), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&pre), Severity::High);
         let tok = mk(
             ChangeKind::Modified,
             "TOKEN",
@@ -361,7 +353,7 @@ mod tests {
             Some(("value_fingerprint", "fedcba9876543210")),
         );
         assert_eq!(Env.message(&tok), "environment variable TOKEN changed");
-        assert_eq!(Env.severity(&tok), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&tok), Severity::Info);
         let path = mk(
             ChangeKind::Modified,
             "PATH",

@@ -12,7 +12,7 @@ use crate::collectors::common::{file_fields, render_fields, render_modified, typ
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// Checks every file, directory and link under /etc.
 pub struct CheckEtc;
@@ -33,54 +33,6 @@ impl Collector for CheckEtc {
     fn message(&self, change: &Change) -> String {
         tree_message(change)
     }
-    fn severity(&self, change: &Change) -> Severity {
-        if risky_perm(change) || (change.kind != ChangeKind::Removed && sensitive(&change.key)) {
-            return Severity::High;
-        }
-        match change.kind {
-            ChangeKind::Removed if sensitive(&change.key) => Severity::Medium,
-            ChangeKind::Removed => Severity::Low,
-            _ => Severity::Medium,
-        }
-    }
-}
-
-/// Paths under /etc where a new or changed file grants access or runs code as root.
-fn sensitive(key: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "sudoers",
-        "doas.conf",
-        "ld.so.preload",
-        "ld.so.conf",
-        "passwd",
-        "shadow",
-        "group",
-        "gshadow",
-        "environment",
-        "rc.local",
-        "nsswitch.conf",
-    ];
-    const TREES: &[&str] = &[
-        "sudoers.d",
-        "ld.so.conf.d",
-        "pam.d",
-        "security",
-        "systemd",
-        "init.d",
-        "udev/rules.d",
-        "profile.d",
-        "polkit-1",
-    ];
-    let Some(rel) = key.strip_prefix("/etc/") else {
-        return false;
-    };
-    EXACT.contains(&rel)
-        || rel.starts_with("cron") // crontab, cron.d/*, cron.daily/*, cron.allow...
-        || rel.starts_with("ssh/sshd_config")
-        || TREES.iter().any(|t| {
-            rel.strip_prefix(t)
-                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-        })
 }
 
 /// The items of one tree: every entry with its fields (see the module documentation).
@@ -153,22 +105,6 @@ pub(super) fn tree_message(change: &Change) -> String {
     }
 }
 
-/// True when an added or changed entry is world-writable (symlinks aside; directories only
-/// without the sticky bit).
-pub(super) fn risky_perm(change: &Change) -> bool {
-    if change.kind == ChangeKind::Removed {
-        return false;
-    }
-    let Some(perm) = change.after.as_ref().and_then(|f| f.get("perm")) else {
-        return false;
-    };
-    let p = perm.as_bytes();
-    if p.len() != 10 || p[8] != b'w' || p[0] == b'l' {
-        return false;
-    }
-    !(p[0] == b'd' && matches!(p[9], b't' | b'T'))
-}
-
 /// Whether regular files are hashed (`sha256`) or, unreadable, carry `mtime`.
 #[cfg(test)]
 pub(super) fn has_content_id(f: &Fields) -> bool {
@@ -179,6 +115,7 @@ pub(super) fn has_content_id(f: &Fields) -> bool {
 mod tests {
     use super::*;
     use crate::collectors::fswalk;
+    use crate::model::Severity;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
@@ -327,12 +264,12 @@ mod tests {
             tree_message(&add),
             "file /etc/udev/rules.d/60-x.rules got created (owner=root, group=root, perm=-rw-r--r--, size=747)"
         );
-        assert_eq!(CheckEtc.severity(&add), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&add), Severity::High);
         let plain = change(ChangeKind::Added, "/etc/motd", None, Some(after.clone()));
-        assert_eq!(CheckEtc.severity(&plain), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&plain), Severity::Medium);
         let gone = change(ChangeKind::Removed, "/etc/motd", Some(after.clone()), None);
         assert_eq!(tree_message(&gone), "file /etc/motd got deleted");
-        assert_eq!(CheckEtc.severity(&gone), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&gone), Severity::Low);
         let modified = change(
             ChangeKind::Modified,
             "/etc/group",
@@ -343,7 +280,7 @@ mod tests {
             tree_message(&modified),
             "file /etc/group changed: content changed, size from 937 to 954"
         );
-        assert_eq!(CheckEtc.severity(&modified), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&modified), Severity::High);
         let opened = change(
             ChangeKind::Modified,
             "/etc/opt",
@@ -354,17 +291,40 @@ mod tests {
             tree_message(&opened),
             "directory /etc/opt changed: perm from drwxr-xr-x to drwxrwxrwx"
         );
-        assert_eq!(CheckEtc.severity(&opened), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&opened), Severity::High);
         let sticky = change(
             ChangeKind::Added,
             "/etc/tmpish",
             None,
             Some(fields(&[("type", "dir"), ("perm", "drwxrwxrwt")])),
         );
-        assert_eq!(CheckEtc.severity(&sticky), Severity::Medium);
-        assert!(sensitive("/etc/ssh/sshd_config.d/x.conf"));
-        assert!(sensitive("/etc/cron.daily/x"));
-        assert!(!sensitive("/etc/pam.dx"));
-        assert!(!sensitive("/etc/passwd-"));
+        assert_eq!(crate::rules::testing::severity(&sticky), Severity::Medium);
+        // The sensitive paths are key globs of the rule etc.sensitive.
+        let rule_of = |key: &str| {
+            let file = Some(fields(&[("type", "file"), ("perm", "-rw-r--r--")]));
+            crate::rules::testing::change(
+                "check_etc",
+                None,
+                file.map(|f| Item {
+                    key: key.into(),
+                    fields: f,
+                }),
+            )
+            .rule
+        };
+        for key in [
+            "/etc/ssh/sshd_config.d/x.conf",
+            "/etc/cron.daily/x",
+            "/etc/sudoers.d/x",
+        ] {
+            assert_eq!(rule_of(key).as_deref(), Some("etc.sensitive"), "{key}");
+        }
+        for key in ["/etc/pam.dx", "/etc/passwd-"] {
+            assert_eq!(rule_of(key).as_deref(), Some("etc.changed"), "{key}");
+        }
+        assert_eq!(
+            rule_of("/etc/ld.so.preload").as_deref(),
+            Some("etc.preload")
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::collectors::common::{mode_string, render_fields, render_modified};
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// Lists files with capabilities.
 pub struct ListFileCaps;
@@ -64,12 +64,6 @@ impl Collector for ListFileCaps {
                 change.key,
                 render_modified(change)
             ),
-        }
-    }
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Removed => Severity::Low,
-            _ => Severity::High,
         }
     }
 }
@@ -191,6 +185,7 @@ pub(crate) fn decode_caps(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
@@ -292,6 +287,6 @@ mod tests {
             ListFileCaps.message(&change),
             "file with capabilities /usr/bin/ping got created (caps=cap_net_admin,cap_net_raw=ep, owner=0, group=0, perm=-rwxr-xr-x)"
         );
-        assert_eq!(ListFileCaps.severity(&change), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&change), Severity::High);
     }
 }

@@ -13,14 +13,9 @@ use crate::collectors::Collector;
 use crate::collectors::users::{fingerprint, password_state, text};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct CheckGroups;
-
-/// Groups whose members can become root or read every secret on a typical distribution.
-const PRIVILEGED: [&str; 9] = [
-    "sudo", "wheel", "admin", "adm", "docker", "lxd", "disk", "shadow", "root",
-];
 
 impl Collector for CheckGroups {
     fn name(&self) -> &'static str {
@@ -106,48 +101,6 @@ impl Collector for CheckGroups {
             _ => crate::collectors::default_message(self.noun(), change),
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let names = |f: &Option<Fields>, field: &str| -> BTreeSet<String> {
-            f.as_ref()
-                .and_then(|f| f.get(field))
-                .map(|v| v.split(',').map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        let grew = |field: &str| {
-            let before = names(&change.before, field);
-            names(&change.after, field)
-                .iter()
-                .any(|m| !before.contains(m))
-        };
-        let privileged = PRIVILEGED.contains(&change.key.as_str());
-        let new_password = change
-            .after
-            .as_ref()
-            .and_then(|f| f.get("password"))
-            .is_some_and(|p| p == "none" || p == "set");
-        match change.kind {
-            ChangeKind::Added | ChangeKind::Modified
-                if privileged && (grew("members") || grew("admins")) =>
-            {
-                Severity::High
-            }
-            ChangeKind::Modified
-                if change
-                    .after
-                    .as_ref()
-                    .and_then(|f| f.get("gid"))
-                    .is_some_and(|g| g == "0") =>
-            {
-                Severity::High
-            }
-            // A group password lets non-members join with newgrp.
-            ChangeKind::Modified if new_password => Severity::Medium,
-            ChangeKind::Modified if grew("members") || grew("admins") => Severity::Low,
-            ChangeKind::Added => Severity::Low,
-            _ => Severity::Info,
-        }
-    }
 }
 
 /// A comma list as sorted, de-duplicated, comma-joined text.
@@ -164,6 +117,7 @@ fn list(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     const GROUP: &str = "root:x:0:\n\
         sudo:x:27:bob,alice\n\
@@ -251,7 +205,7 @@ mod tests {
             CheckGroups.message(&added),
             "group vboxusers added (gid=998)"
         );
-        assert_eq!(CheckGroups.severity(&added), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::Low);
         let sudo = change(
             "sudo",
             ChangeKind::Modified,
@@ -262,23 +216,40 @@ mod tests {
             CheckGroups.message(&sudo),
             "group sudo changed: members from a to a,bob"
         );
-        assert_eq!(CheckGroups.severity(&sudo), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&sudo), Severity::High);
         let first = change("docker", ChangeKind::Modified, &[], &[("members", "eve")]);
-        assert_eq!(CheckGroups.severity(&first), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&first), Severity::High);
         let left = change(
             "sudo",
             ChangeKind::Modified,
             &[("members", "a,bob")],
             &[("members", "a")],
         );
-        assert_eq!(CheckGroups.severity(&left), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&left), Severity::Info);
+        // The last member leaving is not growth (before the rules engine it counted as such).
+        let emptied = change(
+            "sudo",
+            ChangeKind::Modified,
+            &[("members", "a")],
+            &[("members", "")],
+        );
+        assert_eq!(crate::rules::testing::severity(&emptied), Severity::Info);
+        let new_docker = crate::rules::testing::change(
+            "check_groups",
+            None,
+            Some(Item::new("docker").with("gid", 999).with("members", "")),
+        );
+        assert_eq!(
+            (new_docker.severity, new_docker.rule.as_deref()),
+            (Severity::High, Some("group.privileged-new"))
+        );
         let plain = change(
             "audio",
             ChangeKind::Modified,
             &[("members", "a")],
             &[("members", "a,bob")],
         );
-        assert_eq!(CheckGroups.severity(&plain), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&plain), Severity::Low);
         let removed = change("vboxusers", ChangeKind::Removed, &[("gid", "998")], &[]);
         assert_eq!(CheckGroups.message(&removed), "group vboxusers removed");
     }

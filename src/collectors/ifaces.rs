@@ -17,7 +17,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// The `list_ifaces` collector.
 pub struct ListIfaces;
@@ -100,14 +100,6 @@ impl Collector for ListIfaces {
             }
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Added => Severity::Medium,
-            ChangeKind::Removed => Severity::Info,
-            ChangeKind::Modified => Severity::Low,
-        }
-    }
 }
 
 /// A sysfs attribute, trimmed; `None` when absent or unreadable (some devices refuse some
@@ -188,6 +180,7 @@ fn ipv4_addresses() -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::model::Fields;
+    use crate::model::Severity;
 
     /// Lines copied from this machine's proc/net/if_inet6, plus a temporary, a deprecated and a
     /// malformed one.
@@ -280,7 +273,7 @@ zz 04 40 00 80 eth0
             ListIfaces.message(&c),
             "network interface tun0 added (mac=aa:bb, addresses=10.8.0.2/24, state=up)"
         );
-        assert_eq!(ListIfaces.severity(&c), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Medium);
         c.kind = ChangeKind::Modified;
         c.before = f(&[("addresses", "10.0.0.1/24")]);
         c.after = f(&[("addresses", "10.0.0.2/24")]);

@@ -12,7 +12,7 @@
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct KernelVersion;
 
@@ -68,27 +68,6 @@ impl Collector for KernelVersion {
                 )
             ),
             ChangeKind::Removed => "kernel removed".to_string(),
-        }
-    }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let changed = |n: &str| {
-            change.before.as_ref().is_some_and(|f| f.contains_key(n))
-                || change.after.as_ref().is_some_and(|f| f.contains_key(n))
-        };
-        let after_taint = change
-            .after
-            .as_ref()
-            .and_then(|f| f.get("taint"))
-            .cloned()
-            .unwrap_or_default();
-        match change.kind {
-            ChangeKind::Modified if changed("taint") && has_module_taint(&after_taint) => {
-                Severity::High
-            }
-            ChangeKind::Modified if changed("taint") || changed("hostname") => Severity::Medium,
-            ChangeKind::Modified => Severity::Low,
-            _ => Severity::Info,
         }
     }
 }
@@ -151,25 +130,6 @@ impl Collector for KernelModules {
             ChangeKind::Modified => crate::collectors::default_message(self.noun(), change),
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let taint = change.after.as_ref().and_then(|f| f.get("taint"));
-        match change.kind {
-            _ if change.kind != ChangeKind::Removed
-                && taint.is_some_and(|t| has_module_taint(t)) =>
-            {
-                Severity::High
-            }
-            ChangeKind::Added => Severity::Medium,
-            _ => Severity::Low,
-        }
-    }
-}
-
-/// Taint letters that mean foreign code in the kernel: proprietary (P), forced load (F),
-/// out-of-tree (O), unsigned (E).
-fn has_module_taint(letters: &str) -> bool {
-    letters.contains(['P', 'F', 'O', 'E'])
 }
 
 /// `proc/sys/kernel/tainted` as the letters the kernel prints in oopses (`none` when clean).
@@ -191,6 +151,7 @@ fn taint_letters(mask: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     use crate::collectors::testing::write;
 
@@ -312,17 +273,17 @@ mod tests {
             KernelModules.message(&plain),
             "kernel module vboxdrv loaded"
         );
-        assert_eq!(KernelModules.severity(&plain), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&plain), Severity::Medium);
         let oot = mk(
             ChangeKind::Added,
             Some(&[("state", "Live"), ("taint", "OE")]),
         );
-        assert_eq!(KernelModules.severity(&oot), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&oot), Severity::High);
         let gone = mk(ChangeKind::Removed, None);
         assert_eq!(
             KernelModules.message(&gone),
             "kernel module vboxdrv unloaded"
         );
-        assert_eq!(KernelModules.severity(&gone), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&gone), Severity::Low);
     }
 }

@@ -7,7 +7,7 @@
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct LsbVersion;
 
@@ -60,22 +60,6 @@ impl Collector for LsbVersion {
                 value(&change.before),
                 value(&change.after)
             ),
-        }
-    }
-
-    fn severity(&self, change: &Change) -> Severity {
-        // A new release or another distribution; the rest (URLs, pretty names) is cosmetic.
-        const IDENTITY: [&str; 5] = [
-            "ID",
-            "VERSION_ID",
-            "DISTRIB_ID",
-            "DISTRIB_RELEASE",
-            "VERSION_CODENAME",
-        ];
-        if IDENTITY.contains(&change.key.as_str()) {
-            Severity::Low
-        } else {
-            Severity::Info
         }
     }
 }
@@ -139,6 +123,7 @@ fn unquote(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     use crate::collectors::testing::write;
 
@@ -214,7 +199,7 @@ mod tests {
             LsbVersion.message(&change),
             "OS release field VERSION_ID changed from 11 to 12"
         );
-        assert_eq!(LsbVersion.severity(&change), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&change), Severity::Low);
     }
 
     proptest::proptest! {

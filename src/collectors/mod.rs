@@ -7,7 +7,7 @@
 
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub mod common;
 pub mod fswalk;
@@ -62,11 +62,6 @@ pub trait Collector: Sync {
     /// The one-line message for a change of one of this collector's items.
     fn message(&self, change: &Change) -> String {
         default_message(self.noun(), change)
-    }
-
-    /// How much the change matters.
-    fn severity(&self, _change: &Change) -> Severity {
-        Severity::Info
     }
 }
 

@@ -16,16 +16,13 @@ use crate::collectors::Collector;
 use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// The `list_mount` collector.
 pub struct ListMount;
 
 /// Superblock flags worth carrying over into the options.
 const SUPER_FLAGS: [&str; 3] = ["nosuid", "nodev", "noexec"];
-/// Options whose loss matters.
-const HARDENING: [&str; 4] = ["nosuid", "nodev", "noexec", "ro"];
-
 impl Collector for ListMount {
     fn name(&self) -> &'static str {
         "list_mount"
@@ -72,27 +69,6 @@ impl Collector for ListMount {
             ChangeKind::Removed => format!("mount {} removed", change.key),
             ChangeKind::Modified => {
                 format!("mount {} changed: {}", change.key, render_modified(change))
-            }
-        }
-    }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Added => Severity::Low,
-            ChangeKind::Removed => Severity::Info,
-            ChangeKind::Modified => {
-                let opts = |f: &Option<crate::model::Fields>| -> Option<BTreeSet<String>> {
-                    let o = f.as_ref()?.get("options")?;
-                    Some(o.split(',').map(str::to_string).collect())
-                };
-                match (opts(&change.before), opts(&change.after)) {
-                    (Some(b), Some(a))
-                        if HARDENING.iter().any(|h| b.contains(*h) && !a.contains(*h)) =>
-                    {
-                        Severity::Medium
-                    }
-                    _ => Severity::Low,
-                }
             }
         }
     }
@@ -178,6 +154,7 @@ pub(crate) fn unescape_octal(field: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::model::Fields;
+    use crate::model::Severity;
     use std::os::unix::ffi::OsStrExt;
     use std::process::Command;
 
@@ -272,10 +249,10 @@ not a mountinfo line
             ListMount.message(&c),
             "mount / changed: options from nosuid,rw to rw"
         );
-        assert_eq!(ListMount.severity(&c), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Medium);
         c.before = f("relatime,rw");
         c.after = f("noatime,rw");
-        assert_eq!(ListMount.severity(&c), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Low);
         c.kind = ChangeKind::Added;
         c.key = "/mnt/x".into();
         c.after = Some(
@@ -291,7 +268,7 @@ not a mountinfo line
             ListMount.message(&c),
             "mount /mnt/x added (fstype=tmpfs, source=tmpfs, options=nosuid,rw)"
         );
-        assert_eq!(ListMount.severity(&c), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Low);
     }
 
     /// Unmounts when the test ends, pass or fail.

@@ -15,7 +15,7 @@ use crate::collectors::Collector;
 use crate::collectors::processes::{is_kernel_thread, pids, read_status};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct NeedsRestart;
 
@@ -105,15 +105,6 @@ impl Collector for NeedsRestart {
             ),
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match (change.key.as_str(), change.kind) {
-            (_, ChangeKind::Removed) => Severity::Info,
-            // Until the reboot the old kernel, with whatever the update fixed, keeps running.
-            ("reboot", _) => Severity::Medium,
-            _ => Severity::Low,
-        }
-    }
 }
 
 /// The `reboot` item when the package system asked for a reboot.
@@ -166,6 +157,7 @@ fn deleted_code(maps: &[u8]) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     use crate::collectors::testing::write;
 
@@ -340,12 +332,12 @@ garbage (deleted)\n";
             NeedsRestart.message(&p),
             "process nginx needs a restart (deleted: /usr/lib/x/libssl.so.3)"
         );
-        assert_eq!(NeedsRestart.severity(&p), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&p), Severity::Low);
         let r = mk("reboot", ChangeKind::Added, ("packages", "linux-image-6.1"));
         assert_eq!(
             NeedsRestart.message(&r),
             "reboot required (packages: linux-image-6.1)"
         );
-        assert_eq!(NeedsRestart.severity(&r), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&r), Severity::Medium);
     }
 }

@@ -20,7 +20,7 @@ use std::process::Command;
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct ListPackages;
 
@@ -109,24 +109,6 @@ impl Collector for ListPackages {
                 }
                 format!("package {key} {}", parts.join(", "))
             }
-        }
-    }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            // New code on the host, or code gone.
-            ChangeKind::Added | ChangeKind::Removed => Severity::Low,
-            // A package left a clean installed state (half-installed, config-files...).
-            ChangeKind::Modified
-                if change
-                    .after
-                    .as_ref()
-                    .and_then(|f| f.get("status"))
-                    .is_some() =>
-            {
-                Severity::Low
-            }
-            ChangeKind::Modified => Severity::Info,
         }
     }
 }
@@ -223,6 +205,7 @@ fn parse_rpm(out: &[u8]) -> Vec<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     const STATUS: &str = "Package: dpkg\n\
 Status: install ok installed\n\
@@ -357,7 +340,7 @@ malformed line\n";
             ListPackages.message(&added),
             "package virtualbox-5.1 version 5.1.26 installed"
         );
-        assert_eq!(ListPackages.severity(&added), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::Low);
         let up = change(
             ChangeKind::Modified,
             &[("version", "1.0")],
@@ -367,7 +350,7 @@ malformed line\n";
             ListPackages.message(&up),
             "package virtualbox-5.1 version changed from 1.0 to 1.1"
         );
-        assert_eq!(ListPackages.severity(&up), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&up), Severity::Info);
         let st = change(
             ChangeKind::Modified,
             &[("status", "install ok installed")],
@@ -377,7 +360,7 @@ malformed line\n";
             ListPackages.message(&st),
             "package virtualbox-5.1 status changed from install ok installed to deinstall ok config-files"
         );
-        assert_eq!(ListPackages.severity(&st), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&st), Severity::Low);
         let gone = change(ChangeKind::Removed, &[("version", "1.0")], &[]);
         assert_eq!(
             ListPackages.message(&gone),

@@ -8,7 +8,7 @@ use crate::collectors::common::{mode_string, render_fields, render_modified};
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// Lists named pipes.
 pub struct ListPipes;
@@ -56,28 +56,12 @@ impl Collector for ListPipes {
             ),
         }
     }
-    /// World-writable (anyone can feed the reader): Medium; other new or changed pipes: Low;
-    /// removed: Info.
-    fn severity(&self, change: &Change) -> Severity {
-        if change.kind == ChangeKind::Removed {
-            return Severity::Info;
-        }
-        let writable = change
-            .after
-            .as_ref()
-            .and_then(|f| f.get("perm"))
-            .is_some_and(|p| p.as_bytes().get(8) == Some(&b'w'));
-        if writable {
-            Severity::Medium
-        } else {
-            Severity::Low
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use nix::sys::stat::Mode;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
@@ -127,12 +111,12 @@ mod tests {
             ListPipes.message(&change),
             "named pipe /run/app/ctl got created (owner=app, group=0, perm=prw--w--w-)"
         );
-        assert_eq!(ListPipes.severity(&change), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&change), Severity::Medium);
         let private = Change {
             after: Some(items[1].fields.clone()),
             ..change
         };
-        assert_eq!(ListPipes.severity(&private), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&private), Severity::Low);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes, escape_os};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct ListProcesses;
 
@@ -176,19 +176,6 @@ impl Collector for ListProcesses {
             ),
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let privileged = change.key.starts_with("root:")
-            || change
-                .after
-                .as_ref()
-                .and_then(|f| f.get("effective_user"))
-                .is_some_and(|u| u.split(", ").any(|u| u == "root"));
-        match change.kind {
-            ChangeKind::Added | ChangeKind::Modified if privileged => Severity::Low,
-            _ => Severity::Info,
-        }
-    }
 }
 
 /// The mask of every capability this kernel knows (`proc/sys/kernel/cap_last_cap`).
@@ -220,6 +207,7 @@ fn caps_text(cap: u64, full: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     use crate::collectors::testing::write;
 
@@ -338,7 +326,7 @@ mod tests {
             after: Some([("exe".to_string(), "/usr/sbin/sshd".to_string())].into()),
         };
         assert_eq!(ListProcesses.message(&c), "process sshd (root) started");
-        assert_eq!(ListProcesses.severity(&c), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Low);
         let stopped = Change {
             kind: ChangeKind::Removed,
             ..c

@@ -11,7 +11,7 @@ use crate::collectors::common::{mode_string, render_fields, render_modified};
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// Lists setuid and setgid files.
 pub struct ListSuids;
@@ -67,31 +67,12 @@ impl Collector for ListSuids {
             }
         }
     }
-    /// New: High. Changed content (or now world-writable): High; other changes (owner, mode,
-    /// size alone): Medium. Removed: Low (less attack surface).
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Added => Severity::High,
-            ChangeKind::Removed => Severity::Low,
-            ChangeKind::Modified => {
-                let after = change.after.as_ref();
-                let content = after.is_some_and(|f| f.contains_key("sha256"));
-                let writable = after
-                    .and_then(|f| f.get("perm"))
-                    .is_some_and(|p| p.as_bytes().get(8) == Some(&b'w'));
-                if content || writable {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
@@ -220,7 +201,7 @@ mod tests {
             ListSuids.message(&added),
             "suid binary /usr/bin/x got created (owner=root, group=root, perm=-rwsr-xr-x, size=281624)"
         );
-        assert_eq!(ListSuids.severity(&added), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::High);
         let removed = Change {
             kind: ChangeKind::Removed,
             before: Some(f(&[("perm", "-rwxr-sr-x")])),
@@ -231,7 +212,7 @@ mod tests {
             ListSuids.message(&removed),
             "sgid binary /usr/bin/x got deleted"
         );
-        assert_eq!(ListSuids.severity(&removed), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&removed), Severity::Low);
         let owner = Change {
             kind: ChangeKind::Modified,
             before: Some(f(&[("owner", "root")])),
@@ -242,12 +223,12 @@ mod tests {
             ListSuids.message(&owner),
             "suid binary /usr/bin/x changed: owner from root to bin"
         );
-        assert_eq!(ListSuids.severity(&owner), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&owner), Severity::Medium);
         let content = Change {
             before: Some(f(&[("sha256", "aa")])),
             after: Some(f(&[("sha256", "bb")])),
             ..owner
         };
-        assert_eq!(ListSuids.severity(&content), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&content), Severity::High);
     }
 }

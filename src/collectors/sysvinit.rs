@@ -20,7 +20,7 @@ use crate::collectors::common::{file_fields, render_fields, render_modified};
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::hostfs::{Hashed, not_hashed};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// Where the scripts live: Debian's path first, then RHEL's.
 const INIT_DIRS: [&str; 2] = ["etc/init.d", "etc/rc.d/init.d"];
@@ -111,21 +111,6 @@ impl Collector for ListSysvinitJobs {
             ),
         }
     }
-    /// Code run as root at boot: a script that appears with start links or whose start links
-    /// change, and rc.local appearing or changing: High. A script without start links, content
-    /// changes of other scripts: Medium (a modification carries only the changed fields, so
-    /// unchanged start links are not known here). Removals: Low.
-    fn severity(&self, change: &Change) -> Severity {
-        let after = |f: &str| change.after.as_ref().and_then(|a| a.get(f));
-        let boots = change.key == RC_LOCAL || after("runlevels").is_some();
-        match change.kind {
-            ChangeKind::Removed => Severity::Low,
-            ChangeKind::Added if boots => Severity::High,
-            ChangeKind::Modified if after("runlevels").is_some() => Severity::High,
-            ChangeKind::Modified if change.key == RC_LOCAL => Severity::High,
-            _ => Severity::Medium,
-        }
-    }
 }
 
 /// Owner, group, mode, size, link target and content hash of one script. `None` for
@@ -192,6 +177,7 @@ fn links(host: &Host) -> Result<(Levels, Levels), CollectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     fn script(root: &Path, rel: &str, text: &str, mode: u32) {
@@ -317,14 +303,14 @@ mod tests {
             msg.starts_with("SysV init job apache2 added (runlevels=2,3,4,5, owner="),
             "{msg}"
         );
-        assert_eq!(ListSysvinitJobs.severity(&added), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::High);
         let mut no_start = apache.fields.clone();
         no_start.remove("runlevels");
         let quiet = Change {
             after: Some(no_start),
             ..added.clone()
         };
-        assert_eq!(ListSysvinitJobs.severity(&quiet), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&quiet), Severity::Medium);
         let content = Change {
             kind: ChangeKind::Modified,
             before: Some([("sha256".to_string(), "a".to_string())].into()),
@@ -339,6 +325,6 @@ mod tests {
             kind: ChangeKind::Removed,
             ..added
         };
-        assert_eq!(ListSysvinitJobs.severity(&removed), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&removed), Severity::Low);
     }
 }

@@ -15,7 +15,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// What differs between the three kinds of object.
 struct Kind {
@@ -67,9 +67,6 @@ macro_rules! ipc_collector {
             }
             fn message(&self, change: &Change) -> String {
                 message($noun, change)
-            }
-            fn severity(&self, change: &Change) -> Severity {
-                severity(change)
             }
         }
     };
@@ -173,24 +170,10 @@ fn message(noun: &str, change: &Change) -> String {
     }
 }
 
-/// World-writable objects can be tampered with by any local user.
-fn severity(change: &Change) -> Severity {
-    let world_writable = change
-        .after
-        .as_ref()
-        .and_then(|f| f.get("perms"))
-        .and_then(|p| u32::from_str_radix(p, 8).ok())
-        .is_some_and(|p| p & 0o002 != 0);
-    if change.kind != ChangeKind::Removed && world_writable {
-        Severity::Medium
-    } else {
-        Severity::Info
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use std::collections::BTreeSet;
 
     // Headers copied from this machine; the rows are the ones `ipcmk` produced here (keys are
@@ -297,9 +280,9 @@ garbage
             ListShm.message(&c),
             "shared memory segment 0x6625c50f added (owner=root, group=root, perms=0666, size=4096, creator=root)"
         );
-        assert_eq!(ListShm.severity(&c), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Medium);
         c.after = Some(shm[1].fields.clone());
-        assert_eq!(ListShm.severity(&c), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Info);
         c.kind = ChangeKind::Modified;
         c.before = Some([("perms".to_string(), "0600".to_string())].into());
         c.after = Some([("perms".to_string(), "0606".to_string())].into());
@@ -307,7 +290,7 @@ garbage
             ListShm.message(&c),
             "shared memory segment 0x6625c50f changed: perms from 0600 to 0606"
         );
-        assert_eq!(ListShm.severity(&c), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Medium);
     }
 
     /// Removes an IPC object by id when the test ends, pass or fail.

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs::{FromReadSI, current_system_info};
@@ -20,7 +20,7 @@ use crate::collectors::sockproc::socket_owners;
 use crate::collectors::{Collector, default_message};
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// The `list_tcpudp_ports` collector.
 pub struct ListTcpudpPorts;
@@ -109,16 +109,6 @@ impl Collector for ListTcpudpPorts {
             }
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let loopback = split_key(&change.key).is_some_and(|(_, a)| is_loopback(a.ip()));
-        match (change.kind, loopback) {
-            (ChangeKind::Removed, _) => Severity::Info,
-            (ChangeKind::Added, false) => Severity::High,
-            (ChangeKind::Modified, false) => Severity::Medium,
-            (_, true) => Severity::Low,
-        }
-    }
 }
 
 /// The reachable sockets of one table. Lines are parsed one at a time (procfs's parser gives
@@ -169,19 +159,10 @@ fn split_key(key: &str) -> Option<(&str, SocketAddr)> {
     Some((proto, addr.parse().ok()?))
 }
 
-/// Loopback, including IPv4-mapped IPv6 loopback (`::ffff:127.0.0.1`).
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     // Real lines from this machine's /proc/net files, plus made-up sockets in the same format.
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     
@@ -286,7 +267,7 @@ mod tests {
             c.message(&added),
             "port 4455 tcp opened on 0.0.0.0 (process nc, user root)"
         );
-        assert_eq!(c.severity(&added), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::High);
         let lo = change(
             ChangeKind::Added,
             "tcp6 [::1]:4455",
@@ -294,7 +275,7 @@ mod tests {
             &[("user", "root")],
         );
         assert_eq!(c.message(&lo), "port 4455 tcp6 opened on ::1 (user root)");
-        assert_eq!(c.severity(&lo), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&lo), Severity::Low);
         let gone = change(
             ChangeKind::Removed,
             "tcp 0.0.0.0:4455",
@@ -302,7 +283,7 @@ mod tests {
             &[],
         );
         assert_eq!(c.message(&gone), "port 4455 tcp closed on 0.0.0.0");
-        assert_eq!(c.severity(&gone), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&gone), Severity::Info);
         let m = change(
             ChangeKind::Modified,
             "tcp 0.0.0.0:22",
@@ -313,8 +294,17 @@ mod tests {
             c.message(&m),
             "port 22 tcp on 0.0.0.0 changed: process from a to b"
         );
-        assert_eq!(c.severity(&m), Severity::Medium);
-        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+        assert_eq!(crate::rules::testing::severity(&m), Severity::Medium);
+        for key in [
+            "tcp6 [::ffff:127.0.0.1]:25",
+            "tcp6 [::1]:631",
+            "udp 127.0.0.53:53",
+        ] {
+            let lo = change(ChangeKind::Added, key, &[], &[("process", "x")]);
+            assert_eq!(crate::rules::testing::severity(&lo), Severity::Low, "{key}");
+        }
+        let any6 = change(ChangeKind::Added, "tcp6 [::]:22", &[], &[("process", "x")]);
+        assert_eq!(crate::rules::testing::severity(&any6), Severity::High);
     }
 
     #[test]

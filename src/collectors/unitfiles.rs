@@ -27,7 +27,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::sha256_bytes;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes, escape_os};
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// System unit directories, highest precedence first.
 const SYSTEM_DIRS: [&str; 5] = [
@@ -146,28 +146,6 @@ impl Collector for SystemdUnitfiles {
                     .collect();
                 format!("{subject} changed: {}", parts.join(", "))
             }
-        }
-    }
-    /// A unit that runs a command and is enabled (or otherwise pulled in at boot) when it
-    /// appears, a service/socket/timer/path unit that becomes so, or a changed command: High (it starts at boot, as root for
-    /// system units). Other additions and changes: Medium. Removals: Low.
-    /// (A modification carries only the fields that differ, so "has a command" is only known
-    /// when the command itself changed.)
-    fn severity(&self, change: &Change) -> Severity {
-        let after = |f: &str| change.after.as_ref().and_then(|a| a.get(f));
-        // Pulled in at boot: enabled by the administrator, or linked by the vendor.
-        let enabled =
-            after("state").map(String::as_str) == Some("enabled") || after("wanted_by").is_some();
-        let runs_code = [".service", ".socket", ".timer", ".path"]
-            .iter()
-            .any(|s| change.key.ends_with(s));
-        match change.kind {
-            ChangeKind::Removed => Severity::Low,
-            ChangeKind::Added if enabled && after("exec").is_some() => Severity::High,
-            ChangeKind::Added => Severity::Medium,
-            ChangeKind::Modified if enabled && runs_code => Severity::High,
-            ChangeKind::Modified if after("exec").is_some() => Severity::High,
-            ChangeKind::Modified => Severity::Medium,
         }
     }
 }
@@ -465,6 +443,7 @@ fn resolve(root: &Path, host_path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::symlink;
 
@@ -707,9 +686,9 @@ mod tests {
             SystemdUnitfiles.message(&added),
             "systemd unit file vboxdrv.service added (state=enabled, wanted_by=multi-user.target, exec=/opt/vbox start)"
         );
-        assert_eq!(SystemdUnitfiles.severity(&added), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::High);
         let plain = change(ChangeKind::Added, &[], &[("state", "static")]);
-        assert_eq!(SystemdUnitfiles.severity(&plain), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&plain), Severity::Medium);
         let enabled = change(
             ChangeKind::Modified,
             &[("state", "disabled"), ("sha256", "a")],
@@ -724,15 +703,15 @@ mod tests {
             "systemd unit file vboxdrv.service changed: state from disabled to enabled, \
              wanted_by from (none) to multi-user.target, content changed"
         );
-        assert_eq!(SystemdUnitfiles.severity(&enabled), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&enabled), Severity::High);
         let content = change(ChangeKind::Modified, &[("sha256", "a")], &[("sha256", "b")]);
         assert_eq!(
             SystemdUnitfiles.message(&content),
             "systemd unit file vboxdrv.service changed: content changed"
         );
-        assert_eq!(SystemdUnitfiles.severity(&content), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&content), Severity::Medium);
         let removed = change(ChangeKind::Removed, &[("state", "enabled")], &[]);
-        assert_eq!(SystemdUnitfiles.severity(&removed), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&removed), Severity::Low);
     }
 
     proptest::proptest! {

@@ -20,7 +20,7 @@ use crate::collectors::common::render_modified;
 use crate::collectors::sockproc::socket_owners;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 /// The `list_unix_ports` collector.
 pub struct ListUnixPorts;
@@ -118,15 +118,6 @@ impl Collector for ListUnixPorts {
             }
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Removed => Severity::Info,
-            // No file permission guards an abstract socket.
-            ChangeKind::Added if change.key.starts_with('@') => Severity::Medium,
-            _ => Severity::Low,
-        }
-    }
 }
 
 impl ListUnixPorts {
@@ -204,6 +195,7 @@ fn parse_line(line: &[u8]) -> Option<UnixEntry> {
 mod tests {
     use super::*;
     use crate::model::Fields;
+    use crate::model::Severity;
     use std::os::unix::ffi::OsStrExt;
 
     // The first two data lines are real (this machine); the rest follow the kernel's format.
@@ -286,16 +278,16 @@ not an entry at all\n\
             ListUnixPorts.message(&c),
             "listening UNIX socket /run/x opened (type=stream, process=sshd)"
         );
-        assert_eq!(ListUnixPorts.severity(&c), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Low);
         c.key = "@x".into();
-        assert_eq!(ListUnixPorts.severity(&c), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Medium);
         c.kind = ChangeKind::Removed;
         c.key = "/run/x".into();
         assert_eq!(
             ListUnixPorts.message(&c),
             "listening UNIX socket /run/x closed"
         );
-        assert_eq!(ListUnixPorts.severity(&c), Severity::Info);
+        assert_eq!(crate::rules::testing::severity(&c), Severity::Info);
     }
 
     #[test]

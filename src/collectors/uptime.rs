@@ -8,7 +8,7 @@
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Item, Severity};
+use crate::model::{Change, ChangeKind, Item};
 
 pub struct Uptime;
 
@@ -46,19 +46,12 @@ impl Collector for Uptime {
             ChangeKind::Removed => "boot id no longer available".to_string(),
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            // A reboot loads a new kernel and restarts every service: worth a look.
-            ChangeKind::Modified => Severity::Low,
-            _ => Severity::Info,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     #[test]
     fn boot_id_from_a_fixture_and_missing() {
@@ -99,6 +92,6 @@ mod tests {
             after: Some([("boot_id".to_string(), "b".to_string())].into()),
         };
         assert_eq!(Uptime.message(&change), "system rebooted");
-        assert_eq!(Uptime.severity(&change), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&change), Severity::Low);
     }
 }

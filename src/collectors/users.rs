@@ -11,7 +11,7 @@ use crate::collectors::Collector;
 use crate::collectors::common::{render_modified, sha256_bytes};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 pub struct CheckUsers;
 
@@ -113,44 +113,6 @@ impl Collector for CheckUsers {
             }
         }
     }
-
-    fn severity(&self, change: &Change) -> Severity {
-        let get = |side: &Option<Fields>, n: &str| side.as_ref().and_then(|f| f.get(n).cloned());
-        match change.kind {
-            ChangeKind::Added => {
-                // uid 0, or a password-less account.
-                if get(&change.after, "uid").as_deref() == Some("0")
-                    || get(&change.after, "password").as_deref() == Some("none")
-                {
-                    Severity::High
-                } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s)) {
-                    Severity::Medium
-                } else {
-                    Severity::Low
-                }
-            }
-            ChangeKind::Removed => Severity::Low,
-            ChangeKind::Modified => {
-                let uid = get(&change.after, "uid");
-                let old_uid = get(&change.before, "uid");
-                let pw = get(&change.after, "password");
-                // A uid moving to or from 0 (only changed fields are present), or a password
-                // removed so the account logs in without one.
-                if uid.as_deref() == Some("0")
-                    || old_uid.as_deref() == Some("0")
-                    || pw.as_deref() == Some("none")
-                {
-                    Severity::High
-                } else if get(&change.after, "shell").is_some_and(|s| is_login_shell(&s))
-                    || (split_password(change).0 && visibility(change).is_none())
-                {
-                    Severity::Medium
-                } else {
-                    Severity::Low
-                }
-            }
-        }
-    }
 }
 
 /// `locked` (`!` or `*` prefix: no password login), `none` (empty: login without a password),
@@ -173,11 +135,6 @@ pub(super) fn fingerprint(hash: &str) -> String {
 /// Text from an account file as stored text (control characters escaped).
 pub(super) fn text(s: &str) -> String {
     escape_bytes(s.as_bytes())
-}
-
-/// Whether a shell lets the account log in interactively (an empty shell means /bin/sh).
-pub(super) fn is_login_shell(shell: &str) -> bool {
-    !(shell.ends_with("/nologin") || shell.ends_with("/false") || shell == "/bin/sync")
 }
 
 fn with_password(item: Item, hash: &str, source: &str) -> Item {
@@ -261,6 +218,7 @@ fn visibility(change: &Change) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     const HASH: &str = "$6$saltsalt$Zk3sCr3tHa5hV4lu3ForT3st1ng0nly";
 
@@ -381,21 +339,28 @@ mod tests {
             CheckUsers.message(&added),
             "user alice added (uid=1001, gid=1001, home=/home/alice, shell=/bin/bash)"
         );
-        assert_eq!(CheckUsers.severity(&added), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&added), Severity::Medium);
         let system = change(
             ChangeKind::Added,
             &[],
             &[("uid", "998"), ("shell", "/usr/sbin/nologin")],
         );
-        assert_eq!(CheckUsers.severity(&system), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&system), Severity::Low);
         let uid0 = change(
             ChangeKind::Added,
             &[],
             &[("uid", "0"), ("shell", "/usr/sbin/nologin")],
         );
-        assert_eq!(CheckUsers.severity(&uid0), Severity::High);
+        // Issue 10: a new uid-0 account is critical (it was high), and so is an account
+        // turned into uid 0; leaving uid 0 stays high.
+        assert_eq!(crate::rules::testing::severity(&uid0), Severity::Critical);
         let to_root = change(ChangeKind::Modified, &[("uid", "1001")], &[("uid", "0")]);
-        assert_eq!(CheckUsers.severity(&to_root), Severity::High);
+        assert_eq!(
+            crate::rules::testing::severity(&to_root),
+            Severity::Critical
+        );
+        let from_root = change(ChangeKind::Modified, &[("uid", "0")], &[("uid", "1001")]);
+        assert_eq!(crate::rules::testing::severity(&from_root), Severity::High);
 
         let shell = change(
             ChangeKind::Modified,
@@ -406,9 +371,9 @@ mod tests {
             CheckUsers.message(&shell),
             "user alice changed: shell from /usr/sbin/nologin to /bin/bash"
         );
-        assert_eq!(CheckUsers.severity(&shell), Severity::Medium);
+        assert_eq!(crate::rules::testing::severity(&shell), Severity::Medium);
         let home = change(ChangeKind::Modified, &[("home", "/a")], &[("home", "/b")]);
-        assert_eq!(CheckUsers.severity(&home), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&home), Severity::Low);
 
         let pw = change(
             ChangeKind::Modified,
@@ -422,7 +387,28 @@ mod tests {
             ],
         );
         assert_eq!(CheckUsers.message(&pw), "password of user alice changed");
-        assert_eq!(CheckUsers.severity(&pw), Severity::Medium);
+        // The rule (user.password) looks at the whole items: the password readable on both
+        // sides, so not a shadow that merely became (un)readable.
+        let with_pw = |fp: &str| {
+            Item::new("alice")
+                .with("password", "set")
+                .with("password_fingerprint", fp)
+        };
+        let judged = crate::rules::testing::change(
+            "check_users",
+            Some(with_pw("0123456789abcdef")),
+            Some(with_pw("fedcba9876543210")),
+        );
+        assert_eq!(
+            (judged.severity, judged.rule.as_deref()),
+            (Severity::Medium, Some("user.password"))
+        );
+        let hidden = crate::rules::testing::change(
+            "check_users",
+            Some(with_pw("0123456789abcdef")),
+            Some(Item::new("alice")),
+        );
+        assert_eq!(hidden.severity, Severity::Low, "shadow became unreadable");
         let locked = change(
             ChangeKind::Modified,
             &[
@@ -443,7 +429,7 @@ mod tests {
             &[("password", "set")],
             &[("password", "none")],
         );
-        assert_eq!(CheckUsers.severity(&emptied), Severity::High);
+        assert_eq!(crate::rules::testing::severity(&emptied), Severity::High);
         let both = change(
             ChangeKind::Modified,
             &[
@@ -477,7 +463,7 @@ mod tests {
             CheckUsers.message(&unreadable),
             "password of user alice no longer readable (etc/shadow cannot be read)"
         );
-        assert_eq!(CheckUsers.severity(&unreadable), Severity::Low);
+        assert_eq!(crate::rules::testing::severity(&unreadable), Severity::Low);
         let aging = change(ChangeKind::Modified, &[("max", "99999")], &[("max", "90")]);
         assert_eq!(
             CheckUsers.message(&aging),

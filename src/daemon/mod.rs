@@ -87,6 +87,7 @@ pub async fn run(
     let mut engine = Engine::new(store.clone(), config.root.clone());
     engine.retention = config.retention;
     engine.options = config.scan_options();
+    engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))

@@ -177,6 +177,7 @@ fn min_severity_knows_critical() {
         to: scan(2),
         changes: vec![change(Severity::High)],
         warnings: vec![],
+        ignored: 0,
     };
     assert_eq!(
         crate::mail::decide(&c, &report),

@@ -39,6 +39,7 @@ fn report(changes: Vec<Change>, warnings: usize) -> Report {
                 message: format!("c{i} not compared: gone"),
             })
             .collect(),
+        ignored: 0,
     }
 }
 

@@ -123,6 +123,7 @@ fn install() -> Report {
             collector: "kernel_modules".into(),
             message: "kernel_modules not compared: absent".into(),
         }],
+        ignored: 0,
     }
 }
 

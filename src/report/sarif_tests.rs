@@ -36,6 +36,7 @@ fn report(changes: Vec<Change>) -> Report {
             collector: "kernel_modules".into(),
             message: "kernel_modules not compared: absent".into(),
         }],
+        ignored: 0,
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item, Severity};
+use crate::model::{Change, ChangeKind, Fields, Item};
 
 /// The manager's state for this scan, or why there is none.
 fn manager(host: &Host) -> Result<Arc<bus::Shared>, CollectError> {
@@ -83,19 +83,6 @@ fn describe(subject: &str, change: &Change, labels: &[(&str, &str)]) -> String {
     }
 }
 
-fn field<'a>(change: &'a Change, name: &str) -> Option<&'a str> {
-    change
-        .after
-        .as_ref()
-        .and_then(|f| f.get(name))
-        .map(String::as_str)
-}
-
-fn changed(change: &Change, name: &str) -> bool {
-    let get = |f: &Option<Fields>| f.as_ref().and_then(|f| f.get(name).cloned());
-    get(&change.before) != get(&change.after)
-}
-
 /// Loaded units and their load and active states.
 pub struct SystemdUnits;
 
@@ -141,24 +128,6 @@ impl Collector for SystemdUnits {
             UNIT_LABELS,
         )
     }
-    /// A service or socket that is newly running, or any unit that failed: Medium (a failed
-    /// unit is a broken service, possibly a security one, but not new attack surface).
-    /// Everything else, including removals: Low.
-    fn severity(&self, change: &Change) -> Severity {
-        let active = field(change, "active_state").unwrap_or("");
-        let runs_code = [".service", ".socket", ".timer", ".path"]
-            .iter()
-            .any(|s| change.key.ends_with(s));
-        let started = matches!(active, "active" | "activating" | "reloading");
-        match change.kind {
-            ChangeKind::Removed => Severity::Low,
-            _ if active == "failed" && changed(change, "active_state") => Severity::Medium,
-            ChangeKind::Added if active == "failed" => Severity::Medium,
-            _ if started && runs_code && changed(change, "active_state") => Severity::Medium,
-            ChangeKind::Added if started && runs_code => Severity::Medium,
-            _ => Severity::Low,
-        }
-    }
 }
 
 /// Timer units: what they trigger and when (the configured specs, not the next elapse).
@@ -203,22 +172,6 @@ impl Collector for SystemdTimers {
             TIMER_LABELS,
         )
     }
-    /// A new timer, or one that now runs something else or at other times, schedules code
-    /// (as root, for the system manager): Medium. Other changes and removals: Low.
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Added => Severity::Medium,
-            ChangeKind::Removed => Severity::Low,
-            ChangeKind::Modified
-                if ["unit", "calendar", "monotonic"]
-                    .iter()
-                    .any(|f| changed(change, f)) =>
-            {
-                Severity::Medium
-            }
-            ChangeKind::Modified => Severity::Low,
-        }
-    }
 }
 
 /// Listening addresses of socket units (socket activation).
@@ -229,25 +182,6 @@ const SOCKET_LABELS: &[(&str, &str)] = &[
     ("triggers", "triggers"),
     ("active_state", "active"),
 ];
-
-/// Where a socket listens, from its `Stream 0.0.0.0:22` key: `None` when it is not an IP
-/// socket, `Some(true)` for loopback only.
-fn ip_loopback(key: &str) -> Option<bool> {
-    let (kind, addr) = key.split_once(' ')?;
-    if !matches!(kind, "Stream" | "Datagram" | "SequentialPacket")
-        || addr.starts_with('/')
-        || addr.starts_with('@')
-        || addr.starts_with("vsock:")
-    {
-        return None;
-    }
-    Some(
-        addr.starts_with("127.")
-            || addr.starts_with("[::1]")
-            || addr.starts_with("localhost")
-            || addr.starts_with("[::ffff:127."),
-    )
-}
 
 impl Collector for SystemdSockets {
     fn name(&self) -> &'static str {
@@ -301,23 +235,6 @@ impl Collector for SystemdSockets {
             SOCKET_LABELS,
         )
     }
-    /// A non-loopback IP address: High (reachable from the network); a loopback one: Low; local
-    /// sockets (unix, FIFO, netlink...): Medium when added or when what they start changes.
-    fn severity(&self, change: &Change) -> Severity {
-        if change.kind == ChangeKind::Removed {
-            return Severity::Low;
-        }
-        let matters = change.kind == ChangeKind::Added
-            || changed(change, "unit")
-            || changed(change, "triggers")
-            || field(change, "active_state") == Some("active");
-        match ip_loopback(&change.key) {
-            _ if !matters => Severity::Low,
-            Some(false) => Severity::High,
-            Some(true) => Severity::Low,
-            None => Severity::Medium,
-        }
-    }
 }
 
 /// The manager's configuration properties (version, defaults, unit path...).
@@ -362,18 +279,6 @@ impl Collector for SystemdProps {
                 get(&change.before),
                 get(&change.after)
             ),
-        }
-    }
-    /// The manager's environment (inherited by every service) and unit search path decide what
-    /// runs: Medium when they change. Other changed settings: Low. Properties appearing or
-    /// disappearing come with systemd upgrades: Info.
-    fn severity(&self, change: &Change) -> Severity {
-        match change.kind {
-            ChangeKind::Modified if ["Environment", "UnitPath"].contains(&change.key.as_str()) => {
-                Severity::Medium
-            }
-            ChangeKind::Modified => Severity::Low,
-            _ => Severity::Info,
         }
     }
 }

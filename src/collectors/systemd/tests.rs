@@ -2,7 +2,15 @@
 //! The live checks against a real `systemd --user` manager are in `tests/systemd_live.rs`.
 
 use super::*;
+use crate::model::Severity;
 use std::time::{Duration, Instant};
+
+/// The severity the built-in rules give `change` as one of `collector`'s.
+fn judge(collector: &dyn Collector, change: &Change) -> Severity {
+    let mut c = change.clone();
+    c.collector = collector.name().into();
+    crate::rules::testing::severity(&c)
+}
 
 fn change(kind: ChangeKind, key: &str, before: &[(&str, &str)], after: &[(&str, &str)]) -> Change {
     crate::collectors::testing::change("x", kind, key, before, after)
@@ -77,7 +85,7 @@ fn unit_messages_use_short_labels() {
         SystemdUnits.message(&c),
         "systemd unit 'vboxdrv.service' added (load=loaded, active=active)"
     );
-    assert_eq!(SystemdUnits.severity(&c), Severity::Medium);
+    assert_eq!(judge(&SystemdUnits, &c), Severity::Medium);
     let m = change(
         ChangeKind::Modified,
         "x.service",
@@ -94,14 +102,14 @@ fn unit_messages_use_short_labels() {
         &[],
         &[("load_state", "loaded"), ("active_state", "active")],
     );
-    assert_eq!(SystemdUnits.severity(&t), Severity::Low);
+    assert_eq!(judge(&SystemdUnits, &t), Severity::Low);
     let f = change(
         ChangeKind::Modified,
         "x.mount",
         &[("active_state", "active")],
         &[("active_state", "failed")],
     );
-    assert_eq!(SystemdUnits.severity(&f), Severity::Medium);
+    assert_eq!(judge(&SystemdUnits, &f), Severity::Medium);
 }
 
 #[test]
@@ -119,28 +127,31 @@ fn socket_severity_follows_reachability() {
         "systemd socket Stream 0.0.0.0:22 added (unit=ssh.socket, active=active)"
     );
     assert_eq!(
-        SystemdSockets.severity(&added("Stream 0.0.0.0:22")),
+        judge(&SystemdSockets, &added("Stream 0.0.0.0:22")),
         Severity::High
     );
-    assert_eq!(SystemdSockets.severity(&added("Stream 22")), Severity::High);
+    assert_eq!(judge(&SystemdSockets, &added("Stream 22")), Severity::High);
     assert_eq!(
-        SystemdSockets.severity(&added("Stream [::]:22")),
+        judge(&SystemdSockets, &added("Stream [::]:22")),
         Severity::High
     );
     assert_eq!(
-        SystemdSockets.severity(&added("Datagram 127.0.0.1:53")),
+        judge(&SystemdSockets, &added("Datagram 127.0.0.1:53")),
         Severity::Low
     );
     assert_eq!(
-        SystemdSockets.severity(&added("Stream [::1]:631")),
+        judge(&SystemdSockets, &added("Stream [::1]:631")),
         Severity::Low
     );
     assert_eq!(
-        SystemdSockets.severity(&added("Stream /run/dbus/system_bus_socket")),
+        judge(
+            &SystemdSockets,
+            &added("Stream /run/dbus/system_bus_socket")
+        ),
         Severity::Medium
     );
     assert_eq!(
-        SystemdSockets.severity(&added("Netlink route 0")),
+        judge(&SystemdSockets, &added("Netlink route 0")),
         Severity::Medium
     );
 }
@@ -157,7 +168,7 @@ fn property_and_timer_messages() {
         SystemdProps.message(&p),
         "systemd property Virtualization changed from none to kvm"
     );
-    assert_eq!(SystemdProps.severity(&p), Severity::Low);
+    assert_eq!(judge(&SystemdProps, &p), Severity::Low);
     let t = change(
         ChangeKind::Modified,
         "apt-daily.timer",
@@ -168,5 +179,5 @@ fn property_and_timer_messages() {
         SystemdTimers.message(&t),
         "systemd timer apt-daily.timer changed: calendar from OnCalendar=daily to OnCalendar=hourly"
     );
-    assert_eq!(SystemdTimers.severity(&t), Severity::Medium);
+    assert_eq!(judge(&SystemdTimers, &t), Severity::Medium);
 }
