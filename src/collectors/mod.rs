@@ -15,6 +15,7 @@ pub mod pkgdb;
 
 mod blkdev;
 mod boot;
+pub(crate) mod confdirs;
 mod env;
 mod etc;
 mod file_caps;
@@ -25,6 +26,7 @@ mod lsb;
 mod mounts;
 mod needs_restart;
 mod packages;
+mod pam;
 mod pipes;
 mod processes;
 mod sockdiag;
@@ -95,6 +97,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,
+    &pam::PamStacks,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
