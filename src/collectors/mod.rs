@@ -22,6 +22,7 @@ mod file_caps;
 mod groups;
 mod ifaces;
 mod kernel;
+mod loader;
 mod lsb;
 mod mounts;
 mod needs_restart;
@@ -98,6 +99,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &groups::CheckGroups,
     &users::CheckUsers,
     &pam::PamStacks,
+    &loader::DynamicLoader,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
