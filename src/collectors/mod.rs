@@ -29,6 +29,7 @@ mod needs_restart;
 mod packages;
 mod pam;
 mod pipes;
+mod polkit;
 mod processes;
 mod sockdiag;
 mod sockproc;
@@ -100,6 +101,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &users::CheckUsers,
     &pam::PamStacks,
     &loader::DynamicLoader,
+    &polkit::PolkitRules,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
