@@ -16,6 +16,7 @@ pub mod pkgdb;
 mod blkdev;
 mod boot;
 pub(crate) mod confdirs;
+mod dbus;
 mod env;
 mod etc;
 mod file_caps;
@@ -102,6 +103,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &pam::PamStacks,
     &loader::DynamicLoader,
     &polkit::PolkitRules,
+    &dbus::DbusServices,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
