@@ -107,14 +107,16 @@ pub fn reason(e: &io::Error) -> String {
     }
 }
 
-/// Whether a path that names a masked entry: a symlink to `/dev/null` (on a live host it
-/// resolves to a character device; in an image, to nothing or a device too).
+/// Whether a listed entry is a mask: a symlink to `/dev/null` (in an image, where `/dev/null`
+/// may not exist, the link text says it), or anything resolving to a character device.
 pub fn masked(host: &Host, real: &std::path::Path) -> bool {
-    let rel = real.strip_prefix(host.root()).unwrap_or(real);
-    match host.stat(std::path::Path::new("/").join(rel)) {
-        Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFCHR,
-        Err(_) => false,
+    // Only the link text is read, never what it points to.
+    if std::fs::read_link(real).is_ok_and(|t| t == std::path::Path::new("/dev/null")) {
+        return true;
     }
+    let rel = real.strip_prefix(host.root()).unwrap_or(real);
+    host.stat(std::path::Path::new("/").join(rel))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
 }
 
 /// Shell-style matching of one name: `*`, `?`, `[abc]`, `[a-z]`, `[!x]` / `[^x]`.

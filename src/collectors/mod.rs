@@ -39,6 +39,7 @@ mod systemd;
 mod sysvinit;
 mod sysvipc;
 mod tcpudp;
+mod udev;
 mod unitfiles;
 mod unix_ports;
 mod uptime;
@@ -104,6 +105,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &loader::DynamicLoader,
     &polkit::PolkitRules,
     &dbus::DbusServices,
+    &udev::UdevRules,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
