@@ -35,6 +35,7 @@ mod processes;
 mod sockdiag;
 mod sockproc;
 mod suids;
+mod sysctl;
 mod systemd;
 mod sysvinit;
 mod sysvipc;
@@ -106,6 +107,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &polkit::PolkitRules,
     &dbus::DbusServices,
     &udev::UdevRules,
+    &sysctl::SysctlHardening,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
