@@ -114,9 +114,13 @@ pub fn masked(host: &Host, real: &std::path::Path) -> bool {
     if std::fs::read_link(real).is_ok_and(|t| t == std::path::Path::new("/dev/null")) {
         return true;
     }
+    stat_real(host, real).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+}
+
+/// [`Host::stat`] of a real path under the root (one a listing gave).
+pub fn stat_real(host: &Host, real: &std::path::Path) -> io::Result<Stat> {
     let rel = real.strip_prefix(host.root()).unwrap_or(real);
     host.stat(std::path::Path::new("/").join(rel))
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
 }
 
 /// Shell-style matching of one name: `*`, `?`, `[abc]`, `[a-z]`, `[!x]` / `[^x]`.

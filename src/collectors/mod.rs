@@ -13,6 +13,7 @@ pub mod common;
 pub mod fswalk;
 pub mod pkgdb;
 
+mod apparmor;
 mod blkdev;
 mod boot;
 pub(crate) mod confdirs;
@@ -108,6 +109,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &dbus::DbusServices,
     &udev::UdevRules,
     &sysctl::SysctlHardening,
+    &apparmor::ApparmorProfiles,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
