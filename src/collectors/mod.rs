@@ -26,6 +26,7 @@ mod ifaces;
 mod kernel;
 mod loader;
 mod lsb;
+mod mount_options;
 mod mounts;
 mod needs_restart;
 mod packages;
@@ -91,6 +92,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &sysvipc::ListShm,
     &unix_ports::ListUnixPorts,
     &mounts::ListMount,
+    &mount_options::MountOptions,
     &processes::ListProcesses,
     &systemd::SystemdProps,
     &systemd::SystemdSockets,
