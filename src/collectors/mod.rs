@@ -223,6 +223,8 @@ pub(crate) mod testing {
 mod fuzz;
 #[cfg(test)]
 mod hostile_text_tests;
+#[cfg(test)]
+mod rules_facts_tests;
 
 #[cfg(test)]
 mod tests {
