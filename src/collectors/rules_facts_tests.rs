@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::collectors::confdirs::fnmatch;
 use crate::collectors::testing::write;
-use crate::collectors::{Collector, by_name};
+use crate::collectors::by_name;
 use crate::host::Host;
 use crate::model::{Fields, Item};
 
