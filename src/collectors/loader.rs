@@ -38,7 +38,7 @@ impl Collector for DynamicLoader {
         "dynamic loader: etc/ld.so.preload entries, etc/ld.so.conf(.d) library directories and who may write them"
     }
     fn noun(&self) -> &'static str {
-        "loader entry"
+        "dynamic loader"
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::collectors::by_name;
 use crate::collectors::confdirs::fnmatch;
 use crate::collectors::testing::write;
-use crate::collectors::by_name;
 use crate::host::Host;
 use crate::model::{Fields, Item};
 
