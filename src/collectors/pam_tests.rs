@@ -226,3 +226,23 @@ proptest::proptest! {
         crate::collectors::fuzz::assert_printable(&items);
     }
 }
+
+#[test]
+fn hostile_files_are_reported_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "etc/pam.d/su\n\x1b[2Jx", "auth required pam_unix.so\n");
+    nix::unistd::mkfifo(&r.join("etc/pam.d/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let items = PamStacks.collect(&Host::new(r)).unwrap();
+    let fifo = by(&items, "fifo:unreadable");
+    assert_eq!(
+        fifo["error"], "not a regular file",
+        "a FIFO never blocks the scan"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.key == "su\\x0a\\x1b[2Jx:auth:pam_unix.so")
+    );
+    crate::collectors::fuzz::assert_printable(&items);
+}
