@@ -108,6 +108,12 @@ impl Host {
         hostfs::open_regular(self.root_fd()?, host_path.as_ref(), Resolve::InRoot)
     }
 
+    /// The status of whatever a host path names (a directory, a mount point, a device), its
+    /// symlinks followed only inside the root; nothing is opened for reading.
+    pub fn stat(&self, host_path: impl AsRef<Path>) -> io::Result<hostfs::Stat> {
+        hostfs::stat_in_root(self.root_fd()?, host_path.as_ref())
+    }
+
     /// The SHA-256 of the regular file a walk found at `real`, at most `max_hash` bytes of it,
     /// reusing the previous scan's digest when the file's identity is unchanged.
     pub fn hash_walked(&self, real: &Path) -> io::Result<Hashed> {

@@ -117,6 +117,25 @@ pub fn open_regular(root: RawFd, rel: &Path, resolve: Resolve) -> io::Result<(Fi
     Ok((file, now))
 }
 
+/// The status of whatever `rel` names (any file type), resolving symlinks inside `root` as
+/// [`Resolve::InRoot`] does. Opened with `O_PATH` only: nothing is really opened, so a FIFO or a
+/// device costs nothing and has no side effect.
+pub fn stat_in_root(root: RawFd, rel: &Path) -> io::Result<Stat> {
+    let rel = relative(rel)?;
+    let fd = match open2(
+        root,
+        &rel,
+        libc::O_PATH | libc::O_CLOEXEC,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    ) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            resolve_in_root_by_components(root, &rel)?
+        }
+        other => other?,
+    };
+    fstat(fd.as_raw_fd())
+}
+
 /// Opens the directory `rel` (relative to the directory `root`) for reading its entries,
 /// refusing every symlink on the way (the walk's own directories: see the module docs).
 pub fn open_dir(root: RawFd, rel: &Path) -> io::Result<OwnedFd> {

@@ -13,27 +13,36 @@ pub mod common;
 pub mod fswalk;
 pub mod pkgdb;
 
+mod apparmor;
 mod blkdev;
 mod boot;
+pub(crate) mod confdirs;
+mod dbus;
 mod env;
 mod etc;
 mod file_caps;
 mod groups;
 mod ifaces;
 mod kernel;
+mod loader;
 mod lsb;
+mod mount_options;
 mod mounts;
 mod needs_restart;
 mod packages;
+mod pam;
 mod pipes;
+mod polkit;
 mod processes;
 mod sockdiag;
 mod sockproc;
 mod suids;
+mod sysctl;
 mod systemd;
 mod sysvinit;
 mod sysvipc;
 mod tcpudp;
+mod udev;
 mod unitfiles;
 mod unix_ports;
 mod uptime;
@@ -78,6 +87,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &sysvipc::ListShm,
     &unix_ports::ListUnixPorts,
     &mounts::ListMount,
+    &mount_options::MountOptions,
     &processes::ListProcesses,
     &systemd::SystemdProps,
     &systemd::SystemdSockets,
@@ -90,6 +100,13 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,
+    &pam::PamStacks,
+    &loader::DynamicLoader,
+    &polkit::PolkitRules,
+    &dbus::DbusServices,
+    &udev::UdevRules,
+    &sysctl::SysctlHardening,
+    &apparmor::ApparmorProfiles,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
@@ -201,6 +218,8 @@ pub(crate) mod testing {
 mod fuzz;
 #[cfg(test)]
 mod hostile_text_tests;
+#[cfg(test)]
+mod rules_facts_tests;
 
 #[cfg(test)]
 mod tests {

@@ -77,7 +77,7 @@ impl Collector for ListMount {
 /// One mountinfo line:
 /// `id parent maj:min root mount-point mount-opts [optional...] - fstype source super-opts`.
 /// `None` for malformed lines.
-fn parse_line(line: &[u8]) -> Option<Item> {
+pub(crate) fn parse_line(line: &[u8]) -> Option<Item> {
     let cols: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     if cols.len() < 10 {
         return None;

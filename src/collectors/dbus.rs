@@ -1,0 +1,264 @@
+//! `dbus_services`: the system bus's activatable services and who its policy lets talk to them.
+//!
+//! - `service NAME`: each `*.service` file of the system bus's service directories
+//!   (`usr/local/share`, `usr/share`, `lib` `/dbus-1/system-services`; a file name in an
+//!   earlier directory hides a later one), with `exec`, `user`, `systemd_service` and `file`:
+//!   a program the bus starts as `user` on the first message to `NAME`.
+//! - `policy PATH`: each policy file (`etc/dbus-1/system.d`, `usr/share/dbus-1/system.d`, and
+//!   the main `system.conf` of both), with its `sha256`.
+//! - `default allow ATTRS`: each `<allow>` of a `<policy context="default">` (what every local
+//!   user may do) that lets someone own a name or send to one (`own`, `own_prefix`,
+//!   `send_destination`), keyed by all its attributes, with the `file`.
+//! - `malformed ...` / `unreadable PATH` for what does not parse or cannot be read. The XML is
+//!   parsed with roxmltree, as the polkit collector does (external entities never fetched).
+
+use crate::collectors::Collector;
+use crate::collectors::confdirs::{self, Content, Keys, line_text};
+use crate::collectors::polkit::MAX_NODES;
+use crate::error::CollectError;
+use crate::host::Host;
+use crate::model::Item;
+
+pub struct DbusServices;
+
+const SERVICE_DIRS: [&str; 3] = [
+    "/usr/local/share/dbus-1/system-services",
+    "/usr/share/dbus-1/system-services",
+    "/lib/dbus-1/system-services",
+];
+const POLICY_DIRS: [&str; 2] = ["/etc/dbus-1/system.d", "/usr/share/dbus-1/system.d"];
+const MAIN: [&str; 2] = ["/usr/share/dbus-1/system.conf", "/etc/dbus-1/system.conf"];
+
+impl Collector for DbusServices {
+    fn name(&self) -> &'static str {
+        "dbus_services"
+    }
+    fn description(&self) -> &'static str {
+        "D-Bus system bus: activatable services (Exec, User), policy files, default-context allows"
+    }
+    fn noun(&self) -> &'static str {
+        "D-Bus"
+    }
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let mut out = Vec::new();
+        let mut keys = Keys::default();
+        for f in confdirs::merged(host, &SERVICE_DIRS, ".service")? {
+            match confdirs::read(host, &f.real) {
+                None => {}
+                Some(Content::Failed(why)) => out.push(
+                    Item::new(keys.unique(format!("unreadable {}", f.path))).with("error", why),
+                ),
+                Some(Content::Text(text, _)) => out.push(service(&text, &f.path, &mut keys)),
+            }
+        }
+        let mut files: Vec<(String, std::path::PathBuf)> =
+            MAIN.iter().map(|p| (p.to_string(), host.path(p))).collect();
+        for dir in POLICY_DIRS {
+            for f in confdirs::merged(host, &[dir], ".conf")? {
+                files.push((f.path, f.real));
+            }
+        }
+        for (path, real) in files {
+            match confdirs::read(host, &real) {
+                None => {}
+                Some(Content::Failed(why)) => out
+                    .push(Item::new(keys.unique(format!("unreadable {path}"))).with("error", why)),
+                Some(Content::Text(text, sha)) => {
+                    out.push(Item::new(keys.unique(format!("policy {path}"))).with("sha256", sha));
+                    default_allows(&text, &path, &mut keys, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One `.service` file: its `[D-BUS Service]` keys.
+fn service(text: &str, file: &str, keys: &mut Keys) -> Item {
+    let mut fields = std::collections::BTreeMap::new();
+    let mut in_section = false;
+    let mut bad = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            in_section = line == "[D-BUS Service]";
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if in_section => {
+                let name = match k.trim() {
+                    "Name" => "name",
+                    "Exec" => "exec",
+                    "User" => "user",
+                    "SystemdService" => "systemd_service",
+                    "AssumedAppArmorLabel" => "apparmor_label",
+                    _ => continue,
+                };
+                fields.insert(name, line_text(v.trim()));
+            }
+            Some(_) => {}
+            None => bad.push((n + 1).to_string()),
+        }
+    }
+    let mut item = match fields.remove("name") {
+        Some(name) => Item::new(keys.unique(format!("service {name}"))),
+        None => Item::new(keys.unique(format!("malformed {file}"))).with("error", "no Name="),
+    };
+    for (k, v) in fields {
+        item = item.with(k, v);
+    }
+    if !bad.is_empty() {
+        item = item.with("malformed_lines", bad.join(","));
+    }
+    item.with("file", file)
+}
+
+/// The `<allow>` rules of `<policy context="default">` that grant owning or sending to a name.
+fn default_allows(text: &str, file: &str, keys: &mut Keys, out: &mut Vec<Item>) {
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        nodes_limit: MAX_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = match roxmltree::Document::parse_with_options(text, opts) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(
+                Item::new(keys.unique(format!("malformed {file}")))
+                    .with("error", line_text(&e.to_string())),
+            );
+            return;
+        }
+    };
+    let defaults = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("policy") && n.attribute("context") == Some("default"));
+    for policy in defaults {
+        for allow in policy.children().filter(|n| n.has_tag_name("allow")) {
+            let grants = ["own", "own_prefix", "send_destination"]
+                .iter()
+                .any(|a| allow.attribute(*a).is_some());
+            if !grants {
+                continue;
+            }
+            let mut attrs: Vec<String> = allow
+                .attributes()
+                .map(|a| format!("{}={}", a.name(), a.value()))
+                .collect();
+            attrs.sort();
+            let key = keys.unique(format!("default allow {}", line_text(&attrs.join(" "))));
+            out.push(Item::new(key).with("file", file));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::testing::write;
+
+    const SERVICE: &str = "[D-BUS Service]\nName=org.example.Thing\nExec=/usr/libexec/thing --system\nUser=root\nSystemdService=thing.service\nnonsense\n[Other]\nName=ignored\n";
+    const POLICY: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="root">
+    <allow own="org.example.Thing"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.example.Thing"
+           send_interface="org.example.Thing.Manager"/>
+    <allow send_destination="org.example.Thing"/>
+    <allow send_destination="org.example.Thing"/>
+    <deny own="org.example.Thing"/>
+    <allow receive_sender="org.example.Thing"/>
+  </policy>
+</busconfig>
+"#;
+
+    fn root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(
+            r,
+            "usr/share/dbus-1/system-services/org.example.Thing.service",
+            SERVICE,
+        );
+        write(
+            r,
+            "usr/share/dbus-1/system-services/noname.service",
+            "[D-BUS Service]\nExec=/bin/x\n",
+        );
+        write(
+            r,
+            "usr/share/dbus-1/system.d/org.example.Thing.conf",
+            POLICY,
+        );
+        write(r, "etc/dbus-1/system.d/broken.conf", "<busconfig><policy");
+        write(r, "usr/share/dbus-1/system.conf", "<busconfig/>");
+        dir
+    }
+
+    #[test]
+    fn services_policies_and_default_allows() {
+        let dir = root();
+        let items = DbusServices.collect(&Host::new(dir.path())).unwrap();
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "malformed /usr/share/dbus-1/system-services/noname.service",
+                "service org.example.Thing",
+                "policy /usr/share/dbus-1/system.conf",
+                "policy /etc/dbus-1/system.d/broken.conf",
+                "malformed /etc/dbus-1/system.d/broken.conf",
+                "policy /usr/share/dbus-1/system.d/org.example.Thing.conf",
+                "default allow send_destination=org.example.Thing send_interface=org.example.Thing.Manager",
+                "default allow send_destination=org.example.Thing",
+                "default allow send_destination=org.example.Thing#2",
+            ]
+        );
+        let s = &items[1].fields;
+        assert_eq!(s["exec"], "/usr/libexec/thing --system");
+        assert_eq!(s["user"], "root");
+        assert_eq!(s["systemd_service"], "thing.service");
+        assert_eq!(s["malformed_lines"], "6");
+        assert_eq!(
+            s["file"],
+            "/usr/share/dbus-1/system-services/org.example.Thing.service"
+        );
+        assert_eq!(items[0].fields["error"], "no Name=");
+        assert_eq!(items[2].fields["sha256"].len(), 64);
+    }
+
+    #[test]
+    fn idle_rescan_is_identical_and_no_dbus_is_no_items() {
+        let dir = root();
+        let host = Host::new(dir.path());
+        assert_eq!(
+            DbusServices.collect(&host).unwrap(),
+            DbusServices.collect(&host).unwrap()
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert!(
+            DbusServices
+                .collect(&Host::new(empty.path()))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::collectors::fuzz::config())]
+        #[test]
+        fn fuzz_service_and_policy(s in crate::collectors::fuzz::text(SERVICE), p in crate::collectors::fuzz::text(POLICY)) {
+            let mut keys = Keys::default();
+            let mut out = vec![service(&s, "/s", &mut keys)];
+            default_allows(&p, "/p", &mut keys, &mut out);
+            crate::collectors::fuzz::assert_printable(&out);
+        }
+    }
+}
