@@ -164,6 +164,29 @@ pub fn render_modified(change: &Change) -> String {
         .join(", ")
 }
 
+/// Reads a file a local user may control (an `authorized_keys`, a spool file) at a real path
+/// under the root: any symlink on the way is refused (`~/.ssh/authorized_keys -> /etc/shadow`
+/// is never read), so is anything but a regular file (a FIFO never blocks the scan), and so is
+/// a file over `cap` bytes. The error text of [`not_read_why`] says which.
+pub fn read_untrusted(
+    host: &Host,
+    real: &Path,
+    cap: u64,
+) -> io::Result<(Vec<u8>, crate::hostfs::Stat)> {
+    let (file, st) = host.open_walked(real)?;
+    Ok((crate::hostfs::read_capped(file, cap)?, st))
+}
+
+/// Why [`read_untrusted`] refused a file, as a terse field value.
+pub fn not_read_why(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => "a symlink (not followed)".into(),
+        Some(libc::EACCES | libc::EPERM) => "permission denied".into(),
+        _ if e.kind() == io::ErrorKind::InvalidInput => "not a regular file".into(),
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ mod pipes;
 mod processes;
 mod sockdiag;
 mod sockproc;
+mod sudo_rules;
 mod suids;
 mod systemd;
 mod sysvinit;
@@ -95,6 +96,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,
+    &sudo_rules::SudoRules,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
