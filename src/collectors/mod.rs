@@ -15,6 +15,7 @@ pub mod pkgdb;
 
 mod blkdev;
 mod boot;
+mod cron_jobs;
 mod env;
 mod etc;
 mod file_caps;
@@ -97,6 +98,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &groups::CheckGroups,
     &users::CheckUsers,
     &sudo_rules::SudoRules,
+    &cron_jobs::CronJobs,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
