@@ -30,6 +30,7 @@ mod pipes;
 mod processes;
 mod sockdiag;
 mod sockproc;
+mod ssh_access;
 mod sudo_rules;
 mod suids;
 mod systemd;
@@ -99,6 +100,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &users::CheckUsers,
     &sudo_rules::SudoRules,
     &cron_jobs::CronJobs,
+    &ssh_access::SshAccess,
     &kernel::KernelVersion,
     &kernel::KernelModules,
     &lsb::LsbVersion,
