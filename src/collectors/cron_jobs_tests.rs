@@ -58,6 +58,11 @@ fn fixture() -> tempfile::TempDir {
     write(r, "var/spool/cron/atjobs/.SEQ", "3\n");
     write(
         r,
+        "var/spool/cron/atjobs/b0000401c3e5a0",
+        "#!/bin/sh\n# atrun uid=0 gid=0\n/sbin/reboot\n",
+    );
+    write(
+        r,
         "etc/anacrontab",
         "SHELL=/bin/sh\n1\t5\tcron.daily\trun-parts --report /etc/cron.daily\n@monthly 15 cron.monthly run-parts /etc/cron.monthly\nnonsense\n",
     );
@@ -325,4 +330,19 @@ fn time_fields() {
     ] {
         assert!(!time_field(i, f), "{f} at {i}");
     }
+}
+
+#[test]
+fn shipped_rules_fit_the_items() {
+    let dir = fixture();
+    let items = CronJobs.collect(&Host::new(dir.path())).unwrap();
+    let root_at = by_key(&items, "at b0000401c3e5a0");
+    assert_eq!(
+        (
+            root_at.fields["user"].as_str(),
+            root_at.fields["command"].as_str()
+        ),
+        ("root", "/sbin/reboot")
+    );
+    crate::collectors::common::rules_check::assert_rules_fit("cron_jobs", &items);
 }

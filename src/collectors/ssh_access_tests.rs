@@ -314,3 +314,19 @@ proptest::proptest! {
         crate::collectors::fuzz::assert_printable(&items);
     }
 }
+
+#[test]
+fn shipped_rules_fit_the_items() {
+    let dir = fixture();
+    let r = dir.path();
+    write(
+        r,
+        "etc/ssh/sshd_config",
+        format!(
+            "StrictModes no\n{SSHD}Match Address 10.0.0.0/8\n  PermitRootLogin yes\n  PermitUserEnvironment yes\n"
+        ),
+    );
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    assert_eq!(by_key(&items, "sshd StrictModes").fields["value"], "no");
+    crate::collectors::common::rules_check::assert_rules_fit("ssh_access", &items);
+}

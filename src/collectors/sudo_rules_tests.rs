@@ -6,6 +6,7 @@ Defaults\tenv_reset\n\
 Defaults   mail_badpass # trailing comment\n\
 Defaults secure_path=\"/usr/sbin:/usr/bin\"\n\
 Defaults:alice !authenticate\n\
+Defaults:bob !env_reset\n\
 Defaults env_keep += \"LD_PRELOAD HOME\"\n\
 User_Alias ADMINS = alice, bob : OPS = carol\n\
 Cmnd_Alias SHUTDOWN = /sbin/shutdown, /sbin/reboot\n\
@@ -229,4 +230,29 @@ fn hostile_text_is_escaped() {
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
     crate::collectors::fuzz::assert_printable(&items);
     assert_eq!(items.len(), 1, "{items:?}");
+}
+
+#[test]
+fn shipped_rules_fit_the_items() {
+    let dir = fixture();
+    let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
+    assert_eq!(
+        by_key(&items, "Defaults:bob env_reset").fields["value"],
+        "off"
+    );
+    crate::collectors::common::rules_check::assert_rules_fit("sudo_rules", &items);
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::collectors::fuzz::config())]
+    /// Random and damaged sudoers and doas.conf never panic the collector, and what it keeps
+    /// is printable.
+    #[test]
+    fn fuzz_sudoers(sudoers in crate::collectors::fuzz::bytes(SUDOERS)) {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "etc/sudoers", &sudoers);
+        write(dir.path(), "etc/doas.conf", &sudoers);
+        let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
+        crate::collectors::fuzz::assert_printable(&items);
+    }
 }
