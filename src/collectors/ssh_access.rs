@@ -148,10 +148,18 @@ fn expand(pattern: &str, user: &str, uid: u32, home: &str) -> String {
     }
 }
 
-/// Why sshd's StrictModes would refuse `path` for `uid`: the file or a directory between it
-/// and the home is owned by someone but the user and root, or writable by group or others.
-fn strict_modes(host: &Host, uid: u32, home: &str, path: &str, st: &libc::stat) -> Option<String> {
-    let bad = |what: &str, st: &libc::stat| -> Option<String> {
+/// Why sshd's StrictModes would refuse the file at `real` for `uid`: it, or a directory
+/// between it and the home (`real_home`), is owned by someone but the user and root, or
+/// writable by group or others.
+fn strict_modes(
+    host: &Host,
+    uid: u32,
+    real_home: &Path,
+    real: &Path,
+    st: &libc::stat,
+) -> Option<String> {
+    let bad = |what: &Path, st: &libc::stat| -> Option<String> {
+        let what = host.display(what);
         if st.st_uid != uid && st.st_uid != 0 {
             return Some(format!("{what} is owned by {}", host.user_name(st.st_uid)));
         }
@@ -160,24 +168,23 @@ fn strict_modes(host: &Host, uid: u32, home: &str, path: &str, st: &libc::stat) 
         }
         None
     };
-    if let Some(why) = bad(path, st) {
+    if let Some(why) = bad(real, st) {
         return Some(why);
     }
-    let home = Path::new(home);
-    let mut dir = Path::new(path).parent();
+    let mut dir = real.parent();
     while let Some(d) = dir {
-        if !d.starts_with(home) {
+        if !d.starts_with(real_home) {
             break;
         }
         let dst = host
-            .open_walked_dir(&host.path(d))
+            .open_walked_dir(d)
             .and_then(|fd| crate::hostfs::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)));
         if let Ok(dst) = dst
-            && let Some(why) = bad(&escape_bytes(d.as_os_str().as_encoded_bytes()), &dst)
+            && let Some(why) = bad(d, &dst)
         {
             return Some(why);
         }
-        if d == home {
+        if d == real_home {
             break;
         }
         dir = d.parent();
@@ -185,28 +192,48 @@ fn strict_modes(host: &Host, uid: u32, home: &str, path: &str, st: &libc::stat) 
     None
 }
 
+/// The real path of a key file: the directory root controls (the home for a file under it,
+/// else the file's directory) resolved with its symlinks, the rest (`.ssh/authorized_keys`,
+/// which the user controls) appended, to be opened without following any symlink.
+fn real_path(host: &Host, home: &str, path: &str) -> io::Result<(PathBuf, PathBuf)> {
+    let home_t = home.trim_end_matches('/');
+    let (anchor, rest) = match path.strip_prefix(home_t).and_then(|r| r.strip_prefix('/')) {
+        Some(rest) if !home_t.is_empty() => (home_t, rest),
+        _ => path
+            .rsplit_once('/')
+            .map(|(d, f)| (if d.is_empty() { "/" } else { d }, f))
+            .unwrap_or(("/", path)),
+    };
+    let real_anchor = host.real_dir(anchor)?;
+    Ok((real_anchor.join(rest), real_anchor))
+}
+
 fn account_file(host: &Host, user: &str, uid: u32, home: &str, path: &str, items: &mut Vec<Item>) {
-    let real: PathBuf = host.path(path);
     let user_t = escape_bytes(user.as_bytes());
     let file = escape_bytes(path.as_bytes());
-    let (bytes, st) = match read_untrusted(host, &real, MAX_KEYS_FILE) {
+    let unread = |e: &io::Error| {
+        Item::new(format!("{user_t}:not read:{file}"))
+            .with("kind", "unread")
+            .with("user", &user_t)
+            .with("file", &file)
+            .with("not_read", not_read_why(e))
+    };
+    let read = real_path(host, home, path).and_then(|(real, anchor)| {
+        let (bytes, st) = read_untrusted(host, &real, MAX_KEYS_FILE)?;
+        Ok((bytes, st, real, anchor))
+    });
+    let (bytes, st, real, anchor) = match read {
         Ok(x) => x,
         Err(e) if crate::hostfs::gone(&e) => return,
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 host.note_denied(&file);
             }
-            items.push(
-                Item::new(format!("{user_t}:not read:{file}"))
-                    .with("kind", "unread")
-                    .with("user", &user_t)
-                    .with("file", &file)
-                    .with("not_read", not_read_why(&e)),
-            );
+            items.push(unread(&e));
             return;
         }
     };
-    let strict = strict_modes(host, uid, home, path, &st);
+    let strict = strict_modes(host, uid, &anchor, &real, &st);
     let text = String::from_utf8_lossy(&bytes);
     let mut count = 0;
     for (n, line) in text.lines().enumerate() {

@@ -330,3 +330,38 @@ fn shipped_rules_fit_the_items() {
     assert_eq!(by_key(&items, "sshd StrictModes").fields["value"], "no");
     crate::collectors::common::rules_check::assert_rules_fit("ssh_access", &items);
 }
+
+#[test]
+fn symlinks_root_controls_are_followed_those_in_homes_are_not() {
+    let dir = fixture();
+    let r = dir.path();
+    write(
+        r,
+        "etc/passwd",
+        format!(
+            "{PASSWD}sam:x:1010:1010::/homes/sam:/bin/sh\neve:x:1011:1011::/home/eve:/bin/sh\nbin:x:2:2::/bin:/usr/sbin/nologin\n"
+        ),
+    );
+    // /homes -> var/homes (as on image-based systems); /bin -> usr/bin with no .ssh.
+    write(
+        r,
+        "var/homes/sam/.ssh/authorized_keys",
+        format!("ssh-ed25519 {ED25519} sam\n"),
+    );
+    std::os::unix::fs::symlink("var/homes", r.join("homes")).unwrap();
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", r.join("bin")).unwrap();
+    // eve's .ssh is a symlink to root's.
+    std::fs::create_dir_all(r.join("home/eve")).unwrap();
+    std::os::unix::fs::symlink(r.join("root/.ssh"), r.join("home/eve/.ssh")).unwrap();
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    let sam = by_key(&items, &format!("sam:{ED25519_FP}"));
+    assert_eq!(sam.fields["file"], "/homes/sam/.ssh/authorized_keys");
+    assert!(
+        !items.iter().any(|i| i.key.starts_with("bin:")),
+        "a home without keys is quiet"
+    );
+    assert!(!items.iter().any(|i| i.key.starts_with("eve:SHA256")));
+    let eve = by_key(&items, "eve:not read:/home/eve/.ssh/authorized_keys");
+    assert!(eve.fields["not_read"].contains("symlink"), "{eve:?}");
+}

@@ -23,7 +23,7 @@ use std::path::Path;
 use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
-use crate::model::Item;
+use crate::model::{Change, ChangeKind, Item};
 
 mod doas;
 mod parse;
@@ -64,6 +64,46 @@ impl Collector for SudoRules {
             Err(e) => return Err(CollectError::io("/etc/doas.conf", e)),
         }
         Ok(unique(items))
+    }
+
+    /// `sudo rule dave -> ALL: ALL added (who=dave, nopasswd, setenv, file=/etc/sudoers.d/x)`:
+    /// the resolved names and the tags that are set, not every field.
+    fn message(&self, change: &Change) -> String {
+        let Some(f) = change
+            .after
+            .as_ref()
+            .filter(|_| change.kind == ChangeKind::Added)
+        else {
+            return crate::collectors::default_message(self.noun(), change);
+        };
+        if !f.contains_key("runas") {
+            let noun = if f.contains_key("setting") {
+                "sudo default"
+            } else {
+                "sudoers entry"
+            };
+            return crate::collectors::default_message(noun, change);
+        }
+        let mut parts = Vec::new();
+        for name in ["who", "runas", "hosts", "commands"] {
+            if let Some(v) = f.get(name) {
+                parts.push(format!("{name}={v}"));
+            }
+        }
+        for tag in ["nopasswd", "setenv", "noexec", "persist", "keepenv"] {
+            if f.get(tag).is_some_and(|v| v == "yes") {
+                parts.push(tag.to_string());
+            }
+        }
+        if let Some(v) = f.get("file") {
+            parts.push(format!("file={v}"));
+        }
+        format!(
+            "{} {} added ({})",
+            self.noun(),
+            change.key,
+            parts.join(", ")
+        )
     }
 }
 

@@ -256,3 +256,41 @@ proptest::proptest! {
         crate::collectors::fuzz::assert_printable(&items);
     }
 }
+
+#[test]
+fn messages_say_what_a_rule_grants() {
+    let dir = fixture();
+    let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
+    let msg = |key: &str, kind: ChangeKind| {
+        let item = by_key(&items, key);
+        let f: Vec<(&str, &str)> = item
+            .fields
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let (before, after) = if kind == ChangeKind::Added {
+            (&[][..], &f[..])
+        } else {
+            (&f[..], &[][..])
+        };
+        SudoRules.message(&crate::collectors::testing::change(
+            "sudo_rules",
+            kind,
+            key,
+            before,
+            after,
+        ))
+    };
+    assert_eq!(
+        msg("dave -> ALL: ALL", ChangeKind::Added),
+        "sudo rule dave -> ALL: ALL added (who=dave, runas=ALL, hosts=ALL, commands=ALL, nopasswd, setenv, file=/etc/sudoers.d/dropin)"
+    );
+    assert_eq!(
+        msg("dave -> ALL: ALL", ChangeKind::Removed),
+        "sudo rule dave -> ALL: ALL removed"
+    );
+    assert!(
+        msg("Defaults:alice authenticate", ChangeKind::Added)
+            .starts_with("sudo default Defaults:alice authenticate added (")
+    );
+}
