@@ -311,10 +311,13 @@ fn unescaped_find(s: &str, c: char) -> Option<usize> {
     None
 }
 
+/// Commands under a new host list (`: HOSTS = ...`), or under the previous one (`None`).
+type Group = (Option<Vec<String>>, Spec);
+
 /// The command groups of the right side of a rule; a group that starts a new host list
 /// (`: HOSTS = ...`) carries it.
-fn specs(s: &str) -> Result<Vec<(Option<Vec<String>>, Spec)>, String> {
-    let mut out: Vec<(Option<Vec<String>>, Spec)> = Vec::new();
+fn specs(s: &str) -> Result<Vec<Group>, String> {
+    let mut out: Vec<Group> = Vec::new();
     let mut cur = Spec::default();
     let mut new_hosts: Option<Vec<String>> = None;
     let mut fresh = true;
@@ -363,7 +366,7 @@ fn specs(s: &str) -> Result<Vec<(Option<Vec<String>>, Spec)>, String> {
             Some(c) => format!("!{}", c.trim()),
             None => cmd.to_string(),
         };
-        let same = |(_, last): &(Option<Vec<String>>, Spec)| {
+        let same = |(_, last): &Group| {
             !fresh
                 && last.runas == cur.runas
                 && last.tags == cur.tags
