@@ -132,7 +132,24 @@ impl Collector for CronJobs {
 
     fn message(&self, change: &Change) -> String {
         let f = change.after.as_ref().or(change.before.as_ref());
-        let kind = f.and_then(|f| f.get("kind")).map_or("", String::as_str);
+        // A modification carries only the changed fields: the key's form tells the kind then.
+        let kind = f.and_then(|f| f.get("kind")).map_or_else(
+            || {
+                let k = &change.key;
+                [
+                    ("crontab ", "crontab"),
+                    ("script ", "script"),
+                    ("at ", "at"),
+                ]
+                .iter()
+                .find(|(p, _)| k.starts_with(p))
+                .map_or(
+                    if k.contains(": env ") { "env" } else { "entry" },
+                    |(_, n)| n,
+                )
+            },
+            String::as_str,
+        );
         let noun = match kind {
             "entry" | "anacron" => "cron job",
             "env" => "cron setting",
@@ -145,7 +162,7 @@ impl Collector for CronJobs {
         let verb = match change.kind {
             ChangeKind::Added => "added",
             ChangeKind::Removed => "removed",
-            ChangeKind::Modified => return crate::collectors::default_message(noun, change),
+            ChangeKind::Modified => "changed",
         };
         let what = ["crontab ", "script ", "at ", "unread "]
             .iter()
@@ -153,6 +170,10 @@ impl Collector for CronJobs {
             .unwrap_or(&change.key);
         let user = f.and_then(|f| f.get("user")).filter(|_| kind == "at");
         match user {
+            _ if change.kind == ChangeKind::Modified => format!(
+                "{noun} {what} changed: {}",
+                crate::collectors::common::render_modified(change)
+            ),
             Some(u) => format!("{noun} {what} {verb} (user={u})"),
             None => format!("{noun} {what} {verb}"),
         }

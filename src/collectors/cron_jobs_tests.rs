@@ -346,3 +346,12 @@ fn shipped_rules_fit_the_items() {
     );
     crate::collectors::common::rules_check::assert_rules_fit("cron_jobs", &items);
 }
+
+/// The live host: the collector runs, and two runs on an idle host agree.
+#[test]
+fn live_host_is_read_and_stable() {
+    let a = CronJobs.collect(&Host::new("/")).unwrap();
+    let b = CronJobs.collect(&Host::new("/")).unwrap();
+    assert_eq!(a, b);
+    crate::collectors::fuzz::assert_printable(&a);
+}

@@ -114,6 +114,12 @@ impl Collector for SshAccess {
             ("setting" | "match", ChangeKind::Added) => {
                 format!("{} is {} ({})", change.key, get("value"), get("source"))
             }
+            // A modification carries only the changed fields: known by its key.
+            (_, ChangeKind::Modified) if change.key.starts_with("sshd ") => format!(
+                "{} changed: {}",
+                change.key,
+                crate::collectors::common::render_modified(change)
+            ),
             _ => crate::collectors::default_message(self.noun(), change),
         }
     }

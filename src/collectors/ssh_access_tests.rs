@@ -276,6 +276,17 @@ fn messages() {
     let c =
         crate::collectors::testing::change("ssh_access", ChangeKind::Added, &k.key, &[], &fields);
     let m = SshAccess.message(&c);
+    let c = crate::collectors::testing::change(
+        "ssh_access",
+        ChangeKind::Modified,
+        "sshd PermitRootLogin",
+        &[("value", "prohibit-password"), ("source", "default")],
+        &[("value", "yes"), ("source", "/etc/ssh/sshd_config")],
+    );
+    assert_eq!(
+        SshAccess.message(&c),
+        "sshd PermitRootLogin changed: source from default to /etc/ssh/sshd_config, value from prohibit-password to yes"
+    );
     assert!(m.starts_with(&format!("authorized key {ECDSA_FP} for root added (type=ecdsa-sha2-nistp256, comment=root@backup, forced_command=")), "{m}");
 }
 
@@ -364,4 +375,13 @@ fn symlinks_root_controls_are_followed_those_in_homes_are_not() {
     assert!(!items.iter().any(|i| i.key.starts_with("eve:SHA256")));
     let eve = by_key(&items, "eve:not read:/home/eve/.ssh/authorized_keys");
     assert!(eve.fields["not_read"].contains("symlink"), "{eve:?}");
+}
+
+/// The live host: the collector runs, and two runs on an idle host agree.
+#[test]
+fn live_host_is_read_and_stable() {
+    let a = SshAccess.collect(&Host::new("/")).unwrap();
+    let b = SshAccess.collect(&Host::new("/")).unwrap();
+    assert_eq!(a, b);
+    crate::collectors::fuzz::assert_printable(&a);
 }

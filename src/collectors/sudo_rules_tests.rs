@@ -294,3 +294,12 @@ fn messages_say_what_a_rule_grants() {
             .starts_with("sudo default Defaults:alice authenticate added (")
     );
 }
+
+/// The live host: the collector runs, and two runs on an idle host agree.
+#[test]
+fn live_host_is_read_and_stable() {
+    let a = SudoRules.collect(&Host::new("/")).unwrap();
+    let b = SudoRules.collect(&Host::new("/")).unwrap();
+    assert_eq!(a, b);
+    crate::collectors::fuzz::assert_printable(&a);
+}
