@@ -155,6 +155,24 @@ impl Host {
         std::fs::read_dir(real)
     }
 
+    /// The real path of the directory at a host path, with its symlinks resolved (`/bin ->
+    /// usr/bin`), for a directory root controls (a home directory as named in passwd) under
+    /// which files a user controls are then opened with [`Host::open_walked`]. Under a root
+    /// other than `/`, a directory that leads outside it is refused.
+    pub fn real_dir(&self, host_path: impl AsRef<Path>) -> io::Result<PathBuf> {
+        let canon = std::fs::canonicalize(self.path(host_path))?;
+        if !self.is_live() && !canon.starts_with(std::fs::canonicalize(&self.root)?) {
+            return Err(io::Error::other(format!(
+                "{} leads outside the scanned root",
+                canon.display()
+            )));
+        }
+        if !std::fs::metadata(&canon)?.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(canon)
+    }
+
     /// The SHA-256 of the regular file at a real path under the root, following symlinks only
     /// inside the root, at most `max_hash` bytes of it (for files not found by a walk: an init
     /// script's link target).

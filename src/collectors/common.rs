@@ -164,6 +164,99 @@ pub fn render_modified(change: &Change) -> String {
         .join(", ")
 }
 
+/// Reads a file a local user may control (an `authorized_keys`, a spool file) at a real path
+/// under the root: any symlink on the way is refused (`~/.ssh/authorized_keys -> /etc/shadow`
+/// is never read), so is anything but a regular file (a FIFO never blocks the scan), and so is
+/// a file over `cap` bytes. The error text of [`not_read_why`] says which.
+pub fn read_untrusted(
+    host: &Host,
+    real: &Path,
+    cap: u64,
+) -> io::Result<(Vec<u8>, crate::hostfs::Stat)> {
+    let (file, st) = host.open_walked(real)?;
+    Ok((crate::hostfs::read_capped(file, cap)?, st))
+}
+
+/// Why [`read_untrusted`] refused a file, as a terse field value.
+pub fn not_read_why(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => "a symlink (not followed)".into(),
+        Some(libc::EACCES | libc::EPERM) => "permission denied".into(),
+        _ if e.kind() == io::ErrorKind::InvalidInput => "not a regular file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Test support: checks the shipped severity rules against what a collector really emits.
+#[cfg(test)]
+pub(crate) mod rules_check {
+    use crate::model::Item;
+
+    /// `*` and `?` globs, `!` in front negating (the rules format's globs, brackets aside).
+    fn glob(pat: &str, s: &str) -> bool {
+        if let Some(p) = pat.strip_prefix('!') {
+            return !glob(p, s);
+        }
+        fn go(p: &[u8], s: &[u8]) -> bool {
+            match (p.first(), s.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+                (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+                (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+                _ => false,
+            }
+        }
+        go(pat.as_bytes(), s.as_bytes())
+    }
+
+    /// Every rule of `dist/config/rules.toml` for `collector` names fields the items have and
+    /// has an item its `key`, `item` and `missing` conditions hold for: no rule waits for a
+    /// fact the collector never produces.
+    pub fn assert_rules_fit(collector: &str, items: &[Item]) {
+        let doc: toml::Value =
+            toml::from_str(include_str!("../../dist/config/rules.toml")).expect("rules.toml");
+        let mut checked = 0;
+        for rule in doc["rule"].as_array().expect("[[rule]] tables") {
+            if rule["collector"].as_str() != Some(collector) {
+                continue;
+            }
+            checked += 1;
+            let id = rule["id"].as_str().unwrap();
+            let strs = |name: &str| -> Vec<String> {
+                rule.get(name)
+                    .and_then(|v| v.as_array())
+                    .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default()
+            };
+            for name in strs("changed").iter().chain(&strs("missing")) {
+                assert!(
+                    items.iter().any(|i| i.fields.contains_key(name)),
+                    "{id}: no item has a field {name}"
+                );
+            }
+            let conds: Vec<(String, String)> = rule
+                .get("item")
+                .and_then(|t| t.as_table())
+                .map(|t| {
+                    t.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (keys, missing) = (strs("key"), strs("missing"));
+            let fits = items.iter().any(|i| {
+                (keys.is_empty() || keys.iter().any(|k| glob(k, &i.key)))
+                    && conds
+                        .iter()
+                        .all(|(f, g)| i.fields.get(f).is_some_and(|v| glob(g, v)))
+                    && missing.iter().all(|m| !i.fields.contains_key(m))
+            });
+            assert!(fits, "{id}: no {collector} item fits it");
+        }
+        assert!(checked > 0, "no rules for {collector}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod apparmor;
 mod blkdev;
 mod boot;
 pub(crate) mod confdirs;
+mod cron_jobs;
 mod dbus;
 mod env;
 mod etc;
@@ -36,6 +37,8 @@ mod polkit;
 mod processes;
 mod sockdiag;
 mod sockproc;
+mod ssh_access;
+mod sudo_rules;
 mod suids;
 mod sysctl;
 mod systemd;
@@ -100,6 +103,9 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,
+    &sudo_rules::SudoRules,
+    &cron_jobs::CronJobs,
+    &ssh_access::SshAccess,
     &pam::PamStacks,
     &loader::DynamicLoader,
     &polkit::PolkitRules,

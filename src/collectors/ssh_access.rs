@@ -1,0 +1,294 @@
+//! `ssh_access`: who can log in with which key, and how sshd is set up.
+//!
+//! - **Authorized keys of every account** of the root's `etc/passwd` (the files named by
+//!   sshd's `AuthorizedKeysFile`, `%h`, `%u`, `%U` and `%%` expanded; by default
+//!   `.ssh/authorized_keys` and `.ssh/authorized_keys2`): one item per key, keyed
+//!   `USER:SHA256:...` (the fingerprint `ssh-keygen -lf` prints), with `type`, `comment`,
+//!   `options`, `forced_command` and `from` when set, `file`. Never the key itself, and never an
+//!   `environment="NAME=value"` value (only the name). These files belong to their users, so
+//!   they are read without following any symlink, only when regular and at most
+//!   [`MAX_KEYS_FILE`] bytes and [`MAX_KEYS`] keys; a file refused is an item
+//!   (`USER:not read:FILE`, field `not_read`) and a file sshd's `StrictModes` would refuse
+//!   (owned by someone else, writable by group or others, or such a directory on the way up to
+//!   the home) gets a `strict_modes` field saying why.
+//! - **sshd's effective settings** from `etc/ssh/sshd_config` and what it `Include`s (relative
+//!   to `etc/ssh`, globs in the last component), the first value winning as in sshd (lists
+//!   such as `Port` and `AllowUsers` accumulate): one item per setting that matters
+//!   (`sshd PermitRootLogin`), with `value` and `source` (the file, or `default` for
+//!   OpenSSH's built-in value). Settings inside `Match` blocks are items of their own
+//!   (`sshd Match User x: PasswordAuthentication`). Without an `sshd_config` there is no sshd
+//!   to describe, so no setting items.
+//!
+//! Unavailable only when `etc/passwd` cannot be read.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::collectors::Collector;
+use crate::collectors::common::{not_read_why, read_untrusted};
+use crate::error::CollectError;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item};
+
+mod keys;
+mod sshd;
+
+pub struct SshAccess;
+
+/// Largest authorized_keys file read.
+pub const MAX_KEYS_FILE: u64 = 1 << 20;
+/// Most keys listed from one file; the rest are counted in one item.
+pub const MAX_KEYS: usize = 1000;
+
+impl Collector for SshAccess {
+    fn name(&self) -> &'static str {
+        "ssh_access"
+    }
+    fn description(&self) -> &'static str {
+        "authorized SSH keys of every account (fingerprints, options) and sshd's effective settings"
+    }
+    fn noun(&self) -> &'static str {
+        "ssh access"
+    }
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let passwd = host.read_to_string("/etc/passwd").map_err(|e| match e {
+            CollectError::Unavailable(_) => CollectError::Unavailable(format!(
+                "etc/passwd does not exist under {}: not the root of a Linux system?",
+                host.root().display()
+            )),
+            other => other,
+        })?;
+        let config = sshd::Config::read(host);
+        let mut items = config.items();
+        let patterns = config.authorized_keys_files();
+        let mut seen = std::collections::HashSet::new();
+        for line in passwd.lines() {
+            let cols: Vec<&str> = line.split(':').collect();
+            if cols.len() < 7 || cols[0].is_empty() || cols[0].starts_with(['+', '-', '#']) {
+                continue;
+            }
+            let (user, home) = (cols[0], cols[5]);
+            let Ok(uid) = cols[2].parse::<u32>() else {
+                continue;
+            };
+            // The first entry of a name wins, as getpwnam does.
+            if !seen.insert(user) || !home.starts_with('/') {
+                continue;
+            }
+            for pattern in &patterns {
+                let path = expand(pattern, user, uid, home);
+                account_file(host, user, uid, home, &path, &mut items);
+            }
+        }
+        let mut keys = std::collections::HashSet::new();
+        items.retain(|i| keys.insert(i.key.clone()));
+        Ok(items)
+    }
+
+    fn message(&self, change: &Change) -> String {
+        let f = change.after.as_ref().or(change.before.as_ref());
+        let get = |n: &str| f.and_then(|f| f.get(n)).cloned().unwrap_or_default();
+        let verb = match change.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Modified => "",
+        };
+        match (get("kind").as_str(), change.kind) {
+            ("key", ChangeKind::Added | ChangeKind::Removed) => {
+                let mut parts = vec![format!("type={}", get("type"))];
+                for n in ["comment", "forced_command", "from", "file", "strict_modes"] {
+                    if f.is_some_and(|f| f.contains_key(n)) {
+                        parts.push(format!("{n}={}", get(n)));
+                    }
+                }
+                format!(
+                    "authorized key {} for {} {verb} ({})",
+                    get("fingerprint"),
+                    get("user"),
+                    parts.join(", ")
+                )
+            }
+            ("setting" | "match", ChangeKind::Added) => {
+                format!("{} is {} ({})", change.key, get("value"), get("source"))
+            }
+            // A modification carries only the changed fields: known by its key.
+            (_, ChangeKind::Modified) if change.key.starts_with("sshd ") => format!(
+                "{} changed: {}",
+                change.key,
+                crate::collectors::common::render_modified(change)
+            ),
+            _ => crate::collectors::default_message(self.noun(), change),
+        }
+    }
+}
+
+/// An `AuthorizedKeysFile` pattern for one account: `%%`, `%h`, `%u`, `%U` expanded, a relative
+/// path taken from the home directory.
+fn expand(pattern: &str, user: &str, uid: u32, home: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('h') => out.push_str(home),
+            Some('u') => out.push_str(user),
+            Some('U') => out.push_str(&uid.to_string()),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    if out.starts_with('/') {
+        out
+    } else {
+        format!("{}/{out}", home.trim_end_matches('/'))
+    }
+}
+
+/// Why sshd's StrictModes would refuse the file at `real` for `uid`: it, or a directory
+/// between it and the home (`real_home`), is owned by someone but the user and root, or
+/// writable by group or others.
+fn strict_modes(
+    host: &Host,
+    uid: u32,
+    real_home: &Path,
+    real: &Path,
+    st: &libc::stat,
+) -> Option<String> {
+    let bad = |what: &Path, st: &libc::stat| -> Option<String> {
+        let what = host.display(what);
+        if st.st_uid != uid && st.st_uid != 0 {
+            return Some(format!("{what} is owned by {}", host.user_name(st.st_uid)));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Some(format!("{what} is writable by group or others"));
+        }
+        None
+    };
+    if let Some(why) = bad(real, st) {
+        return Some(why);
+    }
+    let mut dir = real.parent();
+    while let Some(d) = dir {
+        if !d.starts_with(real_home) {
+            break;
+        }
+        let dst = host
+            .open_walked_dir(d)
+            .and_then(|fd| crate::hostfs::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)));
+        if let Ok(dst) = dst
+            && let Some(why) = bad(d, &dst)
+        {
+            return Some(why);
+        }
+        if d == real_home {
+            break;
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// The real path of a key file: the directory root controls (the home for a file under it,
+/// else the file's directory) resolved with its symlinks, the rest (`.ssh/authorized_keys`,
+/// which the user controls) appended, to be opened without following any symlink.
+fn real_path(host: &Host, home: &str, path: &str) -> io::Result<(PathBuf, PathBuf)> {
+    let home_t = home.trim_end_matches('/');
+    let (anchor, rest) = match path.strip_prefix(home_t).and_then(|r| r.strip_prefix('/')) {
+        Some(rest) if !home_t.is_empty() => (home_t, rest),
+        _ => path
+            .rsplit_once('/')
+            .map(|(d, f)| (if d.is_empty() { "/" } else { d }, f))
+            .unwrap_or(("/", path)),
+    };
+    let real_anchor = host.real_dir(anchor)?;
+    Ok((real_anchor.join(rest), real_anchor))
+}
+
+fn account_file(host: &Host, user: &str, uid: u32, home: &str, path: &str, items: &mut Vec<Item>) {
+    let user_t = escape_bytes(user.as_bytes());
+    let file = escape_bytes(path.as_bytes());
+    let unread = |e: &io::Error| {
+        Item::new(format!("{user_t}:not read:{file}"))
+            .with("kind", "unread")
+            .with("user", &user_t)
+            .with("file", &file)
+            .with("not_read", not_read_why(e))
+    };
+    let read = real_path(host, home, path).and_then(|(real, anchor)| {
+        let (bytes, st) = read_untrusted(host, &real, MAX_KEYS_FILE)?;
+        Ok((bytes, st, real, anchor))
+    });
+    let (bytes, st, real, anchor) = match read {
+        Ok(x) => x,
+        Err(e) if crate::hostfs::gone(&e) => return,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                host.note_denied(&file);
+            }
+            items.push(unread(&e));
+            return;
+        }
+    };
+    let strict = strict_modes(host, uid, &anchor, &real, &st);
+    let text = String::from_utf8_lossy(&bytes);
+    let mut count = 0;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        count += 1;
+        if count > MAX_KEYS {
+            let rest = text
+                .lines()
+                .skip(n)
+                .filter(|l| !l.trim().is_empty())
+                .count();
+            items.push(
+                Item::new(format!("{user_t}:too many keys:{file}"))
+                    .with("kind", "unread")
+                    .with("user", &user_t)
+                    .with("file", &file)
+                    .with(
+                        "not_read",
+                        format!("{rest} lines after the first {MAX_KEYS} keys"),
+                    ),
+            );
+            return;
+        }
+        let item = match keys::parse(line) {
+            Ok(k) => k
+                .item(&user_t)
+                .with("uid", uid)
+                .with("file", &file)
+                .with_opt(
+                    "strict_modes",
+                    strict.as_ref().map(|s| format!("refused: {s}")),
+                ),
+            Err(why) => {
+                let digest = hex::encode(&Sha256::digest(line.as_bytes())[..8]);
+                Item::new(format!("{user_t}:malformed:{file}:{digest}"))
+                    .with("kind", "malformed")
+                    .with("user", &user_t)
+                    .with("file", &file)
+                    .with("line", n + 1)
+                    .with("malformed", why)
+            }
+        };
+        items.push(item);
+    }
+}
+
+#[cfg(test)]
+#[path = "ssh_access_tests.rs"]
+mod tests;

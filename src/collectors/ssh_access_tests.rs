@@ -1,0 +1,387 @@
+use super::*;
+use crate::collectors::testing::write;
+use std::os::unix::fs::PermissionsExt;
+
+/// Public keys made with `ssh-keygen -t ed25519` and `-t ecdsa`; their fingerprints as
+/// `ssh-keygen -lf` printed them when the keys were made (checked again below against the
+/// `ssh-keygen` of the machine when there is one).
+const ED25519: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBrK96mgGvblVOIPUjcbKTWVrrGzpiNjoIst/s3kyfVl";
+const ED25519_FP: &str = "SHA256:Gz9rgivYSLGhqufLRHasL5t5iOWDu+esbeiRWACXfyQ";
+const ECDSA: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG4LdHvRMQmuXl9e39LUplFWR6N0Q6iEsxgfmQVgzBJZ4NV/YmJzg/J2mXfn0iPHKfyoCiKvrpzvovXtlX5jN0A=";
+const ECDSA_FP: &str = "SHA256:TezgaS04opUYNiyt3bWiGlC/XWQPNTOxEYsfDUYFc3M";
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
+alice:x:1000:1000::/home/alice:/bin/bash\n\
+bob:x:1001:1001::/home/bob:/bin/bash\n\
+mallory:x:1002:1002::/home/mallory:/bin/bash\n\
+carol:x:1003:1003::/home/carol:/bin/bash\n\
+nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n\
+broken line\n";
+
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "etc/passwd", PASSWD);
+    write(r, "etc/shadow", "root:SHADOW-SECRET:19000::::::\n");
+    write(
+        r,
+        "root/.ssh/authorized_keys",
+        format!(
+            "# backups\ncommand=\"/usr/local/bin/backup --from \\\"x\\\"\",from=\"10.0.0.0/8\",no-pty ecdsa-sha2-nistp256 {ECDSA} root@backup\n\
+             restrict,environment=\"TOKEN=s3cret\" ssh-ed25519 {ED25519} alice@laptop\n"
+        ),
+    );
+    write(
+        r,
+        "home/alice/.ssh/authorized_keys2",
+        format!(
+            "\n   ssh-ed25519\t{ED25519}   alice  at  laptop  \nssh-ed25519 notbase64!!\nssh-rsa {ED25519} wrong-type\n"
+        ),
+    );
+    write(
+        r,
+        "home/bob/.ssh/authorized_keys",
+        format!("ssh-ed25519 {ED25519}\n"),
+    );
+    std::fs::set_permissions(
+        r.join("home/bob/.ssh/authorized_keys"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("home/mallory/.ssh")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", r.join("home/mallory/.ssh/authorized_keys")).unwrap();
+    std::fs::create_dir_all(r.join("home/carol/.ssh")).unwrap();
+    nix::unistd::mkfifo(
+        &r.join("home/carol/.ssh/authorized_keys"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    dir
+}
+
+fn by_key<'a>(items: &'a [Item], key: &str) -> &'a Item {
+    items.iter().find(|i| i.key == key).unwrap_or_else(|| {
+        panic!(
+            "no {key:?} in {:#?}",
+            items.iter().map(|i| &i.key).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[test]
+fn keys_of_every_account_with_options_and_no_key_material() {
+    let dir = fixture();
+    let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    let backup = by_key(&items, &format!("root:{ECDSA_FP}"));
+    assert_eq!(backup.fields["type"], "ecdsa-sha2-nistp256");
+    assert_eq!(backup.fields["comment"], "root@backup");
+    assert_eq!(
+        backup.fields["forced_command"],
+        "/usr/local/bin/backup --from \"x\""
+    );
+    assert_eq!(backup.fields["from"], "10.0.0.0/8");
+    assert!(backup.fields["options"].contains("no-pty"));
+    assert_eq!(backup.fields["file"], "/root/.ssh/authorized_keys");
+    assert_eq!(backup.fields["uid"], "0");
+    let laptop = by_key(&items, &format!("root:{ED25519_FP}"));
+    assert_eq!(laptop.fields["options"], "restrict,environment=TOKEN");
+    assert!(!laptop.fields.contains_key("forced_command"));
+
+    // authorized_keys2 is read by default; odd spacing; malformed lines reported.
+    let alice = by_key(&items, &format!("alice:{ED25519_FP}"));
+    assert_eq!(alice.fields["comment"], "alice  at  laptop");
+    assert_eq!(alice.fields["file"], "/home/alice/.ssh/authorized_keys2");
+    let bad: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.key.starts_with("alice:malformed:"))
+        .collect();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(
+        bad.iter()
+            .any(|i| i.fields["malformed"] == "key data is not base64")
+    );
+    assert!(
+        bad.iter()
+            .any(|i| i.fields["malformed"] == "key data does not match its type")
+    );
+
+    // A group/world-writable file: sshd's StrictModes refuses it; said so, not hidden.
+    let bob = by_key(&items, &format!("bob:{ED25519_FP}"));
+    assert!(
+        bob.fields["strict_modes"].contains("writable by group or others"),
+        "{bob:?}"
+    );
+    assert!(!alice.fields.contains_key("strict_modes"), "{alice:?}");
+
+    // A symlink and a FIFO in hostile homes: not followed, not opened, reported.
+    let link = by_key(
+        &items,
+        "mallory:not read:/home/mallory/.ssh/authorized_keys",
+    );
+    assert!(link.fields["not_read"].contains("symlink"), "{link:?}");
+    let fifo = by_key(&items, "carol:not read:/home/carol/.ssh/authorized_keys");
+    assert_eq!(fifo.fields["not_read"], "not a regular file");
+
+    let all = serde_json::to_string(&items).unwrap();
+    for secret in [
+        ED25519,
+        ECDSA.trim_end_matches('='),
+        &ECDSA[..40],
+        "s3cret",
+        "SHADOW-SECRET",
+    ] {
+        assert!(!all.contains(secret), "{secret} stored: {all}");
+    }
+    assert!(
+        !items.iter().any(|i| i.key.starts_with("sshd ")),
+        "no sshd_config: no settings"
+    );
+}
+
+#[test]
+fn fingerprints_match_ssh_keygen() {
+    let dir = fixture();
+    let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    let fps: Vec<&str> = items
+        .iter()
+        .filter(|i| i.key.starts_with("root:"))
+        .map(|i| i.fields["fingerprint"].as_str())
+        .collect();
+    assert_eq!(fps, [ECDSA_FP, ED25519_FP]);
+    // Where ssh-keygen exists, it must agree on the very file read.
+    let Ok(out) = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(dir.path().join("root/.ssh/authorized_keys"))
+        .output()
+    else {
+        eprintln!("no ssh-keygen: checked against the recorded fingerprints only");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let theirs: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(theirs, fps, "{text}");
+}
+
+const SSHD: &str = "Include /etc/ssh/sshd_config.d/*.conf\n\
+# comment\n\
+PermitRootLogin yes\n\
+Port 22\n\
+Port\t2222\n\
+ChallengeResponseAuthentication no\n\
+PermitEmptyPasswords=yes\n\
+AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/keys/%u\n\
+UsePAM\n\
+Match User bob\n\
+    PasswordAuthentication yes\n\
+    X11Forwarding yes\n";
+
+#[test]
+fn sshd_settings_first_value_wins_with_includes_matches_and_defaults() {
+    let dir = fixture();
+    let r = dir.path();
+    write(r, "etc/ssh/sshd_config", SSHD);
+    write(
+        r,
+        "etc/ssh/sshd_config.d/10-local.conf",
+        "PermitRootLogin no\nPasswordAuthentication no\n",
+    );
+    write(
+        r,
+        "etc/ssh/sshd_config.d/README",
+        "PubkeyAuthentication no\n",
+    );
+    write(
+        r,
+        "etc/ssh/keys/alice",
+        format!("ssh-ed25519 {ED25519} central\n"),
+    );
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    let get = |k: &str| {
+        let f = &by_key(&items, k).fields;
+        (f["value"].clone(), f["source"].clone())
+    };
+    let dropin = "/etc/ssh/sshd_config.d/10-local.conf".to_string();
+    let main = "/etc/ssh/sshd_config".to_string();
+    assert_eq!(get("sshd PermitRootLogin"), ("no".into(), dropin.clone()));
+    assert_eq!(get("sshd PasswordAuthentication"), ("no".into(), dropin));
+    assert_eq!(get("sshd Port"), ("22 2222".into(), main.clone()));
+    assert_eq!(
+        get("sshd KbdInteractiveAuthentication"),
+        ("no".into(), main.clone())
+    );
+    assert_eq!(
+        get("sshd PermitEmptyPasswords"),
+        ("yes".into(), main.clone())
+    );
+    assert_eq!(
+        get("sshd PubkeyAuthentication"),
+        ("yes".into(), "default".into()),
+        "README is not *.conf"
+    );
+    assert_eq!(get("sshd UsePAM"), ("no".into(), "default".into()));
+    assert_eq!(get("sshd Match User bob: PasswordAuthentication").0, "yes");
+    assert_eq!(get("sshd Match User bob: X11Forwarding").0, "yes");
+    assert_eq!(get("sshd X11Forwarding"), ("no".into(), "default".into()));
+    by_key(&items, "sshd malformed /etc/ssh/sshd_config: UsePAM");
+    // AuthorizedKeysFile is honoured: the central file is read, authorized_keys2 no longer.
+    assert_eq!(
+        by_key(&items, &format!("alice:{ED25519_FP}")).fields["file"],
+        "/etc/ssh/keys/alice"
+    );
+    assert!(!items.iter().any(|i| i.key.starts_with("alice:malformed")));
+}
+
+#[test]
+fn unchanged_tree_gives_the_same_items_limits_and_errors() {
+    let dir = fixture();
+    let a = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    let b = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    assert_eq!(a, b);
+    let mut seen = std::collections::HashSet::new();
+    assert!(a.iter().all(|i| seen.insert(&i.key)));
+    crate::collectors::fuzz::assert_printable(&a);
+
+    let many = format!("ssh-ed25519 {ED25519}\n").repeat(MAX_KEYS + 5);
+    write(dir.path(), "home/alice/.ssh/authorized_keys", many);
+    let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    let over = by_key(
+        &items,
+        "alice:too many keys:/home/alice/.ssh/authorized_keys",
+    );
+    assert_eq!(
+        over.fields["not_read"],
+        format!("5 lines after the first {MAX_KEYS} keys")
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        SshAccess.collect(&Host::new(empty.path())),
+        Err(CollectError::Unavailable(m)) if m.contains("etc/passwd")
+    ));
+}
+
+#[test]
+fn messages() {
+    let dir = fixture();
+    let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
+    let k = by_key(&items, &format!("root:{ECDSA_FP}"));
+    let fields: Vec<(&str, &str)> = k
+        .fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let c =
+        crate::collectors::testing::change("ssh_access", ChangeKind::Added, &k.key, &[], &fields);
+    let m = SshAccess.message(&c);
+    let c = crate::collectors::testing::change(
+        "ssh_access",
+        ChangeKind::Modified,
+        "sshd PermitRootLogin",
+        &[("value", "prohibit-password"), ("source", "default")],
+        &[("value", "yes"), ("source", "/etc/ssh/sshd_config")],
+    );
+    assert_eq!(
+        SshAccess.message(&c),
+        "sshd PermitRootLogin changed: source from default to /etc/ssh/sshd_config, value from prohibit-password to yes"
+    );
+    assert!(m.starts_with(&format!("authorized key {ECDSA_FP} for root added (type=ecdsa-sha2-nistp256, comment=root@backup, forced_command=")), "{m}");
+}
+
+#[test]
+fn expansion_and_base64() {
+    assert_eq!(expand("%h/.ssh/k", "a", 5, "/home/a"), "/home/a/.ssh/k");
+    assert_eq!(
+        expand(".ssh/authorized_keys", "a", 5, "/home/a/"),
+        "/home/a/.ssh/authorized_keys"
+    );
+    assert_eq!(
+        expand("/etc/keys/%u.%U.%%", "a", 5, "/h"),
+        "/etc/keys/a.5.%"
+    );
+    for s in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
+        let e = keys::base64_encode(s);
+        assert_eq!(keys::base64_decode(&e).unwrap_or_default(), s, "{e}");
+    }
+    assert_eq!(keys::base64_encode(b"foobar"), "Zm9vYmFy");
+    assert_eq!(keys::base64_encode(b"fo"), "Zm8=");
+    assert_eq!(keys::base64_decode("Zm9v!"), None);
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::collectors::fuzz::config())]
+    /// Random and damaged key files and sshd configs never panic the collector, and what it
+    /// keeps is printable.
+    #[test]
+    fn fuzz_keys_and_config(keys in crate::collectors::fuzz::bytes("restrict,command=\"x y\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBrK96mgGvblVOIPUjcbKTWVrrGzpiNjoIst/s3kyfVl c\n"),
+                            conf in crate::collectors::fuzz::bytes(SSHD)) {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+        write(dir.path(), "root/.ssh/authorized_keys", &keys);
+        write(dir.path(), "etc/ssh/sshd_config", &conf);
+        let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
+        crate::collectors::fuzz::assert_printable(&items);
+    }
+}
+
+#[test]
+fn shipped_rules_fit_the_items() {
+    let dir = fixture();
+    let r = dir.path();
+    write(
+        r,
+        "etc/ssh/sshd_config",
+        format!(
+            "StrictModes no\n{SSHD}Match Address 10.0.0.0/8\n  PermitRootLogin yes\n  PermitUserEnvironment yes\n"
+        ),
+    );
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    assert_eq!(by_key(&items, "sshd StrictModes").fields["value"], "no");
+    crate::collectors::common::rules_check::assert_rules_fit("ssh_access", &items);
+}
+
+#[test]
+fn symlinks_root_controls_are_followed_those_in_homes_are_not() {
+    let dir = fixture();
+    let r = dir.path();
+    write(
+        r,
+        "etc/passwd",
+        format!(
+            "{PASSWD}sam:x:1010:1010::/homes/sam:/bin/sh\neve:x:1011:1011::/home/eve:/bin/sh\nbin:x:2:2::/bin:/usr/sbin/nologin\n"
+        ),
+    );
+    // /homes -> var/homes (as on image-based systems); /bin -> usr/bin with no .ssh.
+    write(
+        r,
+        "var/homes/sam/.ssh/authorized_keys",
+        format!("ssh-ed25519 {ED25519} sam\n"),
+    );
+    std::os::unix::fs::symlink("var/homes", r.join("homes")).unwrap();
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", r.join("bin")).unwrap();
+    // eve's .ssh is a symlink to root's.
+    std::fs::create_dir_all(r.join("home/eve")).unwrap();
+    std::os::unix::fs::symlink(r.join("root/.ssh"), r.join("home/eve/.ssh")).unwrap();
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    let sam = by_key(&items, &format!("sam:{ED25519_FP}"));
+    assert_eq!(sam.fields["file"], "/homes/sam/.ssh/authorized_keys");
+    assert!(
+        !items.iter().any(|i| i.key.starts_with("bin:")),
+        "a home without keys is quiet"
+    );
+    assert!(!items.iter().any(|i| i.key.starts_with("eve:SHA256")));
+    let eve = by_key(&items, "eve:not read:/home/eve/.ssh/authorized_keys");
+    assert!(eve.fields["not_read"].contains("symlink"), "{eve:?}");
+}
+
+/// The live host: the collector runs, and two runs on an idle host agree.
+#[test]
+fn live_host_is_read_and_stable() {
+    let a = SshAccess.collect(&Host::new("/")).unwrap();
+    let b = SshAccess.collect(&Host::new("/")).unwrap();
+    assert_eq!(a, b);
+    crate::collectors::fuzz::assert_printable(&a);
+}

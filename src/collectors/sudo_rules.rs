@@ -1,0 +1,420 @@
+//! `sudo_rules`: who may run what as whom, from `etc/sudoers` (with the files it includes) and
+//! `etc/doas.conf`.
+//!
+//! One item per rule, keyed by the rule as written and normalised (`%admins -> root: ALL`,
+//! ` on HOSTS` inserted when the hosts are not `ALL`), never by file and line: a rule moved to
+//! another file is not a change. Fields: `who`, `runas`, `hosts`, `commands` (aliases
+//! resolved), `nopasswd`, `setenv`, `noexec` (`yes`/`no`), `all_commands=yes` when `ALL` is
+//! granted, `file`. Aliases are items too (`alias Cmnd_Alias NAME`, field `members`), so are
+//! `Defaults` settings (`Defaults:alice authenticate`, fields `setting`, `value` (`on`, `off` or
+//! the value), `op` for lists). A line sudo could not parse is an item (`malformed FILE: LINE`)
+//! and a file that could not be read is one (`unread FILE`), never silently dropped.
+//!
+//! Includes are followed as sudo follows them: `@include`/`#include` (a relative path is
+//! relative to the including file's directory), `@includedir`/`#includedir` (files in
+//! lexical order, skipping names that end in `~` or contain a `.`), at most
+//! [`MAX_DEPTH`] deep, each file once. `doas.conf` rules (OpenDoas) use the same fields, with
+//! `source=doas`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io;
+use std::path::Path;
+
+use crate::collectors::Collector;
+use crate::error::CollectError;
+use crate::host::{Host, escape_bytes};
+use crate::model::{Change, ChangeKind, Item};
+
+mod doas;
+mod parse;
+
+use parse::{Entry, Spec};
+
+pub struct SudoRules;
+
+/// Include nesting beyond which sudo's own limit would long have been reached.
+pub const MAX_DEPTH: usize = 8;
+
+impl Collector for SudoRules {
+    fn name(&self) -> &'static str {
+        "sudo_rules"
+    }
+    fn description(&self) -> &'static str {
+        "sudo rules (etc/sudoers and its includes, aliases resolved, Defaults) and doas.conf rules"
+    }
+    fn noun(&self) -> &'static str {
+        "sudo rule"
+    }
+
+    fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
+        let mut files = Files {
+            host,
+            seen: HashSet::new(),
+            entries: Vec::new(),
+        };
+        match host.read_bytes("/etc/sudoers") {
+            Ok(bytes) => files.parse("/etc/sudoers", &bytes, 0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(CollectError::io("/etc/sudoers", e)),
+        }
+        let mut items = items_of(&files.entries);
+        match host.read_bytes("/etc/doas.conf") {
+            Ok(bytes) => items.extend(doas::items(&String::from_utf8_lossy(&bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(CollectError::io("/etc/doas.conf", e)),
+        }
+        Ok(unique(items))
+    }
+
+    /// `sudo rule dave -> ALL: ALL added (who=dave, nopasswd, setenv, file=/etc/sudoers.d/x)`:
+    /// the resolved names and the tags that are set, not every field.
+    fn message(&self, change: &Change) -> String {
+        let Some(f) = change
+            .after
+            .as_ref()
+            .filter(|_| change.kind == ChangeKind::Added)
+        else {
+            return crate::collectors::default_message(self.noun(), change);
+        };
+        if !f.contains_key("runas") {
+            let noun = if f.contains_key("setting") {
+                "sudo default"
+            } else {
+                "sudoers entry"
+            };
+            return crate::collectors::default_message(noun, change);
+        }
+        let mut parts = Vec::new();
+        for name in ["who", "runas", "hosts", "commands"] {
+            if let Some(v) = f.get(name) {
+                parts.push(format!("{name}={v}"));
+            }
+        }
+        for tag in ["nopasswd", "setenv", "noexec", "persist", "keepenv"] {
+            if f.get(tag).is_some_and(|v| v == "yes") {
+                parts.push(tag.to_string());
+            }
+        }
+        if let Some(v) = f.get("file") {
+            parts.push(format!("file={v}"));
+        }
+        format!(
+            "{} {} added ({})",
+            self.noun(),
+            change.key,
+            parts.join(", ")
+        )
+    }
+}
+
+/// Makes keys unique in order: a second identical rule becomes `KEY #2` (both grant, and
+/// removing one is a change worth seeing).
+fn unique(items: Vec<Item>) -> Vec<Item> {
+    let mut count: HashMap<String, u32> = HashMap::new();
+    items
+        .into_iter()
+        .map(|mut item| {
+            let n = count.entry(item.key.clone()).or_default();
+            *n += 1;
+            if *n > 1 {
+                item.key = format!("{} #{n}", item.key);
+            }
+            item
+        })
+        .collect()
+}
+
+/// Text from a sudoers or doas file as stored text (control characters escaped).
+pub(crate) fn text(s: &str) -> String {
+    escape_bytes(s.as_bytes())
+}
+
+/// The files read so far and what they hold, in sudo's order.
+struct Files<'a> {
+    host: &'a Host,
+    seen: HashSet<String>,
+    entries: Vec<(String, Entry)>,
+}
+
+impl Files<'_> {
+    fn unread(&mut self, path: &str, why: String) {
+        self.entries
+            .push((path.to_string(), Entry::Unread(why.replace('\n', " "))));
+    }
+
+    fn parse(&mut self, path: &str, bytes: &[u8], depth: usize) {
+        if !self.seen.insert(path.to_string()) {
+            return self.unread(path, "included again (a loop): not read twice".into());
+        }
+        for line in parse::logical_lines(&String::from_utf8_lossy(bytes)) {
+            for entry in parse::entries(&line) {
+                match entry {
+                    Entry::Include { path: target, dir } => {
+                        self.include(path, &target, dir, depth + 1)
+                    }
+                    other => self.entries.push((path.to_string(), other)),
+                }
+            }
+        }
+    }
+
+    fn include(&mut self, from: &str, target: &str, dir: bool, depth: usize) {
+        let base = Path::new(from).parent().unwrap_or(Path::new("/"));
+        let target = base.join(target).to_string_lossy().into_owned();
+        if depth > MAX_DEPTH {
+            return self.unread(&target, format!("included more than {MAX_DEPTH} deep"));
+        }
+        if !dir {
+            return match self.host.read_bytes(&target) {
+                Ok(bytes) => self.parse(&target, &bytes, depth),
+                Err(e) => self.unread(&target, e.to_string()),
+            };
+        }
+        let listing = match self.host.list_dir(&self.host.path(&target)) {
+            Ok(l) => l,
+            Err(e) => return self.unread(&target, e.to_string()),
+        };
+        for (name, real) in listing {
+            let name = name.to_string_lossy();
+            if name.ends_with('~') || name.contains('.') {
+                continue;
+            }
+            let path = self.host.display(&real);
+            match self.host.read_real(&real) {
+                Ok(bytes) => self.parse(&path, &bytes, depth),
+                // Not a regular file (a directory, a FIFO): sudo skips it too.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+                Err(e) => self.unread(&path, e.to_string()),
+            }
+        }
+    }
+}
+
+/// Alias kinds by the list they stand for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    User,
+    Runas,
+    Host,
+    Cmnd,
+}
+
+fn items_of(entries: &[(String, Entry)]) -> Vec<Item> {
+    let mut aliases: HashMap<(Kind, &str), &[String]> = HashMap::new();
+    for (_, e) in entries {
+        if let Entry::Alias {
+            kind,
+            name,
+            members,
+        } = e
+        {
+            let k = match kind.as_str() {
+                "User_Alias" => Kind::User,
+                "Runas_Alias" => Kind::Runas,
+                "Host_Alias" => Kind::Host,
+                _ => Kind::Cmnd,
+            };
+            aliases.insert((k, name), members);
+        }
+    }
+    let resolve = |kind: Kind, list: &[String]| -> String {
+        let mut out = Vec::new();
+        for m in list {
+            expand(&aliases, kind, m, 0, &mut out);
+        }
+        text(&out.join(","))
+    };
+    let mut items = Vec::new();
+    let mut defaults: HashMap<String, usize> = HashMap::new();
+    for (file, e) in entries {
+        let item = match e {
+            Entry::Alias {
+                kind,
+                name,
+                members,
+            } => Item::new(text(&format!("alias {kind} {name}")))
+                .with("members", text(&members.join(","))),
+            Entry::Defaults {
+                binding,
+                setting,
+                op,
+                value,
+            } => {
+                let key = if op.is_empty() {
+                    format!("Defaults{binding} {setting}")
+                } else {
+                    format!("Defaults{binding} {setting}{op}{value}")
+                };
+                let item = Item::new(text(&key))
+                    .with("setting", text(setting))
+                    .with("value", text(value))
+                    .with("file", text(file));
+                let item = if op.is_empty() {
+                    item
+                } else {
+                    item.with("op", op)
+                };
+                // The last setting of a name wins, as in sudo: replace the earlier item.
+                if let Some(&i) = defaults.get(&item.key) {
+                    items[i] = item;
+                    continue;
+                }
+                defaults.insert(item.key.clone(), items.len());
+                item
+            }
+            Entry::Rule { who, hosts, spec } => {
+                rule_item(who, hosts, spec, &resolve).with("file", text(file))
+            }
+            Entry::Malformed { line, why } => {
+                Item::new(text(&format!("malformed {file}: {}", trunc(line))))
+                    .with("malformed", text(why))
+                    .with("line", text(line))
+                    .with("file", text(file))
+            }
+            Entry::Unread(why) => Item::new(text(&format!("unread {file}")))
+                .with("not_read", text(why))
+                .with("file", text(file)),
+            Entry::Include { .. } => continue,
+        };
+        items.push(item);
+    }
+    items
+}
+
+/// At most 200 characters of a line, for a key.
+fn trunc(line: &str) -> &str {
+    match line.char_indices().nth(200) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
+
+fn rule_item(
+    who: &[String],
+    hosts: &[String],
+    spec: &Spec,
+    resolve: &dyn Fn(Kind, &[String]) -> String,
+) -> Item {
+    let runas_written = spec.runas.clone().unwrap_or_else(|| "root".into());
+    let hosts_written = hosts.join(",");
+    let on = if hosts_written == "ALL" {
+        String::new()
+    } else {
+        format!(" on {hosts_written}")
+    };
+    let key = format!(
+        "{}{on} -> {runas_written}: {}",
+        who.join(","),
+        spec.commands.join(", ")
+    );
+    let runas = match &spec.runas {
+        None => "root".to_string(),
+        Some(r) => {
+            let (users, groups) = r.split_once(':').unwrap_or((r, ""));
+            let list = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            };
+            let users = resolve(Kind::Runas, &list(users));
+            let groups = list(groups);
+            if groups.is_empty() {
+                if users.is_empty() {
+                    "root".into()
+                } else {
+                    users
+                }
+            } else {
+                format!("{users}:{}", resolve(Kind::Runas, &groups))
+            }
+        }
+    };
+    let commands = resolve(Kind::Cmnd, &spec.commands);
+    let all = commands.split(',').any(|c| c == "ALL");
+    let tag = |on: &str, off: &str, default: bool| {
+        let yes = if spec.tags.contains(on) {
+            true
+        } else if spec.tags.contains(off) {
+            false
+        } else {
+            default
+        };
+        if yes { "yes" } else { "no" }
+    };
+    let mut item = Item::new(text(&key))
+        .with("who", resolve(Kind::User, who))
+        .with("hosts", resolve(Kind::Host, hosts))
+        .with("runas", runas)
+        .with("commands", commands)
+        .with("nopasswd", tag("NOPASSWD", "PASSWD", false))
+        // sudoers(5): "If the command matched is ALL, the SETENV tag is implied".
+        .with("setenv", tag("SETENV", "NOSETENV", all))
+        .with("noexec", tag("NOEXEC", "EXEC", false))
+        .with("source", "sudoers");
+    if all {
+        item = item.with("all_commands", "yes");
+    }
+    if !spec.options.is_empty() {
+        item = item.with("options", text(&spec.options.join(",")));
+    }
+    item
+}
+
+/// Appends the members of `name` (its alias members, recursively, or itself), keeping `!`.
+fn expand(
+    aliases: &HashMap<(Kind, &str), &[String]>,
+    kind: Kind,
+    name: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+) {
+    let (neg, bare) = match name.strip_prefix('!') {
+        Some(rest) => ("!", rest.trim()),
+        None => ("", name),
+    };
+    match aliases.get(&(kind, bare)) {
+        Some(members) if depth < MAX_DEPTH => {
+            let mut inner = Vec::new();
+            for m in members.iter() {
+                expand(aliases, kind, m, depth + 1, &mut inner);
+            }
+            if neg.is_empty() {
+                out.extend(inner);
+            } else {
+                out.push(format!("!({})", inner.join(",")));
+            }
+        }
+        _ => out.push(format!("{neg}{bare}")),
+    }
+}
+
+/// The set of tag names sudoers knows.
+pub(crate) fn is_tag(word: &str) -> bool {
+    const TAGS: [&str; 16] = [
+        "NOPASSWD",
+        "PASSWD",
+        "SETENV",
+        "NOSETENV",
+        "EXEC",
+        "NOEXEC",
+        "LOG_INPUT",
+        "NOLOG_INPUT",
+        "LOG_OUTPUT",
+        "NOLOG_OUTPUT",
+        "MAIL",
+        "NOMAIL",
+        "FOLLOW",
+        "NOFOLLOW",
+        "INTERCEPT",
+        "NOINTERCEPT",
+    ];
+    TAGS.contains(&word)
+}
+
+/// Tags of a spec, for tests and doas.
+pub(crate) type Tags = BTreeSet<String>;
+
+#[cfg(test)]
+#[path = "sudo_rules_tests.rs"]
+mod tests;
