@@ -159,6 +159,18 @@ impl Host {
         hostfs::hash_file(file, size, self.max_hash, &self.cancel)
     }
 
+    /// Resolves a host path the way the kernel would, symlinks followed inside the root only,
+    /// recording every directory, symlink and the target met (see [`hostfs::trace`]).
+    pub fn trace(&self, host_path: impl AsRef<Path>) -> io::Result<hostfs::trace::Trace> {
+        hostfs::trace::trace(self.root_fd()?, host_path.as_ref())
+    }
+
+    /// The `lstat` of a host path: symlinks on the way followed inside the root, the last
+    /// component described, not followed. Opens nothing for reading.
+    pub fn lstat(&self, host_path: impl AsRef<Path>) -> io::Result<Stat> {
+        hostfs::lstat_in_root(self.root_fd()?, host_path.as_ref())
+    }
+
     /// Lists a directory at a real path under the root for a collector: sorted entries; a
     /// directory that is missing is empty, one that is denied is noted and empty; any other
     /// error (out of descriptors, I/O, outside the root) is an error, never "empty" — an empty

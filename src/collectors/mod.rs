@@ -27,6 +27,7 @@ mod needs_restart;
 mod packages;
 mod pipes;
 mod processes;
+mod rootrun;
 mod sockdiag;
 mod sockproc;
 mod suids;
@@ -38,6 +39,7 @@ mod unitfiles;
 mod unix_ports;
 mod uptime;
 mod users;
+mod worldwritable;
 
 /// One check of the attack surface.
 pub trait Collector: Sync {
@@ -77,6 +79,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &pipes::ListPipes,
     &suids::ListSuids,
     &file_caps::ListFileCaps,
+    &worldwritable::WorldWritable,
     &env::Env,
     &sysvipc::ListMsq,
     &sysvipc::ListSem,
@@ -90,6 +93,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &unitfiles::SystemdUnitfiles,
     &systemd::SystemdUnits,
     &sysvinit::ListSysvinitJobs,
+    &rootrun::RootRunWritable,
     &needs_restart::NeedsRestart,
     &packages::ListPackages,
     &uptime::Uptime,
