@@ -16,7 +16,8 @@
 //! variables (`%i`, `$VAR`) cannot be resolved from the files and are skipped.
 //!
 //! Writable means: owned by someone other than root; or group-writable (the group is named,
-//! `root` included: its other members can write); or writable by others; or a POSIX ACL
+//! `root` included: its other members can write); or writable by others (then `other` alone
+//! is named: it says it all); or a POSIX ACL
 //! (`system.posix_acl_access`) granting write to a named user or group, within the mask. A
 //! directory with the sticky bit protects the entries root owns in it, so it counts only when
 //! it is the last directory of a path that does not exist yet (anyone could create it).
@@ -172,6 +173,10 @@ fn writers(host: &Host, step: &Step, creatable: bool) -> Vec<String> {
     let sticky_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & 0o1000 != 0;
     if sticky_dir && !creatable {
         return out;
+    }
+    if st.st_mode & 0o002 != 0 {
+        // Anyone: naming the owner or groups too would say less, not more.
+        return vec!["other".to_string()];
     }
     match step.acl.as_deref().and_then(parse_acl) {
         Some(acl) => {

@@ -43,8 +43,8 @@ pub struct Step {
 }
 
 /// A path resolved under the root: every step, and whether the path exists to its end (when
-/// not, the steps stop at the last directory that exists: whoever can write it can create the
-/// rest).
+/// not, the last step is the directory where the missing name would be: whoever can write it
+/// can create the rest).
 #[derive(Debug, Clone)]
 pub struct Trace {
     pub steps: Vec<Step>,
@@ -90,6 +90,15 @@ pub fn trace(root: std::os::fd::RawFd, rel: &Path) -> io::Result<Trace> {
         if fd < 0 {
             let e = io::Error::last_os_error();
             if super::gone(&e) {
+                // The trace ends with the directory the missing name would be created in.
+                if steps.last().map(|s| &s.path) != Some(here) {
+                    steps.push(Step {
+                        path: here.clone(),
+                        kind: StepKind::Dir,
+                        stat: fstat(at.as_raw_fd())?,
+                        acl: acl_of(at),
+                    });
+                }
                 return Ok(Trace {
                     steps,
                     complete: false,
