@@ -68,6 +68,11 @@ impl Host {
         self
     }
 
+    /// The most bytes hashed per file (`max_hash_mib`).
+    pub fn max_hash(&self) -> u64 {
+        self.max_hash
+    }
+
     /// The flag that abandons this scan's remaining work (see [`Host::cancelled`]).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()

@@ -20,6 +20,7 @@ mod etc;
 mod file_caps;
 mod groups;
 mod ifaces;
+mod integrity;
 mod kernel;
 mod lsb;
 mod mounts;
@@ -96,6 +97,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &rootrun::RootRunWritable,
     &needs_restart::NeedsRestart,
     &packages::ListPackages,
+    &integrity::PackageIntegrity,
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,
