@@ -139,4 +139,29 @@ mod tests {
             "world-writable dir /usr/share/open without sticky bit (owner=root, group=root, perm=drwxrwxrwx)"
         );
     }
+
+    /// The real host: a world-writable directory without the sticky bit made under /var/lib
+    /// is found by the shared walk, and a sticky one beside it is not.
+    #[test]
+    fn live_host_world_writable_dir_is_found() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("needs root to write /var/lib");
+            return;
+        }
+        let make = || {
+            tempfile::Builder::new()
+                .prefix("dawgmon-ww-")
+                .tempdir_in("/var/lib")
+                .unwrap()
+        };
+        let (open, sticky) = (make(), make());
+        mode(open.path(), 0o777);
+        mode(sticky.path(), 0o1777);
+        let items = WorldWritable.collect(&Host::new("/")).unwrap();
+        let find = |p: &Path| items.iter().find(|i| i.key == p.display().to_string());
+        let item = find(open.path()).expect("found by the walk");
+        assert_eq!(item.fields["what"], "dir");
+        assert_eq!(item.fields["perm"], "drwxrwxrwx");
+        assert!(find(sticky.path()).is_none(), "sticky: not listed");
+    }
 }

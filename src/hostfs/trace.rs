@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{Stat, fstat, relative};
+use super::{Stat, fstat};
 
 /// Symlinks followed at most while resolving one path (the kernel's limit).
 pub const MAX_LINKS: usize = 40;
@@ -55,9 +55,9 @@ pub struct Trace {
 /// root. Errors: `ELOOP` past [`MAX_LINKS`], and any error other than "missing" (`ENOENT`,
 /// `ENOTDIR`), which ends the trace with `complete: false`.
 pub fn trace(root: std::os::fd::RawFd, rel: &Path) -> io::Result<Trace> {
-    let rel = relative(rel)?;
+    // `..` is resolved here as the kernel would, clamped at the root.
     let mut todo: Vec<Vec<u8>> = Vec::new();
-    push(&mut todo, rel.as_bytes());
+    push(&mut todo, rel.as_os_str().as_bytes());
     let root_dup = dup(root)?;
     let root_stat = fstat(root_dup.as_raw_fd())?;
     let mut steps = vec![Step {
@@ -249,10 +249,37 @@ mod tests {
         let t = trace(root.as_raw_fd(), Path::new("/usr/bin/climb/passwd")).unwrap();
         assert!(!t.complete);
         assert_eq!(t.steps.last().unwrap().path, Path::new("/"));
+        let t = trace(
+            root.as_raw_fd(),
+            Path::new("/opt/../../usr/./bin/../bin/tool"),
+        )
+        .unwrap();
+        assert_eq!(t.steps.last().unwrap().path, Path::new("/opt/tool/run"));
         let e = trace(root.as_raw_fd(), Path::new("/usr/bin/loop")).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
         let t = trace(root.as_raw_fd(), Path::new("/usr/bin/missing")).unwrap();
         assert!(!t.complete);
         assert_eq!(t.steps.last().unwrap().path, Path::new("/usr/bin"));
+
+        // lstat: links on the way followed in the root, the last one described; with and
+        // without openat2 alike.
+        let by_hand = |p: &str| {
+            let c = super::super::relative(Path::new(p)).unwrap();
+            super::super::lstat_by_components(root.as_raw_fd(), &c)
+        };
+        for p in ["/bin/tool", "/bin", "/usr/bin/tool", "/", "/bin/climb"] {
+            let a = super::super::lstat_in_root(root.as_raw_fd(), Path::new(p)).unwrap();
+            let b = by_hand(p).unwrap();
+            assert_eq!((a.st_ino, a.st_mode), (b.st_ino, b.st_mode), "{p}");
+        }
+        let st = by_hand("/bin/tool").unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        let st = by_hand("/bin/climb/opt").unwrap_err();
+        assert_eq!(
+            st.kind(),
+            io::ErrorKind::NotFound,
+            "the climb ends in the image, which has no /etc"
+        );
+        assert!(by_hand("/usr/bin/missing").is_err());
     }
 }
