@@ -14,3 +14,4 @@ mod nspawn_live;
 mod systemd;
 mod systemd_live;
 mod trust;
+mod writable;

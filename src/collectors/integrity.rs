@@ -25,7 +25,8 @@
 //!   change without them) are always hashed. On an idle host that is a few hundred small files.
 //!
 //! Fields: `package`, `kind` (`conffile`, `file`, or `md5sums` for a malformed line), `state`
-//! (`modified`, `missing`, `malformed`, `unverified` for a file above `max_hash_mib`). Keys: the
+//! (`modified`, `missing`, `malformed`, `unverified` for a file above `max_hash_mib` or a
+//! recorded path that cannot name a file, such as one with `..`). Keys: the
 //! path as dpkg records it; a malformed line is keyed `MD5SUMS-FILE:LINE`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -81,14 +82,16 @@ impl Collector for PackageIntegrity {
                 continue;
             };
             let package = escape_bytes(stem);
-            let list = Path::new(INFO).join(format!("{}.list", String::from_utf8_lossy(stem)));
-            let md5sums = Path::new(INFO).join(&name);
-            // The time dpkg finished writing this package's files.
-            let written = [list.as_path(), md5sums.as_path()]
-                .iter()
-                .filter_map(|p| host.lstat(p).ok())
-                .map(|st| changed(&st).max((st.st_mtime, st.st_mtime_nsec)))
-                .max();
+            let mut list = stem.to_vec();
+            list.extend_from_slice(b".list");
+            let records = [
+                Path::new(INFO)
+                    .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&list)),
+                Path::new(INFO).join(&name),
+            ];
+            // When dpkg finished writing this package's files: looked up at the first file
+            // in scope (most packages have none).
+            let mut written: Option<Option<(i64, i64)>> = None;
             let text = match host.read_real(&real) {
                 Ok(b) => b,
                 Err(e) if gone(&e) => continue,
@@ -112,12 +115,22 @@ impl Collector for PackageIntegrity {
                     );
                     continue;
                 };
+                if !in_scope(rel) {
+                    continue;
+                }
                 let mut path = b"/".to_vec();
                 path.extend_from_slice(rel);
                 let key = escape_bytes(&path);
-                if conffiles.contains_key(&key) || !in_scope(&path) {
+                if conffiles.contains_key(&key) {
                     continue;
                 }
+                let written = *written.get_or_insert_with(|| {
+                    records
+                        .iter()
+                        .filter_map(|p| host.lstat(p).ok())
+                        .map(|st| changed(&st).max((st.st_mtime, st.st_mtime_nsec)))
+                        .max()
+                });
                 let at = diverted(&diversions, &key, &package);
                 if let Some(state) = check(host, at.unwrap_or(&path), sum, written)? {
                     items.push(item(key, &package, "file", state));
@@ -193,25 +206,6 @@ pub fn parse_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Whether a packaged path is one where a changed file gives root (see the module docs).
 pub fn in_scope(path: &[u8]) -> bool {
-    let p = path.strip_prefix(b"/usr").unwrap_or(path);
-    let mut parts = p.split(|b| *b == b'/').skip(1);
-    let Some(top) = parts.next() else {
-        return false;
-    };
-    if path.starts_with(b"/etc/") || path.starts_with(b"/boot/") {
-        return true;
-    }
-    if matches!(top, b"bin" | b"sbin" | b"libexec") {
-        return true;
-    }
-    if !top.starts_with(b"lib") {
-        return false;
-    }
-    let rest: Vec<&[u8]> = parts.collect();
-    let rest = match rest.first() {
-        Some(t) if rest.len() > 1 && t.windows(7).any(|w| w == b"-linux-") => &rest[1..],
-        _ => &rest[..],
-    };
     const TREES: [&[u8]; 8] = [
         b"security",
         b"systemd",
@@ -222,7 +216,31 @@ pub fn in_scope(path: &[u8]) -> bool {
         b"polkit-1",
         b"sudo",
     ];
-    rest.len() == 1 || rest.first().is_some_and(|t| TREES.contains(t))
+    let rel = path.strip_prefix(b"/").unwrap_or(path);
+    if rel.starts_with(b"etc/") || rel.starts_with(b"boot/") {
+        return true;
+    }
+    let mut parts = rel
+        .strip_prefix(b"usr/")
+        .unwrap_or(rel)
+        .split(|b| *b == b'/');
+    let top = parts.next().unwrap_or_default();
+    if matches!(top, b"bin" | b"sbin" | b"libexec") {
+        return parts.next().is_some();
+    }
+    if !top.starts_with(b"lib") {
+        return false;
+    }
+    match (parts.next(), parts.next()) {
+        // Right in the library directory.
+        (Some(_), None) => true,
+        // The multiarch directory: right in it, or one of the trees in it.
+        (Some(arch), Some(sub)) if arch.windows(7).any(|w| w == b"-linux-") => {
+            parts.next().is_none() || TREES.contains(&sub)
+        }
+        (Some(sub), Some(_)) => TREES.contains(&sub),
+        _ => false,
+    }
 }
 
 /// Checks one file against its recorded digest: `None` when it matches (or vanished from
@@ -244,6 +262,8 @@ fn check(
             host.note_denied(&escape_bytes(path));
             return Ok(None);
         }
+        // A recorded path no file system path can be (`..`, NUL): not checked, and said so.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Ok(Some("unverified")),
         Err(e) => return Err(CollectError::io(escape_bytes(path), e)),
     };
     match st.st_mode & libc::S_IFMT {

@@ -104,6 +104,8 @@ fn malformed_md5sums_lines_are_items() {
     text.extend_from_slice(
         b"not a digest  usr/bin/x\n0123456789abcdef0123456789abcdef\n\x1b[31m\n",
     );
+    // A path that climbs out: never looked up, said so.
+    text.extend_from_slice(b"0123456789abcdef0123456789abcdef  usr/bin/../../etc/shadow\n");
     std::fs::write(&p, text).unwrap();
     let items = PackageIntegrity.collect(&Host::new(dir.path())).unwrap();
     let m = by_key(&items);
@@ -127,7 +129,11 @@ fn malformed_md5sums_lines_are_items() {
         ]
     );
     assert_eq!(m["/var/lib/dpkg/info/fake.md5sums:5"]["kind"], "md5sums");
-    assert_eq!(items.len(), 6, "the three findings are still there");
+    assert_eq!(
+        fields(m["/usr/bin/../../etc/shadow"]),
+        ("fake", "file", "unverified")
+    );
+    assert_eq!(items.len(), 7, "the three findings are still there");
 }
 
 /// The bound: a file unchanged since dpkg wrote the package's records is not read (its content
@@ -266,9 +272,10 @@ fn live_host_dpkg_binary_matches() {
     let start = std::time::Instant::now();
     let items = PackageIntegrity.collect(&host).unwrap();
     eprintln!(
-        "live package_integrity: {} items in {:?}",
+        "live package_integrity: {} items in {:?}: {:?}",
         items.len(),
-        start.elapsed()
+        start.elapsed(),
+        items.iter().take(5).collect::<Vec<_>>()
     );
     assert!(items.iter().all(|i| i.key != "/usr/bin/dpkg"));
 }
