@@ -65,8 +65,7 @@ fn holes_and_replaced_files_are_reported_one_line_each() {
         "--color",
         "never",
     ];
-    let first = ok(&dawgctl(&db, &[&base[..], &["scan"]].concat()));
-    assert!(first.contains("first scan"), "{first}");
+    ok(&dawgctl(&db, &[&base[..], &["scan"]].concat()));
     let idle = ok(&dawgctl(&db, &[&base[..], &["scan"]].concat()));
     assert!(
         !idle.lines().any(|l| l.starts_with(['+', '-', '~'])),
