@@ -221,7 +221,7 @@ struct Acl {
 
 fn parse_acl(raw: &[u8]) -> Option<Acl> {
     let version = u32::from_le_bytes(raw.get(..4)?.try_into().ok()?);
-    if version != 2 || (raw.len() - 4) % 8 != 0 {
+    if version != 2 || !(raw.len() - 4).is_multiple_of(8) {
         return None;
     }
     let entries = raw[4..]
