@@ -107,6 +107,9 @@ fn malformed_md5sums_lines_are_items() {
     // A path that climbs out: never looked up, said so.
     text.extend_from_slice(b"0123456789abcdef0123456789abcdef  usr/bin/../../etc/shadow\n");
     std::fs::write(&p, text).unwrap();
+    // Rewriting the record moved its time past the trojan's: write the trojan again later.
+    std::thread::sleep(Duration::from_millis(20));
+    write(dir.path(), "usr/bin/fake", b"trojan");
     let items = PackageIntegrity.collect(&Host::new(dir.path())).unwrap();
     let m = by_key(&items);
     let malformed: Vec<(&str, &str)> = m
