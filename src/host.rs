@@ -68,6 +68,11 @@ impl Host {
         self
     }
 
+    /// The most bytes hashed per file (`max_hash_mib`).
+    pub fn max_hash(&self) -> u64 {
+        self.max_hash
+    }
+
     /// The flag that abandons this scan's remaining work (see [`Host::cancelled`]).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
@@ -181,6 +186,18 @@ impl Host {
         let (file, st) = self.open_file(Path::new("/").join(rel))?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
         hostfs::hash_file(file, size, self.max_hash, &self.cancel)
+    }
+
+    /// Resolves a host path the way the kernel would, symlinks followed inside the root only,
+    /// recording every directory, symlink and the target met (see [`hostfs::trace`]).
+    pub fn trace(&self, host_path: impl AsRef<Path>) -> io::Result<hostfs::trace::Trace> {
+        hostfs::trace::trace(self.root_fd()?, host_path.as_ref())
+    }
+
+    /// The `lstat` of a host path: symlinks on the way followed inside the root, the last
+    /// component described, not followed. Opens nothing for reading.
+    pub fn lstat(&self, host_path: impl AsRef<Path>) -> io::Result<Stat> {
+        hostfs::lstat_in_root(self.root_fd()?, host_path.as_ref())
     }
 
     /// Lists a directory at a real path under the root for a collector: sorted entries; a

@@ -512,6 +512,67 @@ pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `lstat` of the host path `rel` beneath the directory `root`: symlinks on the way are
+/// followed inside the root (as [`Resolve::InRoot`]), the last component is not (a symlink is
+/// described, not followed). Nothing is opened for reading.
+pub fn lstat_in_root(root: RawFd, rel: &Path) -> io::Result<Stat> {
+    let c = relative(rel)?;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    match open2(
+        root,
+        &c,
+        flags,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fstat(fd.as_raw_fd()),
+        // Without openat2: resolve the parent in the root, then lstat the name in it.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            lstat_by_components(root, &c)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`lstat_in_root`] without `openat2`: the parent resolved by hand inside the root, then an
+/// `fstatat` of the last name in it without following it.
+fn lstat_by_components(root: RawFd, c: &CString) -> io::Result<Stat> {
+    let bytes = c.as_bytes();
+    let (parent, name) = match bytes.iter().rposition(|b| *b == b'/') {
+        Some(i) => (Some(&bytes[..i]), &bytes[i + 1..]),
+        None => (None, bytes),
+    };
+    let dir = match parent {
+        Some(p) => resolve_in_root_by_components(root, &CString::new(p).expect("no NUL"))?,
+        None => {
+            // SAFETY: dup of an open descriptor; the result is checked.
+            let fd = unsafe { libc::fcntl(root, libc::F_DUPFD_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: a fresh descriptor we own.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        }
+    };
+    let name = CString::new(name).expect("no NUL");
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: name is a C string, st is writable; fstatat fills it on success.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: initialised by a successful fstatat.
+    Ok(unsafe { st.assume_init() })
+}
+
+pub mod trace;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,3 +16,4 @@ mod rules;
 mod systemd;
 mod systemd_live;
 mod trust;
+mod writable;

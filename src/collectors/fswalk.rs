@@ -118,6 +118,9 @@ pub struct SpecialFiles {
     pub fifos: Vec<Special>,
     /// Regular files with any execute bit that carry `security.capability`.
     pub caps: Vec<Special>,
+    /// World-writable directories without the sticky bit and world-writable regular files, in
+    /// system paths (see [`system_path`]). One mode test per entry already `stat`ed.
+    pub writable: Vec<Special>,
     /// Directory entries seen, for measurements.
     pub scanned: u64,
 }
@@ -383,9 +386,15 @@ fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles
         all.suid.extend(r.suid);
         all.fifos.extend(r.fifos);
         all.caps.extend(r.caps);
+        all.writable.extend(r.writable);
         all.scanned += r.scanned;
     }
-    for list in [&mut all.suid, &mut all.fifos, &mut all.caps] {
+    for list in [
+        &mut all.suid,
+        &mut all.fifos,
+        &mut all.caps,
+        &mut all.writable,
+    ] {
         list.sort_by(|a, b| a.path.cmp(&b.path));
     }
     Ok(all)
@@ -545,7 +554,19 @@ fn read_dir(
     // Another device than its parent's: a mount point (its name may not have matched the
     // table, or there is no table). Walked from its own start, or not at all.
     match hostfs::fstat(fd) {
-        Ok(st) if st.st_dev == job.dev => {}
+        Ok(st) if st.st_dev == job.dev => {
+            if st.st_mode & 0o1002 == 0o002 && system_path(host, &job.path) {
+                found.writable.push(Special {
+                    path: job.path.clone(),
+                    mode: st.st_mode,
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    size: 0,
+                    mtime: st.st_mtime,
+                    caps: None,
+                });
+            }
+        }
         Ok(_) => return Ok(()),
         Err(e) => {
             return Err(fatal(
@@ -642,6 +663,9 @@ fn read_dir(
             found.fifos.push(special);
             continue;
         }
+        if st.st_mode & 0o002 != 0 && system_path(host, &special.path) {
+            found.writable.push(special.clone());
+        }
         if st.st_mode & 0o111 != 0 {
             // Through the open directory: race-free, and short however deep the file is
             // (without /proc, by its full path).
@@ -666,6 +690,42 @@ fn read_dir(
         host.note_denied(&host.display(&job.path));
     }
     Ok(())
+}
+
+/// The trees whose world-writable entries are reported: where the system's programs,
+/// libraries and configuration live.
+pub const SYSTEM_TREES: [&str; 13] = [
+    "/bin",
+    "/boot",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/sbin",
+    "/srv",
+    "/usr",
+    "/var/lib",
+    "/var/spool",
+];
+
+/// Directories checked themselves (not their content): the root, and the shared temporary
+/// directories, which must keep their sticky bit.
+pub const SYSTEM_DIRS: [&str; 5] = ["/", "/var", "/tmp", "/var/tmp", "/dev/shm"];
+
+/// Whether a real path under the root is in a system tree or is a system directory.
+pub fn system_path(host: &Host, real: &Path) -> bool {
+    let rel = real
+        .strip_prefix(host.root())
+        .unwrap_or(real)
+        .as_os_str()
+        .as_bytes();
+    let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+    SYSTEM_TREES
+        .iter()
+        .any(|t| is_under(rel, &t.as_bytes()[1..]))
+        || SYSTEM_DIRS.iter().any(|d| &d.as_bytes()[1..] == rel)
 }
 
 /// Whether `/proc/self/fd/N` names an open descriptor (procfs is mounted).

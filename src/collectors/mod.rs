@@ -24,6 +24,7 @@ mod etc;
 mod file_caps;
 mod groups;
 mod ifaces;
+mod integrity;
 mod kernel;
 mod loader;
 mod lsb;
@@ -35,6 +36,7 @@ mod pam;
 mod pipes;
 mod polkit;
 mod processes;
+mod rootrun;
 mod sockdiag;
 mod sockproc;
 mod ssh_access;
@@ -50,6 +52,7 @@ mod unitfiles;
 mod unix_ports;
 mod uptime;
 mod users;
+mod worldwritable;
 
 /// One check of the attack surface.
 pub trait Collector: Sync {
@@ -84,6 +87,7 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &pipes::ListPipes,
     &suids::ListSuids,
     &file_caps::ListFileCaps,
+    &worldwritable::WorldWritable,
     &env::Env,
     &sysvipc::ListMsq,
     &sysvipc::ListSem,
@@ -98,8 +102,10 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &unitfiles::SystemdUnitfiles,
     &systemd::SystemdUnits,
     &sysvinit::ListSysvinitJobs,
+    &rootrun::RootRunWritable,
     &needs_restart::NeedsRestart,
     &packages::ListPackages,
+    &integrity::PackageIntegrity,
     &uptime::Uptime,
     &groups::CheckGroups,
     &users::CheckUsers,

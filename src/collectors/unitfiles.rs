@@ -63,6 +63,17 @@ const UNIT_SUFFIXES: [&str; 11] = [
     ".device",
 ];
 
+/// The settings of [Service] and [Socket] whose values are command lines (besides ExecStart).
+const COMMAND_KEYS: [&str; 7] = [
+    "ExecCondition",
+    "ExecStartPre",
+    "ExecStartPost",
+    "ExecReload",
+    "ExecStop",
+    "ExecStopPre",
+    "ExecStopPost",
+];
+
 /// Directories of links that pull a unit in ("enable" it).
 const LINK_DIRS: [&str; 3] = [".wants", ".requires", ".upholds"];
 
@@ -327,6 +338,94 @@ impl Scope {
     }
 }
 
+/// A system unit's files and the command lines it runs as root (for `root_run_writable`).
+pub(super) struct RootUnit {
+    /// The unit's name (`ssh.service`), escaped.
+    pub name: String,
+    /// The unit file (as found in its unit directory) and its drop-ins, as host paths.
+    pub files: Vec<PathBuf>,
+    /// Command lines run as root, as written (prefixes such as `-` or `+` kept).
+    pub commands: Vec<String>,
+}
+
+/// The system units systemd could load, with what each runs as root: every command of a unit
+/// without `User=` (or with `User=root` or `0`) and without `DynamicUser=`; of other units, the
+/// commands with the `+` prefix only (systemd runs those with full privileges whatever `User=`
+/// says). Masked, dangling and alias entries run nothing of their own. No unit directories:
+/// no units.
+pub(super) fn root_units(host: &Host) -> Result<Vec<RootUnit>, CollectError> {
+    let mut seen = HashSet::new();
+    let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+    if let Some(why) = &system.failed {
+        return Err(CollectError::Unavailable(why.clone()));
+    }
+    let mut out = Vec::new();
+    for (name, path) in &system.units {
+        let link = std::fs::read_link(path).ok();
+        if link.as_deref() == Some(Path::new("/dev/null")) {
+            continue;
+        }
+        let Some(real) = resolve(host.root(), &rel_to_root(host, path)) else {
+            continue;
+        };
+        if real == host.path("/dev/null") {
+            continue;
+        }
+        let is_alias = link.is_some()
+            && real.file_name().is_some_and(|f| f != name.as_os_str())
+            && real
+                .file_name()
+                .is_some_and(|f| system.units.contains_key(f));
+        if is_alias {
+            continue;
+        }
+        let mut parsed = Parsed::default();
+        let mut files = vec![Path::new("/").join(rel_to_root(host, path))];
+        if let Some(bytes) = read(host, &real) {
+            parsed.apply(&String::from_utf8_lossy(&bytes));
+        }
+        for conf_path in system
+            .dropins
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(_, p)| p)
+        {
+            files.push(Path::new("/").join(rel_to_root(host, conf_path)));
+            if let Some(bytes) = read(host, conf_path) {
+                parsed.apply(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        let as_root = !parsed.dynamic_user
+            && parsed
+                .user
+                .as_deref()
+                .is_none_or(|u| u == "root" || u == "0");
+        let commands = parsed
+            .commands
+            .values()
+            .flatten()
+            .filter(|c| as_root || privileged(c))
+            .cloned()
+            .collect();
+        out.push(RootUnit {
+            name: escape_os(name),
+            files,
+            commands,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a command line carries systemd's `+` prefix (full privileges), among the prefixes
+/// `@ - : + !` that may lead it in any order.
+fn privileged(command: &str) -> bool {
+    command
+        .chars()
+        .take_while(|c| "@-:+!".contains(*c))
+        .any(|c| c == '+')
+}
+
 /// What the unit file and its drop-ins say, as far as compared here.
 #[derive(Default)]
 struct Parsed {
@@ -334,6 +433,13 @@ struct Parsed {
     install: bool,
     /// `ExecStart=` values of [Service], after drop-ins (an empty assignment resets the list).
     exec: Vec<String>,
+    /// Every command setting of [Service] and [Socket] (`ExecStartPre=`, `ExecStop=`...) with
+    /// its values, after drop-ins; ExecStart included.
+    commands: BTreeMap<String, Vec<String>>,
+    /// `User=` of [Service] (the last assignment wins; empty resets).
+    user: Option<String>,
+    /// `DynamicUser=` of [Service] set to a true value.
+    dynamic_user: bool,
 }
 
 impl Parsed {
@@ -364,8 +470,31 @@ impl Parsed {
             };
             let (key, value) = (key.trim(), value.trim());
             match (section.as_str(), key) {
-                ("Service", "ExecStart") if value.is_empty() => self.exec.clear(),
-                ("Service", "ExecStart") => self.exec.push(value.to_string()),
+                ("Service", "ExecStart") if value.is_empty() => {
+                    self.exec.clear();
+                    self.commands.remove(key);
+                }
+                ("Service", "ExecStart") => {
+                    self.exec.push(value.to_string());
+                    self.commands
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(value.to_string());
+                }
+                ("Service" | "Socket", _) if COMMAND_KEYS.contains(&key) => {
+                    if value.is_empty() {
+                        self.commands.remove(key);
+                    } else {
+                        let list = self.commands.entry(key.to_string()).or_default();
+                        list.push(value.to_string());
+                    }
+                }
+                ("Service", "User") => {
+                    self.user = (!value.is_empty()).then(|| value.to_string());
+                }
+                ("Service", "DynamicUser") => {
+                    self.dynamic_user = matches!(value, "yes" | "true" | "on" | "1");
+                }
                 ("Install", "WantedBy" | "RequiredBy" | "UpheldBy" | "Alias" | "Also") => {
                     self.install |= !value.is_empty()
                 }

@@ -1,0 +1,404 @@
+use super::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{PermissionsExt, chown, symlink};
+use std::path::Path;
+
+use crate::collectors::testing::write;
+use crate::model::Fields;
+
+const ALICE: u32 = 4101;
+const STAFF: u32 = 4150;
+
+fn mode(root: &Path, rel: &str, m: u32) {
+    std::fs::set_permissions(root.join(rel), std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+fn own(root: &Path, rel: &str, uid: u32, gid: u32) {
+    chown(root.join(rel), Some(uid), Some(gid)).unwrap();
+}
+
+fn unit(root: &Path, name: &str, body: &str) {
+    write(root, &format!("usr/lib/systemd/system/{name}"), body);
+}
+
+/// A fake root with one hole of each kind, safe look-alikes next to them, and things run by
+/// other users than root (which are not holes).
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(
+        r,
+        "etc/passwd",
+        format!("root:x:0:0::/root:/bin/sh\nalice:x:{ALICE}:{ALICE}::/home/alice:/bin/sh\n"),
+    );
+    write(
+        r,
+        "etc/group",
+        format!("root:x:0:\nstaff:x:{STAFF}:alice\n"),
+    );
+    // ExecStart group-writable.
+    unit(
+        r,
+        "grp.service",
+        "[Service]\nExecStart=/opt/grp/run --now\n",
+    );
+    write(r, "opt/grp/run", "#!/bin/sh\n");
+    own(r, "opt/grp/run", 0, STAFF);
+    mode(r, "opt/grp/run", 0o775);
+    // A directory on the way writable by others.
+    unit(
+        r,
+        "dirw.service",
+        "[Service]\nExecStartPre=-/srv/dirw/bin/prepare\nExecStart=/usr/bin/safe\n",
+    );
+    write(r, "srv/dirw/bin/prepare", "x");
+    mode(r, "srv/dirw/bin", 0o777);
+    // A symlinked ExecStart leading into a directory a user owns.
+    unit(r, "link.service", "[Service]\nExecStart=/usr/bin/linked\n");
+    write(r, "var/lib/drop/tool", "x");
+    own(r, "var/lib/drop", ALICE, ALICE);
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    symlink("/var/lib/drop/tool", r.join("usr/bin/linked")).unwrap();
+    // Safe: root's file in root's directories, by absolute path and by systemd's search path.
+    write(r, "usr/bin/safe", "x");
+    unit(
+        r,
+        "safe.service",
+        "[Service]\nExecStart=/usr/bin/safe\nExecReload=safe -HUP\n",
+    );
+    // By name through systemd's search path: /usr/local/bin comes before /usr/bin.
+    unit(r, "rel.service", "[Service]\nExecStart=-tool2 --x\n");
+    write(r, "usr/local/bin/tool2", "x");
+    write(r, "usr/bin/tool2", "x");
+    own(r, "usr/local/bin/tool2", ALICE, 0);
+    // A unit run by alice: her writable files are not a way to root, but `+` commands are.
+    unit(
+        r,
+        "user.service",
+        "[Service]\nUser=alice\nExecStart=/opt/grp/userrun\nExecStartPre=+/opt/grp/plus\n",
+    );
+    write(r, "opt/grp/userrun", "x");
+    mode(r, "opt/grp/userrun", 0o777);
+    write(r, "opt/grp/plus", "x");
+    mode(r, "opt/grp/plus", 0o666); // other (and group root: other says it all)
+    // A unit file alice can edit (she would drop its User=).
+    write(
+        r,
+        "etc/systemd/system/edit.service",
+        "[Service]\nUser=alice\nExecStart=/usr/bin/safe\n",
+    );
+    own(r, "etc/systemd/system/edit.service", ALICE, ALICE);
+    // A sticky /tmp: root's own file there is safe, a missing one anyone could create.
+    unit(
+        r,
+        "sticky.service",
+        "[Service]\nExecStart=/tmp/rootfile\nExecStopPost=/tmp/nothere\n",
+    );
+    write(r, "tmp/rootfile", "x");
+    mode(r, "tmp", 0o1777);
+    // Cron: root's lines (odd spacing, @reboot, PATH=), alice's line is hers.
+    write(
+        r,
+        "etc/crontab",
+        "SHELL=/bin/sh\nPATH=/usr/local/bin:/usr/bin\n\
+         17 *\t* * *  root   cronjob --flag\n\
+         * * * * * alice /opt/alice/job\n",
+    );
+    write(r, "usr/local/bin/cronjob", "x");
+    own(r, "usr/local/bin/cronjob", ALICE, ALICE);
+    write(r, "opt/alice/job", "x");
+    own(r, "opt/alice/job", ALICE, ALICE);
+    write(r, "etc/cron.d/odd", "  @reboot\troot   /opt/boot/job  \n");
+    write(r, "opt/boot/job", "x");
+    mode(r, "opt/boot/job", 0o757);
+    write(
+        r,
+        "etc/cron.d/ignored.dpkg-old",
+        "* * * * * root /opt/boot/ignored\n",
+    );
+    write(r, "opt/boot/ignored", "x");
+    mode(r, "opt/boot/ignored", 0o777);
+    // Init script and udev program.
+    write(r, "etc/init.d/legacy", "#!/bin/sh\n");
+    mode(r, "etc/init.d/legacy", 0o757);
+    write(
+        r,
+        "etc/udev/rules.d/99-x.rules",
+        "# RUN+=\"/opt/commented\"\nACTION==\"add\", RUN+=\"helper %k\", RUN{builtin}+=\"kmod load\"\n",
+    );
+    write(r, "usr/lib/udev/helper", "x");
+    own(r, "usr/lib/udev/helper", 0, STAFF);
+    mode(r, "usr/lib/udev/helper", 0o770);
+    dir
+}
+
+fn by_key(items: &[Item]) -> BTreeMap<&str, &Fields> {
+    items.iter().map(|i| (i.key.as_str(), &i.fields)).collect()
+}
+
+#[test]
+fn holes_are_found_and_safe_paths_are_not() {
+    let dir = fixture();
+    let items = RootRunWritable.collect(&Host::new(dir.path())).unwrap();
+    let m = by_key(&items);
+    let got: Vec<(&str, &str, &str, &str)> = m
+        .iter()
+        .map(|(k, f)| {
+            (
+                *k,
+                f["writable_by"].as_str(),
+                f["what"].as_str(),
+                f["used_by"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/etc/init.d/legacy", "other", "file", "init.d:legacy"),
+            (
+                "/etc/systemd/system/edit.service",
+                "user:alice",
+                "file",
+                "systemd:edit.service"
+            ),
+            ("/opt/boot/job", "other", "file", "cron:/etc/cron.d/odd"),
+            ("/opt/grp/plus", "other", "file", "systemd:user.service"),
+            ("/opt/grp/run", "group:staff", "file", "systemd:grp.service"),
+            ("/srv/dirw/bin", "other", "dir", "systemd:dirw.service"),
+            ("/tmp", "other", "dir", "systemd:sticky.service"),
+            (
+                "/usr/lib/udev/helper",
+                "group:staff",
+                "file",
+                "udev:/etc/udev/rules.d/99-x.rules"
+            ),
+            (
+                "/usr/local/bin/cronjob",
+                "user:alice",
+                "file",
+                "cron:/etc/crontab"
+            ),
+            (
+                "/usr/local/bin/tool2",
+                "user:alice",
+                "file",
+                "systemd:rel.service"
+            ),
+            ("/var/lib/drop", "user:alice", "dir", "systemd:link.service"),
+        ]
+    );
+    assert_eq!(m["/opt/grp/run"]["perm"], "-rwxrwxr-x");
+    assert_eq!(m["/opt/grp/run"]["owner"], "root");
+    assert_eq!(m["/var/lib/drop"]["owner"], "alice");
+    // Idle: the same items again.
+    assert_eq!(
+        items,
+        RootRunWritable.collect(&Host::new(dir.path())).unwrap()
+    );
+}
+
+#[test]
+fn fixing_the_hole_removes_the_item() {
+    let dir = fixture();
+    let r = dir.path();
+    for rel in [
+        "etc/init.d/legacy",
+        "opt/boot/job",
+        "opt/grp/plus",
+        "opt/grp/run",
+        "srv/dirw/bin",
+        "usr/lib/udev/helper",
+    ] {
+        mode(r, rel, 0o755);
+        own(r, rel, 0, 0);
+    }
+    for rel in [
+        "etc/systemd/system/edit.service",
+        "usr/local/bin/cronjob",
+        "usr/local/bin/tool2",
+        "var/lib/drop",
+    ] {
+        own(r, rel, 0, 0);
+    }
+    mode(r, "tmp", 0o755);
+    let items = RootRunWritable.collect(&Host::new(r)).unwrap();
+    assert_eq!(items, [], "a sane setup has no items");
+}
+
+#[test]
+fn acl_entries_name_their_user_and_group_within_the_mask() {
+    // version 2; user_obj rwx; user alice rwx; group_obj r-x; group staff rw-; mask r-x; other r--
+    let entry = |tag: u16, perm: u16, id: u32| {
+        let mut v = tag.to_le_bytes().to_vec();
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+        v
+    };
+    let build = |mask: u16| {
+        let mut raw = 2u32.to_le_bytes().to_vec();
+        for e in [
+            entry(0x01, 7, u32::MAX),
+            entry(0x02, 7, ALICE),
+            entry(0x04, 5, u32::MAX),
+            entry(0x08, 6, STAFF),
+            entry(0x10, mask, u32::MAX),
+            entry(0x20, 4, u32::MAX),
+        ] {
+            raw.extend(e);
+        }
+        raw
+    };
+    let w = parse_acl(&build(5)).unwrap().writers();
+    assert!(
+        w.is_empty(),
+        "the mask r-x takes write from every entry: {w:?}"
+    );
+    let w = parse_acl(&build(7)).unwrap().writers();
+    assert_eq!(w, [(AclTag::User, ALICE), (AclTag::Group, STAFF)]);
+    assert!(parse_acl(b"\x01\x00\x00\x00").is_none(), "unknown version");
+    assert!(parse_acl(&build(7)[..9]).is_none(), "truncated");
+
+    // On a real file system (when it takes ACLs), through the collector.
+    let dir = fixture();
+    let r = dir.path();
+    let raw = build(7);
+    let path =
+        std::ffi::CString::new(r.join("usr/bin/safe").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: C strings and a buffer of the given length.
+    let rc = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"system.posix_acl_access".as_ptr(),
+            raw.as_ptr().cast(),
+            raw.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        eprintln!(
+            "no ACLs here ({}): checked on bytes only",
+            io::Error::last_os_error()
+        );
+        return;
+    }
+    let items = RootRunWritable.collect(&Host::new(r)).unwrap();
+    let safe = items.iter().find(|i| i.key == "/usr/bin/safe").unwrap();
+    assert_eq!(safe.fields["writable_by"], "user:alice,group:staff");
+    assert!(
+        safe.fields["used_by"].contains("systemd:safe.service"),
+        "{:?}",
+        safe.fields
+    );
+}
+
+#[test]
+fn cron_lines_and_udev_programs_and_first_words() {
+    let text = "PATH=/sbin:/bin\n# comment\nMAILTO=\"\"\n\
+                0 5 * * 1\troot\t/usr/sbin/weekly -q\n\
+                @daily   root  \"/opt/quoted dir/x\" arg\n\
+                * * * * * nobody /bin/theirs\n\
+                broken line\n";
+    let cmds = sources::root_cron_commands(text, true);
+    assert_eq!(
+        cmds,
+        [
+            ("/usr/sbin/weekly -q".to_string(), "/sbin:/bin".to_string()),
+            (
+                "\"/opt/quoted dir/x\" arg".to_string(),
+                "/sbin:/bin".to_string()
+            ),
+        ]
+    );
+    let spool = sources::root_cron_commands("*/5 * * * * backup --all\n", false);
+    assert_eq!(spool[0].0, "backup --all");
+    assert_eq!(
+        sources::first_word("\"/opt/quoted dir/x\" arg").as_deref(),
+        Some("/opt/quoted dir/x")
+    );
+    assert_eq!(sources::first_word("/usr/lib/x/%i start"), None);
+    assert_eq!(sources::first_word("$CMD"), None);
+    assert_eq!(
+        sources::udev_programs(
+            "KERNEL==\"sd*\", PROGRAM=\"/bin/id %k\", IMPORT{program}=\"probe\", RUN{program}+=\"/x y\",RUN+=\"z\"\n\
+             ENV{RUNNER}=\"not a program\"\n"
+        ),
+        ["/bin/id %k", "probe", "/x y", "z"]
+    );
+}
+
+#[test]
+fn messages_say_who_can_write_and_who_runs_it() {
+    let added = crate::collectors::testing::change(
+        "root_run_writable",
+        ChangeKind::Added,
+        "/opt/grp/run",
+        &[],
+        &[
+            ("writable_by", "group:staff"),
+            ("what", "file"),
+            ("owner", "root"),
+            ("group", "staff"),
+            ("perm", "-rwxrwxr-x"),
+            ("used_by", "systemd:grp.service"),
+        ],
+    );
+    assert_eq!(
+        RootRunWritable.message(&added),
+        "root-run file /opt/grp/run is writable by group:staff (owner=root, group=staff, \
+         perm=-rwxrwxr-x, used_by=systemd:grp.service)"
+    );
+    let many: BTreeSet<String> = (0..20)
+        .map(|i| format!("systemd:u{i:02}.service"))
+        .collect();
+    let shown = used_by(&many);
+    assert!(shown.ends_with(",and 8 more"), "{shown}");
+    assert_eq!(shown.matches("systemd:").count(), MAX_USERS);
+}
+
+/// The real host: a cron.d entry of root (a schedule that never fires: 31 February) whose
+/// command sits in a world-writable directory under /var/lib is found; removed afterwards.
+#[test]
+fn live_host_cron_entry_in_a_writable_dir() {
+    if !nix::unistd::Uid::effective().is_root() || !Path::new("/etc/cron.d").is_dir() {
+        eprintln!("needs root and /etc/cron.d");
+        return;
+    }
+    let hole = tempfile::Builder::new()
+        .prefix("dawgmon-rr-")
+        .tempdir_in("/var/lib")
+        .unwrap();
+    std::fs::set_permissions(hole.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(hole.path().join("job"), "#!/bin/sh\n").unwrap();
+    let name = hole
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let tab = Remove(Path::new("/etc/cron.d").join(&name));
+    std::fs::write(
+        &tab.0,
+        format!("0 0 31 2 * root {}/job\n", hole.path().display()),
+    )
+    .unwrap();
+    let items = RootRunWritable.collect(&Host::new("/")).unwrap();
+    let key = hole.path().display().to_string();
+    let item = items
+        .iter()
+        .find(|i| i.key == key)
+        .expect("the hole is found");
+    assert_eq!(item.fields["writable_by"], "other");
+    assert_eq!(item.fields["what"], "dir");
+    assert_eq!(item.fields["used_by"], format!("cron:/etc/cron.d/{name}"));
+    drop(tab);
+    let items = RootRunWritable.collect(&Host::new("/")).unwrap();
+    assert!(items.iter().all(|i| i.key != key), "gone with the entry");
+}
