@@ -1,18 +1,14 @@
 //! The severity rules of `dist/config/rules.toml` for the parsed configuration collectors
 //! (pam_stacks, dynamic_loader, polkit_rules, dbus_services, udev_rules, sysctl_hardening,
 //! apparmor_profiles, mount_options) against what those collectors really emit: each scenario
-//! changes a fixture root the way an install would, diffs the two collections by key, and
-//! checks which rule is the first to match, following the documented rule format (collector,
-//! kind, key globs with `!`, item, was, missing, changed). It proves the rules name fields and
-//! values the collectors produce; the rules engine's own tests prove the engine.
-
-use std::collections::BTreeMap;
+//! changes a fixture root the way an install would, diffs the two collections with the real
+//! diff and built-in rules, and checks which rule judged each change. It proves the rules name
+//! fields and values the collectors produce; the rules engine's own tests prove the engine.
 
 use crate::collectors::by_name;
-use crate::collectors::confdirs::fnmatch;
 use crate::collectors::testing::write;
 use crate::host::Host;
-use crate::model::{Fields, Item};
+use crate::model::{Outcome, Snapshot};
 
 const MINE: [&str; 8] = [
     "pam_stacks",
@@ -25,141 +21,35 @@ const MINE: [&str; 8] = [
     "mount_options",
 ];
 
-struct Change {
-    kind: &'static str,
-    key: String,
-    before: Option<Fields>,
-    after: Option<Fields>,
-}
-
-fn diff(before: Vec<Item>, after: Vec<Item>) -> Vec<Change> {
-    let old: BTreeMap<String, Fields> = before.into_iter().map(|i| (i.key, i.fields)).collect();
-    let new: BTreeMap<String, Fields> = after.into_iter().map(|i| (i.key, i.fields)).collect();
-    let mut out = Vec::new();
-    for (k, f) in &new {
-        match old.get(k) {
-            None => out.push(Change {
-                kind: "added",
-                key: k.clone(),
-                before: None,
-                after: Some(f.clone()),
-            }),
-            Some(o) if o != f => out.push(Change {
-                kind: "modified",
-                key: k.clone(),
-                before: Some(o.clone()),
-                after: Some(f.clone()),
-            }),
-            _ => {}
-        }
-    }
-    for (k, f) in &old {
-        if !new.contains_key(k) {
-            out.push(Change {
-                kind: "removed",
-                key: k.clone(),
-                before: Some(f.clone()),
-                after: None,
-            });
-        }
-    }
-    out
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.strip_prefix('!') {
-        Some(p) => !fnmatch(p.as_bytes(), text.as_bytes()),
-        None => fnmatch(pattern.as_bytes(), text.as_bytes()),
-    }
-}
-
-fn strings(v: Option<&toml::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn fields_match(want: Option<&toml::Value>, have: Option<&Fields>) -> bool {
-    let Some(want) = want.and_then(|w| w.as_table()) else {
-        return true;
-    };
-    let Some(have) = have else { return false };
-    want.iter().all(|(k, g)| {
-        have.get(k)
-            .is_some_and(|v| glob(g.as_str().unwrap_or(""), v))
-    })
-}
-
-fn matches(rule: &toml::Value, collector: &str, c: &Change) -> bool {
-    let r = |k: &str| rule.get(k);
-    if r("collector")
-        .and_then(|v| v.as_str())
-        .is_some_and(|g| !glob(g, collector))
-    {
-        return false;
-    }
-    let kinds = strings(r("kind"));
-    if !kinds.is_empty() && !kinds.iter().any(|k| k == c.kind) {
-        return false;
-    }
-    let keys = strings(r("key"));
-    if !keys.is_empty() && !keys.iter().any(|g| glob(g, &c.key)) {
-        return false;
-    }
-    let now = if c.kind == "removed" {
-        c.before.as_ref()
-    } else {
-        c.after.as_ref()
-    };
-    if !fields_match(r("item"), now) {
-        return false;
-    }
-    if r("was").is_some() && !fields_match(r("was"), c.before.as_ref()) {
-        return false;
-    }
-    if strings(r("missing"))
-        .iter()
-        .any(|m| now.is_some_and(|f| f.contains_key(m)))
-    {
-        return false;
-    }
-    let changed = strings(r("changed"));
-    if !changed.is_empty() {
-        let (Some(b), Some(a)) = (&c.before, &c.after) else {
-            return false;
-        };
-        if c.kind != "modified" || !changed.iter().any(|f| b.get(f) != a.get(f)) {
-            return false;
-        }
-    }
-    true
-}
-
 fn rules() -> Vec<toml::Value> {
     let text = include_str!("../../dist/config/rules.toml");
     let doc: toml::Table = text.parse().expect("rules.toml parses");
     doc["rule"].as_array().unwrap().clone()
 }
 
-/// The id of the first rule matching the change of `key` between two collections.
+/// The id of the rule the real diff and the built-in rules give the change of `key` between
+/// two collections.
 fn rule_for(collector: &str, before: &Host, after: &Host, key: &str) -> String {
     let c = by_name(collector).unwrap();
-    let changes = diff(c.collect(before).unwrap(), c.collect(after).unwrap());
-    let change = changes.iter().find(|ch| ch.key == key).unwrap_or_else(|| {
-        panic!(
-            "no change of {key}: {:?}",
-            changes.iter().map(|c| &c.key).collect::<Vec<_>>()
-        )
-    });
-    rules()
+    let snap = |host: &Host| Snapshot {
+        results: [(
+            collector.to_string(),
+            Outcome::Items(c.collect(host).unwrap()).normalized(),
+        )]
+        .into(),
+    };
+    let d = crate::diff::diff(&snap(before), &snap(after));
+    let change = d
+        .changes
         .iter()
-        .find(|r| matches(r, collector, change))
-        .and_then(|r| r["id"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "(none: info)".into())
+        .find(|ch| ch.key == key)
+        .unwrap_or_else(|| {
+            panic!(
+                "no change of {key}: {:?}",
+                d.changes.iter().map(|c| &c.key).collect::<Vec<_>>()
+            )
+        });
+    change.rule.clone().unwrap_or_else(|| "(none: info)".into())
 }
 
 /// Two fake roots: `before` as given, `after` the same plus `extra` written over it.
