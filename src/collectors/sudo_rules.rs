@@ -52,12 +52,29 @@ impl Collector for SudoRules {
             seen: HashSet::new(),
             entries: Vec::new(),
         };
-        match host.read_bytes("/etc/sudoers") {
-            Ok(bytes) => files.parse("/etc/sudoers", &bytes, 0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let dormant = match host.read_bytes("/etc/sudoers") {
+            Ok(bytes) => {
+                files.parse("/etc/sudoers", &bytes, 0);
+                false
+            }
+            // No sudoers (sudo not installed): drop-ins already there are dormant, and become
+            // rules the moment sudo is installed (its default sudoers includes the directory).
+            // Read them as that default would, and say so on each item.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                files.parse("/etc/sudoers", b"@includedir /etc/sudoers.d\n", 0);
+                true
+            }
             Err(e) => return Err(CollectError::io("/etc/sudoers", e)),
-        }
+        };
         let mut items = items_of(&files.entries);
+        if dormant {
+            for item in &mut items {
+                item.fields.insert(
+                    "dormant".into(),
+                    "no /etc/sudoers: active once sudo's default one includes sudoers.d".into(),
+                );
+            }
+        }
         match host.read_bytes("/etc/doas.conf") {
             Ok(bytes) => items.extend(doas::items(&String::from_utf8_lossy(&bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -97,6 +114,9 @@ impl Collector for SudoRules {
         }
         if let Some(v) = f.get("file") {
             parts.push(format!("file={v}"));
+        }
+        if f.contains_key("dormant") {
+            parts.push("dormant until sudo is installed".into());
         }
         format!(
             "{} {} added ({})",

@@ -303,3 +303,39 @@ fn live_host_is_read_and_stable() {
     assert_eq!(a, b);
     crate::collectors::fuzz::assert_printable(&a);
 }
+
+/// Without /etc/sudoers (sudo not installed) a drop-in is dormant, not absent: it becomes a
+/// rule the moment sudo is installed, so it is reported, marked dormant, and judged as a rule.
+#[test]
+fn drop_ins_without_sudoers_are_reported_dormant() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(
+        r,
+        "etc/sudoers.d/pkg",
+        "nobody ALL=(root) NOPASSWD: /bin/true\n",
+    );
+    let items = SudoRules.collect(&Host::new(r)).unwrap();
+    let rule = by_key(&items, "nobody -> root: /bin/true");
+    assert_eq!(rule.fields["nopasswd"], "yes");
+    assert!(rule.fields["dormant"].contains("no /etc/sudoers"));
+    assert_eq!(rule.fields["file"], "/etc/sudoers.d/pkg");
+    let c = crate::rules::testing::change("sudo_rules", None, Some(rule.clone()));
+    assert_eq!(c.severity, crate::model::Severity::High, "{c:?}");
+    assert!(
+        SudoRules
+            .message(&c)
+            .contains("dormant until sudo is installed"),
+        "{}",
+        SudoRules.message(&c)
+    );
+    // With a sudoers that does not include the directory, the drop-in is not read at all.
+    write(r, "etc/sudoers", "root ALL=(ALL:ALL) ALL\n");
+    let items = SudoRules.collect(&Host::new(r)).unwrap();
+    assert!(items.iter().all(|i| !i.fields.contains_key("dormant")));
+    assert!(
+        !keys(&items).contains(&"nobody -> root: /bin/true"),
+        "{:?}",
+        keys(&items)
+    );
+}

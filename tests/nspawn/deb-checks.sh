@@ -177,8 +177,64 @@ deb_package_checks() {
 			fail "diff --since apt-pre: $item" "see $OUT/diff-apt-pre.txt"
 		fi
 	done
+	deb_attack_surface_checks
 	deb_hook_local_check
 	deb_hook_switch_check
+	deb_testpkg_purge_check
+}
+
+# Issue 10: what the install granted, one line each, with its severity (from the rules) and
+# the package that brought it, on the hook's summary. Each entry: a text the line must hold,
+# the severity tag, and whether the line must name the test package (the SSH key comes from
+# the postinst: no package owns it, so its line must not name one).
+readonly SURFACE_LINES=(
+	"suid binary $TP_SUID got created|[high]|pkg"
+	"root-run file $TP_EXEC is writable by group:staff|[critical]|pkg"
+	"sudo rule nobody -> root: /bin/true added|[high]|pkg"
+	"cron job $TP_CRON: root 17 * * * * /bin/true added|[medium]|pkg"
+	"authorized key $TP_KEY_FP for root added|[high]|none"
+)
+deb_attack_surface_checks() {
+	local entry want sev owner line log=$OUT/apt-install-testpkg.log
+	for entry in "${SURFACE_LINES[@]}"; do
+		IFS='|' read -r want sev owner <<<"$entry"
+		line=$(grep -F -- "$want" "$log" | head -n1)
+		if [[ -z $line ]]; then
+			fail "install: $want" "no such line; see $log"
+		elif [[ $line != *"$sev"* ]]; then
+			fail "install: $want" "not $sev: ${line:0:160}"
+		elif [[ $owner == pkg && $line != *"$TESTPKG"* ]]; then
+			fail "install: $want" "does not name $TESTPKG: ${line:0:160}"
+		elif [[ $owner == none && $line == *"$TESTPKG"* ]]; then
+			fail "install: $want" "names $TESTPKG, which does not own it: ${line:0:160}"
+		else
+			pass "install: ${want:0:48} $sev" "$([[ $owner == pkg ]] && echo "$TESTPKG" || echo "no package")"
+		fi
+	done
+	# The key's fingerprint is reported, never the key.
+	ct dawgctl --format json diff --since apt-pre >"$OUT/diff-apt-pre.json" 2>&1 || true
+	if ! grep -qF -- "$TP_KEY_FP" "$OUT/diff-apt-pre.json" ||
+		grep -qF -- "${TP_KEY#ssh-ed25519 }" "$log" "$OUT/diff-apt-pre.txt" "$OUT/diff-apt-pre.json"; then
+		fail "SSH key material never shown" "the base64 key appears in a report, or the JSON lacks its fingerprint"
+	else
+		pass "SSH key material never shown" "fingerprint only"
+	fi
+}
+
+# Purging the test package: the hook reports each item gone.
+deb_testpkg_purge_check() {
+	local item missing="" log=$OUT/apt-purge-testpkg.log
+	ct_sh "DEBIAN_FRONTEND=noninteractive apt-get purge -y $TESTPKG" >"$log" 2>&1 ||
+		fail "apt-get purge $TESTPKG" "see $log"
+	for item in "suid binary $TP_SUID" "root-run file $TP_EXEC" "sudo rule nobody -> root: /bin/true" \
+		"cron job $TP_CRON" "authorized key $TP_KEY_FP for root"; do
+		grep -E '^ *- ' "$log" | grep -qF -- "$item" || missing+=" [$item]"
+	done
+	if [[ -z $missing ]]; then
+		pass "purge $TESTPKG: each item reported gone" "$(grep -cE '^ *- ' "$log") removal lines"
+	else
+		fail "purge $TESTPKG: each item reported gone" "no removal line for:$missing; see $log"
+	fi
 }
 
 # With dawgmond stopped, the hook scans in-process (dawgctl --local, same database).
