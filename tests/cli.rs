@@ -397,3 +397,29 @@ fn watch_runs_the_command_and_prints_what_it_changed() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A reader that goes away (`dawgctl rules | head -1`) ends dawgctl quietly, as it ends any Unix
+/// filter: by SIGPIPE, not with a panic about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_dawgctl_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(crate::helper::dawgctl_bin())
+        .arg("--database")
+        .arg(dir.path().join("d.db"))
+        .args(["--local", "rules"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
