@@ -127,6 +127,11 @@ impl Glob {
     }
 
     fn is_match(&self, text: &str) -> bool {
+        // Most globs are plain names (`collector = "check_etc"`): compared as text, no regex.
+        let pattern = self.glob.glob();
+        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            return (pattern == text) != self.negated;
+        }
         let matcher = self.matcher.get_or_init(|| self.glob.compile_matcher());
         matcher.is_match(text) != self.negated
     }

@@ -398,3 +398,28 @@ fn judging_a_large_diff_costs_little() {
     );
     eprintln!("diff of {n} changes: {without:?} without rules, {with_rules:?} judged");
 }
+
+/// Plain names are compared as text (no regex is built for them) with the same answers as
+/// globs, negation included; patterns with glob syntax still match as globs.
+#[test]
+fn plain_names_and_globs_match_alike() {
+    let cases = [
+        ("check_etc", "check_etc", true),
+        ("check_etc", "check_etc2", false),
+        ("!check_etc", "check_etc", false),
+        ("!check_etc", "list_suids", true),
+        ("list_{msq,sem}", "list_sem", true),
+        ("list_*", "list_suids", true),
+        ("/etc/a\\*b", "/etc/a*b", true),
+        ("/etc/a\\*b", "/etc/axb", false),
+    ];
+    for (pattern, text, want) in cases {
+        let g = super::Glob::new(pattern).unwrap();
+        assert_eq!(g.is_match(text), want, "{pattern} vs {text}");
+        assert_eq!(
+            g.matcher.get().is_some(),
+            pattern.contains(['*', '{', '\\']),
+            "{pattern}"
+        );
+    }
+}
