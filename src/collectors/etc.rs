@@ -206,6 +206,7 @@ mod tests {
 
     #[test]
     fn live_etc_is_stable_between_two_scans() {
+        let _live = crate::collectors::testing::live_etc();
         let first = CheckEtc.collect(&Host::new("/")).unwrap();
         let second = CheckEtc.collect(&Host::new("/")).unwrap();
         assert_eq!(first, second, "an idle /etc gives identical items");

@@ -188,6 +188,13 @@ pub fn default_message(noun: &str, change: &Change) -> String {
 /// Builders shared by the collectors' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
+    /// Held by the unit tests that change the live /etc (a cron.d entry) and by those that read
+    /// it twice expecting no change: they run in parallel threads of one process.
+    pub fn live_etc() -> std::sync::MutexGuard<'static, ()> {
+        static LIVE_ETC: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LIVE_ETC.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     use crate::model::{Change, ChangeKind, Fields, Severity};
 
     /// Writes `content` to `rel` under a fake root, creating the directories on the way.
