@@ -86,14 +86,7 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-fn by_key<'a>(items: &'a [Item], key: &str) -> &'a Item {
-    items.iter().find(|i| i.key == key).unwrap_or_else(|| {
-        panic!(
-            "no {key:?} in {:#?}",
-            items.iter().map(|i| &i.key).collect::<Vec<_>>()
-        )
-    })
-}
+use crate::collectors::testing::item as by_key;
 
 #[test]
 fn system_crontab_entries_env_and_malformed_lines() {

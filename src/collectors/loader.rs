@@ -280,13 +280,7 @@ mod tests {
         dir
     }
 
-    fn by<'a>(items: &'a [Item], key: &str) -> &'a crate::model::Fields {
-        &items
-            .iter()
-            .find(|i| i.key == key)
-            .unwrap_or_else(|| panic!("no {key} in {items:#?}"))
-            .fields
-    }
+    use crate::collectors::testing::fields as by;
 
     #[test]
     fn preload_paths_includes_and_malformed_lines() {

@@ -197,6 +197,21 @@ pub(crate) mod testing {
 
     use crate::model::{Change, ChangeKind, Fields, Severity};
 
+    /// The item called `key`; panics listing the keys there are.
+    pub fn item<'a>(items: &'a [crate::model::Item], key: &str) -> &'a crate::model::Item {
+        items.iter().find(|i| i.key == key).unwrap_or_else(|| {
+            panic!(
+                "no item {key:?} in {:#?}",
+                items.iter().map(|i| &i.key).collect::<Vec<_>>()
+            )
+        })
+    }
+
+    /// The fields of the item called `key` (see [`item`]).
+    pub fn fields<'a>(items: &'a [crate::model::Item], key: &str) -> &'a Fields {
+        &item(items, key).fields
+    }
+
     /// Writes `content` to `rel` under a fake root, creating the directories on the way.
     pub fn write(root: &std::path::Path, rel: &str, content: impl AsRef<[u8]>) {
         let path = root.join(rel);

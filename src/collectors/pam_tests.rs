@@ -43,18 +43,7 @@ fn root() -> tempfile::TempDir {
     dir
 }
 
-fn by<'a>(items: &'a [Item], key: &str) -> &'a crate::model::Fields {
-    &items
-        .iter()
-        .find(|i| i.key == key)
-        .unwrap_or_else(|| {
-            panic!(
-                "no {key} in {:#?}",
-                items.iter().map(|i| &i.key).collect::<Vec<_>>()
-            )
-        })
-        .fields
-}
+use crate::collectors::testing::fields as by;
 
 #[test]
 fn stacks_are_parsed_per_line() {

@@ -81,13 +81,7 @@ fn root() -> tempfile::TempDir {
     dir
 }
 
-fn by<'a>(items: &'a [Item], key: &str) -> &'a crate::model::Fields {
-    &items
-        .iter()
-        .find(|i| i.key == key)
-        .unwrap_or_else(|| panic!("no {key} in {items:#?}"))
-        .fields
-}
+use crate::collectors::testing::fields as by;
 
 #[test]
 fn rules_files_actions_and_pkla() {

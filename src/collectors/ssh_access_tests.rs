@@ -59,14 +59,7 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-fn by_key<'a>(items: &'a [Item], key: &str) -> &'a Item {
-    items.iter().find(|i| i.key == key).unwrap_or_else(|| {
-        panic!(
-            "no {key:?} in {:#?}",
-            items.iter().map(|i| &i.key).collect::<Vec<_>>()
-        )
-    })
-}
+use crate::collectors::testing::item as by_key;
 
 #[test]
 fn keys_of_every_account_with_options_and_no_key_material() {

@@ -50,12 +50,7 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-fn by_key<'a>(items: &'a [Item], key: &str) -> &'a Item {
-    items
-        .iter()
-        .find(|i| i.key == key)
-        .unwrap_or_else(|| panic!("no item {key:?} in {:#?}", keys(items)))
-}
+use crate::collectors::testing::item as by_key;
 
 fn keys(items: &[Item]) -> Vec<&str> {
     items.iter().map(|i| i.key.as_str()).collect()

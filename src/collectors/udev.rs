@@ -243,13 +243,7 @@ mod tests {
         dir
     }
 
-    fn by<'a>(items: &'a [Item], key: &str) -> &'a crate::model::Fields {
-        &items
-            .iter()
-            .find(|i| i.key == key)
-            .unwrap_or_else(|| panic!("no {key} in {items:#?}"))
-            .fields
-    }
+    use crate::collectors::testing::fields as by;
 
     #[test]
     fn programs_matches_precedence_and_malformed_lines() {
