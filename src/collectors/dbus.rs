@@ -14,7 +14,7 @@
 
 use crate::collectors::Collector;
 use crate::collectors::confdirs::{self, Content, Keys, line_text};
-use crate::collectors::polkit::MAX_NODES;
+use crate::collectors::polkit::parse_xml;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Item;
@@ -119,20 +119,8 @@ fn service(text: &str, file: &str, keys: &mut Keys) -> Item {
 
 /// The `<allow>` rules of `<policy context="default">` that grant owning or sending to a name.
 fn default_allows(text: &str, file: &str, keys: &mut Keys, out: &mut Vec<Item>) {
-    let opts = roxmltree::ParsingOptions {
-        allow_dtd: true,
-        nodes_limit: MAX_NODES,
-        ..roxmltree::ParsingOptions::default()
-    };
-    let doc = match roxmltree::Document::parse_with_options(text, opts) {
-        Ok(d) => d,
-        Err(e) => {
-            out.push(
-                Item::new(keys.unique(format!("malformed {file}")))
-                    .with("error", line_text(&e.to_string())),
-            );
-            return;
-        }
+    let Some(doc) = parse_xml(text, file, keys, out) else {
+        return;
     };
     let defaults = doc
         .descendants()

@@ -107,22 +107,36 @@ impl Collector for PolkitRules {
     }
 }
 
-/// The actions of one `.policy` file that some session gets without authenticating.
-fn actions(text: &str, file: &str, keys: &mut Keys, out: &mut Vec<Item>) {
+/// Parses one XML policy file (polkit actions, D-Bus policy) safely: DTDs allowed, external
+/// entities never fetched, at most [`MAX_NODES`] nodes. A file that does not parse becomes a
+/// `malformed FILE` item in `out` (with the parser's error) and `None`.
+pub fn parse_xml<'t>(
+    text: &'t str,
+    file: &str,
+    keys: &mut Keys,
+    out: &mut Vec<Item>,
+) -> Option<roxmltree::Document<'t>> {
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
         nodes_limit: MAX_NODES,
         ..roxmltree::ParsingOptions::default()
     };
-    let doc = match roxmltree::Document::parse_with_options(text, opts) {
-        Ok(d) => d,
+    match roxmltree::Document::parse_with_options(text, opts) {
+        Ok(d) => Some(d),
         Err(e) => {
             out.push(
                 Item::new(keys.unique(format!("malformed {file}")))
                     .with("error", line_text(&e.to_string())),
             );
-            return;
+            None
         }
+    }
+}
+
+/// The actions of one `.policy` file that some session gets without authenticating.
+fn actions(text: &str, file: &str, keys: &mut Keys, out: &mut Vec<Item>) {
+    let Some(doc) = parse_xml(text, file, keys, out) else {
+        return;
     };
     for action in doc.descendants().filter(|n| n.has_tag_name("action")) {
         let Some(id) = action.attribute("id") else {
