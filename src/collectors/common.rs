@@ -192,22 +192,7 @@ pub fn not_read_why(e: &io::Error) -> String {
 pub(crate) mod rules_check {
     use crate::model::Item;
 
-    /// `*` and `?` globs, `!` in front negating (the rules format's globs, brackets aside).
-    fn glob(pat: &str, s: &str) -> bool {
-        if let Some(p) = pat.strip_prefix('!') {
-            return !glob(p, s);
-        }
-        fn go(p: &[u8], s: &[u8]) -> bool {
-            match (p.first(), s.first()) {
-                (None, None) => true,
-                (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-                (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-                (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-                _ => false,
-            }
-        }
-        go(pat.as_bytes(), s.as_bytes())
-    }
+    use crate::rules::testing::glob;
 
     /// Every rule of `dist/config/rules.toml` for `collector` names fields the items have and
     /// has an item its `key`, `item` and `missing` conditions hold for: no rule waits for a

@@ -33,3 +33,11 @@ pub fn severity(c: &Change) -> Severity {
     };
     change(&c.collector, old, new).severity
 }
+
+/// Whether `text` matches `pattern` in the rules' glob dialect (`!` negates, `*` crosses `/`,
+/// `{a,b}`, `[...]`, `\` escapes), as the engine matches it.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    super::Glob::new(pattern)
+        .unwrap_or_else(|e| panic!("bad glob {pattern:?}: {e}"))
+        .is_match(text)
+}
