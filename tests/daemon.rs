@@ -237,7 +237,7 @@ fn prometheus_textfile_and_json_change_log_after_every_scan() {
         m["dawgmon_last_success_timestamp_seconds"]
     );
     assert!(m["dawgmon_last_scan_duration_seconds"] >= 0.0, "{text}");
-    let total: f64 = ["info", "low", "medium", "high"]
+    let total: f64 = ["info", "low", "medium", "high", "critical"]
         .iter()
         .map(|s| m[&format!("dawgmon_last_scan_changes{{severity=\"{s}\"}}")])
         .sum();
