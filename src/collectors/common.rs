@@ -9,7 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::host::Host;
-use crate::model::{Change, Fields};
+use crate::model::{Change, Fields, Item};
 
 /// `ls -l` style type and permission string: `-rwsr-xr-x`, `lrwxrwxrwx`, `prw-r--r--`.
 pub fn mode_string(mode: u32) -> String {
@@ -185,6 +185,23 @@ pub fn not_read_why(e: &io::Error) -> String {
         _ if e.kind() == io::ErrorKind::InvalidInput => "not a regular file".into(),
         _ => e.to_string(),
     }
+}
+
+/// Makes keys unique in order: the second item with key `K` becomes `K #2`, and so on (two
+/// identical cron entries or sudo rules both act, and removing one is a change worth seeing).
+pub fn unique_keys(items: Vec<Item>) -> Vec<Item> {
+    let mut count = std::collections::HashMap::<String, u32>::new();
+    items
+        .into_iter()
+        .map(|mut item| {
+            let n = count.entry(item.key.clone()).or_default();
+            *n += 1;
+            if *n > 1 {
+                item.key = format!("{} #{n}", item.key);
+            }
+            item
+        })
+        .collect()
 }
 
 /// Test support: checks the shipped severity rules against what a collector really emits.

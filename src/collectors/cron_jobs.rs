@@ -127,7 +127,7 @@ impl Collector for CronJobs {
                 }
             }
         }
-        Ok(unique(items))
+        Ok(crate::collectors::common::unique_keys(items))
     }
 
     fn message(&self, change: &Change) -> String {
@@ -204,22 +204,6 @@ fn unread(source: &str, e: &io::Error) -> Item {
         .with("kind", "unread")
         .with("not_read", not_read_why(e))
         .with("source", source)
-}
-
-/// A second identical entry in one file becomes `KEY #2`.
-fn unique(items: Vec<Item>) -> Vec<Item> {
-    let mut count = std::collections::HashMap::<String, u32>::new();
-    items
-        .into_iter()
-        .map(|mut item| {
-            let n = count.entry(item.key.clone()).or_default();
-            *n += 1;
-            if *n > 1 {
-                item.key = format!("{} #{n}", item.key);
-            }
-            item
-        })
-        .collect()
 }
 
 /// The first `n` whitespace-separated words of `s`, and the rest (leading blanks removed).

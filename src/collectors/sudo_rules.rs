@@ -80,7 +80,7 @@ impl Collector for SudoRules {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(CollectError::io("/etc/doas.conf", e)),
         }
-        Ok(unique(items))
+        Ok(crate::collectors::common::unique_keys(items))
     }
 
     /// `sudo rule dave -> ALL: ALL added (who=dave, nopasswd, setenv, file=/etc/sudoers.d/x)`:
@@ -125,23 +125,6 @@ impl Collector for SudoRules {
             parts.join(", ")
         )
     }
-}
-
-/// Makes keys unique in order: a second identical rule becomes `KEY #2` (both grant, and
-/// removing one is a change worth seeing).
-fn unique(items: Vec<Item>) -> Vec<Item> {
-    let mut count: HashMap<String, u32> = HashMap::new();
-    items
-        .into_iter()
-        .map(|mut item| {
-            let n = count.entry(item.key.clone()).or_default();
-            *n += 1;
-            if *n > 1 {
-                item.key = format!("{} #{n}", item.key);
-            }
-            item
-        })
-        .collect()
 }
 
 /// Text from a sudoers or doas file as stored text (control characters escaped).
