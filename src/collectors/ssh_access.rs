@@ -54,13 +54,7 @@ impl Collector for SshAccess {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let passwd = host.read_to_string("/etc/passwd").map_err(|e| match e {
-            CollectError::Unavailable(_) => CollectError::Unavailable(format!(
-                "etc/passwd does not exist under {}: not the root of a Linux system?",
-                host.root().display()
-            )),
-            other => other,
-        })?;
+        let passwd = super::users::read_passwd(host)?;
         let config = sshd::Config::read(host);
         let mut items = config.items();
         let patterns = config.authorized_keys_files();

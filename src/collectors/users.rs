@@ -33,13 +33,7 @@ impl Collector for CheckUsers {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let passwd = host.read_to_string("/etc/passwd").map_err(|e| match e {
-            CollectError::Unavailable(_) => CollectError::Unavailable(format!(
-                "etc/passwd does not exist under {}: not the root of a Linux system?",
-                host.root().display()
-            )),
-            other => other,
-        })?;
+        let passwd = read_passwd(host)?;
         // An unreadable shadow (not root, or no shadow file at all) only loses the password
         // fields; `read_to_string` has already noted a permission problem.
         let shadow = host.read_to_string("/etc/shadow").ok();
@@ -213,6 +207,18 @@ fn visibility(change: &Change) -> Option<bool> {
         (false, true) => Some(true),
         _ => None,
     }
+}
+
+/// The root's `etc/passwd`; its absence makes a collector that needs it unavailable, saying
+/// why (users, SSH keys of every account).
+pub(crate) fn read_passwd(host: &Host) -> Result<String, CollectError> {
+    host.read_to_string("/etc/passwd").map_err(|e| match e {
+        CollectError::Unavailable(_) => CollectError::Unavailable(format!(
+            "etc/passwd does not exist under {}: not the root of a Linux system?",
+            host.root().display()
+        )),
+        other => other,
+    })
 }
 
 #[cfg(test)]
