@@ -16,6 +16,7 @@ use chrono::Utc;
 use dawgmon::collectors::{self, common::sha256_bytes};
 use dawgmon::diff::diff;
 use dawgmon::host::Host;
+use dawgmon::hostfs::digests::DigestCache;
 use dawgmon::model::Outcome;
 use dawgmon::scan::{self, ScanOptions};
 use dawgmon::store::{NewScan, Store};
@@ -68,25 +69,29 @@ async fn main() {
     {
         let host = Host::new(&root);
         clock.t = Instant::now();
-        let entries = collectors::fswalk::tree(&host, "/etc").expect("walk");
-        clock.lap("walk only (fswalk::tree)");
+        let spec = |hash| collectors::fswalk::TreeSpec {
+            dir: "/etc",
+            hash,
+            exclude: None,
+            cross_mounts: true,
+            max_entries: usize::MAX,
+        };
+        let cache = DigestCache::default();
+        let walk = |hash, cache: &DigestCache| {
+            collectors::fswalk::walk_tree(&host, &spec(hash), cache).expect("walk")
+        };
+        let entries = walk(false, &cache);
+        clock.lap("walk only (no file read)");
         if full {
             println!("      {} entries", entries.len());
         }
         drop(entries);
-        let mut hashed = 0usize;
-        let t = Instant::now();
-        for e in collectors::fswalk::tree(&host, "/etc").expect("walk") {
-            if e.1.is_file() && host.hash_walked(&e.0).is_ok() {
-                hashed += 1;
-            }
-        }
-        if full {
-            println!(
-                "phase walk + hash_walked of each file  {:>7.3}s  ({hashed} files)",
-                t.elapsed().as_secs_f64()
-            );
-        }
+        drop(walk(true, &cache));
+        clock.lap("walk + hash every file");
+        let carried = DigestCache::decode(&cache.encode()).expect("decodes");
+        drop(walk(true, &carried));
+        clock.lap("walk, digests carried over");
+        assert_eq!(carried.counts().0, 0, "an unchanged tree reads no file");
         clock.t = Instant::now();
     }
     let mut previous = None;

@@ -138,6 +138,12 @@ pub struct ScanResponse {
     pub elapsed_ms: u64,
     /// True when this request arrived while the same scan was running and got its result.
     pub joined: bool,
+    /// Files the tree collectors read and hashed (absent from older daemons: 0).
+    #[serde(default)]
+    pub files_hashed: u64,
+    /// Files whose digest was carried over from the previous scan: metadata unchanged.
+    #[serde(default)]
+    pub files_carried: u64,
 }
 
 /// `GET /v1/scans?limit=&offset=`.
@@ -189,10 +195,15 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// The collector list as `dawgctl collectors` shows it, given which ones run by default.
-pub fn collector_infos(runs: impl Fn(&str) -> bool) -> Vec<CollectorInfo> {
+/// The collector list as `dawgctl collectors` shows it (the registry, then the configured
+/// watch trees), given which ones run by default.
+pub fn collector_infos(
+    watches: &[&'static dyn crate::collectors::Collector],
+    runs: impl Fn(&str) -> bool,
+) -> Vec<CollectorInfo> {
     crate::collectors::COLLECTORS
         .iter()
+        .chain(watches)
         .map(|c| CollectorInfo {
             name: c.name().to_string(),
             default: runs(c.name()),

@@ -84,6 +84,13 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     let backend = if args.local {
         Backend::Local(local_engine(args).await?)
     } else {
+        if !args.watch.is_empty() {
+            return Err(Error::Usage(
+                "--watch works with --local only: for the daemon, add a [[watch]] table to its \
+                 config file (see dist/config/dawgmond.toml)"
+                    .into(),
+            ));
+        }
         if args.root != std::path::Path::new("/") {
             return Err(Error::Usage(
                 "--root works with --local only: the daemon scans the root set in its config file"
@@ -119,29 +126,46 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
             .await?
             .unwrap_or(crate::store::DEFAULT_RETENTION),
     };
+    let config = local_config(&args.daemon_config)?;
     let mut engine = Engine::new(store, args.root.clone());
     engine.retention = retention;
-    engine.rules = std::sync::Arc::new(local_rules(&args.daemon_config)?);
+    engine.rules = std::sync::Arc::new(config.rules().map_err(Error::Usage)?);
+    engine.options.rehash_every = config.rehash_every.0;
+    // The daemon's trees, and those of --watch (a path configured there too is watched once).
+    let mut specs = config.watches.clone();
+    for path in &args.watch {
+        let spec = crate::collectors::watch::WatchSpec::new(path.clone()).map_err(Error::Usage)?;
+        if !specs.iter().any(|s| s.path == spec.path) {
+            specs.push(spec);
+        }
+    }
+    engine.watches = crate::collectors::watch::collectors(&specs).map_err(Error::Usage)?;
     Ok(engine)
 }
 
-/// The rules of `--local`: the daemon's config file's, so a local scan judges and ignores as
-/// the daemon would. A missing file means the built-in rules; one this user may not read too
-/// (said on stderr); a broken one is an error.
-pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error> {
+/// The daemon's config file as `--local` uses it (rules, ignores, watch trees, rehash_every), so
+/// a local scan judges, ignores and watches as the daemon would. A missing file means the
+/// defaults; one this user may not read too (said on stderr); a broken one is an error.
+pub fn local_config(path: &std::path::Path) -> Result<crate::config::Config, Error> {
     match crate::config::Config::load(path, false) {
-        Ok(config) => config.rules().map_err(Error::Usage),
+        Ok(config) => Ok(config),
         Err(crate::config::ConfigError::Read { source, .. })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             eprintln!(
-                "note: cannot read {} ({source}): using the built-in rules and no ignores",
+                "note: cannot read {} ({source}): using the built-in rules, no ignores and no \
+                 configured watch trees",
                 path.display()
             );
-            crate::rules::Rules::new(&[], &[], &[]).map_err(Error::Usage)
+            Ok(crate::config::Config::default())
         }
         Err(e) => Err(Error::Usage(e.to_string())),
     }
+}
+
+/// The rules of `--local` (see [`local_config`]).
+pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error> {
+    local_config(path)?.rules().map_err(Error::Usage)
 }
 
 /// Runs one command on a back end.

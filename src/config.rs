@@ -50,7 +50,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 21] = [
+pub const KEYS: [&str; 23] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -72,6 +72,8 @@ pub const KEYS: [&str; 21] = [
     "disable_rules",
     "rule",
     "ignore",
+    "rehash_every",
+    "watch",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -146,6 +148,12 @@ pub struct Config {
     /// Changes that are noise (`[[ignore]]` tables): not reported, not mailed, not counted.
     #[serde(rename = "ignore")]
     pub ignores: Vec<crate::rules::IgnoreSpec>,
+    /// How often the file-tree collectors read every file again instead of carrying digests
+    /// over by metadata (`"7d"`, `"12h"`; `"off"`: never).
+    pub rehash_every: RehashEvery,
+    /// Directory trees watched file by file (`[[watch]]` tables), each its own collector.
+    #[serde(rename = "watch")]
+    pub watches: Vec<crate::collectors::watch::WatchSpec>,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -175,6 +183,8 @@ impl Default for Config {
             disable_rules: Vec::new(),
             rules: Vec::new(),
             ignores: Vec::new(),
+            rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
+            watches: Vec::new(),
             mail: None,
         }
     }
@@ -242,7 +252,20 @@ impl Config {
             return Err(format!("change_log = {p:?}: an absolute path"));
         }
         config.rules()?;
+        let mut paths: Vec<&str> = config.watches.iter().map(|w| w.path.as_str()).collect();
+        paths.sort_unstable();
+        if let Some(w) = paths.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "watch path {:?} is configured twice: keep one [[watch]] table for it",
+                w[0]
+            ));
+        }
         Ok(config)
+    }
+
+    /// The collectors of the `[[watch]]` trees (made once: call this once per load).
+    pub fn watch_collectors(&self) -> Result<Vec<&'static dyn collectors::Collector>, String> {
+        collectors::watch::collectors(&self.watches)
     }
 
     /// The effective severity and ignore rules: the `[[rule]]` tables, then the built-in ones,
@@ -268,12 +291,45 @@ impl Config {
             collector_timeout: self.collector_timeout(),
             scan_timeout: Duration::from_secs(self.scan_timeout),
             max_hash: self.max_hash_mib << 20,
+            rehash_every: self.rehash_every.0,
         }
     }
 
     /// How long an API connection may be idle or slow to send a request head.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout)
+    }
+}
+
+/// `rehash_every`: a duration (`"7d"`, `"36h"`, `"1w"`) or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RehashEvery(pub Option<Duration>);
+
+impl TryFrom<String> for RehashEvery {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(RehashEvery(None));
+        }
+        match humantime::parse_duration(&s) {
+            Ok(d) if d >= Duration::from_secs(60) => Ok(RehashEvery(Some(d))),
+            Ok(_) => Err(format!(
+                "rehash_every = {s:?}: at least a minute (\"7d\" is the default; \"off\" never re-reads unchanged files)"
+            )),
+            Err(e) => Err(format!(
+                "rehash_every = {s:?}: {e}; write a duration such as \"7d\" or \"12h\", or \"off\""
+            )),
+        }
+    }
+}
+
+impl From<RehashEvery> for String {
+    fn from(r: RehashEvery) -> String {
+        match r.0 {
+            None => "off".into(),
+            Some(d) => humantime::format_duration(d).to_string(),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::collectors::Collector;
 use crate::error::{Error, StoreError};
 use crate::host::Host;
+use crate::hostfs::digests::DigestCache;
 use crate::hostfs::{HashCache, Identity};
 use crate::model::{Change, ChangeKind, Fields, Outcome, Snapshot, Warning};
 use crate::report::{Report, ScanRef};
@@ -32,6 +33,8 @@ pub struct Engine {
     pub retention: usize,
     /// The severity and ignore rules every report is judged by.
     pub rules: Arc<crate::rules::Rules>,
+    /// The configured watch trees' collectors (see [`crate::collectors::watch`]).
+    pub watches: Vec<&'static dyn Collector>,
     /// The digests the last scan computed, by file identity, so the next scan reads only files
     /// that changed (shared by clones: the daemon's scans all go through one engine).
     hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
@@ -49,6 +52,10 @@ pub struct ScanResult {
     pub elapsed: std::time::Duration,
     /// Collectors that could not run in this scan (recorded as unavailable), by name.
     pub unavailable: Vec<String>,
+    /// Files read and hashed by the tree collectors in this scan.
+    pub files_hashed: u64,
+    /// Files whose digest was carried over from the previous scan (metadata unchanged).
+    pub files_carried: u64,
 }
 
 /// What [`Engine::report_stored`] found.
@@ -68,8 +75,15 @@ impl Engine {
             options: ScanOptions::default(),
             retention: store::DEFAULT_RETENTION,
             rules: crate::rules::Rules::builtin(),
+            watches: Vec::new(),
             hashes: Arc::default(),
         }
+    }
+
+    /// The collectors `names` selects, the watch trees included (see
+    /// [`crate::collectors::select_with`]).
+    pub fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
+        crate::collectors::select_with(names, &self.watches)
     }
 
     /// Scans the host now with `collectors`, stores the result (under `label`, if given), and
@@ -93,11 +107,14 @@ impl Engine {
         let key = self.store.fingerprint_key().await?;
         let previous = std::mem::take(&mut *self.hashes.lock().unwrap_or_else(|p| p.into_inner()));
         let cache = Arc::new(HashCache::new(previous));
+        let carried = self.carried_digests(&collectors, started_at).await?;
         let host = Arc::new(
             Host::new(self.root.clone())
                 .with_hashing(self.options.max_hash, cache.clone())
-                .with_secret(key),
+                .with_secret(key)
+                .with_digests(carried.caches),
         );
+        let scanned = host.clone();
         let options = self.options.clone();
         // If this future is dropped (the daemon abandons the scan at shutdown), the collectors
         // still running stop at their next check instead of running on.
@@ -107,6 +124,10 @@ impl Engine {
                 .await
                 .map_err(|e| Error::Internal(format!("scan thread failed: {e}")))?;
         *self.hashes.lock().unwrap_or_else(|p| p.into_inner()) = cache.take_current();
+        let digest_counts = self
+            .keep_digests(&scanned, &out.snapshot, &carried.rehashed_at, started_at)
+            .await;
+        drop(scanned);
         let finished_at = Utc::now();
         let meta = NewScan {
             label,
@@ -150,7 +171,79 @@ impl Engine {
             denied: out.denied,
             elapsed: out.elapsed,
             unavailable,
+            files_hashed: digest_counts.0,
+            files_carried: digest_counts.1,
         })
+    }
+
+    /// The digests the selected collectors carry over from their last scans, except for a
+    /// collector whose full re-hash is due (`rehash_every`): it starts empty and reads every
+    /// file. A row that cannot be read is logged and treated the same way.
+    async fn carried_digests(
+        &self,
+        collectors: &[&'static dyn Collector],
+        now: DateTime<Utc>,
+    ) -> Result<Carried, Error> {
+        let mut out = Carried::default();
+        let now_ms = now.timestamp_millis();
+        for c in collectors {
+            let Some(row) = self.store.digests(c.name()).await? else {
+                continue;
+            };
+            let due = self.options.rehash_every.is_some_and(|every| {
+                now_ms.saturating_sub(row.rehashed_at) >= every.as_millis() as i64
+            });
+            if due {
+                tracing::info!("{}: full re-hash due (rehash_every)", c.name());
+                continue;
+            }
+            match DigestCache::decode(&row.data) {
+                Ok(cache) => {
+                    out.caches.insert(c.name().to_string(), Arc::new(cache));
+                    out.rehashed_at
+                        .insert(c.name().to_string(), row.rehashed_at);
+                }
+                Err(e) => tracing::warn!(
+                    "{}: the carried-over digests are unreadable ({e}); every file is read again",
+                    c.name()
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores, for each collector that worked in this scan, the digests it computed or reused,
+    /// for the next scan; a collector that could not run keeps its old row. Failing to store
+    /// them costs the next scan time, not correctness: logged, not an error. Returns the files
+    /// hashed and the files whose digest was carried over.
+    async fn keep_digests(
+        &self,
+        host: &Host,
+        snapshot: &Snapshot,
+        rehashed_at: &HashMap<String, i64>,
+        started_at: DateTime<Utc>,
+    ) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for (name, cache) in host.take_digests() {
+            let (hashed, reused) = cache.counts();
+            counts.0 += hashed;
+            counts.1 += reused;
+            if !matches!(snapshot.results.get(&name), Some(Outcome::Items(_))) {
+                continue;
+            }
+            let row = store::StoredDigests {
+                // Carried over: the last full re-hash stays; started empty: this scan was one.
+                rehashed_at: rehashed_at
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(started_at.timestamp_millis()),
+                data: cache.encode(),
+            };
+            if let Err(e) = self.store.set_digests(&name, &row).await {
+                tracing::warn!("{name}: cannot store the digests for the next scan: {e}");
+            }
+        }
+        counts
     }
 
     /// What the collectors in `names` found last before scan `id`: for each, the output of
@@ -285,6 +378,14 @@ impl Engine {
             .await?
             .ok_or(Error::Store(StoreError::Empty))
     }
+}
+
+/// What [`Engine::carried_digests`] found: caches by collector, and when each was last
+/// re-hashed in full.
+#[derive(Default)]
+struct Carried {
+    caches: HashMap<String, Arc<DigestCache>>,
+    rehashed_at: HashMap<String, i64>,
 }
 
 /// Sets a scan's cancel flag when dropped.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::CollectError;
+use crate::hostfs::digests::DigestCache;
 use crate::hostfs::{self, HashCache, Hashed, Resolve, Stat};
 use crate::secret::FingerprintKey;
 
@@ -35,6 +36,8 @@ pub struct Host {
     /// Digests of the previous scan by file identity, and this scan's.
     hashes: Arc<HashCache>,
     secret: Option<FingerprintKey>,
+    /// Per collector, the digests carried over by file metadata (see [`hostfs::digests`]).
+    digests: Mutex<HashMap<String, Arc<DigestCache>>>,
 }
 
 #[derive(Default)]
@@ -57,6 +60,7 @@ impl Host {
             max_hash: hostfs::DEFAULT_MAX_HASH,
             hashes: Arc::new(HashCache::default()),
             secret: None,
+            digests: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,6 +70,28 @@ impl Host {
         self.max_hash = max_hash;
         self.hashes = cache;
         self
+    }
+
+    /// Starts collectors with the digests the previous scan left them, by collector name.
+    pub fn with_digests(self, previous: HashMap<String, Arc<DigestCache>>) -> Self {
+        *self.digests.lock().unwrap_or_else(|p| p.into_inner()) = previous;
+        self
+    }
+
+    /// Collector `name`'s carried-over digests (empty when there were none, or a full re-hash
+    /// is due); what it hashes or reuses in this scan is recorded there.
+    pub fn digests(&self, name: &str) -> Arc<DigestCache> {
+        self.digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Every collector's digests after the scan, to store for the next one.
+    pub fn take_digests(&self) -> HashMap<String, Arc<DigestCache>> {
+        std::mem::take(&mut *self.digests.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The most bytes hashed per file (`max_hash_mib`).

@@ -571,6 +571,7 @@ fn lstat_by_components(root: RawFd, c: &CString) -> io::Result<Stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+pub mod digests;
 pub mod trace;
 
 #[cfg(test)]

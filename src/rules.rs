@@ -400,9 +400,14 @@ fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
             "name a collector (dawgctl collectors lists them) or write a glob",
         )
     })?;
-    if !collectors::COLLECTORS
-        .iter()
-        .any(|c| collector.is_match(c.name()))
+    // A watch tree's collector (`watch:PATH`) exists only when configured: any glob that can
+    // name one is accepted.
+    let names_a_watch = spec.collector.starts_with(collectors::watch::PREFIX)
+        || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
+    if !names_a_watch
+        && !collectors::COLLECTORS
+            .iter()
+            .any(|c| collector.is_match(c.name()))
     {
         return Err(rule_error(
             id,
@@ -559,9 +564,14 @@ fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> {
         )
     };
     let collector = Glob::new(&ig.collector).map_err(|e| bad("collector", &ig.collector, e))?;
-    if !collectors::COLLECTORS
-        .iter()
-        .any(|c| collector.is_match(c.name()))
+    // A watch tree's collector (`watch:PATH`) exists only when configured: any glob that can
+    // name one is accepted.
+    let names_a_watch = ig.collector.starts_with(collectors::watch::PREFIX)
+        || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
+    if !names_a_watch
+        && !collectors::COLLECTORS
+            .iter()
+            .any(|c| collector.is_match(c.name()))
     {
         return Err(format!(
             "{at}: collector matches no collector; name one that `dawgctl collectors` lists"

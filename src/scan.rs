@@ -40,7 +40,13 @@ pub struct ScanOptions {
     pub scan_timeout: Duration,
     /// Bytes hashed at most per file (larger files get `not_hashed`).
     pub max_hash: u64,
+    /// How often the tree collectors read every file again instead of carrying digests over
+    /// by metadata (`None`: never).
+    pub rehash_every: Option<Duration>,
 }
+
+/// The default of `rehash_every`: weekly.
+pub const DEFAULT_REHASH_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -49,6 +55,7 @@ impl Default for ScanOptions {
             collector_timeout: Duration::from_secs(300),
             scan_timeout: Duration::from_secs(900),
             max_hash: crate::hostfs::DEFAULT_MAX_HASH,
+            rehash_every: Some(DEFAULT_REHASH_EVERY),
         }
     }
 }
@@ -267,6 +274,7 @@ mod tests {
             collector_timeout: Duration::from_millis(300),
             scan_timeout: Duration::from_secs(60),
             max_hash: 1 << 20,
+            ..ScanOptions::default()
         };
         let t = Instant::now();
         let out = run(
@@ -300,6 +308,7 @@ mod tests {
             collector_timeout: Duration::from_secs(3600),
             scan_timeout: Duration::from_millis(400),
             max_hash: 1 << 20,
+            ..ScanOptions::default()
         };
         let t = Instant::now();
         let out = run(

@@ -55,6 +55,11 @@ pub struct Args {
     /// Run or compare only this collector (repeatable; see `dawgctl collectors`).
     #[arg(short = 'c', long = "collector", global = true, value_name = "NAME")]
     pub collectors: Vec<String>,
+    /// With --local: also watch the tree at this host path, file by file (repeatable; like a
+    /// [[watch]] table with its defaults: hashed, one file system). Its collector is
+    /// `watch:PATH`.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub watch: Vec<String>,
     /// Exit with status 1 when changes were found (like `git diff --exit-code`); with
     /// --min-severity, only changes at or above that level count.
     #[arg(long, global = true)]

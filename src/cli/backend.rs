@@ -41,7 +41,7 @@ impl Backend {
     ) -> Result<ScanResponse, Error> {
         match self {
             Backend::Local(engine) => {
-                let selected = collectors::select(collectors).map_err(Error::Usage)?;
+                let selected = engine.select(collectors).map_err(Error::Usage)?;
                 let r = engine.scan(label, selected, progress_fn()).await?;
                 Ok(response(r))
             }
@@ -142,8 +142,9 @@ impl Backend {
     /// The collectors, `default` meaning a scan that names none runs it.
     pub async fn collectors(&self) -> Result<Vec<CollectorInfo>, Error> {
         match self {
-            Backend::Local(_) => Ok(api::collector_infos(|n| {
-                collectors::by_name(n).is_some_and(|c| c.default_enabled())
+            Backend::Local(engine) => Ok(api::collector_infos(&engine.watches, |n| {
+                n.starts_with(collectors::watch::PREFIX)
+                    || collectors::by_name(n).is_some_and(|c| c.default_enabled())
             })),
             Backend::Remote(client) => Ok(client.collectors().await?),
         }
@@ -179,6 +180,8 @@ fn response(r: ScanResult) -> ScanResponse {
         scanned_as_root: nix::unistd::geteuid().is_root(),
         elapsed_ms: r.elapsed.as_millis() as u64,
         joined: false,
+        files_hashed: r.files_hashed,
+        files_carried: r.files_carried,
     }
 }
 

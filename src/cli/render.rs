@@ -21,8 +21,16 @@ pub fn announce(r: &ScanResponse, label: Option<&str>) {
     } else {
         ""
     };
+    let files = if r.files_hashed + r.files_carried > 0 {
+        format!(
+            "; files: {} hashed, {} unchanged by metadata (not read)",
+            r.files_hashed, r.files_carried
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{what}: {} items in {:.1}s{joined}",
+        "{what}: {} items in {:.1}s{files}{joined}",
         r.items,
         r.elapsed_ms as f64 / 1000.0
     );

@@ -26,7 +26,7 @@ impl Collector for CheckBoot {
         "file"
     }
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        tree_items(host, "/boot")
+        tree_items(host, self.name(), "/boot")
     }
     fn message(&self, change: &Change) -> String {
         tree_message(change)

@@ -8,7 +8,7 @@
 //! denied and carries `mtime` instead of the hash, so a change is still seen.
 //! The tree helpers here are shared with `check_boot`.
 
-use crate::collectors::common::{file_fields, render_fields, render_modified, type_name};
+use crate::collectors::common::{render_fields, render_modified};
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
@@ -28,30 +28,29 @@ impl Collector for CheckEtc {
         "file"
     }
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        tree_items(host, "/etc")
+        tree_items(host, self.name(), "/etc")
     }
     fn message(&self, change: &Change) -> String {
         tree_message(change)
     }
 }
 
-/// The items of one tree: every entry with its fields (see the module documentation).
-pub(super) fn tree_items(host: &Host, host_dir: &str) -> Result<Vec<Item>, CollectError> {
-    let entries = fswalk::tree(host, host_dir)?;
-    let mut items = Vec::with_capacity(entries.len());
-    for (path, meta) in entries {
-        let mut fields = file_fields(host, &path, &meta);
-        fields.insert("type".into(), type_name(&meta).into());
-        if meta.is_file() {
-            fswalk::hash_or_mtime(host, &path, &meta, &mut fields);
-        }
-        let key = host.display(&path);
-        if !meta.is_dir() {
-            super::pkgdb::attribute(host, &key, &mut fields);
-        }
-        items.push(Item { key, fields });
-    }
-    Ok(items)
+/// The items of one tree: every entry with its fields (see the module documentation), walked
+/// on several threads, mounts below it entered, digests carried over by collector `name`.
+pub(super) fn tree_items(
+    host: &Host,
+    name: &str,
+    host_dir: &str,
+) -> Result<Vec<Item>, CollectError> {
+    let spec = fswalk::TreeSpec {
+        dir: host_dir,
+        hash: true,
+        exclude: None,
+        cross_mounts: true,
+        // Only root writes under /etc and /boot: no bound needed against a hostile user.
+        max_entries: usize::MAX,
+    };
+    fswalk::walk_tree(host, &spec, &host.digests(name))
 }
 
 /// What an item is called in messages, from its `type` field (or the perm string's first

@@ -29,7 +29,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, OsStr};
-use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -40,59 +39,6 @@ use crate::error::CollectError;
 use crate::host::Host;
 use crate::hostfs::{self, Hashed, gone};
 use crate::model::Fields;
-
-/// Every entry of the tree at `host_dir` (the directory itself included), with its `lstat`
-/// metadata, sorted by path. Symlinks are not followed; mounts beneath the tree are entered.
-/// A missing directory is `Unavailable`; unreadable subdirectories are noted as denied.
-pub fn tree(host: &Host, host_dir: &str) -> Result<Vec<(PathBuf, Metadata)>, CollectError> {
-    let top = host.path(host_dir);
-    let meta = match std::fs::symlink_metadata(&top) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CollectError::Unavailable(format!(
-                "{host_dir} does not exist on this host"
-            )));
-        }
-        Err(e) => return Err(CollectError::io(host_dir, e)),
-    };
-    if !meta.is_dir() {
-        return Err(CollectError::Unavailable(format!(
-            "{host_dir} is not a directory on this host"
-        )));
-    }
-    let mut out = vec![(top.clone(), meta)];
-    let mut stack = vec![top];
-    while let Some(dir) = stack.pop() {
-        if host.cancelled() {
-            return Err(CollectError::Unavailable("scan abandoned".into()));
-        }
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                host.note_denied(&host.display(&dir));
-                continue;
-            }
-            Err(e) if gone(&e) || e.raw_os_error() == Some(libc::ELOOP) => continue, // vanished
-            Err(e) => return Err(CollectError::io(host.display(&dir), e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| CollectError::io(host.display(&dir), e))?;
-            // DirEntry::metadata is an fstatat relative to the directory, without following.
-            let m = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if gone(&e) => continue,
-                Err(e) => return Err(CollectError::io(host.display(&entry.path()), e)),
-            };
-            let path = entry.path();
-            if m.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push((path, m));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
 
 /// A file the whole-file-system walk picked out, with its `lstat` data.
 #[derive(Debug, Clone)]
@@ -358,29 +304,9 @@ fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles
             Err(_) => {}
         }
     }
-    let queue = Mutex::new(Queue {
-        jobs,
-        busy: 0,
-        failed: None,
-    });
-    let wake = Condvar::new();
-    let results: Vec<SpecialFiles> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| worker(host, plan, &queue, &wake)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    let q = queue.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Some(why) = q.failed {
-        // An incomplete walk would report every file it missed as deleted.
-        return Err(why);
-    }
-    if host.cancelled() {
-        return Err("scan abandoned during the file-system walk".into());
-    }
+    let results: Vec<SpecialFiles> = walk_jobs(host, jobs, threads, |job, found, sub| {
+        read_dir(host, plan, job, found, sub)
+    })?;
     let mut all = SpecialFiles::default();
     for r in results {
         all.suid.extend(r.suid);
@@ -400,8 +326,46 @@ fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles
     Ok(all)
 }
 
-fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> SpecialFiles {
-    let mut found = SpecialFiles::default();
+/// Walks directories from `jobs` on `threads` threads: `visit` reads one directory into the
+/// thread's own `T` and pushes the subdirectories to walk. Returns each thread's `T`, or the
+/// first error (an incomplete walk would report every file it missed as deleted), or an error
+/// when the scan was abandoned meanwhile.
+fn walk_jobs<T, F>(host: &Host, jobs: Vec<Job>, threads: usize, visit: F) -> Result<Vec<T>, String>
+where
+    T: Default + Send,
+    F: Fn(&Job, &mut T, &mut Vec<Job>) -> Result<(), String> + Sync,
+{
+    let queue = Mutex::new(Queue {
+        jobs,
+        busy: 0,
+        failed: None,
+    });
+    let wake = Condvar::new();
+    let results: Vec<T> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| s.spawn(|| worker(host, &queue, &wake, &visit)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let q = queue.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(why) = q.failed {
+        return Err(why);
+    }
+    if host.cancelled() {
+        return Err("scan abandoned during the file-system walk".into());
+    }
+    Ok(results)
+}
+
+fn worker<T, F>(host: &Host, queue: &Mutex<Queue>, wake: &Condvar, visit: &F) -> T
+where
+    T: Default,
+    F: Fn(&Job, &mut T, &mut Vec<Job>) -> Result<(), String>,
+{
+    let mut found = T::default();
     let mut children = Vec::new();
     loop {
         let job = {
@@ -421,7 +385,7 @@ fn worker(host: &Host, plan: &Plan, queue: &Mutex<Queue>, wake: &Condvar) -> Spe
                 q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = read_dir(host, plan, &job, &mut found, &mut children);
+        let result = visit(&job, &mut found, &mut children);
         let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
         q.busy -= 1;
         if let Err(why) = result {
@@ -580,11 +544,6 @@ fn read_dir(
     let mut denied = false;
     // Where this directory's subdirectories are opened from (see ANCHOR_EVERY, MAX_ANCHORS).
     let mut anchor: Option<Arc<Anchor>> = None;
-    let slow_opens = !hostfs::has_openat2();
-    let below = match &job.from {
-        None => job.path.as_os_str().len(),
-        Some((_, rel)) => rel.as_os_str().len(),
-    };
     while let Some(entry) = dir.next_entry() {
         let (name, dtype) = entry.map_err(|e| fatal(host, &job.path, e))?;
         let nb = name.to_bytes();
@@ -616,32 +575,7 @@ fn read_dir(
                 .as_ref()
                 .is_some_and(|m| m.contains(&path))
             {
-                let too_deep = below + nb.len() + 1 >= ANCHOR_EVERY;
-                let cheap = slow_opens
-                    && plan.anchors.load(std::sync::atomic::Ordering::Relaxed) < MAX_ANCHORS;
-                let from = if anchor.is_some() || too_deep || cheap {
-                    if anchor.is_none() {
-                        // SAFETY: fd is the open directory of this stream; dup gives our own.
-                        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-                        if dup < 0 {
-                            return Err(fatal(host, &job.path, errno()));
-                        }
-                        plan.anchors
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        anchor = Some(Arc::new(Anchor {
-                            // SAFETY: a fresh descriptor we own.
-                            fd: unsafe { std::os::fd::FromRawFd::from_raw_fd(dup) },
-                            live: plan.anchors.clone(),
-                        }));
-                    }
-                    anchor
-                        .as_ref()
-                        .map(|a| (a.clone(), PathBuf::from(OsStr::from_bytes(nb))))
-                } else {
-                    job.from
-                        .as_ref()
-                        .map(|(a, rel)| (a.clone(), rel.join(OsStr::from_bytes(nb))))
-                };
+                let from = child_from(host, &plan.anchors, job, fd, nb, &mut anchor)?;
                 sub.push(Job {
                     path,
                     dev: job.dev,
@@ -690,6 +624,50 @@ fn read_dir(
         host.note_denied(&host.display(&job.path));
     }
     Ok(())
+}
+
+/// Where subdirectory `name` of the directory open at `fd` (job `job`) will be opened from:
+/// this directory as a new anchor (deep below the last anchor, or every directory while
+/// anchors are cheap because `openat2` is missing; see [`ANCHOR_EVERY`], [`MAX_ANCHORS`]), or
+/// the job's own anchor with a longer relative path, or the root (`None`). `anchor` is this
+/// directory's anchor once made, shared by its later subdirectories.
+fn child_from(
+    host: &Host,
+    anchors: &Arc<std::sync::atomic::AtomicUsize>,
+    job: &Job,
+    fd: libc::c_int,
+    name: &[u8],
+    anchor: &mut Option<Arc<Anchor>>,
+) -> Result<Option<(Arc<Anchor>, PathBuf)>, String> {
+    let below = match &job.from {
+        None => job.path.as_os_str().len(),
+        Some((_, rel)) => rel.as_os_str().len(),
+    };
+    let too_deep = below + name.len() + 1 >= ANCHOR_EVERY;
+    let cheap =
+        !hostfs::has_openat2() && anchors.load(std::sync::atomic::Ordering::Relaxed) < MAX_ANCHORS;
+    if anchor.is_none() && !too_deep && !cheap {
+        return Ok(job
+            .from
+            .as_ref()
+            .map(|(a, rel)| (a.clone(), rel.join(OsStr::from_bytes(name)))));
+    }
+    if anchor.is_none() {
+        // SAFETY: fd is the open directory of this stream; dup gives our own.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(fatal(host, &job.path, errno()));
+        }
+        anchors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *anchor = Some(Arc::new(Anchor {
+            // SAFETY: a fresh descriptor we own.
+            fd: unsafe { std::os::fd::FromRawFd::from_raw_fd(dup) },
+            live: anchors.clone(),
+        }));
+    }
+    Ok(anchor
+        .as_ref()
+        .map(|a| (a.clone(), PathBuf::from(OsStr::from_bytes(name)))))
 }
 
 /// The trees whose world-writable entries are reported: where the system's programs,
@@ -778,10 +756,8 @@ pub fn content_fields(
     }
 }
 
-/// [`content_fields`] for a file described by its metadata.
-pub fn hash_or_mtime(host: &Host, path: &Path, meta: &Metadata, fields: &mut Fields) {
-    content_fields(host, path, meta.mtime(), host.hash_walked(path), fields);
-}
+mod tree;
+pub use tree::{TreeSpec, walk_tree};
 
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,7 @@ mod unitfiles;
 mod unix_ports;
 mod uptime;
 mod users;
+pub mod watch;
 mod worldwritable;
 
 /// One check of the attack surface.
@@ -127,9 +128,48 @@ pub static COLLECTORS: &[&dyn Collector] = &[
     &blkdev::ListBlkdev,
 ];
 
-/// The collector called `name`.
+/// The collector called `name`; for a watch tree (`watch:PATH`), configured or not, one that
+/// renders its messages.
 pub fn by_name(name: &str) -> Option<&'static dyn Collector> {
+    if name.starts_with(watch::PREFIX) {
+        return Some(&watch::ANY);
+    }
     COLLECTORS.iter().copied().find(|c| c.name() == name)
+}
+
+/// [`select`] with the configured watch trees (see [`watch::collectors`]): with no names, the
+/// default set and every tree; otherwise the named ones, where `watch` names every tree.
+pub fn select_with(
+    names: &[String],
+    watches: &[&'static dyn Collector],
+) -> Result<Vec<&'static dyn Collector>, String> {
+    let is_watch = |n: &String| n == "watch" || n.starts_with(watch::PREFIX);
+    let (tree_names, names): (Vec<String>, Vec<String>) = names.iter().cloned().partition(is_watch);
+    for n in &tree_names {
+        if n != "watch" && !watches.iter().any(|w| w.name() == n) {
+            let known: Vec<&str> = watches.iter().map(|w| w.name()).collect();
+            return Err(if known.is_empty() {
+                format!(
+                    "{n:?}: no watch tree is configured (add a [[watch]] table, or --watch PATH with --local)"
+                )
+            } else {
+                format!(
+                    "{n:?} is not a configured watch tree; configured: {}",
+                    known.join(", ")
+                )
+            });
+        }
+    }
+    let mut out = if names.is_empty() && !tree_names.is_empty() {
+        Vec::new()
+    } else {
+        select(&names)?
+    };
+    out.extend(watches.iter().copied().filter(|w| {
+        tree_names.is_empty() && names.is_empty()
+            || tree_names.iter().any(|n| n == "watch" || n == w.name())
+    }));
+    Ok(out)
 }
 
 /// The collectors to run: the named ones (in registry order), or the default set when `names`

@@ -130,6 +130,56 @@ fn alias(path: &str) -> Option<String> {
     })
 }
 
+/// The MD5 digests dpkg recorded for packaged files (`var/lib/dpkg/info/*.md5sums`), by host
+/// path as [`Host::display`] renders it, loaded once per scan when a watch tree asks.
+struct PackageSums(HashMap<String, ([u8; 16], std::sync::Arc<str>)>);
+
+fn load_sums(host: &Host) -> PackageSums {
+    let dir = host.path("/var/lib/dpkg/info");
+    let mut sums = HashMap::new();
+    let Ok(entries) = host.read_dir_real(&dir) else {
+        return PackageSums(sums);
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n.as_bytes().ends_with(b".md5sums"))
+        .collect();
+    // Sorted: when two packages record one path, the same one wins on every scan.
+    files.sort();
+    for name in files {
+        let Ok(bytes) = host.read_real(&dir.join(&name)) else {
+            continue; // unreadable: its files get no verdict (package_integrity reports it)
+        };
+        let stem = &name.as_bytes()[..name.len() - ".md5sums".len()];
+        let package: std::sync::Arc<str> = escape_bytes(stem).into();
+        for line in bytes.split(|b| *b == b'\n') {
+            let Some((sum, rel)) = super::integrity::parse_line(line) else {
+                continue;
+            };
+            let mut md5 = [0u8; 16];
+            if hex::decode_to_slice(sum, &mut md5).is_err() {
+                continue;
+            }
+            let mut path = b"/".to_vec();
+            path.extend_from_slice(rel);
+            sums.entry(escape_bytes(&path))
+                .or_insert_with(|| (md5, package.clone()));
+        }
+    }
+    PackageSums(sums)
+}
+
+/// The MD5 dpkg recorded for the file at `host_path` (or its merged-/usr alias), and the
+/// package that recorded it, if a package installed it and listed its digest.
+pub fn recorded_md5(host: &Host, host_path: &str) -> Option<([u8; 16], std::sync::Arc<str>)> {
+    let sums = host.shared(|| load_sums(host));
+    sums.0
+        .get(host_path)
+        .or_else(|| alias(host_path).and_then(|a| sums.0.get(&a)))
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

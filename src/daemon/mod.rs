@@ -88,6 +88,7 @@ pub async fn run(
     engine.retention = config.retention;
     engine.options = config.scan_options();
     engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
+    engine.watches = config.watch_collectors().map_err(Error::Usage)?;
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))

@@ -146,11 +146,27 @@ impl Scans {
 
     /// The collectors a request that names none runs.
     pub fn default_collectors(&self) -> Vec<&'static str> {
-        pick(self.registry, &self.default_collectors)
+        self.defaults()
             .unwrap_or_default()
             .iter()
             .map(|c| c.name())
             .collect()
+    }
+
+    /// What a request that names no collector runs: the configured `collectors` (or the
+    /// default set) and every watch tree.
+    fn defaults(&self) -> Result<Vec<&'static dyn Collector>, String> {
+        let mut out = pick(
+            self.registry,
+            &self.engine.watches,
+            &self.default_collectors,
+        )?;
+        for w in &self.engine.watches {
+            if !out.iter().any(|c| c.name() == w.name()) {
+                out.push(*w);
+            }
+        }
+        Ok(out)
     }
 
     /// The running scan's progress, if one runs.
@@ -167,12 +183,12 @@ impl Scans {
         req: ScanRequest,
         trigger: Trigger,
     ) -> Result<(Arc<ScanResult>, bool), ScanError> {
-        let names = if req.collectors.is_empty() {
-            &self.default_collectors
+        let selected = if req.collectors.is_empty() {
+            self.defaults()
         } else {
-            &req.collectors
-        };
-        let selected = pick(self.registry, names).map_err(Error::Usage)?;
+            pick(self.registry, &self.engine.watches, &req.collectors)
+        }
+        .map_err(Error::Usage)?;
         if let Some(label) = &req.label {
             store::validate_label(label).map_err(Error::from)?;
         }
@@ -413,14 +429,15 @@ impl Drop for Finish {
     }
 }
 
-/// [`collectors::select`] over another registry: the named collectors in registry order, or
-/// its default set.
+/// [`collectors::select_with`] (the registry and the watch trees), or over another registry
+/// (tests): the named collectors in registry order, or its default set.
 fn pick(
     registry: &'static [&'static dyn Collector],
+    watches: &[&'static dyn Collector],
     names: &[String],
 ) -> Result<Vec<&'static dyn Collector>, String> {
     if std::ptr::eq(registry, collectors::COLLECTORS) {
-        return collectors::select(names);
+        return collectors::select_with(names, watches);
     }
     if let Some(n) = names
         .iter()

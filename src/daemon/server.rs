@@ -344,6 +344,8 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
         scanned_as_root: nix::unistd::geteuid().is_root(),
         elapsed_ms: r.elapsed.as_millis() as u64,
         joined,
+        files_hashed: r.files_hashed,
+        files_carried: r.files_carried,
     }))
 }
 
@@ -432,5 +434,6 @@ async fn diff(
 /// `GET /v1/collectors`: every collector, `default` meaning the daemon runs it.
 async fn collectors(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<api::CollectorInfo>> {
     let runs = shared.scans.default_collectors();
-    Ok(Json(api::collector_infos(|n| runs.contains(&n))))
+    let watches = &shared.scans.engine().watches;
+    Ok(Json(api::collector_infos(watches, |n| runs.contains(&n))))
 }

@@ -27,8 +27,10 @@ use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
 mod blobs;
+mod digests;
 mod outbox;
 mod settings;
+pub use digests::StoredDigests;
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };

@@ -177,14 +177,22 @@ fn a_missing_root_is_unavailable_and_tree_lists_everything() {
     let dir = tempfile::tempdir().unwrap();
     touch(&dir.path().join("etc/a/b/c"), 0o600);
     let host = Host::new(dir.path());
-    let names: Vec<String> = tree(&host, "/etc")
+    let spec = |dir| TreeSpec {
+        dir,
+        hash: true,
+        exclude: None,
+        cross_mounts: true,
+        max_entries: usize::MAX,
+    };
+    let cache = crate::hostfs::digests::DigestCache::default();
+    let names: Vec<String> = walk_tree(&host, &spec("/etc"), &cache)
         .unwrap()
-        .iter()
-        .map(|(p, _)| host.display(p))
+        .into_iter()
+        .map(|i| i.key)
         .collect();
     assert_eq!(names, ["/etc", "/etc/a", "/etc/a/b", "/etc/a/b/c"]);
     assert!(matches!(
-        tree(&host, "/boot"),
+        walk_tree(&host, &spec("/boot"), &cache),
         Err(CollectError::Unavailable(_))
     ));
 }

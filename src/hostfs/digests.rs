@@ -1,0 +1,252 @@
+//! Content digests carried over between scans by file metadata, so a re-scan of an unchanged
+//! tree reads no file.
+//!
+//! A file whose device, inode, size, mtime and ctime (to the nanosecond) all equal those of a
+//! file hashed by the previous scan has that file's content: writing changes mtime and ctime,
+//! and although `touch` can put mtime back, nothing short of setting the system clock puts ctime
+//! back. The periodic full re-hash (`rehash_every`) covers that last case: the engine then
+//! starts a collector with an empty cache.
+//!
+//! Compact on purpose: a million-file tree is a million entries. An entry is the first 16
+//! bytes of the SHA-256 of the identity (no secret needed: finding two identities with one
+//! 128-bit prefix is out of reach), the 32-byte digest and a byte for how it compared with the
+//! package's recorded digest, so 49 bytes each, kept sorted for
+//! binary search. The stored form is a version byte and the sorted entries, zstd-compressed
+//! (the digests themselves do not compress: ~49 MB per million files on disk, one row per
+//! collector, replaced at each scan).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::Stat;
+
+/// One identity's digest, and how the content compared with its package's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    id: [u8; 16],
+    digest: [u8; 32],
+    package: PackageMatch,
+}
+
+const ENTRY_BYTES: usize = 49;
+
+/// How a file's content compared with the digest its package recorded when it was hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PackageMatch {
+    /// No package recorded a digest for it.
+    Unknown,
+    Matches,
+    Differs,
+}
+
+impl PackageMatch {
+    fn byte(self) -> u8 {
+        match self {
+            PackageMatch::Unknown => 0,
+            PackageMatch::Matches => 1,
+            PackageMatch::Differs => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => PackageMatch::Unknown,
+            1 => PackageMatch::Matches,
+            2 => PackageMatch::Differs,
+            _ => return None,
+        })
+    }
+}
+
+/// The first byte of the stored form: its layout.
+const FORMAT: u8 = 1;
+
+/// The identity of a file's content as far as metadata tells (see the module documentation).
+pub fn identity(st: &Stat) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for v in [
+        st.st_dev,
+        st.st_ino,
+        st.st_size as u64,
+        st.st_mtime as u64,
+        st.st_mtime_nsec as u64,
+        st.st_ctime as u64,
+        st.st_ctime_nsec as u64,
+    ] {
+        h.update(v.to_le_bytes());
+    }
+    let full = h.finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&full[..16]);
+    id
+}
+
+/// One collector's carried-over digests: what the previous scan knew (read-only, sorted), and
+/// what this scan hashed or reused (to store for the next one).
+#[derive(Debug, Default)]
+pub struct DigestCache {
+    previous: Vec<Entry>,
+    current: Mutex<Vec<Entry>>,
+    hashed: AtomicU64,
+    reused: AtomicU64,
+}
+
+impl DigestCache {
+    /// A cache answering from a stored form (see [`DigestCache::encode`]). A row this build
+    /// cannot read is an error: the caller starts empty (everything is hashed again).
+    pub fn decode(stored: &[u8]) -> Result<Self, String> {
+        let plain =
+            zstd::stream::decode_all(stored).map_err(|e| format!("cannot decompress: {e}"))?;
+        let Some((&FORMAT, body)) = plain.split_first() else {
+            return Err("unknown format".into());
+        };
+        if body.len() % ENTRY_BYTES != 0 {
+            return Err(format!(
+                "{} bytes is not a whole number of entries",
+                body.len()
+            ));
+        }
+        let mut previous: Vec<Entry> = body
+            .chunks_exact(ENTRY_BYTES)
+            .map(|c| {
+                let mut e = Entry {
+                    id: [0; 16],
+                    digest: [0; 32],
+                    package: PackageMatch::from_byte(c[48]).ok_or("bad package verdict")?,
+                };
+                e.id.copy_from_slice(&c[..16]);
+                e.digest.copy_from_slice(&c[16..48]);
+                Ok(e)
+            })
+            .collect::<Result<_, String>>()?;
+        // Sorted when written; sorting again costs little and makes lookups safe regardless.
+        previous.sort_unstable();
+        Ok(DigestCache {
+            previous,
+            ..DigestCache::default()
+        })
+    }
+
+    /// The digest the previous scan had for a file with this status, if any; a hit is kept
+    /// for the next scan.
+    pub fn lookup(&self, st: &Stat) -> Option<([u8; 32], PackageMatch)> {
+        let id = identity(st);
+        let i = self.previous.binary_search_by(|e| e.id.cmp(&id)).ok()?;
+        let e = self.previous[i];
+        self.push(e);
+        self.reused.fetch_add(1, Ordering::Relaxed);
+        Some((e.digest, e.package))
+    }
+
+    /// Records a digest computed in this scan for a file with status `st` (taken before it
+    /// was read: a file written while it was read then gets a new identity next time, and is
+    /// read again).
+    pub fn remember(&self, st: &Stat, digest: [u8; 32], package: PackageMatch) {
+        self.push(Entry {
+            id: identity(st),
+            digest,
+            package,
+        });
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push(&self, e: Entry) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+
+    /// Files hashed in this scan, and files whose digest was carried over.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hashed.load(Ordering::Relaxed),
+            self.reused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Entries known from the previous scan.
+    pub fn previous_len(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// This scan's digests in their stored form, for the next scan. Takes them.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut entries =
+            std::mem::take(&mut *self.current.lock().unwrap_or_else(|p| p.into_inner()));
+        entries.sort_unstable();
+        entries.dedup_by_key(|e| e.id);
+        let mut plain = Vec::with_capacity(1 + entries.len() * ENTRY_BYTES);
+        plain.push(FORMAT);
+        for e in &entries {
+            plain.extend_from_slice(&e.id);
+            plain.extend_from_slice(&e.digest);
+            plain.push(e.package.byte());
+        }
+        drop(entries);
+        // Level 1: digests do not compress, ids barely; this keeps the cost near a copy.
+        zstd::stream::encode_all(&plain[..], 1).expect("zstd into memory cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(ino: u64, size: i64, ctime_nsec: i64) -> Stat {
+        // SAFETY: libc::stat is plain old data; all-zero is a valid value.
+        let mut st: Stat = unsafe { std::mem::zeroed() };
+        st.st_dev = 7;
+        st.st_ino = ino;
+        st.st_size = size;
+        st.st_mtime = 1_700_000_000;
+        st.st_ctime = 1_700_000_000;
+        st.st_ctime_nsec = ctime_nsec;
+        st
+    }
+
+    #[test]
+    fn a_digest_comes_back_only_for_the_same_identity() {
+        let first = DigestCache::default();
+        first.remember(&stat(1, 10, 0), [1; 32], PackageMatch::Unknown);
+        first.remember(&stat(2, 10, 0), [2; 32], PackageMatch::Differs);
+        let next = DigestCache::decode(&first.encode()).unwrap();
+        assert_eq!(next.previous_len(), 2);
+        assert_eq!(
+            next.lookup(&stat(1, 10, 0)),
+            Some(([1; 32], PackageMatch::Unknown))
+        );
+        assert_eq!(
+            next.lookup(&stat(2, 10, 0)),
+            Some(([2; 32], PackageMatch::Differs))
+        );
+        // Another size, another ctime (a write, a chmod), another inode: not the same file.
+        assert_eq!(next.lookup(&stat(1, 11, 0)), None);
+        assert_eq!(next.lookup(&stat(1, 10, 1)), None);
+        assert_eq!(next.lookup(&stat(3, 10, 0)), None);
+        assert_eq!(next.counts(), (0, 2));
+        // What was reused is carried on; what was not looked up is dropped.
+        let third = DigestCache::decode(&next.encode()).unwrap();
+        assert_eq!(third.previous_len(), 2);
+    }
+
+    #[test]
+    fn a_damaged_row_is_an_error_not_a_wrong_answer() {
+        assert!(DigestCache::decode(b"not zstd").is_err());
+        let short = zstd::stream::encode_all(&[FORMAT, 1, 2, 3][..], 1).unwrap();
+        assert!(
+            DigestCache::decode(&short)
+                .unwrap_err()
+                .contains("whole number")
+        );
+        let other = zstd::stream::encode_all(&[9u8][..], 1).unwrap();
+        assert!(DigestCache::decode(&other).is_err());
+        let mut bad_verdict = vec![FORMAT];
+        bad_verdict.extend_from_slice(&[0u8; 48]);
+        bad_verdict.push(7);
+        let bad_verdict = zstd::stream::encode_all(&bad_verdict[..], 1).unwrap();
+        assert!(DigestCache::decode(&bad_verdict).is_err());
+    }
+}
