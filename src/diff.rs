@@ -35,7 +35,7 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules:
         .results
         .keys()
         .chain(new.results.keys())
-        .filter(|n| only.is_none_or(|o| o.contains(n)))
+        .filter(|n| only.is_none_or(|o| collectors::named_in(n, o)))
         .collect();
     names.sort_by_key(|n| {
         let pos = collectors::COLLECTORS

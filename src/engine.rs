@@ -632,6 +632,61 @@ mod tests {
         (dir, root, engine)
     }
 
+    /// Digests carry over between scans through the database, and `rehash_every` makes a scan
+    /// read every file again; a subset scan without the collector keeps its row.
+    #[tokio::test]
+    async fn digests_carry_over_until_a_full_rehash_is_due() {
+        let (_dir, root, mut engine) = fixture().await;
+        for n in 0..5 {
+            std::fs::write(root.join(format!("etc/f{n}")), format!("{n}")).unwrap();
+        }
+        let etc = || vec![by_name("check_etc").unwrap()];
+        let quiet: ProgressFn = Arc::new(|_| {});
+        let first = engine.scan(None, etc(), quiet.clone()).await.unwrap();
+        assert_eq!((first.files_hashed, first.files_carried), (7, 0));
+        let second = engine.scan(None, etc(), quiet.clone()).await.unwrap();
+        assert_eq!((second.files_hashed, second.files_carried), (0, 7));
+        let other = vec![by_name("lsb_version").unwrap()];
+        engine.scan(None, other, quiet.clone()).await.unwrap();
+        let row = engine.store.digests("check_etc").await.unwrap().unwrap();
+        // The last full re-hash was long ago: the next scan reads everything.
+        let old = store::StoredDigests {
+            rehashed_at: row.rehashed_at - 8 * 24 * 3600 * 1000,
+            ..row
+        };
+        engine.store.set_digests("check_etc", &old).await.unwrap();
+        let due = engine.scan(None, etc(), quiet.clone()).await.unwrap();
+        assert_eq!((due.files_hashed, due.files_carried), (7, 0));
+        assert!(due.report.changes.is_empty(), "{:?}", due.report.changes);
+        let after = engine.store.digests("check_etc").await.unwrap().unwrap();
+        assert!(
+            after.rehashed_at > old.rehashed_at,
+            "the re-hash is recorded"
+        );
+        // Never forced when off; a damaged row only costs a full read.
+        engine.options.rehash_every = None;
+        engine
+            .store
+            .set_digests(
+                "check_etc",
+                &store::StoredDigests {
+                    rehashed_at: 0,
+                    ..after
+                },
+            )
+            .await
+            .unwrap();
+        let off = engine.scan(None, etc(), quiet.clone()).await.unwrap();
+        assert_eq!(off.files_carried, 7);
+        let junk = store::StoredDigests {
+            rehashed_at: 0,
+            data: b"junk".to_vec(),
+        };
+        engine.store.set_digests("check_etc", &junk).await.unwrap();
+        let damaged = engine.scan(None, etc(), quiet).await.unwrap();
+        assert_eq!((damaged.files_hashed, damaged.files_carried), (7, 0));
+    }
+
     /// Regression: a scan of a subset of collectors must not make the next full scan compare
     /// the others with nothing (and so miss what changed in between).
     #[tokio::test]

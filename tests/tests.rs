@@ -16,4 +16,5 @@ mod rules;
 mod systemd;
 mod systemd_live;
 mod trust;
+mod watch;
 mod writable;

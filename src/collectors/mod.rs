@@ -137,6 +137,32 @@ pub fn by_name(name: &str) -> Option<&'static dyn Collector> {
     COLLECTORS.iter().copied().find(|c| c.name() == name)
 }
 
+/// Checks collector names where the configured trees are not known (a client before it asks
+/// the daemon, a diff of stored scans): registry names must exist; `watch` and any
+/// `watch:PATH` pass (the scan that ran them, or the daemon, says whether they exist).
+pub fn check_names(names: &[String]) -> Result<(), String> {
+    let registry: Vec<String> = names
+        .iter()
+        .filter(|n| !is_watch_name(n))
+        .cloned()
+        .collect();
+    if registry.is_empty() {
+        return Ok(());
+    }
+    select(&registry).map(|_| ())
+}
+
+/// Whether `name` names watch trees: `watch` (all of them) or `watch:PATH`.
+pub fn is_watch_name(name: &str) -> bool {
+    name == "watch" || name.starts_with(watch::PREFIX)
+}
+
+/// Whether a collector `name` is among the `only` names (`watch` standing for every tree).
+pub fn named_in(name: &str, only: &[String]) -> bool {
+    only.iter()
+        .any(|o| o == name || (o == "watch" && name.starts_with(watch::PREFIX)))
+}
+
 /// [`select`] with the configured watch trees (see [`watch::collectors`]): with no names, the
 /// default set and every tree; otherwise the named ones, where `watch` names every tree.
 pub fn select_with(

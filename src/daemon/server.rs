@@ -422,7 +422,7 @@ async fn diff(
         .filter(|s| !s.is_empty())
         .map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
     if let Some(names) = &only {
-        crate::collectors::select(names).map_err(Error::Usage)?;
+        crate::collectors::check_names(names).map_err(Error::Usage)?;
     }
     Ok(Json(
         engine
