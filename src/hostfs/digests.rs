@@ -83,14 +83,31 @@ pub fn identity(st: &Stat) -> [u8; 16] {
     id
 }
 
-/// One collector's carried-over digests: what the previous scan knew (read-only, sorted), and
-/// what this scan hashed or reused (to store for the next one).
+/// One collector's carried-over digests: what the previous scan knew (read-only, sorted, with
+/// a bucket index), which of those this scan reused, and what it hashed (both kept for the
+/// next scan).
 #[derive(Debug, Default)]
 pub struct DigestCache {
     previous: Vec<Entry>,
-    current: Mutex<Vec<Entry>>,
+    /// `buckets[b]..buckets[b + 1]` are the entries whose id starts with the `bits`-bit prefix
+    /// `b`: ids are uniform, so about four per bucket, and a lookup touches two cache lines
+    /// instead of binary-searching a 50 MB array (20 cache misses per file measured as a fifth
+    /// of a million-file re-scan).
+    buckets: Vec<u32>,
+    bits: u32,
+    /// Per entry of `previous`: reused by this scan.
+    seen: Vec<std::sync::atomic::AtomicBool>,
+    /// Digests computed in this scan, spread over a few locks (the walk runs on several threads).
+    fresh: [Mutex<Vec<Entry>>; SHARDS],
     hashed: AtomicU64,
     reused: AtomicU64,
+}
+
+const SHARDS: usize = 8;
+
+/// The id's first eight bytes as a number (ids are SHA-256 prefixes: uniform).
+fn prefix(id: &[u8; 16]) -> u64 {
+    u64::from_be_bytes(id[..8].try_into().expect("8 bytes"))
 }
 
 impl DigestCache {
@@ -123,19 +140,44 @@ impl DigestCache {
             .collect::<Result<_, String>>()?;
         // Sorted when written; sorting again costs little and makes lookups safe regardless.
         previous.sort_unstable();
-        Ok(DigestCache {
+        previous.dedup_by_key(|e| e.id);
+        Ok(DigestCache::from_sorted(previous))
+    }
+
+    fn from_sorted(previous: Vec<Entry>) -> Self {
+        let n = previous.len();
+        // About four entries per bucket; at most 2^24 buckets.
+        let bits = (usize::BITS - (n / 4).leading_zeros()).min(24);
+        let mut buckets = vec![0u32; (1usize << bits) + 1];
+        let mut at = 0usize;
+        for (b, start) in buckets.iter_mut().enumerate() {
+            while at < n && bucket(&previous[at].id, bits) < b {
+                at += 1;
+            }
+            *start = at as u32;
+        }
+        let seen = (0..n).map(|_| Default::default()).collect();
+        DigestCache {
             previous,
+            buckets,
+            bits,
+            seen,
             ..DigestCache::default()
-        })
+        }
     }
 
     /// The digest the previous scan had for a file with this status, if any; a hit is kept
     /// for the next scan.
     pub fn lookup(&self, st: &Stat) -> Option<([u8; 32], PackageMatch)> {
+        if self.previous.is_empty() {
+            return None;
+        }
         let id = identity(st);
-        let i = self.previous.binary_search_by(|e| e.id.cmp(&id)).ok()?;
+        let b = bucket(&id, self.bits);
+        let (from, to) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        let i = from + self.previous[from..to].iter().position(|e| e.id == id)?;
         let e = self.previous[i];
-        self.push(e);
+        self.seen[i].store(true, Ordering::Relaxed);
         self.reused.fetch_add(1, Ordering::Relaxed);
         Some((e.digest, e.package))
     }
@@ -153,7 +195,7 @@ impl DigestCache {
     }
 
     fn push(&self, e: Entry) {
-        self.current
+        self.fresh[e.id[15] as usize % SHARDS]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(e);
@@ -174,8 +216,16 @@ impl DigestCache {
 
     /// This scan's digests in their stored form, for the next scan. Takes them.
     pub fn encode(&self) -> Vec<u8> {
-        let mut entries =
-            std::mem::take(&mut *self.current.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut entries: Vec<Entry> = self
+            .previous
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, seen)| seen.load(Ordering::Relaxed))
+            .map(|(e, _)| *e)
+            .collect();
+        for shard in &self.fresh {
+            entries.append(&mut shard.lock().unwrap_or_else(|p| p.into_inner()));
+        }
         entries.sort_unstable();
         entries.dedup_by_key(|e| e.id);
         let mut plain = Vec::with_capacity(1 + entries.len() * ENTRY_BYTES);
@@ -188,6 +238,15 @@ impl DigestCache {
         drop(entries);
         // Level 1: digests do not compress, ids barely; this keeps the cost near a copy.
         zstd::stream::encode_all(&plain[..], 1).expect("zstd into memory cannot fail")
+    }
+}
+
+/// The bucket of an id: its first `bits` bits.
+fn bucket(id: &[u8; 16], bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        (prefix(id) >> (64 - bits)) as usize
     }
 }
 
@@ -230,6 +289,28 @@ mod tests {
         // What was reused is carried on; what was not looked up is dropped.
         let third = DigestCache::decode(&next.encode()).unwrap();
         assert_eq!(third.previous_len(), 2);
+    }
+
+    #[test]
+    fn lookups_find_every_entry_of_a_large_cache_and_nothing_else() {
+        let first = DigestCache::default();
+        for ino in 0..20_000u64 {
+            first.remember(
+                &stat(ino, 1, 0),
+                [(ino % 251) as u8; 32],
+                PackageMatch::Unknown,
+            );
+        }
+        let next = DigestCache::decode(&first.encode()).unwrap();
+        assert!(next.bits >= 10, "{} bits", next.bits);
+        for ino in 0..20_000u64 {
+            let hit = next.lookup(&stat(ino, 1, 0)).map(|(d, _)| d[0]);
+            assert_eq!(hit, Some((ino % 251) as u8), "inode {ino}");
+        }
+        for ino in 20_000..21_000u64 {
+            assert_eq!(next.lookup(&stat(ino, 1, 0)), None);
+        }
+        assert_eq!(next.counts(), (0, 20_000));
     }
 
     #[test]

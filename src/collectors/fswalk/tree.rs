@@ -279,7 +279,7 @@ impl Walk<'_> {
             None => (None, None),
         };
         let opened = match at {
-            Some((fd, name)) => open_at(fd, name),
+            Some((fd, name)) => open_at(fd, name, !host.is_live()),
             None => host.open_walked(path).map(|(f, _)| f),
         };
         let hashed = opened.and_then(|file| {
@@ -394,17 +394,36 @@ fn type_of(fmt: u32) -> &'static str {
 }
 
 /// Opens `name` in the directory `fd` for reading: never through a symlink, never blocking
-/// on a FIFO swapped in, never becoming a controlling terminal.
-fn open_at(fd: libc::c_int, name: &CStr) -> io::Result<std::fs::File> {
+/// on a FIFO swapped in, never becoming a controlling terminal. Under a foreign root (an
+/// image), as [`hostfs`] does: first with `O_PATH` (no open side effect even for a device
+/// node), re-opened for reading through `/proc/self/fd` only once `fstat` says it is a regular
+/// file.
+fn open_at(fd: libc::c_int, name: &CStr, foreign: bool) -> io::Result<std::fs::File> {
     let flags =
         libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: name is a C string, fd an open directory; the result is checked.
-    let raw = unsafe { libc::openat(fd, name.as_ptr(), flags) };
-    if raw < 0 {
-        return Err(io::Error::from_raw_os_error(errno()));
+    let open = |dir: libc::c_int, path: &CStr, flags: libc::c_int| {
+        // SAFETY: path is a C string, dir an open directory or AT_FDCWD; the result is checked.
+        let raw = unsafe { libc::openat(dir, path.as_ptr(), flags) };
+        if raw < 0 {
+            return Err(io::Error::from_raw_os_error(errno()));
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) }))
+    };
+    if !foreign {
+        return open(fd, name, flags);
     }
-    // SAFETY: a fresh descriptor we own.
-    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) }))
+    let path = open(fd, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)?;
+    let st = hostfs::fstat(std::os::fd::AsRawFd::as_raw_fd(&path))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    let again = std::ffi::CString::new(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&path)
+    ))
+    .expect("no NUL");
+    open(libc::AT_FDCWD, &again, flags & !libc::O_NOFOLLOW)
 }
 
 /// The target of the symlink `name` in the directory `fd`.
