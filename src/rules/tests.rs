@@ -44,9 +44,14 @@ fn outage_rules_hold_the_critical_sight_collectors() {
         let (sev, id) = rules.judge(&s);
         (sev, id.map(str::to_string))
     };
-    for c in collectors::COLLECTORS {
-        let name = c.name();
-        let sight = CRITICAL_SIGHT.contains(&name);
+    // A watch tree (any configured path) counts as sight: a blind /usr/bin hides a replaced
+    // binary.
+    let names = collectors::COLLECTORS
+        .iter()
+        .map(|c| c.name())
+        .chain(["watch:/usr/bin", "watch:/"]);
+    for name in names {
+        let sight = CRITICAL_SIGHT.contains(&name) || name.starts_with("watch:");
         let (sev, id) = outage(name, ChangeKind::Added);
         assert_eq!(
             (sev, id.as_deref()),
