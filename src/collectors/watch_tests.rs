@@ -430,3 +430,65 @@ fn a_replaced_packaged_file_reads_plainly_and_is_critical() {
         (Severity::Medium, Some("watch.unowned-new"))
     );
 }
+
+#[test]
+fn a_sparse_giant_is_not_read_and_a_tree_deeper_than_path_max_is_walked() {
+    let dir = fixture();
+    let giant = dir.path().join("opt/app/giant");
+    std::fs::File::create(&giant)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    // Built with *at calls: no path this long can be passed to the kernel whole.
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let name = std::ffi::CString::new("d".repeat(200)).unwrap();
+    let mut fd = crate::hostfs::open_root(&dir.path().join("opt/app")).unwrap();
+    for _ in 0..25 {
+        // SAFETY: valid descriptor and C string; results checked.
+        unsafe {
+            assert_eq!(libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o755), 0);
+            let next = libc::openat(
+                fd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            );
+            assert!(next >= 0);
+            fd = OwnedFd::from_raw_fd(next);
+        }
+    }
+    // SAFETY: valid descriptor and C string; results checked.
+    unsafe {
+        let f = libc::openat(
+            fd.as_raw_fd(),
+            c"bottom".as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o644,
+        );
+        assert!(f >= 0);
+        assert_eq!(libc::write(f, b"found\n".as_ptr().cast(), 6), 6);
+        libc::close(f);
+    }
+    let items = collect(
+        dir.path(),
+        WatchSpec::new("/opt/app").unwrap(),
+        DigestCache::default(),
+    )
+    .unwrap();
+    assert_eq!(field(&items, "/opt/app/giant", "sha256"), None);
+    assert!(field(&items, "/opt/app/giant", "not_hashed").is_some());
+    assert!(field(&items, "/opt/app/giant", "mtime").is_some());
+    let bottom = items
+        .iter()
+        .find(|i| i.key.ends_with("/bottom"))
+        .expect("the bottom of a 4 KB-deep tree");
+    assert!(bottom.key.len() > 4096);
+    assert_eq!(
+        bottom.fields.get("sha256").map(|v| &v[..]),
+        Some(&sha(b"found\n")[..])
+    );
+    // The temp dir's removal needs relative operations too.
+    let _ = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(dir.path().join("opt/app").join("d".repeat(200)))
+        .status();
+}
