@@ -153,19 +153,10 @@ fn by_key(items: &[Item]) -> Vec<&Item> {
 
 /// Only the fields that differ, each side holding its own value (absent when it had none).
 fn changed_fields(x: &Fields, y: &Fields) -> (Fields, Fields) {
-    let mut bx = Fields::new();
-    let mut by = Fields::new();
-    for (k, v) in x {
-        if y.get(k) != Some(v) {
-            bx.insert(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in y {
-        if x.get(k) != Some(v) {
-            by.insert(k.clone(), v.clone());
-        }
-    }
-    (bx, by)
+    let only_in = |a: &Fields, b: &Fields| -> Fields {
+        a.iter().filter(|&(k, v)| b.get(k) != Some(v)).collect()
+    };
+    (only_in(x, y), only_in(y, x))
 }
 
 /// Builds the change with its collector's message (the severity is the rules').
@@ -236,7 +227,7 @@ mod tests {
         );
         let m = &d.changes[0];
         assert_eq!(m.before.as_ref().unwrap().len(), 1);
-        assert_eq!(m.after.as_ref().unwrap()["members"], "alice");
+        assert_eq!(&m.after.as_ref().unwrap()["members"], "alice");
         assert!(d.changes[2].before.is_none());
     }
 
