@@ -53,9 +53,13 @@ fn len_size(len: usize) -> usize {
     (usize::BITS - len.leading_zeros()).div_ceil(6).max(1) as usize
 }
 
-/// The next name or value of `rest`, moving `rest` past it. `rest` starts at a length byte.
-fn take<'a>(rest: &mut &'a str) -> &'a str {
-    let bytes = rest.as_bytes();
+/// The length at the start of `bytes`, and how many bytes it took.
+#[inline]
+fn read_len(bytes: &[u8]) -> (usize, usize) {
+    let first = bytes[0];
+    if first & MORE == 0 {
+        return (first as usize, 1); // the common case: under 64 bytes
+    }
     let (mut len, mut shift, mut at) = (0usize, 0, 0);
     loop {
         let b = bytes[at];
@@ -63,9 +67,15 @@ fn take<'a>(rest: &mut &'a str) -> &'a str {
         len |= ((b & BITS) as usize) << shift;
         shift += 6;
         if b & MORE == 0 {
-            break;
+            return (len, at);
         }
     }
+}
+
+/// The next name or value of `rest`, moving `rest` past it. `rest` starts at a length byte.
+#[inline]
+fn take<'a>(rest: &mut &'a str) -> &'a str {
+    let (len, at) = read_len(rest.as_bytes());
     let (text, tail) = rest[at..].split_at(len);
     *rest = tail;
     text
@@ -102,9 +112,16 @@ impl Fields {
         self.iter().map(|(_, value)| value)
     }
 
-    /// The number of fields (a scan of the buffer).
+    /// The number of fields (a scan of the buffer's length bytes).
     pub fn len(&self) -> usize {
-        self.iter().count()
+        let bytes = self.0.as_bytes();
+        let (mut at, mut texts) = (0, 0);
+        while at < bytes.len() {
+            let (len, used) = read_len(&bytes[at..]);
+            at += used + len;
+            texts += 1;
+        }
+        texts / 2 // a name and a value each
     }
 
     pub fn is_empty(&self) -> bool {
