@@ -165,7 +165,7 @@ async fn main() {
             let n = v.len();
             v[(i * 7919) % n]
                 .fields
-                .insert("size".into(), format!("{}", 1_000_000 + i));
+                .insert("size", format!("{}", 1_000_000 + i));
         }
     };
     let t = Instant::now();

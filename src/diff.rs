@@ -7,6 +7,7 @@
 //! Each change is judged by the rules passed in ([`crate::rules::Rules`]: severity, rule id)
 //! while both full items are at hand, and changes an `[[ignore]]` table drops are only counted.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 use crate::collectors;
@@ -79,26 +80,41 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules:
 
 fn diff_items(collector: &str, old: &[Item], new: &[Item], rules: &Rules, out: &mut Diff) {
     // Both sides sorted by key, then one merge pass: no maps, no per-key lookups. Collector
-    // output is normally sorted already (`Outcome::normalized`), so sorting is then skipped.
-    let (a, b) = (by_key(old), by_key(new));
+    // output is normally sorted already (`Outcome::normalized`): then the slices are merged
+    // as they are, without sorting and without a list of a million references beside them.
+    if is_by_key(old) && is_by_key(new) {
+        merge(collector, old, new, rules, out);
+    } else {
+        merge(collector, &by_key(old), &by_key(new), rules, out);
+    }
+}
+
+/// The changes between two lists of items sorted by key, keys unique (items or references).
+fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
+    collector: &str,
+    a: &[X],
+    b: &[Y],
+    rules: &Rules,
+    out: &mut Diff,
+) {
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
-        let order = match (a.get(i), b.get(j)) {
+        let (x, y) = (a.get(i).map(X::borrow), b.get(j).map(Y::borrow));
+        let order = match (x, y) {
             (Some(x), Some(y)) => x.key.cmp(&y.key),
             (Some(_), None) => Ordering::Less,
             _ => Ordering::Greater,
         };
-        let (key, kind, x, y) = match order {
-            Ordering::Less => {
+        let (key, kind, x, y) = match (order, x, y) {
+            (Ordering::Less, Some(x), _) => {
                 i += 1;
-                (&a[i - 1].key, ChangeKind::Removed, Some(a[i - 1]), None)
+                (&x.key, ChangeKind::Removed, Some(x), None)
             }
-            Ordering::Greater => {
+            (Ordering::Greater, _, Some(y)) => {
                 j += 1;
-                (&b[j - 1].key, ChangeKind::Added, None, Some(b[j - 1]))
+                (&y.key, ChangeKind::Added, None, Some(y))
             }
-            Ordering::Equal => {
-                let (x, y) = (a[i], b[j]);
+            (_, Some(x), Some(y)) => {
                 i += 1;
                 j += 1;
                 if x.fields == y.fields {
@@ -106,6 +122,7 @@ fn diff_items(collector: &str, old: &[Item], new: &[Item], rules: &Rules, out: &
                 }
                 (&x.key, ChangeKind::Modified, Some(x), Some(y))
             }
+            _ => unreachable!("the loop runs while one side has items"),
         };
         let subject = Subject {
             collector,
@@ -133,13 +150,15 @@ fn diff_items(collector: &str, old: &[Item], new: &[Item], rules: &Rules, out: &
     }
 }
 
+/// Whether `items` are sorted by key, keys unique (as [`Outcome::normalized`] leaves them).
+fn is_by_key(items: &[Item]) -> bool {
+    items.windows(2).all(|w| w[0].key < w[1].key)
+}
+
 /// The items sorted by key with unique keys; for a repeated key the last item counts (as if
 /// the list had been collected into a map).
 fn by_key(items: &[Item]) -> Vec<&Item> {
     let mut v: Vec<&Item> = items.iter().collect();
-    if v.windows(2).all(|w| w[0].key < w[1].key) {
-        return v;
-    }
     v.sort_by(|x, y| x.key.cmp(&y.key)); // stable: equal keys keep their order
     let mut unique: Vec<&Item> = Vec::with_capacity(v.len());
     for item in v {
@@ -153,19 +172,10 @@ fn by_key(items: &[Item]) -> Vec<&Item> {
 
 /// Only the fields that differ, each side holding its own value (absent when it had none).
 fn changed_fields(x: &Fields, y: &Fields) -> (Fields, Fields) {
-    let mut bx = Fields::new();
-    let mut by = Fields::new();
-    for (k, v) in x {
-        if y.get(k) != Some(v) {
-            bx.insert(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in y {
-        if x.get(k) != Some(v) {
-            by.insert(k.clone(), v.clone());
-        }
-    }
-    (bx, by)
+    let only_in = |a: &Fields, b: &Fields| -> Fields {
+        a.iter().filter(|&(k, v)| b.get(k) != Some(v)).collect()
+    };
+    (only_in(x, y), only_in(y, x))
 }
 
 /// Builds the change with its collector's message (the severity is the rules').
@@ -236,7 +246,7 @@ mod tests {
         );
         let m = &d.changes[0];
         assert_eq!(m.before.as_ref().unwrap().len(), 1);
-        assert_eq!(m.after.as_ref().unwrap()["members"], "alice");
+        assert_eq!(&m.after.as_ref().unwrap()["members"], "alice");
         assert!(d.changes[2].before.is_none());
     }
 

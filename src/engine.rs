@@ -437,7 +437,7 @@ impl Earlier {
             match outcome {
                 Outcome::Unavailable(why) if worked_before => {
                     let mut after = Fields::new();
-                    after.insert("reason".into(), why.clone());
+                    after.insert("reason", why);
                     out.push(Change {
                         collector: name.clone(),
                         kind: ChangeKind::Added,
@@ -458,7 +458,7 @@ impl Earlier {
                         continue;
                     };
                     let mut before = Fields::new();
-                    before.insert("reason".into(), gap.why.clone());
+                    before.insert("reason", &gap.why);
                     out.push(Change {
                         collector: name.clone(),
                         kind: ChangeKind::Removed,

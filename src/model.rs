@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The fields of an item worth comparing between scans, by name, rendered as text.
-pub type Fields = BTreeMap<String, String>;
+mod fields;
+
+pub use fields::Fields;
 
 /// One thing a collector found: a setuid file, a listening port, a user...
 ///
@@ -19,7 +20,7 @@ pub type Fields = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub key: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
     pub fields: Fields,
 }
 
@@ -34,7 +35,7 @@ impl Item {
 
     /// Adds (or replaces) one field, builder style.
     pub fn with(mut self, name: &str, value: impl ToString) -> Self {
-        self.fields.insert(name.to_string(), value.to_string());
+        self.fields.insert(name, value.to_string());
         self
     }
 

@@ -192,9 +192,8 @@ impl AnyGlob {
 
 /// The entries of a comma-separated list field (spaces around entries trimmed, empty ones
 /// skipped).
-fn entries(value: Option<&String>) -> impl Iterator<Item = &str> {
+fn entries(value: Option<&str>) -> impl Iterator<Item = &str> {
     value
-        .map(String::as_str)
         .unwrap_or("")
         .split(',')
         .map(str::trim)
@@ -548,10 +547,9 @@ fn only_fields_differ(s: &Subject, allowed: &BTreeSet<String>) -> bool {
     let (Some(a), Some(b)) = (s.old, s.new) else {
         return false;
     };
-    let differ = |k: &String| a.get(k) != b.get(k);
     a.keys()
         .chain(b.keys())
-        .filter(|k| differ(k))
+        .filter(|&k| a.get(k) != b.get(k))
         .all(|k| allowed.contains(k))
 }
 

@@ -169,7 +169,7 @@ pub async fn suggest(backend: &Backend, scans: i64, only: &[String]) -> Result<S
             match c.kind {
                 ChangeKind::Modified => {
                     for side in [&c.before, &c.after].into_iter().flatten() {
-                        e.fields.extend(side.keys().cloned());
+                        e.fields.extend(side.keys().map(str::to_string));
                     }
                 }
                 _ => e.came_or_went = true,

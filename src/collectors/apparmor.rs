@@ -158,7 +158,7 @@ mod tests {
             .iter()
             .map(|i| {
                 let v = i.fields.get("mode").or(i.fields.get("error")).unwrap();
-                (i.key.as_str(), v.as_str())
+                (i.key.as_str(), v)
             })
             .collect();
         assert_eq!(
@@ -201,11 +201,11 @@ mod tests {
                 "file usr.sbin.cupsd"
             ]
         );
-        assert_eq!(items[0].fields["mode"], "complain", "force-complain wins");
-        assert_eq!(items[1].fields["flags"], "attach_disconnected,complain");
-        assert_eq!(items[1].fields["mode"], "complain");
-        assert_eq!(items[2].fields["mode"], "enforce");
-        assert_eq!(items[2].fields["disabled"], "yes");
+        assert_eq!(&items[0].fields["mode"], "complain", "force-complain wins");
+        assert_eq!(&items[1].fields["flags"], "attach_disconnected,complain");
+        assert_eq!(&items[1].fields["mode"], "complain");
+        assert_eq!(&items[2].fields["mode"], "enforce");
+        assert_eq!(&items[2].fields["disabled"], "yes");
         assert_eq!(items[2].fields["sha256"].len(), 64);
         let host = Host::new(r);
         assert_eq!(

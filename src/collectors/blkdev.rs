@@ -176,15 +176,15 @@ mod tests {
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["loop1", "sdb", "sdb1", "vda"]);
         let by = |k: &str| &items.iter().find(|i| i.key == k).unwrap().fields;
-        assert_eq!(by("vda")["size"], "274877906944");
-        assert_eq!(by("vda")["type"], "disk");
+        assert_eq!(&by("vda")["size"], "274877906944");
+        assert_eq!(&by("vda")["type"], "disk");
         assert!(!by("vda").contains_key("model"));
-        assert_eq!(by("sdb")["model"], "Cruzer Blade");
-        assert_eq!(by("sdb")["removable"], "yes");
-        assert_eq!(by("sdb1")["type"], "partition");
-        assert_eq!(by("sdb1")["size"], "15375269888");
-        assert_eq!(by("loop1")["type"], "loop");
-        assert_eq!(by("loop1")["ro"], "yes");
+        assert_eq!(&by("sdb")["model"], "Cruzer Blade");
+        assert_eq!(&by("sdb")["removable"], "yes");
+        assert_eq!(&by("sdb1")["type"], "partition");
+        assert_eq!(&by("sdb1")["size"], "15375269888");
+        assert_eq!(&by("loop1")["type"], "loop");
+        assert_eq!(&by("loop1")["ro"], "yes");
     }
 
     #[test]
@@ -278,8 +278,8 @@ mod tests {
             .find(|i| i.key == name)
             .expect("attached loop listed");
         assert_eq!(item.fields["size"], (3u64 << 20).to_string());
-        assert_eq!(item.fields["type"], "loop");
-        assert_eq!(item.fields["ro"], "yes");
+        assert_eq!(&item.fields["type"], "loop");
+        assert_eq!(&item.fields["ro"], "yes");
         drop(guard);
         let items = ListBlkdev.collect(&Host::new("/")).unwrap();
         assert!(!items.iter().any(|i| i.key == name), "{name} still listed");

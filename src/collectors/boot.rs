@@ -66,8 +66,8 @@ mod tests {
             loader.fields["sha256"],
             crate::collectors::common::sha256_bytes(b"loader")
         );
-        assert_eq!(loader.fields["type"], "file");
-        assert_eq!(items[5].fields["target"], "vmlinuz-6.1.0");
+        assert_eq!(&loader.fields["type"], "file");
+        assert_eq!(&items[5].fields["target"], "vmlinuz-6.1.0");
     }
 
     #[test]
@@ -89,8 +89,8 @@ mod tests {
             message: String::new(),
             severity: Severity::Info,
             rule: None,
-            before: Some(Fields::from([("perm".into(), "-rw-r--r--".into())])),
-            after: Some(Fields::from([("perm".into(), perm.into())])),
+            before: Some(Fields::from([("perm", "-rw-r--r--")])),
+            after: Some(Fields::from([("perm", perm)])),
         };
         assert_eq!(
             crate::rules::testing::severity(&mk(ChangeKind::Modified, "-rw-rw-rw-")),

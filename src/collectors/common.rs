@@ -68,17 +68,17 @@ pub fn type_name(meta: &Metadata) -> &'static str {
 /// and the symlink target. Owner names come from the scanned root's own account files.
 pub fn file_fields(host: &Host, path: &Path, meta: &Metadata) -> Fields {
     let mut f = Fields::new();
-    f.insert("owner".into(), host.user_name(meta.uid()));
-    f.insert("group".into(), host.group_name(meta.gid()));
-    f.insert("perm".into(), mode_string(meta.mode()));
+    f.insert("owner", host.user_name(meta.uid()));
+    f.insert("group", host.group_name(meta.gid()));
+    f.insert("perm", mode_string(meta.mode()));
     let ft = meta.file_type();
     if ft.is_file() || ft.is_symlink() {
-        f.insert("size".into(), meta.size().to_string());
+        f.insert("size", meta.size().to_string());
     }
     if ft.is_symlink()
         && let Ok(target) = std::fs::read_link(path)
     {
-        f.insert("target".into(), crate::host::escape_os(target.as_os_str()));
+        f.insert("target", crate::host::escape_os(target.as_os_str()));
     }
     f
 }
@@ -113,7 +113,7 @@ pub fn render_fields(fields: &Fields) -> String {
         }
     }
     for (name, v) in fields {
-        if FIRST.contains(&name.as_str()) {
+        if FIRST.contains(&name) {
             continue;
         }
         if is_digest(name) {
@@ -129,7 +129,7 @@ pub fn render_fields(fields: &Fields) -> String {
 pub fn render_named(fields: &Fields, names: &[&str]) -> String {
     names
         .iter()
-        .filter_map(|n| fields.get(*n).map(|v| format!("{n}={v}")))
+        .filter_map(|n| fields.get(n).map(|v| format!("{n}={v}")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -139,10 +139,9 @@ pub fn render_modified(change: &Change) -> String {
     let empty = Fields::new();
     let before = change.before.as_ref().unwrap_or(&empty);
     let after = change.after.as_ref().unwrap_or(&empty);
-    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    let mut names: Vec<&str> = before.keys().chain(after.keys()).collect();
     names.sort();
     names.dedup();
-    let none = "(none)".to_string();
     names
         .into_iter()
         .map(|n| {
@@ -155,8 +154,8 @@ pub fn render_modified(change: &Change) -> String {
             } else {
                 format!(
                     "{n} from {} to {}",
-                    before.get(n).unwrap_or(&none),
-                    after.get(n).unwrap_or(&none)
+                    before.get(n).unwrap_or("(none)"),
+                    after.get(n).unwrap_or("(none)")
                 )
             }
         })
@@ -277,9 +276,9 @@ mod tests {
     #[test]
     fn fields_render_file_fields_first_and_short_digests() {
         let mut f = Fields::new();
-        f.insert("sha256".into(), "0123456789abcdef0123".into());
-        f.insert("size".into(), "10".into());
-        f.insert("owner".into(), "root".into());
+        f.insert("sha256", "0123456789abcdef0123");
+        f.insert("size", "10");
+        f.insert("owner", "root");
         assert_eq!(
             render_fields(&f),
             "owner=root, size=10, sha256=0123456789ab"

@@ -133,23 +133,20 @@ impl Collector for CronJobs {
     fn message(&self, change: &Change) -> String {
         let f = change.after.as_ref().or(change.before.as_ref());
         // A modification carries only the changed fields: the key's form tells the kind then.
-        let kind = f.and_then(|f| f.get("kind")).map_or_else(
-            || {
-                let k = &change.key;
-                [
-                    ("crontab ", "crontab"),
-                    ("script ", "script"),
-                    ("at ", "at"),
-                ]
-                .iter()
-                .find(|(p, _)| k.starts_with(p))
-                .map_or(
-                    if k.contains(": env ") { "env" } else { "entry" },
-                    |(_, n)| n,
-                )
-            },
-            String::as_str,
-        );
+        let kind = f.and_then(|f| f.get("kind")).unwrap_or_else(|| {
+            let k = &change.key;
+            [
+                ("crontab ", "crontab"),
+                ("script ", "script"),
+                ("at ", "at"),
+            ]
+            .iter()
+            .find(|(p, _)| k.starts_with(p))
+            .map_or(
+                if k.contains(": env ") { "env" } else { "entry" },
+                |(_, n)| n,
+            )
+        });
         let noun = match kind {
             "entry" | "anacron" => "cron job",
             "env" => "cron setting",

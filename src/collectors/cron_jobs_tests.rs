@@ -96,37 +96,37 @@ fn system_crontab_entries_env_and_malformed_lines() {
         &items,
         "/etc/crontab: root 17 * * * * cd / && run-parts --report /etc/cron.hourly",
     );
-    assert_eq!(hourly.fields["schedule"], "17 * * * *");
-    assert_eq!(hourly.fields["user"], "root");
-    assert_eq!(hourly.fields["kind"], "entry");
+    assert_eq!(&hourly.fields["schedule"], "17 * * * *");
+    assert_eq!(&hourly.fields["user"], "root");
+    assert_eq!(&hourly.fields["kind"], "entry");
     // Odd spacing and tabs: the schedule is normalised, the command kept as written.
     let odd = by_key(
         &items,
         "/etc/crontab: root 25 6 * * 1-5 test -x /usr/sbin/anacron ||   echo  'spaces kept'",
     );
     assert_eq!(
-        odd.fields["command"],
+        &odd.fields["command"],
         "test -x /usr/sbin/anacron ||   echo  'spaces kept'"
     );
     assert_eq!(
-        by_key(&items, "/etc/crontab: root @reboot /usr/local/bin/at-boot").fields["schedule"],
+        &by_key(&items, "/etc/crontab: root @reboot /usr/local/bin/at-boot").fields["schedule"],
         "@reboot"
     );
     assert_eq!(
-        by_key(&items, "/etc/crontab: backup @daily /usr/bin/backup --all").fields["user"],
+        &by_key(&items, "/etc/crontab: backup @daily /usr/bin/backup --all").fields["user"],
         "backup"
     );
 
     assert_eq!(
-        by_key(&items, "/etc/crontab: env PATH").fields["value"],
+        &by_key(&items, "/etc/crontab: env PATH").fields["value"],
         "/usr/local/sbin:/usr/local/bin:/sbin:/bin"
     );
     assert_eq!(
-        by_key(&items, "/etc/crontab: env SHELL").fields["value"],
+        &by_key(&items, "/etc/crontab: env SHELL").fields["value"],
         "/bin/sh"
     );
     assert_eq!(
-        by_key(&items, "/etc/crontab: env MAILTO").fields["value"],
+        &by_key(&items, "/etc/crontab: env MAILTO").fields["value"],
         "ops@example.org"
     );
     let token = by_key(&items, "/etc/crontab: env API_TOKEN");
@@ -143,7 +143,7 @@ fn system_crontab_entries_env_and_malformed_lines() {
     ] {
         let m = by_key(&items, &format!("/etc/crontab: malformed: {line}"));
         assert!(m.fields["malformed"].contains(why), "{m:?}");
-        assert_eq!(m.fields["kind"], "malformed");
+        assert_eq!(&m.fields["kind"], "malformed");
     }
     let all = serde_json::to_string(&items).unwrap();
     assert!(
@@ -166,14 +166,14 @@ fn cron_d_spools_anacron_at_and_scripts() {
     );
 
     let tab = by_key(&items, "crontab /var/spool/cron/crontabs/alice");
-    assert_eq!(tab.fields["user"], "alice");
+    assert_eq!(&tab.fields["user"], "alice");
     let poll = by_key(
         &items,
         "/var/spool/cron/crontabs/alice: alice */5 * * * * /home/alice/bin/poll",
     );
-    assert_eq!(poll.fields["user"], "alice");
+    assert_eq!(&poll.fields["user"], "alice");
     assert_eq!(
-        by_key(&items, "/var/spool/cron/crontabs/alice: env MAILTO").fields["user"],
+        &by_key(&items, "/var/spool/cron/crontabs/alice: env MAILTO").fields["user"],
         "alice"
     );
     by_key(&items, "crontab /var/spool/cron/bob");
@@ -192,8 +192,8 @@ fn cron_d_spools_anacron_at_and_scripts() {
         &items,
         "/etc/anacrontab: root 1 5 run-parts --report /etc/cron.daily",
     );
-    assert_eq!(daily.fields["job"], "cron.daily");
-    assert_eq!(daily.fields["kind"], "anacron");
+    assert_eq!(&daily.fields["job"], "cron.daily");
+    assert_eq!(&daily.fields["kind"], "anacron");
     by_key(
         &items,
         "/etc/anacrontab: root @monthly 15 run-parts /etc/cron.monthly",
@@ -201,24 +201,24 @@ fn cron_d_spools_anacron_at_and_scripts() {
     by_key(&items, "/etc/anacrontab: malformed: nonsense");
 
     let at = by_key(&items, "at a0000301c3e5a0");
-    assert_eq!(at.fields["user"], "alice");
-    assert_eq!(at.fields["command"], "/usr/bin/make-report --now");
-    assert_eq!(at.fields["queue"], "a");
+    assert_eq!(&at.fields["user"], "alice");
+    assert_eq!(&at.fields["command"], "/usr/bin/make-report --now");
+    assert_eq!(&at.fields["queue"], "a");
     assert_eq!(
-        at.fields["run_at"], "2026-04-23 08:00 UTC",
+        &at.fields["run_at"], "2026-04-23 08:00 UTC",
         "0x01c3e5a0 minutes (python datetime)"
     );
     assert!(!items.iter().any(|i| i.key.contains("SEQ")));
 
     let lr = by_key(&items, "script /etc/cron.daily/logrotate");
-    assert_eq!(lr.fields["period"], "daily");
-    assert_eq!(lr.fields["executable"], "yes");
+    assert_eq!(&lr.fields["period"], "daily");
+    assert_eq!(&lr.fields["executable"], "yes");
     assert_eq!(
         lr.fields["sha256"],
         crate::collectors::common::sha256_bytes(b"#!/bin/sh\nlogrotate /etc/logrotate.conf\n")
     );
     assert_eq!(
-        by_key(&items, "script /etc/cron.weekly/plain").fields["executable"],
+        &by_key(&items, "script /etc/cron.weekly/plain").fields["executable"],
         "no"
     );
     assert!(!items.iter().any(|i| i.key.contains("notes.txt")));
@@ -243,7 +243,7 @@ fn hostile_spool_files_are_reported_not_followed() {
     let link = by_key(&items, "unread /var/spool/cron/crontabs/mallory");
     assert!(link.fields["not_read"].contains("symlink"), "{link:?}");
     let fifo = by_key(&items, "unread /var/spool/cron/crontabs/fifo");
-    assert_eq!(fifo.fields["not_read"], "not a regular file");
+    assert_eq!(&fifo.fields["not_read"], "not a regular file");
     assert!(
         !serde_json::to_string(&items)
             .unwrap()
@@ -262,11 +262,7 @@ fn unchanged_tree_gives_the_same_items_and_messages_read_well() {
     crate::collectors::fuzz::assert_printable(&a);
 
     let at = by_key(&a, "at a0000301c3e5a0");
-    let fields: Vec<(&str, &str)> = at
-        .fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let fields: Vec<(&str, &str)> = at.fields.iter().collect();
     let c =
         crate::collectors::testing::change("cron_jobs", ChangeKind::Added, &at.key, &[], &fields);
     assert_eq!(
@@ -331,10 +327,7 @@ fn shipped_rules_fit_the_items() {
     let items = CronJobs.collect(&Host::new(dir.path())).unwrap();
     let root_at = by_key(&items, "at b0000401c3e5a0");
     assert_eq!(
-        (
-            root_at.fields["user"].as_str(),
-            root_at.fields["command"].as_str()
-        ),
+        (&root_at.fields["user"], &root_at.fields["command"]),
         ("root", "/sbin/reboot")
     );
     crate::collectors::common::rules_check::assert_rules_fit("cron_jobs", &items);

@@ -210,15 +210,15 @@ mod tests {
             ]
         );
         let s = &items[1].fields;
-        assert_eq!(s["exec"], "/usr/libexec/thing --system");
-        assert_eq!(s["user"], "root");
-        assert_eq!(s["systemd_service"], "thing.service");
-        assert_eq!(s["malformed_lines"], "6");
+        assert_eq!(&s["exec"], "/usr/libexec/thing --system");
+        assert_eq!(&s["user"], "root");
+        assert_eq!(&s["systemd_service"], "thing.service");
+        assert_eq!(&s["malformed_lines"], "6");
         assert_eq!(
-            s["file"],
+            &s["file"],
             "/usr/share/dbus-1/system-services/org.example.Thing.service"
         );
-        assert_eq!(items[0].fields["error"], "no Name=");
+        assert_eq!(&items[0].fields["error"], "no Name=");
         assert_eq!(items[2].fields["sha256"].len(), 64);
     }
 

@@ -193,12 +193,12 @@ mod tests {
     fn values_in_clear_only_for_the_allow_list() {
         let it = |n: &str, v: &str| item(OsStr::new(n), OsStr::new(v), &key());
         assert_eq!(
-            it("LD_PRELOAD", "/tmp/evil.so").unwrap().fields["value"],
+            &it("LD_PRELOAD", "/tmp/evil.so").unwrap().fields["value"],
             "/tmp/evil.so"
         );
-        assert_eq!(it("LC_ALL", "C.UTF-8").unwrap().fields["value"], "C.UTF-8");
+        assert_eq!(&it("LC_ALL", "C.UTF-8").unwrap().fields["value"], "C.UTF-8");
         assert_eq!(
-            it("PATH", "/usr/bin:/bin").unwrap().fields["value"],
+            &it("PATH", "/usr/bin:/bin").unwrap().fields["value"],
             "/usr/bin:/bin"
         );
         let secret = it("AWS_SECRET_ACCESS_KEY", "hunter2-very-secret").unwrap();
@@ -226,8 +226,8 @@ mod tests {
             item(OsStr::new("DB_PASSWORD"), OsStr::from_bytes(value), k).unwrap()
         };
         let stored = &it(&key()).fields["value_fingerprint"];
-        assert_ne!(stored.as_str(), &sha256_bytes(value)[..16]);
-        assert!(!sha256_bytes(value).starts_with(stored.as_str()));
+        assert_ne!(stored, &sha256_bytes(value)[..16]);
+        assert!(!sha256_bytes(value).starts_with(stored));
         assert_eq!(stored, &it(&key()).fields["value_fingerprint"], "stable");
         let other = FingerprintKey::from_bytes([8; 32]);
         assert_ne!(stored, &it(&other).fields["value_fingerprint"]);
@@ -308,7 +308,12 @@ mod tests {
             };
             let prints: std::collections::BTreeMap<String, String> = items
                 .iter()
-                .filter_map(|i| Some((i.key.clone(), i.fields.get("value_fingerprint")?.clone())))
+                .filter_map(|i| {
+                    Some((
+                        i.key.clone(),
+                        i.fields.get("value_fingerprint")?.to_string(),
+                    ))
+                })
                 .collect();
             assert!(!prints.is_empty(), "cargo sets CARGO_PKG_NAME and others");
             seen.push(prints);

@@ -57,7 +57,7 @@ pub(super) fn tree_items(
 /// character when only other fields changed).
 fn noun_of(fields: Option<&Fields>) -> &'static str {
     let Some(f) = fields else { return "file" };
-    let t = f.get("type").map(String::as_str).or_else(|| {
+    let t = f.get("type").or_else(|| {
         f.get("perm").and_then(|p| match p.chars().next() {
             Some('d') => Some("dir"),
             Some('l') => Some("symlink"),
@@ -171,19 +171,19 @@ mod tests {
         let host = Host::new(dir.path());
         let items = CheckEtc.collect(&host).unwrap();
         let top = find(&items, "/etc");
-        assert_eq!(top.fields["type"], "dir");
+        assert_eq!(&top.fields["type"], "dir");
         let alice = find(&items, "/etc/sudoers.d/alice");
-        assert_eq!(alice.fields["owner"], "alice");
-        assert_eq!(alice.fields["group"], "staff");
-        assert_eq!(alice.fields["size"], "20");
+        assert_eq!(&alice.fields["owner"], "alice");
+        assert_eq!(&alice.fields["group"], "staff");
+        assert_eq!(&alice.fields["size"], "20");
         assert_eq!(
             alice.fields["sha256"],
             crate::collectors::common::sha256_bytes(b"alice ALL=(ALL) ALL\n")
         );
         assert!(!alice.fields.contains_key("mtime"));
         let mtab = find(&items, "/etc/mtab");
-        assert_eq!(mtab.fields["type"], "symlink");
-        assert_eq!(mtab.fields["target"], "../proc/self/mounts");
+        assert_eq!(&mtab.fields["type"], "symlink");
+        assert_eq!(&mtab.fields["target"], "../proc/self/mounts");
         assert!(!mtab.fields.contains_key("sha256"));
         let odd_item = items
             .iter()
@@ -197,7 +197,7 @@ mod tests {
             odd_item.key
         );
         for i in &items {
-            if i.fields["type"] == "file" {
+            if &i.fields["type"] == "file" {
                 assert!(has_content_id(&i.fields), "{i:?}");
             }
         }
@@ -210,7 +210,7 @@ mod tests {
         let second = CheckEtc.collect(&Host::new("/")).unwrap();
         assert_eq!(first, second, "an idle /etc gives identical items");
         let passwd = find(&first, "/etc/passwd");
-        assert_eq!(passwd.fields["type"], "file");
+        assert_eq!(&passwd.fields["type"], "file");
         assert_eq!(passwd.fields["sha256"].len(), 64);
     }
 
@@ -229,7 +229,7 @@ mod tests {
         let mut f = Fields::new();
         let denied = Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         fswalk::content_fields(&host, &path, 1_700_000_000, denied, &mut f);
-        assert_eq!(f.get("mtime").map(String::as_str), Some("1700000000"));
+        assert_eq!(f.get("mtime"), Some("1700000000"));
         assert!(!f.contains_key("sha256"));
         assert_eq!(host.denied().0, 1);
         assert_eq!(host.denied().1, ["/etc/shadow"]);

@@ -36,10 +36,10 @@ impl Collector for ListFileCaps {
                 let caps =
                     decode_caps(raw).unwrap_or_else(|| format!("undecoded:{}", hex::encode(raw)));
                 let mut fields = Fields::new();
-                fields.insert("owner".into(), host.user_name(s.uid));
-                fields.insert("group".into(), host.group_name(s.gid));
-                fields.insert("perm".into(), mode_string(s.mode));
-                fields.insert("caps".into(), caps);
+                fields.insert("owner", host.user_name(s.uid));
+                fields.insert("group", host.group_name(s.gid));
+                fields.insert("perm", mode_string(s.mode));
+                fields.insert("caps", caps);
                 let key = host.display(&s.path);
                 super::pkgdb::attribute(host, &key, &mut fields);
                 Item { key, fields }
@@ -270,8 +270,8 @@ mod tests {
         let items = ListFileCaps.collect(&host).unwrap();
         assert_eq!(items.len(), 1, "{items:?}");
         assert_eq!(items[0].key, "/usr/bin/ping");
-        assert_eq!(items[0].fields["caps"], "cap_net_admin,cap_net_raw=ep");
-        assert_eq!(items[0].fields["perm"], "-rwxr-xr-x");
+        assert_eq!(&items[0].fields["caps"], "cap_net_admin,cap_net_raw=ep");
+        assert_eq!(&items[0].fields["perm"], "-rwxr-xr-x");
 
         let change = Change {
             collector: "list_file_caps".into(),

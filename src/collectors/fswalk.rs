@@ -740,18 +740,18 @@ pub fn content_fields(
 ) {
     match hashed {
         Ok(Hashed::Sha256(h)) => {
-            fields.insert("sha256".into(), h);
+            fields.insert("sha256", h);
         }
         Ok(Hashed::TooLarge { cap, .. }) => {
-            fields.insert("not_hashed".into(), hostfs::not_hashed(cap));
-            fields.insert("mtime".into(), mtime.to_string());
+            fields.insert("not_hashed", hostfs::not_hashed(cap));
+            fields.insert("mtime", mtime.to_string());
         }
         Err(e) if gone(&e) => {}
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 host.note_denied(&host.display(path));
             }
-            fields.insert("mtime".into(), mtime.to_string());
+            fields.insert("mtime", mtime.to_string());
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn text(sample: &'static str) -> BoxedStrategy<String> {
 /// Fails when a key or field of `items` holds a control character (they reach terminals).
 pub fn assert_printable(items: &[Item]) {
     for item in items {
-        let texts = std::iter::once(&item.key).chain(item.fields.values());
+        let texts = std::iter::once(item.key.as_str()).chain(item.fields.values());
         for t in texts {
             assert!(
                 !t.chars().any(char::is_control),

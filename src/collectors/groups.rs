@@ -152,18 +152,18 @@ mod tests {
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["root", "sudo", "docker", "legacy", "withpw"]);
         let sudo = &items[1].fields;
-        assert_eq!(sudo["gid"], "27", "the first sudo entry wins");
-        assert_eq!(sudo["members"], "alice,bob", "members are sorted");
-        assert_eq!(sudo["admins"], "carol");
-        assert_eq!(sudo["password"], "locked");
+        assert_eq!(&sudo["gid"], "27", "the first sudo entry wins");
+        assert_eq!(&sudo["members"], "alice,bob", "members are sorted");
+        assert_eq!(&sudo["admins"], "carol");
+        assert_eq!(&sudo["password"], "locked");
         assert!(!items[2].fields.contains_key("members"));
         assert!(
             !items[2].fields.contains_key("password"),
             "no gshadow entry"
         );
-        assert_eq!(items[3].fields["password"], "none");
+        assert_eq!(&items[3].fields["password"], "none");
         let withpw = &items[4].fields;
-        assert_eq!(withpw["password"], "set");
+        assert_eq!(&withpw["password"], "set");
         assert_eq!(withpw["password_fingerprint"].len(), 16);
         let all = serde_json::to_string(&items).unwrap();
         assert!(!all.contains("GroupHashSecretValue"), "{all}");

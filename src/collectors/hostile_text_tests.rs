@@ -76,7 +76,7 @@ async fn hostile_names_gecos_models_and_hostname_are_escaped_in_reports() {
         panic!("check_users did not run");
     };
     let mallory = users.iter().find(|u| u.key.contains("mallory")).unwrap();
-    assert_eq!(mallory.fields["gecos"], "Mal\\x0dlory\\x1b[2J");
+    assert_eq!(&mallory.fields["gecos"], "Mal\\x0dlory\\x1b[2J");
     assert!(text.contains("Disk\\x1b[2J\\x1b[H"), "{text}");
     assert!(raw_controls(&scan.info.hostname).is_empty());
     assert_eq!(scan.info.hostname, "web\\x1b]0;owned\\x07");

@@ -224,16 +224,16 @@ zz 04 40 00 80 eth0
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["eth0", "ifb0", "lo"]);
         let eth0 = &items[0].fields;
-        assert_eq!(eth0["mac"], "02:fc:00:00:00:01");
-        assert_eq!(eth0["mtu"], "1400");
-        assert_eq!(eth0["type"], "ether");
-        assert_eq!(eth0["state"], "up");
+        assert_eq!(&eth0["mac"], "02:fc:00:00:00:01");
+        assert_eq!(&eth0["mtu"], "1400");
+        assert_eq!(&eth0["type"], "ether");
+        assert_eq!(&eth0["state"], "up");
         // Not live: IPv6 from the file only, temporary and deprecated skipped.
-        assert_eq!(eth0["addresses"], "fd00::2/64,fe80::fc:ff:fe00:1/64");
-        assert_eq!(items[1].fields["state"], "down");
+        assert_eq!(&eth0["addresses"], "fd00::2/64,fe80::fc:ff:fe00:1/64");
+        assert_eq!(&items[1].fields["state"], "down");
         assert!(!items[1].fields.contains_key("addresses"));
-        assert_eq!(items[2].fields["type"], "loopback");
-        assert_eq!(items[2].fields["addresses"], "::1/128");
+        assert_eq!(&items[2].fields["type"], "loopback");
+        assert_eq!(&items[2].fields["addresses"], "::1/128");
         assert!(!eth0.contains_key("operstate"));
     }
 
@@ -287,8 +287,8 @@ zz 04 40 00 80 eth0
     fn live_scan_lists_loopback_with_its_ipv4_address() {
         let items = ListIfaces.collect(&Host::new("/")).unwrap();
         let lo = items.iter().find(|i| i.key == "lo").expect("lo exists");
-        assert_eq!(lo.fields["type"], "loopback");
-        assert_eq!(lo.fields["state"], "up");
+        assert_eq!(&lo.fields["type"], "loopback");
+        assert_eq!(&lo.fields["state"], "up");
         assert!(
             lo.fields["addresses"]
                 .split(',')

@@ -153,7 +153,7 @@ impl Collector for PackageIntegrity {
             ChangeKind::Removed => change.before.as_ref(),
             _ => change.after.as_ref(),
         };
-        let get = |f: &str| shown.and_then(|s| s.get(f)).map_or("", String::as_str);
+        let get = |f: &str| shown.and_then(|s| s.get(f)).unwrap_or("");
         let noun = match get("kind") {
             "conffile" => "conffile",
             "md5sums" => "md5sums line",

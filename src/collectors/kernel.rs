@@ -168,12 +168,12 @@ mod tests {
         let items = KernelVersion.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items.len(), 1);
         let f = &items[0].fields;
-        assert_eq!(f["release"], "6.1.0-18-amd64");
+        assert_eq!(&f["release"], "6.1.0-18-amd64");
         assert_eq!(
-            f["version"], "Linux version 6.1.0-18-amd64 #1 SMP",
+            &f["version"], "Linux version 6.1.0-18-amd64 #1 SMP",
             "proc/version fallback"
         );
-        assert_eq!(f["taint"], "OE");
+        assert_eq!(&f["taint"], "OE");
         assert!(!f.contains_key("hostname"));
         write(
             dir.path(),
@@ -181,7 +181,7 @@ mod tests {
             "#1 SMP PREEMPT_DYNAMIC\n",
         );
         let items = KernelVersion.collect(&Host::new(dir.path())).unwrap();
-        assert_eq!(items[0].fields["version"], "#1 SMP PREEMPT_DYNAMIC");
+        assert_eq!(&items[0].fields["version"], "#1 SMP PREEMPT_DYNAMIC");
     }
 
     #[test]
@@ -197,7 +197,7 @@ mod tests {
     fn live_kernel_version() {
         let items = KernelVersion.collect(&Host::new("/")).unwrap();
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-        assert_eq!(items[0].fields["release"], release.trim());
+        assert_eq!(&items[0].fields["release"], release.trim());
         assert!(items[0].fields.contains_key("taint"));
     }
 
@@ -225,11 +225,11 @@ mod tests {
         let items = KernelModules.collect(&Host::new(dir.path())).unwrap();
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["vboxdrv", "ext4", "loop", "five"]);
-        assert_eq!(items[0].fields["taint"], "OE");
-        assert_eq!(items[0].fields["size"], "479232");
-        assert_eq!(items[0].fields["state"], "Live");
+        assert_eq!(&items[0].fields["taint"], "OE");
+        assert_eq!(&items[0].fields["size"], "479232");
+        assert_eq!(&items[0].fields["state"], "Live");
         assert_eq!(items[1].fields.len(), 2, "{:?}", items[1]);
-        assert_eq!(items[2].fields["state"], "Unloading");
+        assert_eq!(&items[2].fields["state"], "Unloading");
     }
 
     #[test]

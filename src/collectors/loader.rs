@@ -305,31 +305,28 @@ mod tests {
             ]
         );
         let evil = by(&items, "preload /usr/lib/libevil.so");
-        assert_eq!(
-            (evil["exists"].as_str(), evil["position"].as_str()),
-            ("yes", "1")
-        );
+        assert_eq!((&evil["exists"], &evil["position"]), ("yes", "1"));
         assert!(evil.contains_key("owner") && evil["perm"].starts_with("-rw"));
-        assert_eq!(by(&items, "preload /missing.so")["exists"], "no");
+        assert_eq!(&by(&items, "preload /missing.so")["exists"], "no");
         assert_eq!(
-            by(&items, "include /etc/ld.so.conf.d/*.conf")["matches"],
+            &by(&items, "include /etc/ld.so.conf.d/*.conf")["matches"],
             "2"
         );
         let local = by(&items, "path /usr/local/lib");
-        assert_eq!(local["file"], "/etc/ld.so.conf.d/libc.conf");
-        assert_eq!(local["exists"], "yes");
-        assert_eq!(by(&items, "path /lib/x86_64-linux-gnu")["exists"], "no");
+        assert_eq!(&local["file"], "/etc/ld.so.conf.d/libc.conf");
+        assert_eq!(&local["exists"], "yes");
+        assert_eq!(&by(&items, "path /lib/x86_64-linux-gnu")["exists"], "no");
         let opt = by(&items, "path /opt/app/lib");
-        assert_eq!(opt["perm"], "drwxrwxrwx");
+        assert_eq!(&opt["perm"], "drwxrwxrwx");
         assert!(opt["writable_by"].ends_with("others"), "{opt:?}");
         let lp = by(&items, "include /etc/ld.so.conf.d/sub/../*.conf");
-        assert_eq!((lp["matches"].as_str(), lp["loop"].as_str()), ("2", "yes"));
+        assert_eq!((&lp["matches"], &lp["loop"]), ("2", "yes"));
         let bad = by(
             &items,
             "malformed /etc/ld.so.conf.d/x86_64-linux-gnu.conf: relative/dir",
         );
         assert_eq!(
-            (bad["line"].as_str(), bad["error"].as_str()),
+            (&bad["line"], &bad["error"]),
             ("4", "not an absolute directory")
         );
     }
@@ -358,7 +355,7 @@ mod tests {
         let items = DynamicLoader.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].key, "unreadable /etc/ld.so.preload");
-        assert_eq!(items[0].fields["error"], "not a regular file");
+        assert_eq!(&items[0].fields["error"], "not a regular file");
     }
 
     proptest::proptest! {

@@ -46,11 +46,9 @@ impl Collector for LsbVersion {
     }
 
     fn message(&self, change: &Change) -> String {
-        let value = |f: &Option<crate::model::Fields>| {
-            f.as_ref()
-                .and_then(|f| f.get("value").cloned())
-                .unwrap_or_default()
-        };
+        fn value(f: &Option<crate::model::Fields>) -> &str {
+            f.as_ref().and_then(|f| f.get("value")).unwrap_or_default()
+        }
         let key = &change.key;
         match change.kind {
             ChangeKind::Added => format!("OS release field {key} added ({})", value(&change.after)),
@@ -154,17 +152,14 @@ mod tests {
             items
                 .iter()
                 .find(|i| i.key == k)
-                .map(|i| i.fields["value"].clone())
+                .map(|i| &i.fields["value"])
         };
-        assert_eq!(
-            get("PRETTY_NAME").as_deref(),
-            Some("Debian GNU/Linux 12 (bookworm)")
-        );
-        assert_eq!(get("VERSION_ID").as_deref(), Some("12"));
-        assert_eq!(get("ID").as_deref(), Some("debian"), "os-release wins");
-        assert_eq!(get("QUOTED").as_deref(), Some("single $quoted"));
-        assert_eq!(get("ESCAPED").as_deref(), Some("say \"hi\" \\\\ $HOME"));
-        assert_eq!(get("DISTRIB_RELEASE").as_deref(), Some("22.04"));
+        assert_eq!(get("PRETTY_NAME"), Some("Debian GNU/Linux 12 (bookworm)"));
+        assert_eq!(get("VERSION_ID"), Some("12"));
+        assert_eq!(get("ID"), Some("debian"), "os-release wins");
+        assert_eq!(get("QUOTED"), Some("single $quoted"));
+        assert_eq!(get("ESCAPED"), Some("say \"hi\" \\\\ $HOME"));
+        assert_eq!(get("DISTRIB_RELEASE"), Some("22.04"));
         assert_eq!(get("UNCLOSED"), None);
         assert_eq!(get("1BAD"), None);
         assert_eq!(items.len(), 7);
@@ -180,7 +175,7 @@ mod tests {
         write(dir.path(), "usr/lib/os-release", "VERSION_ID=11\n");
         let items = LsbVersion.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items[0].key, "VERSION_ID");
-        assert_eq!(items[0].fields["value"], "11");
+        assert_eq!(&items[0].fields["value"], "11");
     }
 
     #[test]

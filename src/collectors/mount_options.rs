@@ -166,13 +166,13 @@ mod tests {
                 format!(
                     "{} mount={} nosuid={} noexec={} nodev={} ro={} perm={} writable_by={}",
                     i.key,
-                    f["mount"],
-                    f["nosuid"],
-                    f["noexec"],
-                    f["nodev"],
-                    f["ro"],
-                    f["perm"],
-                    f.get("writable_by").map_or("-", String::as_str)
+                    &f["mount"],
+                    &f["nosuid"],
+                    &f["noexec"],
+                    &f["nodev"],
+                    &f["ro"],
+                    &f["perm"],
+                    f.get("writable_by").unwrap_or("-")
                 )
             })
             .collect();
@@ -210,6 +210,6 @@ mod tests {
             .iter()
             .find(|i| i.key == "/dev/shm")
             .expect("/dev/shm");
-        assert!(["yes", "no"].contains(&shm.fields["nosuid"].as_str()));
+        assert!(["yes", "no"].contains(&&shm.fields["nosuid"]));
     }
 }

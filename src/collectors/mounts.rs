@@ -206,17 +206,17 @@ not a mountinfo line
             ]
         );
         let by = |k: &str| &items.iter().find(|i| i.key == k).unwrap().fields;
-        assert_eq!(by("/")["fstype"], "ext4");
-        assert_eq!(by("/")["source"], "/dev/vda");
-        assert_eq!(by("/")["options"], "relatime,rw");
+        assert_eq!(&by("/")["fstype"], "ext4");
+        assert_eq!(&by("/")["source"], "/dev/vda");
+        assert_eq!(&by("/")["options"], "relatime,rw");
         // The top of the stack wins.
-        assert_eq!(by("/dev/pts")["options"], "nosuid,relatime,rw");
-        assert_eq!(by("/mnt/with space")["source"], "my src");
-        assert_eq!(by("/mnt/bind")["source"], "/dev/vda[/srv/data]");
-        assert_eq!(by("/mnt/with space")["options"], "noexec,relatime,rw");
-        assert_eq!(by("/mnt/new\\x0aline")["options"], "ro");
+        assert_eq!(&by("/dev/pts")["options"], "nosuid,relatime,rw");
+        assert_eq!(&by("/mnt/with space")["source"], "my src");
+        assert_eq!(&by("/mnt/bind")["source"], "/dev/vda[/srv/data]");
+        assert_eq!(&by("/mnt/with space")["options"], "noexec,relatime,rw");
+        assert_eq!(&by("/mnt/new\\x0aline")["options"], "ro");
         assert_eq!(
-            by("/mnt/sandboxing/model_tools_env/v1/python")["options"],
+            &by("/mnt/sandboxing/model_tools_env/v1/python")["options"],
             "nodev,nosuid,relatime,ro"
         );
         assert!(!by("/dev/shm")["options"].contains("size"));
@@ -297,8 +297,8 @@ not a mountinfo line
             .iter()
             .find(|i| i.key == key)
             .expect("the tmpfs is listed");
-        assert_eq!(item.fields["fstype"], "tmpfs");
-        assert_eq!(item.fields["source"], "dawgmon-test");
+        assert_eq!(&item.fields["fstype"], "tmpfs");
+        assert_eq!(&item.fields["source"], "dawgmon-test");
         let opts: BTreeSet<&str> = item.fields["options"].split(',').collect();
         assert!(
             opts.is_superset(&BTreeSet::from(["rw", "nosuid", "nodev"])),

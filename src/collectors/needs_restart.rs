@@ -90,7 +90,7 @@ impl Collector for NeedsRestart {
     }
 
     fn message(&self, change: &Change) -> String {
-        let field = |n: &str| change.after.as_ref().and_then(|f| f.get(n).cloned());
+        let field = |n: &str| change.after.as_ref().and_then(|f| f.get(n));
         let key = &change.key;
         match (key.as_str(), change.kind) {
             ("reboot", ChangeKind::Removed) => "reboot no longer required".into(),
@@ -204,7 +204,7 @@ garbage (deleted)\n";
         assert_eq!(items.len(), 1, "{items:?}");
         assert_eq!(items[0].key, "process nginx");
         assert_eq!(
-            items[0].fields["files"],
+            &items[0].fields["files"],
             "/usr/lib/libwith space.so, /usr/lib/x86_64-linux-gnu/libssl.so.3, /usr/sbin/nginx"
         );
 
@@ -221,7 +221,7 @@ garbage (deleted)\n";
         let items = NeedsRestart.collect(&host).unwrap();
         let reboot = items.iter().find(|i| i.key == "reboot").unwrap();
         assert_eq!(
-            reboot.fields["packages"],
+            &reboot.fields["packages"],
             "libc6, linux-image-6.1.0-18-amd64"
         );
     }

@@ -80,9 +80,9 @@ impl Collector for ListPackages {
 
     fn message(&self, change: &Change) -> String {
         let key = &change.key;
-        let get = |side: &Option<crate::model::Fields>, n: &str| {
-            side.as_ref().and_then(|f| f.get(n).cloned())
-        };
+        fn get<'a>(side: &'a Option<crate::model::Fields>, n: &str) -> Option<&'a str> {
+            side.as_ref().and_then(|f| f.get(n))
+        }
         match change.kind {
             ChangeKind::Added => {
                 let version = get(&change.after, "version").unwrap_or_default();
@@ -99,11 +99,10 @@ impl Collector for ListPackages {
                 for field in ["version", "status", "arch"] {
                     let (b, a) = (get(&change.before, field), get(&change.after, field));
                     if b.is_some() || a.is_some() {
-                        let none = || "(none)".to_string();
                         parts.push(format!(
                             "{field} changed from {} to {}",
-                            b.unwrap_or_else(none),
-                            a.unwrap_or_else(none)
+                            b.unwrap_or("(none)"),
+                            a.unwrap_or("(none)")
                         ));
                     }
                 }
@@ -265,13 +264,13 @@ Version: 5.1.26\n";
             keys,
             ["dpkg", "libc6:amd64", "oldtool", "broken", "virtualbox-5.1"]
         );
-        assert_eq!(items[0].fields["version"], "1.21.22");
-        assert_eq!(items[0].fields["arch"], "amd64");
-        assert_eq!(items[0].fields["status"], "install ok installed");
-        assert_eq!(items[1].fields["version"], "2.36-9+deb12u4");
-        assert_eq!(items[2].fields["status"], "deinstall ok config-files");
+        assert_eq!(&items[0].fields["version"], "1.21.22");
+        assert_eq!(&items[0].fields["arch"], "amd64");
+        assert_eq!(&items[0].fields["status"], "install ok installed");
+        assert_eq!(&items[1].fields["version"], "2.36-9+deb12u4");
+        assert_eq!(&items[2].fields["status"], "deinstall ok config-files");
         assert_eq!(
-            items[3].fields["status"],
+            &items[3].fields["status"],
             "install reinstreq half-installed"
         );
         assert!(items.iter().all(|i| i.fields.len() == 3), "{items:?}");
@@ -300,10 +299,10 @@ malformed line\n";
         let items = parse_rpm(out);
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["bash", "glibc", "gpg-pubkey", "kernel"]);
-        assert_eq!(items[1].fields["arch"], "i686, x86_64");
-        assert_eq!(items[1].fields["version"], "2.34-60");
+        assert_eq!(&items[1].fields["arch"], "i686, x86_64");
+        assert_eq!(&items[1].fields["version"], "2.34-60");
         assert!(!items[2].fields.contains_key("arch"));
-        assert_eq!(items[3].fields["version"], "5.14.0-1.el9, 5.14.0-2.el9");
+        assert_eq!(&items[3].fields["version"], "5.14.0-1.el9, 5.14.0-2.el9");
     }
 
     #[test]

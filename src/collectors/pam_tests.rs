@@ -50,42 +50,39 @@ fn stacks_are_parsed_per_line() {
     let dir = root();
     let items = PamStacks.collect(&Host::new(dir.path())).unwrap();
     let unix = by(&items, "sshd:auth:pam_unix.so");
-    assert_eq!(unix["control"], "[success=1 default=ignore]");
+    assert_eq!(&unix["control"], "[success=1 default=ignore]");
     assert_eq!(
-        unix["arguments"], "nullok try_first_pass",
+        &unix["arguments"], "nullok try_first_pass",
         "comment and spacing gone"
     );
-    assert_eq!(unix["position"], "1");
-    assert_eq!(unix["file"], "/etc/pam.d/sshd");
+    assert_eq!(&unix["position"], "1");
+    assert_eq!(&unix["file"], "/etc/pam.d/sshd");
     let permit = by(&items, "sshd:auth:pam_permit.so");
-    assert_eq!(
-        (permit["type"].as_str(), permit["position"].as_str()),
-        ("auth", "3")
-    );
-    assert_eq!(permit["module"], "pam_permit.so");
+    assert_eq!((&permit["type"], &permit["position"]), ("auth", "3"));
+    assert_eq!(&permit["module"], "pam_permit.so");
     // A continued line, a module path in a system directory and one outside.
     let motd = by(
         &items,
         "sshd:session:/usr/lib/x86_64-linux-gnu/security/pam_motd.so",
     );
-    assert_eq!(motd["arguments"], "motd=/run/motd");
+    assert_eq!(&motd["arguments"], "motd=/run/motd");
     assert!(!motd.contains_key("module_path"));
     assert_eq!(
-        by(&items, "sshd:session:/tmp/evil/pam_x.so")["module_path"],
+        &by(&items, "sshd:session:/tmp/evil/pam_x.so")["module_path"],
         "outside"
     );
     assert_eq!(
-        by(&items, "sshd:session:pam_systemd.so")["if_missing"],
+        &by(&items, "sshd:session:pam_systemd.so")["if_missing"],
         "ignore"
     );
     // A repeated module gets a disambiguator.
     assert_eq!(
-        by(&items, "sshd:session:pam_motd.so")["arguments"],
+        &by(&items, "sshd:session:pam_motd.so")["arguments"],
         "noupdate"
     );
     // The credential is never stored.
     let mysql = by(&items, "sshd:session:pam_mysql.so");
-    assert_eq!(mysql["arguments"], "user=pam passwd=(hidden)");
+    assert_eq!(&mysql["arguments"], "user=pam passwd=(hidden)");
     assert!(!serde_json::to_string(&items).unwrap().contains("hunter2"));
     // /etc hides the vendor file of the same name; other vendor files are read.
     assert!(
@@ -94,8 +91,8 @@ fn stacks_are_parsed_per_line() {
             .any(|i| i.key == "common-auth:auth:pam_unix.so")
     );
     assert!(!items.iter().any(|i| i.key.contains("pam_vendor")));
-    assert_eq!(by(&items, "polkit-1:auth:common-auth")["found"], "yes");
-    assert_eq!(by(&items, "loop-b:auth:ghost")["found"], "no");
+    assert_eq!(&by(&items, "polkit-1:auth:common-auth")["found"], "yes");
+    assert_eq!(&by(&items, "loop-b:auth:ghost")["found"], "no");
 }
 
 #[test]
@@ -105,7 +102,7 @@ fn malformed_lines_are_items_not_dropped() {
     let bad: Vec<(&str, &str)> = items
         .iter()
         .filter(|i| i.key.contains(":malformed:"))
-        .map(|i| (i.key.as_str(), i.fields["error"].as_str()))
+        .map(|i| (i.key.as_str(), &i.fields["error"]))
         .collect();
     assert_eq!(
         bad,
@@ -127,7 +124,7 @@ fn malformed_lines_are_items_not_dropped() {
             ("pam.conf/broken:malformed:broken", "no module type"),
         ]
     );
-    assert_eq!(by(&items, "sshd:malformed:auth required")["line"], "15");
+    assert_eq!(&by(&items, "sshd:malformed:auth required")["line"], "15");
 }
 
 #[test]
@@ -135,13 +132,13 @@ fn includes_are_followed_and_loops_noted() {
     let dir = root();
     let items = PamStacks.collect(&Host::new(dir.path())).unwrap();
     let inc = by(&items, "sshd:@include:common-auth");
-    assert_eq!(inc["found"], "yes");
-    assert_eq!(inc["reaches"], "common-auth,ghost,loop-a,loop-b");
+    assert_eq!(&inc["found"], "yes");
+    assert_eq!(&inc["reaches"], "common-auth,ghost,loop-a,loop-b");
     assert!(!inc.contains_key("loop"));
-    assert_eq!(by(&items, "loop-a:@include:loop-b")["loop"], "yes");
+    assert_eq!(&by(&items, "loop-a:@include:loop-b")["loop"], "yes");
     // pam.conf is ignored by PAM when pam.d exists, and said so.
     assert_eq!(
-        by(&items, "pam.conf/ftp:auth:pam_unix.so")["ignored"],
+        &by(&items, "pam.conf/ftp:auth:pam_unix.so")["ignored"],
         "etc/pam.d exists"
     );
 }
@@ -225,7 +222,7 @@ fn hostile_files_are_reported_not_followed() {
     let items = PamStacks.collect(&Host::new(r)).unwrap();
     let fifo = by(&items, "fifo:unreadable");
     assert_eq!(
-        fifo["error"], "not a regular file",
+        &fifo["error"], "not a regular file",
         "a FIFO never blocks the scan"
     );
     assert!(

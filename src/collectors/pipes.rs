@@ -30,9 +30,9 @@ impl Collector for ListPipes {
             .iter()
             .map(|s| {
                 let mut fields = Fields::new();
-                fields.insert("owner".into(), host.user_name(s.uid));
-                fields.insert("group".into(), host.group_name(s.gid));
-                fields.insert("perm".into(), mode_string(s.mode));
+                fields.insert("owner", host.user_name(s.uid));
+                fields.insert("group", host.group_name(s.gid));
+                fields.insert("perm", mode_string(s.mode));
                 Item {
                     key: host.display(&s.path),
                     fields,
@@ -92,8 +92,8 @@ mod tests {
         let items = ListPipes.collect(&host).unwrap();
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["/run/app/ctl", "/run/p\\xff\\x0ai"]);
-        assert_eq!(items[0].fields["perm"], "prw--w--w-");
-        assert_eq!(items[0].fields["owner"], "app");
+        assert_eq!(&items[0].fields["perm"], "prw--w--w-");
+        assert_eq!(&items[0].fields["owner"], "app");
         let raw = crate::host::unescape_bytes(&items[1].key).unwrap();
         assert_eq!(host.path(OsStr::from_bytes(&raw)), odd);
 
@@ -134,7 +134,7 @@ mod tests {
             .iter()
             .find(|i| i.key == key)
             .expect("live walk found the FIFO");
-        assert_eq!(item.fields["perm"], "prw-------");
-        assert_eq!(item.fields["owner"], "root");
+        assert_eq!(&item.fields["perm"], "prw-------");
+        assert_eq!(&item.fields["owner"], "root");
     }
 }

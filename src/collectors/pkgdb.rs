@@ -102,7 +102,7 @@ pub fn owner(host: &Host, host_path: &str) -> Option<String> {
 pub fn attribute(host: &Host, host_path: &str, fields: &mut crate::model::Fields) {
     if has_database(host) {
         let pkg = owner(host, host_path).unwrap_or_else(|| "none".to_string());
-        fields.insert("package".into(), pkg);
+        fields.insert("package", pkg);
     }
 }
 
@@ -226,10 +226,10 @@ mod tests {
             items
                 .iter()
                 .find(|i| i.key == key)
-                .and_then(|i| i.fields.get("package").cloned())
+                .and_then(|i| i.fields.get("package"))
         };
-        assert_eq!(package("/usr/bin/ip").as_deref(), Some("iproute2"));
-        assert_eq!(package("/usr/bin/dropped-by-hand").as_deref(), Some("none"));
+        assert_eq!(package("/usr/bin/ip"), Some("iproute2"));
+        assert_eq!(package("/usr/bin/dropped-by-hand"), Some("none"));
 
         let bare = tempfile::tempdir().unwrap();
         let mut fields = crate::model::Fields::new();

@@ -107,20 +107,23 @@ fn rules_files_actions_and_pkla() {
     );
     let etc = by(&items, "rules /etc/polkit-1/rules.d/49-admin.rules");
     assert_eq!(
-        etc["overrides"],
+        &etc["overrides"],
         "/usr/share/polkit-1/rules.d/49-admin.rules"
     );
-    assert_eq!(etc["returns_yes"], "yes");
+    assert_eq!(&etc["returns_yes"], "yes");
     assert_eq!(etc["sha256"].len(), 64);
     let usr = by(&items, "rules /usr/share/polkit-1/rules.d/49-admin.rules");
-    assert_eq!(usr["overridden_by"], "/etc/polkit-1/rules.d/49-admin.rules");
+    assert_eq!(
+        &usr["overridden_by"],
+        "/etc/polkit-1/rules.d/49-admin.rules"
+    );
     assert!(!usr.contains_key("returns_yes"));
     let open = by(&items, "action org.example.open");
-    assert_eq!(open["allow_any"], "yes", "whitespace trimmed");
-    assert_eq!(open["allow_inactive"], "no");
-    assert_eq!(open["exec_path"], "/usr/libexec/example-helper");
+    assert_eq!(&open["allow_any"], "yes", "whitespace trimmed");
+    assert_eq!(&open["allow_inactive"], "no");
+    assert_eq!(&open["exec_path"], "/usr/libexec/example-helper");
     assert_eq!(
-        open["file"],
+        &open["file"],
         "/usr/share/polkit-1/actions/org.example.policy"
     );
     let active = by(&items, "action org.example.active");
@@ -129,10 +132,10 @@ fn rules_files_actions_and_pkla() {
         &items,
         "pkla /etc/polkit-1/localauthority/50-local.d/staff.pkla [Let staff mount]",
     );
-    assert_eq!(staff["identity"], "unix-group:staff");
-    assert_eq!(staff["result_active"], "yes");
+    assert_eq!(&staff["identity"], "unix-group:staff");
+    assert_eq!(&staff["result_active"], "yes");
     assert_eq!(
-        by(
+        &by(
             &items,
             "pkla /etc/polkit-1/localauthority/50-local.d/staff.pkla [Second]"
         )["identity"],

@@ -262,12 +262,12 @@ mod tests {
         let items = ListProcesses.collect(&Host::new(r)).unwrap();
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["root:nginx", "www-data:nginx", "www-data:passwd"]);
-        assert_eq!(items[0].fields["exe"], "/usr/sbin/nginx");
-        assert_eq!(items[0].fields["capabilities"], "full");
-        assert_eq!(items[1].fields["capabilities"], "none");
+        assert_eq!(&items[0].fields["exe"], "/usr/sbin/nginx");
+        assert_eq!(&items[0].fields["capabilities"], "full");
+        assert_eq!(&items[1].fields["capabilities"], "none");
         assert!(!items[1].fields.contains_key("effective_user"));
-        assert_eq!(items[2].fields["effective_user"], "root");
-        assert_eq!(items[2].fields["capabilities"], "0000000000003000");
+        assert_eq!(&items[2].fields["effective_user"], "root");
+        assert_eq!(&items[2].fields["capabilities"], "0000000000003000");
         assert!(!items[2].fields.contains_key("exe"));
     }
 
@@ -304,7 +304,7 @@ mod tests {
         );
         if nix::unistd::geteuid().is_root() {
             assert_eq!(user, "root");
-            assert_ne!(item.fields["capabilities"], "none");
+            assert_ne!(&item.fields["capabilities"], "none");
         }
         assert!(
             items

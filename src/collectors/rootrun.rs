@@ -114,7 +114,7 @@ impl Collector for RootRunWritable {
             ChangeKind::Removed => change.before.as_ref(),
             _ => change.after.as_ref(),
         };
-        let get = |f: &str| shown.and_then(|s| s.get(f)).map_or("", String::as_str);
+        let get = |f: &str| shown.and_then(|s| s.get(f)).unwrap_or("");
         let what = match get("what") {
             "" => "path",
             w => w,

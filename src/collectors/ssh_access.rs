@@ -84,13 +84,13 @@ impl Collector for SshAccess {
 
     fn message(&self, change: &Change) -> String {
         let f = change.after.as_ref().or(change.before.as_ref());
-        let get = |n: &str| f.and_then(|f| f.get(n)).cloned().unwrap_or_default();
+        let get = |n: &str| f.and_then(|f| f.get(n)).unwrap_or_default();
         let verb = match change.kind {
             ChangeKind::Added => "added",
             ChangeKind::Removed => "removed",
             ChangeKind::Modified => "",
         };
-        match (get("kind").as_str(), change.kind) {
+        match (get("kind"), change.kind) {
             ("key", ChangeKind::Added | ChangeKind::Removed) => {
                 let mut parts = vec![format!("type={}", get("type"))];
                 for n in ["comment", "forced_command", "from", "file", "strict_modes"] {

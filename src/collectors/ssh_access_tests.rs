@@ -66,24 +66,24 @@ fn keys_of_every_account_with_options_and_no_key_material() {
     let dir = fixture();
     let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
     let backup = by_key(&items, &format!("root:{ECDSA_FP}"));
-    assert_eq!(backup.fields["type"], "ecdsa-sha2-nistp256");
-    assert_eq!(backup.fields["comment"], "root@backup");
+    assert_eq!(&backup.fields["type"], "ecdsa-sha2-nistp256");
+    assert_eq!(&backup.fields["comment"], "root@backup");
     assert_eq!(
-        backup.fields["forced_command"],
+        &backup.fields["forced_command"],
         "/usr/local/bin/backup --from \"x\""
     );
-    assert_eq!(backup.fields["from"], "10.0.0.0/8");
+    assert_eq!(&backup.fields["from"], "10.0.0.0/8");
     assert!(backup.fields["options"].contains("no-pty"));
-    assert_eq!(backup.fields["file"], "/root/.ssh/authorized_keys");
-    assert_eq!(backup.fields["uid"], "0");
+    assert_eq!(&backup.fields["file"], "/root/.ssh/authorized_keys");
+    assert_eq!(&backup.fields["uid"], "0");
     let laptop = by_key(&items, &format!("root:{ED25519_FP}"));
-    assert_eq!(laptop.fields["options"], "restrict,environment=TOKEN");
+    assert_eq!(&laptop.fields["options"], "restrict,environment=TOKEN");
     assert!(!laptop.fields.contains_key("forced_command"));
 
     // authorized_keys2 is read by default; odd spacing; malformed lines reported.
     let alice = by_key(&items, &format!("alice:{ED25519_FP}"));
-    assert_eq!(alice.fields["comment"], "alice  at  laptop");
-    assert_eq!(alice.fields["file"], "/home/alice/.ssh/authorized_keys2");
+    assert_eq!(&alice.fields["comment"], "alice  at  laptop");
+    assert_eq!(&alice.fields["file"], "/home/alice/.ssh/authorized_keys2");
     let bad: Vec<&Item> = items
         .iter()
         .filter(|i| i.key.starts_with("alice:malformed:"))
@@ -91,11 +91,11 @@ fn keys_of_every_account_with_options_and_no_key_material() {
     assert_eq!(bad.len(), 2, "{bad:?}");
     assert!(
         bad.iter()
-            .any(|i| i.fields["malformed"] == "key data is not base64")
+            .any(|i| &i.fields["malformed"] == "key data is not base64")
     );
     assert!(
         bad.iter()
-            .any(|i| i.fields["malformed"] == "key data does not match its type")
+            .any(|i| &i.fields["malformed"] == "key data does not match its type")
     );
 
     // A group/world-writable file: sshd's StrictModes refuses it; said so, not hidden.
@@ -113,7 +113,7 @@ fn keys_of_every_account_with_options_and_no_key_material() {
     );
     assert!(link.fields["not_read"].contains("symlink"), "{link:?}");
     let fifo = by_key(&items, "carol:not read:/home/carol/.ssh/authorized_keys");
-    assert_eq!(fifo.fields["not_read"], "not a regular file");
+    assert_eq!(&fifo.fields["not_read"], "not a regular file");
 
     let all = serde_json::to_string(&items).unwrap();
     for secret in [
@@ -138,7 +138,7 @@ fn fingerprints_match_ssh_keygen() {
     let fps: Vec<&str> = items
         .iter()
         .filter(|i| i.key.starts_with("root:"))
-        .map(|i| i.fields["fingerprint"].as_str())
+        .map(|i| &i.fields["fingerprint"])
         .collect();
     assert_eq!(fps, [ECDSA_FP, ED25519_FP]);
     // Where ssh-keygen exists, it must agree on the very file read.
@@ -194,7 +194,7 @@ fn sshd_settings_first_value_wins_with_includes_matches_and_defaults() {
     let items = SshAccess.collect(&Host::new(r)).unwrap();
     let get = |k: &str| {
         let f = &by_key(&items, k).fields;
-        (f["value"].clone(), f["source"].clone())
+        (f["value"].to_string(), f["source"].to_string())
     };
     let dropin = "/etc/ssh/sshd_config.d/10-local.conf".to_string();
     let main = "/etc/ssh/sshd_config".to_string();
@@ -221,7 +221,7 @@ fn sshd_settings_first_value_wins_with_includes_matches_and_defaults() {
     by_key(&items, "sshd malformed /etc/ssh/sshd_config: UsePAM");
     // AuthorizedKeysFile is honoured: the central file is read, authorized_keys2 no longer.
     assert_eq!(
-        by_key(&items, &format!("alice:{ED25519_FP}")).fields["file"],
+        &by_key(&items, &format!("alice:{ED25519_FP}")).fields["file"],
         "/etc/ssh/keys/alice"
     );
     assert!(!items.iter().any(|i| i.key.starts_with("alice:malformed")));
@@ -261,11 +261,7 @@ fn messages() {
     let dir = fixture();
     let items = SshAccess.collect(&Host::new(dir.path())).unwrap();
     let k = by_key(&items, &format!("root:{ECDSA_FP}"));
-    let fields: Vec<(&str, &str)> = k
-        .fields
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
+    let fields: Vec<(&str, &str)> = k.fields.iter().collect();
     let c =
         crate::collectors::testing::change("ssh_access", ChangeKind::Added, &k.key, &[], &fields);
     let m = SshAccess.message(&c);
@@ -331,7 +327,7 @@ fn shipped_rules_fit_the_items() {
         ),
     );
     let items = SshAccess.collect(&Host::new(r)).unwrap();
-    assert_eq!(by_key(&items, "sshd StrictModes").fields["value"], "no");
+    assert_eq!(&by_key(&items, "sshd StrictModes").fields["value"], "no");
     crate::collectors::common::rules_check::assert_rules_fit("ssh_access", &items);
 }
 
@@ -360,7 +356,7 @@ fn symlinks_root_controls_are_followed_those_in_homes_are_not() {
     std::os::unix::fs::symlink(r.join("root/.ssh"), r.join("home/eve/.ssh")).unwrap();
     let items = SshAccess.collect(&Host::new(r)).unwrap();
     let sam = by_key(&items, &format!("sam:{ED25519_FP}"));
-    assert_eq!(sam.fields["file"], "/homes/sam/.ssh/authorized_keys");
+    assert_eq!(&sam.fields["file"], "/homes/sam/.ssh/authorized_keys");
     assert!(
         !items.iter().any(|i| i.key.starts_with("bin:")),
         "a home without keys is quiet"

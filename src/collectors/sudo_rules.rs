@@ -70,8 +70,8 @@ impl Collector for SudoRules {
         if dormant {
             for item in &mut items {
                 item.fields.insert(
-                    "dormant".into(),
-                    "no /etc/sudoers: active once sudo's default one includes sudoers.d".into(),
+                    "dormant",
+                    "no /etc/sudoers: active once sudo's default one includes sudoers.d",
                 );
             }
         }

@@ -61,22 +61,22 @@ fn rules_aliases_and_tags() {
     let dir = fixture();
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
     let root = by_key(&items, "root -> ALL:ALL: ALL");
-    assert_eq!(root.fields["runas"], "ALL:ALL");
-    assert_eq!(root.fields["all_commands"], "yes");
-    assert_eq!(root.fields["nopasswd"], "no");
-    assert_eq!(root.fields["setenv"], "yes", "implied by ALL");
-    assert_eq!(root.fields["file"], "/etc/sudoers");
+    assert_eq!(&root.fields["runas"], "ALL:ALL");
+    assert_eq!(&root.fields["all_commands"], "yes");
+    assert_eq!(&root.fields["nopasswd"], "no");
+    assert_eq!(&root.fields["setenv"], "yes", "implied by ALL");
+    assert_eq!(&root.fields["file"], "/etc/sudoers");
     // Odd spacing gives the same normalised key shape.
     by_key(&items, "%sudo -> ALL:ALL: ALL");
 
     let nopw = by_key(&items, "ADMINS -> root: SHUTDOWN");
-    assert_eq!(nopw.fields["who"], "alice,bob", "User_Alias resolved");
-    assert_eq!(nopw.fields["commands"], "/sbin/shutdown,/sbin/reboot");
-    assert_eq!(nopw.fields["nopasswd"], "yes");
+    assert_eq!(&nopw.fields["who"], "alice,bob", "User_Alias resolved");
+    assert_eq!(&nopw.fields["commands"], "/sbin/shutdown,/sbin/reboot");
+    assert_eq!(&nopw.fields["nopasswd"], "yes");
     assert!(!nopw.fields.contains_key("all_commands"));
     let pw = by_key(&items, "ADMINS -> root: /usr/bin/apt");
     assert_eq!(
-        pw.fields["nopasswd"], "no",
+        &pw.fields["nopasswd"], "no",
         "PASSWD overrides the earlier tag"
     );
 
@@ -84,18 +84,21 @@ fn rules_aliases_and_tags() {
         &items,
         "OPS on WEB -> www-data: /usr/bin/systemctl restart nginx, /usr/bin/journalctl",
     );
-    assert_eq!(ops.fields["hosts"], "web1,web2");
-    assert_eq!(ops.fields["who"], "carol");
+    assert_eq!(&ops.fields["hosts"], "web1,web2");
+    assert_eq!(&ops.fields["who"], "carol");
     by_key(&items, "#1000 -> root: /bin/true");
 
     let vi = by_key(&items, "alice -> root: /usr/bin/vi");
-    assert_eq!(vi.fields["noexec"], "yes");
+    assert_eq!(&vi.fields["noexec"], "yes");
     let env = by_key(&items, "alice on WEB -> root: /bin/env");
-    assert_eq!(env.fields["setenv"], "yes");
-    assert_eq!(env.fields["noexec"], "no", "a new host group starts afresh");
+    assert_eq!(&env.fields["setenv"], "yes");
+    assert_eq!(
+        &env.fields["noexec"], "no",
+        "a new host group starts afresh"
+    );
 
     let alias = by_key(&items, "alias Cmnd_Alias SHUTDOWN");
-    assert_eq!(alias.fields["members"], "/sbin/shutdown,/sbin/reboot");
+    assert_eq!(&alias.fields["members"], "/sbin/shutdown,/sbin/reboot");
     by_key(&items, "alias User_Alias OPS");
 }
 
@@ -103,29 +106,29 @@ fn rules_aliases_and_tags() {
 fn defaults_includes_and_malformed_lines() {
     let dir = fixture();
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
-    assert_eq!(by_key(&items, "Defaults env_reset").fields["value"], "on");
+    assert_eq!(&by_key(&items, "Defaults env_reset").fields["value"], "on");
     assert_eq!(
-        by_key(&items, "Defaults mail_badpass").fields["value"],
+        &by_key(&items, "Defaults mail_badpass").fields["value"],
         "on"
     );
     assert_eq!(
-        by_key(&items, "Defaults secure_path").fields["value"],
+        &by_key(&items, "Defaults secure_path").fields["value"],
         "/usr/sbin:/usr/bin"
     );
     let auth = by_key(&items, "Defaults:alice authenticate");
-    assert_eq!(auth.fields["value"], "off");
+    assert_eq!(&auth.fields["value"], "off");
     let keep = by_key(&items, "Defaults env_keep+=LD_PRELOAD HOME");
-    assert_eq!(keep.fields["op"], "+=");
-    assert_eq!(keep.fields["setting"], "env_keep");
+    assert_eq!(&keep.fields["op"], "+=");
+    assert_eq!(&keep.fields["setting"], "env_keep");
 
     // includedir: the drop-in, not README.txt nor old~ nor the subdirectory.
     let dave = by_key(&items, "dave -> ALL: ALL");
-    assert_eq!(dave.fields["file"], "/etc/sudoers.d/dropin");
-    assert_eq!(dave.fields["nopasswd"], "yes");
+    assert_eq!(&dave.fields["file"], "/etc/sudoers.d/dropin");
+    assert_eq!(&dave.fields["nopasswd"], "yes");
     assert!(!items.iter().any(|i| i.key.starts_with("skipped")));
     // A relative #include is relative to the including file's directory.
     assert_eq!(
-        by_key(&items, "eve -> root: /usr/bin/id").fields["file"],
+        &by_key(&items, "eve -> root: /usr/bin/id").fields["file"],
         "/etc/extra"
     );
     // The loop back to /etc/sudoers is reported, not followed.
@@ -139,7 +142,7 @@ fn defaults_includes_and_malformed_lines() {
     ] {
         let m = by_key(&items, &format!("malformed /etc/sudoers: {line}"));
         assert!(m.fields["malformed"].contains(why), "{m:?}");
-        assert_eq!(m.fields["line"], line);
+        assert_eq!(&m.fields["line"], line);
     }
 }
 
@@ -148,22 +151,22 @@ fn doas_rules() {
     let dir = fixture();
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
     let wheel = by_key(&items, "doas permit :wheel -> ALL: ALL");
-    assert_eq!(wheel.fields["persist"], "yes");
-    assert_eq!(wheel.fields["nopasswd"], "no");
-    assert_eq!(wheel.fields["all_commands"], "yes");
-    assert_eq!(wheel.fields["source"], "doas");
+    assert_eq!(&wheel.fields["persist"], "yes");
+    assert_eq!(&wheel.fields["nopasswd"], "no");
+    assert_eq!(&wheel.fields["all_commands"], "yes");
+    assert_eq!(&wheel.fields["source"], "doas");
     let pkill = by_key(
         &items,
         "doas permit alice -> root: /usr/bin/pkill -HUP nginx",
     );
-    assert_eq!(pkill.fields["nopasswd"], "yes");
+    assert_eq!(&pkill.fields["nopasswd"], "yes");
     assert!(!pkill.fields.contains_key("all_commands"));
     assert_eq!(
-        by_key(&items, "doas deny bob -> ALL: ALL").fields["action"],
+        &by_key(&items, "doas deny bob -> ALL: ALL").fields["action"],
         "deny"
     );
     let carol = by_key(&items, "doas permit carol -> ALL: ALL");
-    assert_eq!(carol.fields["setenv_vars"], "PATH");
+    assert_eq!(&carol.fields["setenv_vars"], "PATH");
     let bad = by_key(&items, "malformed /etc/doas.conf: bogus line here");
     assert!(bad.fields["malformed"].contains("permit or deny"));
 }
@@ -232,7 +235,7 @@ fn shipped_rules_fit_the_items() {
     let dir = fixture();
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
     assert_eq!(
-        by_key(&items, "Defaults:bob env_reset").fields["value"],
+        &by_key(&items, "Defaults:bob env_reset").fields["value"],
         "off"
     );
     crate::collectors::common::rules_check::assert_rules_fit("sudo_rules", &items);
@@ -258,11 +261,7 @@ fn messages_say_what_a_rule_grants() {
     let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
     let msg = |key: &str, kind: ChangeKind| {
         let item = by_key(&items, key);
-        let f: Vec<(&str, &str)> = item
-            .fields
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
+        let f: Vec<(&str, &str)> = item.fields.iter().collect();
         let (before, after) = if kind == ChangeKind::Added {
             (&[][..], &f[..])
         } else {
@@ -313,9 +312,9 @@ fn drop_ins_without_sudoers_are_reported_dormant() {
     );
     let items = SudoRules.collect(&Host::new(r)).unwrap();
     let rule = by_key(&items, "nobody -> root: /bin/true");
-    assert_eq!(rule.fields["nopasswd"], "yes");
+    assert_eq!(&rule.fields["nopasswd"], "yes");
     assert!(rule.fields["dormant"].contains("no /etc/sudoers"));
-    assert_eq!(rule.fields["file"], "/etc/sudoers.d/pkg");
+    assert_eq!(&rule.fields["file"], "/etc/sudoers.d/pkg");
     let c = crate::rules::testing::change("sudo_rules", None, Some(rule.clone()));
     assert_eq!(c.severity, crate::model::Severity::High, "{c:?}");
     assert!(

@@ -31,10 +31,10 @@ impl Collector for ListSuids {
         let mut items = Vec::with_capacity(found.suid.len());
         for s in &found.suid {
             let mut fields = Fields::new();
-            fields.insert("owner".into(), host.user_name(s.uid));
-            fields.insert("group".into(), host.group_name(s.gid));
-            fields.insert("perm".into(), mode_string(s.mode));
-            fields.insert("size".into(), s.size.to_string());
+            fields.insert("owner", host.user_name(s.uid));
+            fields.insert("group", host.group_name(s.gid));
+            fields.insert("perm", mode_string(s.mode));
+            fields.insert("size", s.size.to_string());
             let hashed = host.hash_walked(&s.path);
             fswalk::content_fields(host, &s.path, s.mtime, hashed, &mut fields);
             let key = host.display(&s.path);
@@ -113,19 +113,19 @@ mod tests {
             ["/usr/bin/sneaky\\x0a\\xfe", "/usr/bin/su", "/usr/bin/wall"]
         );
         let su = &items[1];
-        assert_eq!(su.fields["perm"], "-rwsr-xr-x");
-        assert_eq!(su.fields["owner"], "root");
-        assert_eq!(su.fields["size"], "9");
+        assert_eq!(&su.fields["perm"], "-rwsr-xr-x");
+        assert_eq!(&su.fields["owner"], "root");
+        assert_eq!(&su.fields["size"], "9");
         assert_eq!(
             su.fields["sha256"],
             crate::collectors::common::sha256_bytes(b"su binary")
         );
         let wall = &items[2];
         assert_eq!(
-            (wall.fields["owner"].as_str(), wall.fields["group"].as_str()),
+            (&wall.fields["owner"], &wall.fields["group"]),
             ("mallory", "mail")
         );
-        assert_eq!(wall.fields["perm"], "-rwxr-sr-x");
+        assert_eq!(&wall.fields["perm"], "-rwxr-sr-x");
         let raw = crate::host::unescape_bytes(&items[0].key).unwrap();
         assert_eq!(host.path(OsStr::from_bytes(&raw)), odd);
     }
@@ -151,7 +151,7 @@ mod tests {
             .iter()
             .find(|i| i.key == key)
             .expect("live walk found it");
-        assert_eq!(item.fields["perm"], "-rwsr-xr-x");
+        assert_eq!(&item.fields["perm"], "-rwsr-xr-x");
         assert!(
             items
                 .iter()

@@ -215,7 +215,7 @@ mod tests {
         let got: Vec<String> = items
             .iter()
             .map(|i| {
-                let f = |n: &str| i.fields.get(n).map_or("-", String::as_str);
+                let f = |n: &str| i.fields.get(n).unwrap_or("-");
                 format!("{} {} {} {}", i.key, f("live"), f("configured"), f("file"))
             })
             .collect();
@@ -230,7 +230,7 @@ mod tests {
                 "malformed /etc/sysctl.d/50-default.conf: this line is wrong - - -",
             ]
         );
-        assert_eq!(items[5].fields["line"], "2");
+        assert_eq!(&items[5].fields["line"], "2");
         // kernel.sysrq is set only in the vendor 50-default.conf, which /etc's file hides.
         assert!(!items.iter().any(|i| i.key == "kernel.sysrq"));
     }
@@ -257,7 +257,7 @@ mod tests {
         let items = SysctlHardening.collect(&Host::new("/")).unwrap();
         let aslr = items.iter().find(|i| i.key == "kernel.randomize_va_space");
         let expected = std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").unwrap();
-        assert_eq!(aslr.unwrap().fields["live"], expected.trim());
+        assert_eq!(&aslr.unwrap().fields["live"], expected.trim());
     }
 
     proptest::proptest! {

@@ -235,15 +235,15 @@ mod tests {
         let keys: Vec<&str> = m.keys().copied().collect();
         assert_eq!(keys, ["apache2", "odd\\x0aname", "quiet"]);
         let a = m["apache2"];
-        assert_eq!(a["runlevels"], "2,3,4,5");
-        assert_eq!(a["stop_runlevels"], "0,1,6");
-        assert_eq!(a["perm"], "-rwxr-xr-x");
+        assert_eq!(&a["runlevels"], "2,3,4,5");
+        assert_eq!(&a["stop_runlevels"], "0,1,6");
+        assert_eq!(&a["perm"], "-rwxr-xr-x");
         assert_eq!(
             a["sha256"],
             crate::collectors::common::sha256_bytes(b"#!/bin/sh\necho apache\n")
         );
         assert_eq!(
-            m["quiet"]["runlevels"], "S",
+            &m["quiet"]["runlevels"], "S",
             "Sbroken has no priority digits"
         );
         assert!(!m["odd\\x0aname"].contains_key("runlevels"));
@@ -263,7 +263,7 @@ mod tests {
         .unwrap();
         let items = ListSysvinitJobs.collect(&host()).unwrap();
         let m = by_key(&items);
-        assert_eq!(m[RC_LOCAL]["perm"], "-rwxr-xr-x");
+        assert_eq!(&m[RC_LOCAL]["perm"], "-rwxr-xr-x");
         assert!(m[RC_LOCAL].contains_key("sha256"));
     }
 
@@ -280,7 +280,7 @@ mod tests {
         link(dir.path(), "etc/rc.d/rc3.d/S10network", "../init.d/network");
         let items = ListSysvinitJobs.collect(&Host::new(dir.path())).unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].fields["runlevels"], "3");
+        assert_eq!(&items[0].fields["runlevels"], "3");
     }
 
     #[test]

@@ -234,7 +234,7 @@ garbage
         let sem = ListSem.collect(&host).unwrap();
         assert_eq!(sem.len(), 1, "the row with a bad id is skipped");
         assert_eq!(sem[0].key, "0x416cd7cc");
-        assert_eq!(sem[0].fields["nsems"], "3");
+        assert_eq!(&sem[0].fields["nsems"], "3");
         let msg = ListMsq.collect(&host).unwrap();
         assert_eq!(msg[0].key, "0x137fd83a");
         assert_eq!(
@@ -336,7 +336,7 @@ garbage
             new[0].key
         );
         for (k, v) in expect {
-            assert_eq!(new[0].fields[*k], *v, "{k}");
+            assert_eq!(&new[0].fields[*k], *v, "{k}");
         }
         let key = new[0].key.clone();
         drop(guard);

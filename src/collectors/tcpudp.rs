@@ -92,7 +92,7 @@ impl Collector for ListTcpudpPorts {
                 let f = change.after.clone().unwrap_or_default();
                 let about: Vec<String> = ["process", "user"]
                     .iter()
-                    .filter_map(|n| f.get(*n).map(|v| format!("{n} {v}")))
+                    .filter_map(|n| f.get(n).map(|v| format!("{n} {v}")))
                     .collect();
                 let mut msg = format!("port {port} {proto} opened on {ip}");
                 if !about.is_empty() {
@@ -228,10 +228,10 @@ mod tests {
         );
         let by = |k: &str| items.iter().find(|i| i.key == k).unwrap();
         // Two sockets on one key: users merged, the readable owner kept.
-        assert_eq!(by("tcp 0.0.0.0:2024").fields["user"], "1000,root");
-        assert_eq!(by("tcp 0.0.0.0:2024").fields["process"], "sshd");
-        assert_eq!(by("tcp6 [::]:22").fields["process"], "sshd");
-        assert_eq!(by("udp 127.0.0.53:53").fields["user"], "systemd-resolve");
+        assert_eq!(&by("tcp 0.0.0.0:2024").fields["user"], "1000,root");
+        assert_eq!(&by("tcp 0.0.0.0:2024").fields["process"], "sshd");
+        assert_eq!(&by("tcp6 [::]:22").fields["process"], "sshd");
+        assert_eq!(&by("udp 127.0.0.53:53").fields["user"], "systemd-resolve");
         assert!(!by("tcp 127.0.0.1:53").fields.contains_key("process"));
         assert!(items.iter().all(|i| !i.fields.contains_key("inode")));
     }

@@ -268,22 +268,22 @@ mod tests {
             ]
         );
         let run = by(&items, "60-test.rules RUN+= /usr/bin/x --arg \"q\"");
-        assert_eq!(run["match"], "ACTION==\"add\", SUBSYSTEM==\"usb\"");
-        assert_eq!(run["file"], "/usr/lib/udev/rules.d/60-test.rules");
+        assert_eq!(&run["match"], "ACTION==\"add\", SUBSYSTEM==\"usb\"");
+        assert_eq!(&run["file"], "/usr/lib/udev/rules.d/60-test.rules");
         assert_eq!(
-            by(&items, "60-test.rules RUN{program}+= /etc/hook.sh")["match"],
+            &by(&items, "60-test.rules RUN{program}+= /etc/hook.sh")["match"],
             "SUBSYSTEM==\"net\""
         );
         assert_eq!(
-            by(
+            &by(
                 &items,
                 "60-test.rules RUN{builtin}+= kmod load $env{MODALIAS}"
             )["builtin"],
             "yes"
         );
-        assert_eq!(by(&items, "file 60-test.rules")["rules"], "8");
+        assert_eq!(&by(&items, "file 60-test.rules")["rules"], "8");
         assert_eq!(
-            by(&items, "file 70-vendor.rules")["file"],
+            &by(&items, "file 70-vendor.rules")["file"],
             "/etc/udev/rules.d/70-vendor.rules"
         );
         let bad = by(
@@ -291,7 +291,7 @@ mod tests {
             "malformed /usr/lib/udev/rules.d/60-test.rules: KERNEL==\"bad\" RUN+= oops",
         );
         assert_eq!(
-            (bad["line"].as_str(), bad["error"].as_str()),
+            (&bad["line"], &bad["error"]),
             ("9", "expected a double-quoted value")
         );
     }
@@ -301,8 +301,8 @@ mod tests {
         let dir = root();
         let items = UdevRules.collect(&Host::new(dir.path())).unwrap();
         let masked = by(&items, "file 80-masked.rules");
-        assert_eq!(masked["masked"], "yes");
-        assert_eq!(masked["file"], "/etc/udev/rules.d/80-masked.rules");
+        assert_eq!(&masked["masked"], "yes");
+        assert_eq!(&masked["file"], "/etc/udev/rules.d/80-masked.rules");
         assert!(!items.iter().any(|i| i.key.contains("/never")));
     }
 

@@ -118,7 +118,7 @@ impl Collector for SystemdUnitfiles {
             ChangeKind::Added => {
                 let parts: Vec<String> = ["state", "wanted_by", "alias_of", "exec"]
                     .iter()
-                    .filter_map(|f| after.get(*f).map(|v| format!("{f}={v}")))
+                    .filter_map(|f| after.get(f).map(|v| format!("{f}={v}")))
                     .collect();
                 format!("{subject} added ({})", parts.join(", "))
             }
@@ -139,13 +139,12 @@ impl Collector for SystemdUnitfiles {
                     before
                         .keys()
                         .chain(after.keys())
-                        .map(String::as_str)
                         .filter(|n| !order.contains(n)),
                 );
                 names.dedup();
                 let parts: Vec<String> = names
                     .into_iter()
-                    .filter(|n| before.get(*n) != after.get(*n))
+                    .filter(|n| before.get(n) != after.get(n))
                     .map(|n| match n {
                         "sha256" => "content changed".to_string(),
                         _ => format!(
@@ -677,42 +676,42 @@ mod tests {
         let items = SystemdUnitfiles.collect(&Host::new(dir.path())).unwrap();
         let m = by_key(&items);
         let ssh = m["ssh.service"];
-        assert_eq!(ssh["state"], "enabled");
-        assert_eq!(ssh["wanted_by"], "multi-user.target");
-        assert_eq!(ssh["path"], "/usr/lib/systemd/system/ssh.service");
+        assert_eq!(&ssh["state"], "enabled");
+        assert_eq!(&ssh["wanted_by"], "multi-user.target");
+        assert_eq!(&ssh["path"], "/usr/lib/systemd/system/ssh.service");
         assert_eq!(ssh["sha256"], sha256_bytes(SSH.as_bytes()));
         assert_eq!(
-            ssh["exec"], "/usr/sbin/sshd -D -p 2222",
+            &ssh["exec"], "/usr/sbin/sshd -D -p 2222",
             "drop-in resets ExecStart"
         );
         let (conf, hash) = ssh["dropins"].split_once(':').unwrap();
         assert_eq!(conf, "override.conf");
         assert_eq!(hash.len(), 12);
-        assert_eq!(m["getty@.service"]["state"], "enabled");
-        assert_eq!(m["getty@.service"]["wanted_by"], "getty.target");
-        assert_eq!(m["sshd.service"]["state"], "alias");
-        assert_eq!(m["sshd.service"]["alias_of"], "ssh.service");
-        assert_eq!(m["masked.service"]["state"], "masked");
+        assert_eq!(&m["getty@.service"]["state"], "enabled");
+        assert_eq!(&m["getty@.service"]["wanted_by"], "getty.target");
+        assert_eq!(&m["sshd.service"]["state"], "alias");
+        assert_eq!(&m["sshd.service"]["alias_of"], "ssh.service");
+        assert_eq!(&m["masked.service"]["state"], "masked");
         assert_eq!(
-            m["masked.service"]["path"],
+            &m["masked.service"]["path"],
             "/etc/systemd/system/masked.service"
         );
         assert!(!m["masked.service"].contains_key("sha256"));
-        assert_eq!(m["dangling.service"]["state"], "bad");
+        assert_eq!(&m["dangling.service"]["state"], "bad");
         assert_eq!(
-            m["static.service"]["state"], "static",
+            &m["static.service"]["state"], "static",
             "vendor links do not enable"
         );
-        assert_eq!(m["static.service"]["wanted_by"], "sysinit.target");
+        assert_eq!(&m["static.service"]["wanted_by"], "sysinit.target");
         assert!(!m["disabled.service"].contains_key("wanted_by"));
-        assert_eq!(m["disabled.service"]["state"], "disabled");
-        assert_eq!(m["disabled.service"]["exec"], "/opt/x    --flag");
+        assert_eq!(&m["disabled.service"]["state"], "disabled");
+        assert_eq!(&m["disabled.service"]["exec"], "/opt/x    --flag");
         assert_eq!(
-            m["broken.service"]["exec"], "/bin/ok",
+            &m["broken.service"]["exec"], "/bin/ok",
             "malformed lines skipped"
         );
-        assert_eq!(m["multi-user.target"]["state"], "static");
-        assert_eq!(m["user/dbus.service"]["state"], "disabled");
+        assert_eq!(&m["multi-user.target"]["state"], "static");
+        assert_eq!(&m["user/dbus.service"]["state"], "disabled");
         assert!(!m.contains_key("README"));
         assert!(
             items.iter().all(|i| !i.fields["path"].starts_with("/lib/")),
@@ -736,7 +735,7 @@ mod tests {
         write(split.path(), "usr/lib/systemd/system/new.service", "");
         let items = SystemdUnitfiles.collect(&Host::new(split.path())).unwrap();
         let m = by_key(&items);
-        assert_eq!(m["old.service"]["path"], "/lib/systemd/system/old.service");
+        assert_eq!(&m["old.service"]["path"], "/lib/systemd/system/old.service");
         assert!(m.contains_key("new.service"));
     }
 
@@ -758,10 +757,10 @@ mod tests {
         );
         let after = SystemdUnitfiles.collect(&host()).unwrap();
         let (b, a) = (by_key(&before), by_key(&after));
-        assert_eq!(a["disabled.service"]["state"], "enabled");
-        assert_eq!(a["disabled.service"]["wanted_by"], "multi-user.target");
+        assert_eq!(&a["disabled.service"]["state"], "enabled");
+        assert_eq!(&a["disabled.service"]["wanted_by"], "multi-user.target");
         assert_ne!(b["static.service"]["sha256"], a["static.service"]["sha256"]);
-        assert_eq!(a["static.service"]["exec"], "/bin/false");
+        assert_eq!(&a["static.service"]["exec"], "/bin/false");
     }
 
     #[test]

@@ -241,9 +241,9 @@ not an entry at all\n\
             ]
         );
         let by = |k: &str| &items.iter().find(|i| i.key == k).unwrap().fields;
-        assert_eq!(by("/run/sshd.sock")["type"], "stream");
-        assert_eq!(by("/run/sshd.sock")["process"], "sshd");
-        assert_eq!(by("@abstract/name")["type"], "seqpacket");
+        assert_eq!(&by("/run/sshd.sock")["type"], "stream");
+        assert_eq!(&by("/run/sshd.sock")["process"], "sshd");
+        assert_eq!(&by("@abstract/name")["type"], "seqpacket");
         assert!(!by("@abstract/name").contains_key("process"));
         assert!(items.iter().all(|i| !i.fields.contains_key("inode")));
     }
@@ -301,7 +301,7 @@ not an entry at all\n\
             .iter()
             .find(|i| i.key == key)
             .expect("our socket is listed");
-        assert_eq!(item.fields["type"], "stream");
+        assert_eq!(&item.fields["type"], "stream");
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert!(
             item.fields["process"]

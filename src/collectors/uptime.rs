@@ -66,7 +66,7 @@ mod tests {
         std::fs::write(p.join("boot_id"), "0123\n").unwrap();
         let items = Uptime.collect(&host).unwrap();
         assert_eq!(items[0].key, "boot");
-        assert_eq!(items[0].fields["boot_id"], "0123");
+        assert_eq!(&items[0].fields["boot_id"], "0123");
     }
 
     #[test]

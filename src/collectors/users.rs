@@ -85,7 +85,7 @@ impl Collector for CheckUsers {
             ChangeKind::Added => {
                 let parts: Vec<String> = ["uid", "gid", "home", "shell"]
                     .iter()
-                    .filter_map(|n| after.get(*n).map(|v| format!("{n}={v}")))
+                    .filter_map(|n| after.get(n).map(|v| format!("{n}={v}")))
                     .collect();
                 format!("user {key} added ({})", parts.join(", "))
             }
@@ -155,20 +155,18 @@ fn parse_shadow(text: &str) -> Vec<Vec<&str>> {
 fn split_password(change: &Change) -> (bool, Option<Change>) {
     let pw_changed = PASSWORD_FIELDS.iter().any(|n| {
         *n != "lastchg"
-            && (change.before.as_ref().is_some_and(|f| f.contains_key(*n))
-                || change.after.as_ref().is_some_and(|f| f.contains_key(*n)))
+            && (change.before.as_ref().is_some_and(|f| f.contains_key(n))
+                || change.after.as_ref().is_some_and(|f| f.contains_key(n)))
     });
     let unreadable = visibility(change).is_some();
     let strip = |f: &Option<Fields>| {
         f.as_ref().map(|f| {
             f.iter()
-                .filter(|(k, _)| {
-                    let k = k.as_str();
+                .filter(|&(k, _)| {
                     // When shadow became (un)readable, its aging columns come and go with it.
                     !(pw_changed && PASSWORD_FIELDS.contains(&k)
                         || unreadable && SHADOW_AGING.contains(&k))
                 })
-                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<Fields>()
         })
     };
@@ -189,7 +187,9 @@ fn password_text(change: &Change) -> String {
         Some(true) => return "readable again".to_string(),
         None => {}
     }
-    let state = |f: &Option<Fields>| f.as_ref().and_then(|f| f.get("password").cloned());
+    fn state(f: &Option<Fields>) -> Option<&str> {
+        f.as_ref().and_then(|f| f.get("password"))
+    }
     match (state(&change.before), state(&change.after)) {
         (Some(a), Some(b)) if a != b => format!("changed from {a} to {b}"),
         _ => "changed".to_string(),
@@ -273,25 +273,25 @@ mod tests {
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["root", "daemon", "alice", "legacy"]);
         let root = find(&items, "root");
-        assert_eq!(root["uid"], "0");
-        assert_eq!(root["home"], "/root", "the first root entry wins");
-        assert_eq!(root["password"], "set");
-        assert_eq!(root["password_in"], "shadow");
+        assert_eq!(&root["uid"], "0");
+        assert_eq!(&root["home"], "/root", "the first root entry wins");
+        assert_eq!(&root["password"], "set");
+        assert_eq!(&root["password_in"], "shadow");
         assert_eq!(root["password_fingerprint"], fingerprint(HASH));
         assert_eq!(root["password_fingerprint"].len(), 16);
-        assert_eq!(root["max"], "99999");
+        assert_eq!(&root["max"], "99999");
         assert!(
             !root.contains_key("inactive"),
             "empty shadow columns are omitted"
         );
-        assert_eq!(find(&items, "daemon")["password"], "locked");
+        assert_eq!(&find(&items, "daemon")["password"], "locked");
         let alice = find(&items, "alice");
-        assert_eq!(alice["password"], "locked");
-        assert_eq!(alice["gecos"], "Alice,,,");
-        assert_eq!(alice["expire"], "20000");
+        assert_eq!(&alice["password"], "locked");
+        assert_eq!(&alice["gecos"], "Alice,,,");
+        assert_eq!(&alice["expire"], "20000");
         let legacy = find(&items, "legacy");
-        assert_eq!(legacy["password"], "none");
-        assert_eq!(legacy["password_in"], "passwd");
+        assert_eq!(&legacy["password"], "none");
+        assert_eq!(&legacy["password_in"], "passwd");
     }
 
     #[test]
@@ -309,7 +309,7 @@ mod tests {
         let dir = root_with(Some(PASSWD), None);
         let items = collect(&dir);
         assert!(!find(&items, "root").contains_key("password"));
-        assert_eq!(find(&items, "legacy")["password"], "none");
+        assert_eq!(&find(&items, "legacy")["password"], "none");
         // A shadow that cannot be read (a directory here) is not fatal either.
         std::fs::create_dir(dir.path().join("etc/shadow")).unwrap();
         assert_eq!(collect(&dir).len(), 4);

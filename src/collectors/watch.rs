@@ -253,7 +253,7 @@ pub fn watch_message(change: &Change) -> String {
         .after
         .as_ref()
         .and_then(|f| f.get("package_digest"))
-        .map(|v| v[..].to_string());
+        .map(str::to_string);
     let Some(verdict) = verdict.filter(|_| change.kind == ChangeKind::Modified) else {
         return tree_message(change);
     };

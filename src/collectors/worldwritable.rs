@@ -45,7 +45,7 @@ impl Collector for WorldWritable {
             ChangeKind::Removed => change.before.as_ref(),
             _ => change.after.as_ref(),
         };
-        let get = |f: &str| shown.and_then(|s| s.get(f)).map_or("", String::as_str);
+        let get = |f: &str| shown.and_then(|s| s.get(f)).unwrap_or("");
         let subject = match get("what") {
             "dir" => format!("world-writable dir {} without sticky bit", change.key),
             _ => format!("world-writable file {}", change.key),
@@ -105,13 +105,7 @@ mod tests {
         let items = WorldWritable.collect(&Host::new(r)).unwrap();
         let got: Vec<(&str, &str, &str)> = items
             .iter()
-            .map(|i| {
-                (
-                    i.key.as_str(),
-                    i.fields["what"].as_str(),
-                    i.fields["perm"].as_str(),
-                )
-            })
+            .map(|i| (i.key.as_str(), &i.fields["what"], &i.fields["perm"]))
             .collect();
         assert_eq!(
             got,
@@ -121,7 +115,7 @@ mod tests {
                 ("/usr/share/open", "dir", "drwxrwxrwx"),
             ]
         );
-        assert_eq!(items[2].fields["owner"], "root");
+        assert_eq!(&items[2].fields["owner"], "root");
         let change = crate::collectors::testing::change(
             "world_writable",
             ChangeKind::Added,
@@ -160,8 +154,8 @@ mod tests {
         let items = WorldWritable.collect(&Host::new("/")).unwrap();
         let find = |p: &Path| items.iter().find(|i| i.key == p.display().to_string());
         let item = find(open.path()).expect("found by the walk");
-        assert_eq!(item.fields["what"], "dir");
-        assert_eq!(item.fields["perm"], "drwxrwxrwx");
+        assert_eq!(&item.fields["what"], "dir");
+        assert_eq!(&item.fields["perm"], "drwxrwxrwx");
         assert!(find(sticky.path()).is_none(), "sticky: not listed");
     }
 }

@@ -245,13 +245,13 @@ fn with_package(collector: &str, key: &str, severity: Severity, package: &str) -
 fn a_package_operation_is_named_on_top_and_changes_grouped_by_package() {
     let mut installed = change("list_packages", "nginx", Severity::Low);
     installed.after = Some(Fields::from([
-        ("version".to_string(), "1.24.0-1".to_string()),
-        ("status".to_string(), "install ok installed".to_string()),
+        ("version", "1.24.0-1"),
+        ("status", "install ok installed"),
     ]));
     let mut upgraded = change("list_packages", "libc6", Severity::Info);
     upgraded.kind = ChangeKind::Modified;
-    upgraded.before = Some(Fields::from([("version".into(), "2.36-9".into())]));
-    upgraded.after = Some(Fields::from([("version".into(), "2.36-9+deb12u4".into())]));
+    upgraded.before = Some(Fields::from([("version", "2.36-9")]));
+    upgraded.after = Some(Fields::from([("version", "2.36-9+deb12u4")]));
     let r = report(
         vec![
             with_package(

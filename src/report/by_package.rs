@@ -50,7 +50,7 @@ pub struct Operation {
 impl Operation {
     /// The operation a `list_packages` change records.
     pub fn of(change: &Change) -> Operation {
-        let get = |side: &Option<Fields>, name: &str| side.as_ref()?.get(name).cloned();
+        let get = |side: &Option<Fields>, name: &str| side.as_ref()?.get(name).map(str::to_string);
         let status = |side: &Option<Fields>| get(side, "status").unwrap_or_default();
         let clean = |s: &str| s.is_empty() || s == "install ok installed" || s == "installed";
         let (before, after) = (&change.before, &change.after);
@@ -195,7 +195,7 @@ fn plural(noun: &str) -> String {
 /// The package a change names: its `package` field (see the module text).
 pub fn package_of(c: &Change) -> Option<&str> {
     fn get(side: &Option<Fields>) -> Option<&str> {
-        side.as_ref()?.get("package").map(String::as_str)
+        side.as_ref()?.get("package")
     }
     match c.kind {
         ChangeKind::Removed => get(&c.before).or(get(&c.after)),

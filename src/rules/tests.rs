@@ -32,7 +32,7 @@ fn builtin_rules_parse_and_ids_are_unique() {
 fn outage_rules_hold_the_critical_sight_collectors() {
     let outage = |name: &str, kind| {
         let mut f = Fields::new();
-        f.insert("reason".into(), "x".into());
+        f.insert("reason", "x");
         let s = Subject {
             collector: name,
             kind,

@@ -258,7 +258,7 @@ async fn a_schema_5_database_migrates_in_place_and_keeps_its_scans() {
     let mut next = third.clone();
     if let Some(Outcome::Items(v)) = next.results.get_mut("check_etc") {
         let f = v.iter_mut().find(|i| i.key == "/etc/f1.conf").unwrap();
-        f.fields.insert("sha256".into(), "0".repeat(64));
+        f.fields.insert("sha256", "0".repeat(64));
     }
     let size_before: i64 = sqlx::query_scalar("SELECT sum(length(data)) FROM blobs")
         .fetch_one(&store.pool)

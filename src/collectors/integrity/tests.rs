@@ -114,8 +114,8 @@ fn malformed_md5sums_lines_are_items() {
     let m = by_key(&items);
     let malformed: Vec<(&str, &str)> = m
         .iter()
-        .filter(|(_, f)| f["state"] == "malformed")
-        .map(|(k, f)| (*k, f["line"].as_str()))
+        .filter(|(_, f)| &f["state"] == "malformed")
+        .map(|(k, f)| (*k, &f["line"]))
         .collect();
     assert_eq!(
         malformed,
@@ -131,7 +131,7 @@ fn malformed_md5sums_lines_are_items() {
             ("/var/lib/dpkg/info/fake.md5sums:7", "\\x1b[31m"),
         ]
     );
-    assert_eq!(m["/var/lib/dpkg/info/fake.md5sums:5"]["kind"], "md5sums");
+    assert_eq!(&m["/var/lib/dpkg/info/fake.md5sums:5"]["kind"], "md5sums");
     assert_eq!(
         fields(m["/usr/bin/../../etc/shadow"]),
         ("fake", "file", "unverified")

@@ -143,14 +143,7 @@ fn holes_are_found_and_safe_paths_are_not() {
     let m = by_key(&items);
     let got: Vec<(&str, &str, &str, &str)> = m
         .iter()
-        .map(|(k, f)| {
-            (
-                *k,
-                f["writable_by"].as_str(),
-                f["what"].as_str(),
-                f["used_by"].as_str(),
-            )
-        })
+        .map(|(k, f)| (*k, &f["writable_by"], &f["what"], &f["used_by"]))
         .collect();
     assert_eq!(
         got,
@@ -188,9 +181,9 @@ fn holes_are_found_and_safe_paths_are_not() {
             ("/var/lib/drop", "user:alice", "dir", "systemd:link.service"),
         ]
     );
-    assert_eq!(m["/opt/grp/run"]["perm"], "-rwxrwxr-x");
-    assert_eq!(m["/opt/grp/run"]["owner"], "root");
-    assert_eq!(m["/var/lib/drop"]["owner"], "alice");
+    assert_eq!(&m["/opt/grp/run"]["perm"], "-rwxrwxr-x");
+    assert_eq!(&m["/opt/grp/run"]["owner"], "root");
+    assert_eq!(&m["/var/lib/drop"]["owner"], "alice");
     // Idle: the same items again.
     assert_eq!(
         items,
@@ -284,7 +277,7 @@ fn acl_entries_name_their_user_and_group_within_the_mask() {
     }
     let items = RootRunWritable.collect(&Host::new(r)).unwrap();
     let safe = items.iter().find(|i| i.key == "/usr/bin/safe").unwrap();
-    assert_eq!(safe.fields["writable_by"], "user:alice,group:staff");
+    assert_eq!(&safe.fields["writable_by"], "user:alice,group:staff");
     assert!(
         safe.fields["used_by"].contains("systemd:safe.service"),
         "{:?}",
@@ -396,8 +389,8 @@ fn live_host_cron_entry_in_a_writable_dir() {
         .iter()
         .find(|i| i.key == key)
         .expect("the hole is found");
-    assert_eq!(item.fields["writable_by"], "other");
-    assert_eq!(item.fields["what"], "dir");
+    assert_eq!(&item.fields["writable_by"], "other");
+    assert_eq!(&item.fields["what"], "dir");
     assert_eq!(item.fields["used_by"], format!("cron:/etc/cron.d/{name}"));
     drop(tab);
     let items = RootRunWritable.collect(&Host::new("/")).unwrap();

@@ -57,7 +57,7 @@ fn describe(subject: &str, change: &Change, labels: &[(&str, &str)]) -> String {
         ChangeKind::Added => {
             let parts: Vec<String> = labels
                 .iter()
-                .filter_map(|(f, l)| after.get(*f).map(|v| format!("{l}={v}")))
+                .filter_map(|(f, l)| after.get(f).map(|v| format!("{l}={v}")))
                 .collect();
             if parts.is_empty() {
                 format!("{subject} added")
@@ -69,12 +69,12 @@ fn describe(subject: &str, change: &Change, labels: &[(&str, &str)]) -> String {
         ChangeKind::Modified => {
             let parts: Vec<String> = labels
                 .iter()
-                .filter(|(f, _)| before.get(*f) != after.get(*f))
+                .filter(|(f, _)| before.get(f) != after.get(f))
                 .map(|(f, l)| {
                     format!(
                         "{l} from {} to {}",
-                        before.get(*f).unwrap_or(&none),
-                        after.get(*f).unwrap_or(&none)
+                        before.get(f).unwrap_or(&none),
+                        after.get(f).unwrap_or(&none)
                     )
                 })
                 .collect();
@@ -261,11 +261,9 @@ impl Collector for SystemdProps {
         })
     }
     fn message(&self, change: &Change) -> String {
-        let get = |f: &Option<Fields>| {
-            f.as_ref()
-                .and_then(|f| f.get("value").cloned())
-                .unwrap_or_default()
-        };
+        fn get(f: &Option<Fields>) -> &str {
+            f.as_ref().and_then(|f| f.get("value")).unwrap_or_default()
+        }
         match change.kind {
             ChangeKind::Added => format!(
                 "systemd property {} added (value={})",
