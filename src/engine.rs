@@ -124,10 +124,6 @@ impl Engine {
                 .await
                 .map_err(|e| Error::Internal(format!("scan thread failed: {e}")))?;
         *self.hashes.lock().unwrap_or_else(|p| p.into_inner()) = cache.take_current();
-        let digest_counts = self
-            .keep_digests(&scanned, &out.snapshot, &carried.rehashed_at, started_at)
-            .await;
-        drop(scanned);
         let finished_at = Utc::now();
         let meta = NewScan {
             label,
@@ -164,12 +160,27 @@ impl Engine {
             .filter(|(_, o)| matches!(o, crate::model::Outcome::Unavailable(_)))
             .map(|(n, _)| n.clone())
             .collect();
+        let worked: Vec<String> = out
+            .snapshot
+            .results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Items(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        // The snapshot goes before the digests are encoded: with a million-file tree both are
+        // large, and only one need be in memory at a time.
+        let (denied, elapsed) = (out.denied, out.elapsed);
+        drop(out.snapshot);
+        let digest_counts = self
+            .keep_digests(&scanned, &worked, &carried.rehashed_at, started_at)
+            .await;
+        drop(scanned);
         Ok(ScanResult {
             info: self.store.get(info.id).await?,
             report,
             items,
-            denied: out.denied,
-            elapsed: out.elapsed,
+            denied,
+            elapsed,
             unavailable,
             files_hashed: digest_counts.0,
             files_carried: digest_counts.1,
@@ -219,7 +230,7 @@ impl Engine {
     async fn keep_digests(
         &self,
         host: &Host,
-        snapshot: &Snapshot,
+        worked: &[String],
         rehashed_at: &HashMap<String, i64>,
         started_at: DateTime<Utc>,
     ) -> (u64, u64) {
@@ -228,7 +239,7 @@ impl Engine {
             let (hashed, reused) = cache.counts();
             counts.0 += hashed;
             counts.1 += reused;
-            if !matches!(snapshot.results.get(&name), Some(Outcome::Items(_))) {
+            if !worked.contains(&name) {
                 continue;
             }
             let row = store::StoredDigests {
