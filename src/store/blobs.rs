@@ -15,7 +15,7 @@
 //! output is stored, and later deltas start from it.
 
 use std::cmp::Ordering;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -95,20 +95,28 @@ pub fn encode(items: &[Item], json_len: u64, base: Option<(&str, &[Item])>) -> (
     (compressed(items, json_len), false)
 }
 
-/// Reads a stored blob (compressed or not, whole or delta).
+/// Reads a stored blob (compressed or not, whole or delta). A compressed blob is parsed as it
+/// is decompressed: a million items' JSON (~190 MB) is never held whole.
 pub fn decode(data: &[u8]) -> Result<Stored, String> {
-    let plain;
-    let bytes = if data.starts_with(&ZSTD_MAGIC) {
-        plain = zstd::stream::decode_all(data).map_err(|e| format!("cannot decompress: {e}"))?;
-        &plain[..]
-    } else {
-        data
-    };
-    match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes)
+    if !data.starts_with(&ZSTD_MAGIC) {
+        return match data.first() {
+            Some(b'{') => serde_json::from_slice(data)
+                .map(Stored::Delta)
+                .map_err(|e| format!("bad delta: {e}")),
+            _ => serde_json::from_slice(data)
+                .map(Stored::Whole)
+                .map_err(|e| e.to_string()),
+        };
+    }
+    let cannot = |e: io::Error| format!("cannot decompress: {e}");
+    // serde_json reads a byte at a time: the buffer keeps that off the decompressor.
+    let mut json =
+        BufReader::with_capacity(64 * 1024, zstd::Decoder::with_buffer(data).map_err(cannot)?);
+    match json.fill_buf().map_err(cannot)?.first() {
+        Some(b'{') => serde_json::from_reader(json)
             .map(Stored::Delta)
             .map_err(|e| format!("bad delta: {e}")),
-        _ => serde_json::from_slice(bytes)
+        _ => serde_json::from_reader(json)
             .map(Stored::Whole)
             .map_err(|e| e.to_string()),
     }
