@@ -1,5 +1,5 @@
 //! Bench: where the time and memory of a `check_etc` scan over a big tree go, phase by phase —
-//! the walk (collect), JSON encoding and hashing, `Store::save`, `Store::load` of the previous
+//! the walk (collect), hashing the output's JSON, `Store::save`, `Store::load` of the previous
 //! scan, and the diff — the same steps `dawgctl --local -c check_etc scan` takes.
 //!
 //! `PHASES_ROOT=DIR cargo bench --bench phases` scans DIR (as `--root DIR`), twice, into a temp
@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use dawgmon::collectors::{self, common::sha256_bytes};
+use dawgmon::collectors;
 use dawgmon::diff::diff;
 use dawgmon::host::Host;
 use dawgmon::hostfs::digests::DigestCache;
 use dawgmon::model::Outcome;
 use dawgmon::scan::{self, ScanOptions};
-use dawgmon::store::{NewScan, Store};
+use dawgmon::store::{NewScan, Store, content_hash};
 
 struct Clock {
     t: Instant,
@@ -110,19 +110,17 @@ async fn main() {
         let Some(Outcome::Items(items)) = out.snapshot.results.get("check_etc") else {
             panic!("check_etc did not run: {:?}", out.snapshot.results);
         };
-        let json = serde_json::to_vec(items).expect("serialises");
-        clock.lap("encode JSON");
-        let hash = sha256_bytes(&json);
-        clock.lap("sha256 of the JSON");
+        // As Store::save hashes: the JSON streamed through sha256, never held.
+        let (hash, json_len) = content_hash(items);
+        clock.lap("sha256 of the JSON (streamed)");
         if full {
             println!(
                 "      {} items, {} of JSON, hash {}",
                 items.len(),
-                common::mb(json.len() as u64),
+                common::mb(json_len),
                 &hash[..12]
             );
         }
-        drop(json);
         let now = Utc::now();
         let meta = NewScan {
             label: None,

@@ -6,6 +6,12 @@
 //! [`Store::save`] (no retention), closing the store (which checkpoints the WAL) before each
 //! measurement of database + WAL size. Under `cargo test` it runs a few saves of a small
 //! synthetic snapshot instead.
+//!
+//! `STORE_ITEMS=1000000 cargo bench --bench store` measures one huge output instead (a
+//! synthetic check_etc of that many files): its first save, an unchanged save, a save with one
+//! file changed, and the load of the previous output that the diff then needs, each with its
+//! wall time and peak resident memory (VmHWM, reset before each step). Under `cargo test` a
+//! 2,000-item version of it runs too, checking what each save adds to the database.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -18,7 +24,7 @@ use dawgmon::collectors;
 use dawgmon::host::Host;
 use dawgmon::model::{Item, Outcome, Snapshot};
 use dawgmon::scan::{self, ScanOptions};
-use dawgmon::store::{NewScan, Store};
+use dawgmon::store::{Loaded, NewScan, Saved, Store};
 
 fn meta() -> NewScan {
     let now = Utc::now();
@@ -108,9 +114,118 @@ async fn save_range(
         .sum()
 }
 
+/// A check_etc-like item: a file with owner, group, mode, size, type and content hash (about
+/// 190 bytes of JSON, as on a real tree).
+fn file_item(n: usize, version: usize) -> Item {
+    let digest = format!(
+        "{:016x}",
+        (n as u64 ^ (version as u64) << 40).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    );
+    Item::new(format!("/srv/tree/d{:04}/f{n:07}.conf", n / 1000))
+        .with("group", "root")
+        .with("owner", "root")
+        .with("perm", "-rw-r--r--")
+        .with("sha256", digest.repeat(4))
+        .with("size", 1000 + n % 5000)
+        .with("type", "file")
+}
+
+/// Runs `step`, printing its wall time, the peak resident memory while it ran (VmHWM), and how
+/// far above the resident memory at its start that peak was (what the step itself cost).
+async fn measured<T>(quiet: bool, what: &str, step: impl std::future::Future<Output = T>) -> T {
+    common::reset_peak();
+    let rss = common::status_bytes("VmRSS").unwrap_or(0);
+    let t = Instant::now();
+    let out = step.await;
+    if !quiet {
+        let peak = common::status_bytes("VmHWM").unwrap_or(0);
+        println!(
+            "store_big_{what}: {:.3} s, peak RSS {} (+{})",
+            t.elapsed().as_secs_f64(),
+            common::mb(peak),
+            common::mb(peak.saturating_sub(rss)),
+        );
+    }
+    out
+}
+
+/// Size of the database at `path` once closed (the WAL checkpointed into it).
+fn settled_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Saves `snapshot` as step `what` (measured), in a store opened for it and closed after, and
+/// returns what the save handed back and how much the database grew.
+async fn save_step(
+    path: &std::path::Path,
+    snapshot: &Snapshot,
+    quiet: bool,
+    what: &str,
+) -> (Saved, u64) {
+    let before = settled_size(path);
+    let store = Store::open(path).await.expect("open the bench database");
+    let saved = measured(quiet, what, store.save_keeping_bases(&meta(), snapshot))
+        .await
+        .expect("save");
+    store.close().await;
+    (saved, settled_size(path) - before)
+}
+
+/// One huge output saved three times (new, unchanged, one item changed), then the previous
+/// output loaded for the diff as the engine loads it (taking what the save loaded) and read
+/// from the database as `dawgctl diff` does. Returns the database growth of each save.
+async fn big_output(n: usize, quiet: bool) -> [u64; 3] {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.db");
+    let mut snapshot = measured(quiet, "build", async {
+        let mut s = Snapshot::default();
+        s.results.insert(
+            "check_etc".into(),
+            Outcome::Items((0..n).map(|i| file_item(i, 0)).collect()),
+        );
+        s
+    })
+    .await;
+    let (_, first) = save_step(&path, &snapshot, quiet, "save_first").await;
+    let (prev, unchanged) = save_step(&path, &snapshot, quiet, "save_unchanged").await;
+    if let Some(Outcome::Items(v)) = snapshot.results.get_mut("check_etc") {
+        v[n / 2] = file_item(n / 2, 1);
+    }
+    let (saved, changed) = save_step(&path, &snapshot, quiet, "save_changed").await;
+    let store = Store::open(&path).await.expect("open the bench database");
+    let entries = store.manifest(prev.info.id).await.expect("manifest");
+    let id = prev.info.id;
+    let reused = store.load_entries(id, entries.clone(), saved.bases);
+    let reused = measured(quiet, "load_previous_reused", reused).await;
+    assert_eq!(reused.expect("load").results.len(), 1);
+    let read = store.load_entries(id, entries, Loaded::default());
+    let read = measured(quiet, "load_previous_read", read).await;
+    assert_eq!(read.expect("load").results.len(), 1);
+    store.close().await;
+    let grew = [first, unchanged, changed];
+    if !quiet {
+        println!("store_big_items={n}");
+        for (what, g) in ["first", "unchanged", "changed"].iter().zip(grew) {
+            println!("store_big_{what}_db_growth_bytes={g}");
+        }
+    }
+    grew
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let full = common::full_run();
+    let big = common::env_usize("STORE_ITEMS", 0);
+    if full && big > 0 {
+        big_output(big, false).await;
+        return;
+    }
+    if !full {
+        // An unchanged save adds about a scan row; one changed file adds about a small delta.
+        let grew = big_output(2_000, true).await;
+        assert!(grew[0] > 0, "{grew:?}");
+        assert!(grew[1] < 8_192 && grew[2] < 16_384, "{grew:?}");
+    }
     let (scans, changed_scans) = if full {
         (common::env_usize("STORE_SCANS", 1000), 100)
     } else {

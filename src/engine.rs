@@ -132,9 +132,17 @@ impl Engine {
             hostname: hostname(&self.root),
             root: self.root.display().to_string(),
         };
-        let info = self.store.save(&meta, &out.snapshot).await?;
+        // A changed output is stored as a delta against this collector's output in the scan
+        // before, which the store loads for that; the comparison below needs the same output
+        // (unless the collector failed or did not run in that scan: then an older one). The
+        // store hands back what it loaded, and `earlier_outcomes` uses an output from it when
+        // the hash matches, so a million-item output is read and decoded once. (The other way
+        // round, loading here first and passing bases into `save`, would need the new hashes,
+        // which only the store computes.)
+        let saved = self.store.save_keeping_bases(&meta, &out.snapshot).await?;
+        let info = saved.info;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let earlier = self.earlier_outcomes(info.id, &names).await?;
+        let earlier = self.earlier_outcomes(info.id, &names, saved.bases).await?;
         let report = report_against(earlier, &info, &out.snapshot, &self.rules);
         if report.from.is_some() {
             self.store
@@ -264,8 +272,13 @@ impl Engine {
     ///
     /// Only manifests (content hashes) are read to find them; the content is loaded only for
     /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
-    /// no diff.
-    async fn earlier_outcomes(&self, id: i64, names: &[String]) -> Result<Option<Earlier>, Error> {
+    /// no diff, and an output already in `loaded` (with the same hash) is not read again.
+    async fn earlier_outcomes(
+        &self,
+        id: i64,
+        names: &[String],
+        loaded: store::Loaded,
+    ) -> Result<Option<Earlier>, Error> {
         let Some(prev) = self.store.previous(id).await? else {
             return Ok(None);
         };
@@ -312,7 +325,7 @@ impl Engine {
         };
         let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
         found.retain(|n, _| compare.contains(n));
-        let old = self.store.load_entries(prev.id, found).await?;
+        let old = self.store.load_entries(prev.id, found, loaded).await?;
         Ok(Some(Earlier {
             prev,
             old,
@@ -329,7 +342,9 @@ impl Engine {
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
         let snapshot = self.store.load(to.id).await?;
         let names: Vec<String> = snapshot.results.keys().cloned().collect();
-        let earlier = self.earlier_outcomes(to.id, &names).await?;
+        let earlier = self
+            .earlier_outcomes(to.id, &names, store::Loaded::default())
+            .await?;
         let items = earlier.is_none().then(|| {
             snapshot
                 .results

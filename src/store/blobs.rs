@@ -15,8 +15,10 @@
 //! output is stored, and later deltas start from it.
 
 use std::cmp::Ordering;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::model::Item;
 
@@ -55,36 +57,66 @@ pub struct Delta {
     pub put: Vec<Item>,
 }
 
-/// What to store for `items` (whose canonical JSON is `json`), given the base (hash and items)
-/// it may be a delta against. Returns the bytes, and whether they are a delta.
-pub fn encode(json: &[u8], items: &[Item], base: Option<(&str, &[Item])>) -> (Vec<u8>, bool) {
+/// The content address of `items`, and the length of their canonical JSON: the sha256 of
+/// `serde_json::to_vec(items)`, computed by streaming the JSON through the hash, so a million
+/// items (~190 MB of JSON) are hashed without ever holding their JSON.
+pub fn content_hash(items: &[Item]) -> (String, u64) {
+    let mut sink = Sink {
+        hash: Some(Sha256::new()),
+        len: 0,
+        limit: u64::MAX,
+    };
+    write_json(&mut sink, items).expect("a sink without a limit accepts everything");
+    let digest = sink.hash.expect("hashing").finalize();
+    (hex::encode(digest), sink.len)
+}
+
+/// What to store for `items` (whose canonical JSON is `json_len` bytes, see [`content_hash`]),
+/// given the base (hash and items) it may be a delta against. Returns the bytes, and whether
+/// they are a delta. The JSON goes straight into the compressor: neither the whole output's
+/// JSON nor a large delta's is ever held uncompressed.
+pub fn encode(items: &[Item], json_len: u64, base: Option<(&str, &[Item])>) -> (Vec<u8>, bool) {
     // Deltas need both sides sorted by unique key (as `Outcome::normalized` leaves them);
     // anything else is stored whole, exactly as given.
     let sorted = |v: &[Item]| v.windows(2).all(|w| w[0].key < w[1].key);
     if let Some((hash, old)) = base.filter(|(_, old)| sorted(old) && sorted(items)) {
         let delta = diff(hash, old, items);
-        let data = serde_json::to_vec(&delta).expect("a delta serialises");
-        if data.len() < json.len() / 2 {
-            return (compress(data), true);
+        // Measured first, giving up as soon as it is too long to be worth it: a delta of a
+        // wholly changed output is never written out.
+        let mut sink = Sink {
+            hash: None,
+            len: 0,
+            limit: json_len / 2,
+        };
+        if write_json(&mut sink, &delta).is_ok() {
+            return (compressed(&delta, sink.len), true);
         }
     }
-    (compress(json.to_vec()), false)
+    (compressed(items, json_len), false)
 }
 
-/// Reads a stored blob (compressed or not, whole or delta).
+/// Reads a stored blob (compressed or not, whole or delta). A compressed blob is parsed as it
+/// is decompressed: a million items' JSON (~190 MB) is never held whole.
 pub fn decode(data: &[u8]) -> Result<Stored, String> {
-    let plain;
-    let bytes = if data.starts_with(&ZSTD_MAGIC) {
-        plain = zstd::stream::decode_all(data).map_err(|e| format!("cannot decompress: {e}"))?;
-        &plain[..]
-    } else {
-        data
-    };
-    match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes)
+    if !data.starts_with(&ZSTD_MAGIC) {
+        return match data.first() {
+            Some(b'{') => serde_json::from_slice(data)
+                .map(Stored::Delta)
+                .map_err(|e| format!("bad delta: {e}")),
+            _ => serde_json::from_slice(data)
+                .map(Stored::Whole)
+                .map_err(|e| e.to_string()),
+        };
+    }
+    let cannot = |e: io::Error| format!("cannot decompress: {e}");
+    // serde_json reads a byte at a time: the buffer keeps that off the decompressor.
+    let mut json =
+        BufReader::with_capacity(64 * 1024, zstd::Decoder::with_buffer(data).map_err(cannot)?);
+    match json.fill_buf().map_err(cannot)?.first() {
+        Some(b'{') => serde_json::from_reader(json)
             .map(Stored::Delta)
             .map_err(|e| format!("bad delta: {e}")),
-        _ => serde_json::from_slice(bytes)
+        _ => serde_json::from_reader(json)
             .map(Stored::Whole)
             .map_err(|e| e.to_string()),
     }
@@ -112,11 +144,23 @@ pub fn apply(base: Vec<Item>, delta: Delta) -> Vec<Item> {
     out
 }
 
+/// A [`Delta`] as written: it borrows from the outputs it is made of (a delta of a million
+/// changed items costs pointers, not copies), and serialises as a `Delta` does.
+#[derive(Serialize)]
+struct DeltaRef<'a> {
+    base: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    del: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    put: Vec<&'a Item>,
+}
+
 /// The delta from `old` to `new`, both sorted by key with unique keys.
-fn diff(base: &str, old: &[Item], new: &[Item]) -> Delta {
-    let mut d = Delta {
-        base: base.to_string(),
-        ..Delta::default()
+fn diff<'a>(base: &'a str, old: &'a [Item], new: &'a [Item]) -> DeltaRef<'a> {
+    let mut d = DeltaRef {
+        base,
+        del: Vec::new(),
+        put: Vec::new(),
     };
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
@@ -127,16 +171,16 @@ fn diff(base: &str, old: &[Item], new: &[Item]) -> Delta {
         };
         match order {
             Ordering::Less => {
-                d.del.push(old[i].key.clone());
+                d.del.push(&old[i].key);
                 i += 1;
             }
             Ordering::Greater => {
-                d.put.push(new[j].clone());
+                d.put.push(&new[j]);
                 j += 1;
             }
             Ordering::Equal => {
                 if old[i] != new[j] {
-                    d.put.push(new[j].clone());
+                    d.put.push(&new[j]);
                 }
                 i += 1;
                 j += 1;
@@ -146,11 +190,47 @@ fn diff(base: &str, old: &[Item], new: &[Item]) -> Delta {
     d
 }
 
-fn compress(data: Vec<u8>) -> Vec<u8> {
-    if data.len() <= COMPRESS_FROM {
-        return data;
+/// The JSON of `value` (`len` bytes), compressed when longer than [`COMPRESS_FROM`].
+fn compressed<T: Serialize + ?Sized>(value: &T, len: u64) -> Vec<u8> {
+    if len <= COMPRESS_FROM as u64 {
+        return serde_json::to_vec(value).expect("items serialise as JSON");
     }
-    zstd::stream::encode_all(&data[..], LEVEL).expect("zstd compresses in memory")
+    let mut zstd = zstd::Encoder::new(Vec::new(), LEVEL).expect("zstd starts in memory");
+    write_json(&mut zstd, value).expect("zstd compresses in memory");
+    zstd.finish().expect("zstd compresses in memory")
+}
+
+/// `serde_json::to_writer` through a buffer: serde writes a few bytes at a time, and both the
+/// hash and the compressor do better with large writes.
+fn write_json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    let mut buf = BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer(&mut buf, value)?;
+    buf.flush()
+}
+
+/// Where JSON goes to be hashed or measured: it counts the bytes, feeds them to `hash` if any,
+/// and fails once `limit` bytes are reached.
+struct Sink {
+    hash: Option<Sha256>,
+    len: u64,
+    limit: u64,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.len += buf.len() as u64;
+        if self.len >= self.limit {
+            return Err(io::Error::other("longer than the limit"));
+        }
+        if let Some(h) = &mut self.hash {
+            h.update(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +242,28 @@ mod tests {
         Item::new(key).with("v", v)
     }
 
+    /// `encode` as the store calls it: with the length [`content_hash`] measured.
+    fn encode_items(items: &[Item], base: Option<(&str, &[Item])>) -> (Vec<u8>, bool) {
+        encode(items, content_hash(items).1, base)
+    }
+
+    /// The streamed hash is the address blobs always had: sha256 of `serde_json::to_vec`, over
+    /// JSON that needs escaping and spans many buffer fills, and over nothing at all.
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_whole_json() {
+        let mut items: Vec<Item> = (0..5_000)
+            .map(|n| item(&format!("/etc/f{n:05}"), &"x".repeat(n % 50)))
+            .collect();
+        items.push(Item::new("/etc/\"quoted\"\n\u{7}é✓").with("target", "../\\x"));
+        items.push(Item::new("bare"));
+        for items in [&items[..], &items[..1], &[]] {
+            let json = serde_json::to_vec(items).unwrap();
+            let whole = hex::encode(Sha256::digest(&json));
+            assert_eq!(content_hash(items), (whole, json.len() as u64));
+        }
+        assert!(serde_json::to_vec(&items).unwrap().len() > 200_000);
+    }
+
     #[test]
     fn a_small_change_is_stored_as_a_small_delta() {
         let old: Vec<Item> = (0..10_000)
@@ -171,8 +273,7 @@ mod tests {
         new[5000] = item("/etc/f05000", "b");
         new.remove(7);
         new.push(item("/etc/zz", "new"));
-        let json = serde_json::to_vec(&new).unwrap();
-        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        let (data, is_delta) = encode_items(&new, Some(("h0", &old)));
         assert!(is_delta);
         assert!(data.len() < 200, "{} bytes", data.len());
         let Stored::Delta(d) = decode(&data).unwrap() else {
@@ -189,7 +290,7 @@ mod tests {
         let old: Vec<Item> = (0..1000).map(|n| item(&format!("k{n:04}"), "a")).collect();
         let new: Vec<Item> = (0..1000).map(|n| item(&format!("k{n:04}"), "b")).collect();
         let json = serde_json::to_vec(&new).unwrap();
-        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        let (data, is_delta) = encode_items(&new, Some(("h0", &old)));
         assert!(!is_delta);
         assert!(data.starts_with(&ZSTD_MAGIC));
         assert!(
@@ -199,17 +300,37 @@ mod tests {
             json.len()
         );
         assert_eq!(decode(&data).unwrap(), Stored::Whole(new.clone()));
-        let (data, is_delta) = encode(&json, &new, None);
+        let (data, is_delta) = encode_items(&new, None);
         assert!(!is_delta);
         assert_eq!(decode(&data).unwrap(), Stored::Whole(new));
+    }
+
+    /// The rule is the delta's JSON against half the whole output's, to the byte: here a delta
+    /// of one changed item is just over half of a two-item output, and is not used.
+    #[test]
+    fn a_delta_must_be_under_half_of_the_whole() {
+        let old = vec![item("a", "1"), item("b", "2")];
+        let new = vec![item("a", "1"), item("b", "3")];
+        let half = content_hash(&new).1 / 2;
+        let delta = serde_json::to_vec(&diff("h0", &old, &new)).unwrap().len() as u64;
+        assert!(delta >= half, "{delta} < {half}");
+        assert_eq!(
+            encode_items(&new, Some(("h0", &old))),
+            (serde_json::to_vec(&new).unwrap(), false)
+        );
+        // Against a whole output of twice its length plus two bytes, the same delta is worth it;
+        // plus one, not. Small rows stay uncompressed.
+        assert!(!encode(&new, delta * 2 + 1, Some(("h0", &old))).1);
+        let (data, is_delta) = encode(&new, delta * 2 + 2, Some(("h0", &old)));
+        assert!(is_delta);
+        assert_eq!(data, serde_json::to_vec(&diff("h0", &old, &new)).unwrap());
     }
 
     #[test]
     fn unsorted_output_is_stored_whole_as_given() {
         let old = vec![item("a", "1"), item("b", "2"), item("c", "3")];
         let new = vec![item("b", "2"), item("a", "1"), item("c", "4")];
-        let json = serde_json::to_vec(&new).unwrap();
-        let (data, is_delta) = encode(&json, &new, Some(("h0", &old)));
+        let (data, is_delta) = encode_items(&new, Some(("h0", &old)));
         assert!(!is_delta);
         assert_eq!(decode(&data).unwrap(), Stored::Whole(new));
     }
@@ -225,7 +346,8 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the two outputs, base + delta gives the new output back.
+        /// Whatever the two outputs, base + delta (as written and read back) gives the new
+        /// output back.
         #[test]
         fn apply_inverts_diff(
             old in proptest::collection::btree_map("[a-e]{1,3}", "[xy]", 0..40),
@@ -233,7 +355,8 @@ mod tests {
         ) {
             let old: Vec<Item> = old.iter().map(|(k, v)| item(k, v)).collect();
             let new: Vec<Item> = new.iter().map(|(k, v)| item(k, v)).collect();
-            let d = diff("h", &old, &new);
+            let json = serde_json::to_vec(&diff("h", &old, &new)).unwrap();
+            let d: Delta = serde_json::from_slice(&json).unwrap();
             prop_assert_eq!(apply(old, d), new);
         }
     }

@@ -3,9 +3,10 @@
 //! Each collector's output is stored once per distinct content (sha256-addressed `blobs`), and
 //! each scan points at a content-addressed `manifest`, so a scan of an unchanged host costs one
 //! row. A changed output is stored as its change from the previous one when that is smaller,
-//! compressed ([`blobs`]), so one changed file in a large output costs bytes, not the output. A scan is saved in one transaction: a crash never leaves half a snapshot. Retention keeps
-//! the newest N scans; labelled scans (baselines) are never pruned. The file is created 0600 in a
-//! 0700 directory: it describes the whole attack surface of the host.
+//! compressed ([`blobs`]), so one changed file in a large output costs bytes, not the output.
+//! A scan is saved in one transaction ([`save`]): a crash never leaves half a snapshot.
+//! Retention keeps the newest N scans; labelled scans (baselines) are never pruned. The file is
+//! created 0600 in a 0700 directory: it describes the whole attack surface of the host.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,18 +23,20 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
 mod blobs;
 mod digests;
 mod outbox;
+mod save;
 mod settings;
+pub use blobs::content_hash;
 pub use digests::StoredDigests;
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
+pub use save::{Loaded, Saved};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
@@ -207,148 +210,6 @@ impl Store {
             .sum()
     }
 
-    /// Stores a scan and its snapshot in one transaction. A label already used by another scan
-    /// moves to this one (the older scan stays, unlabelled).
-    pub async fn save(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<ScanInfo, StoreError> {
-        self.save_inner(scan, snapshot)
-            .await
-            .map_err(|e| or_full(&self.path, "store the scan", e))
-    }
-
-    async fn save_inner(
-        &self,
-        scan: &NewScan,
-        snapshot: &Snapshot,
-    ) -> Result<ScanInfo, StoreError> {
-        if let Some(label) = &scan.label {
-            validate_label(label)?;
-        }
-        let mut manifest = BTreeMap::new();
-        let mut blobs = Vec::new();
-        for (name, outcome) in &snapshot.results {
-            match outcome {
-                Outcome::Items(items) => {
-                    let data = serde_json::to_vec(items).expect("items serialise");
-                    let hash = sha256_bytes(&data);
-                    manifest.insert(name.clone(), ManifestEntry::Blob(hash.clone()));
-                    blobs.push((name, hash, data, items));
-                }
-                Outcome::Unavailable(why) => {
-                    manifest.insert(name.clone(), ManifestEntry::Unavailable(why.clone()));
-                }
-            }
-        }
-        let manifest_data = serde_json::to_vec(&manifest).expect("manifest serialises");
-        let manifest_hash = sha256_bytes(&manifest_data);
-
-        // IMMEDIATE: the write lock from the start, so no other writer (a prune by `dawgctl
-        // --local`) can delete a base between choosing it and storing the delta against it.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::sql("starting a transaction"))?;
-        let mut previous: Option<Manifest> = None;
-        for (name, hash, data, items) in &blobs {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::sql("looking up collector output"))?;
-            if exists.is_some() {
-                continue;
-            }
-            // The base: this collector's output in the newest scan, if not too deep a delta.
-            if previous.is_none() {
-                previous = Some(newest_manifest(&mut tx).await?);
-            }
-            let base = match previous.as_ref().and_then(|m| m.get(*name)) {
-                Some(ManifestEntry::Blob(b)) => {
-                    let depth: Option<i64> =
-                        sqlx::query_scalar("SELECT depth FROM blobs WHERE hash = ?")
-                            .bind(b)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(StoreError::sql("looking up collector output"))?;
-                    match depth {
-                        Some(d) if d + 1 < blobs::MAX_DEPTH => {
-                            match load_blob(&mut tx, b).await {
-                                Ok(old) => Some((b.clone(), old, d + 1)),
-                                // A damaged base must not cost the new scan: store it whole.
-                                Err(e) => {
-                                    tracing::warn!(
-                                        "{name}: the previous output is unreadable ({e}); \
-                                         storing this one whole"
-                                    );
-                                    None
-                                }
-                            }
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            let (stored, is_delta) = blobs::encode(
-                data,
-                items,
-                base.as_ref().map(|(h, old, _)| (h.as_str(), &old[..])),
-            );
-            let (base_hash, depth) = match (is_delta, base) {
-                (true, Some((h, _, d))) => (Some(h), d),
-                _ => (None, 0),
-            };
-            sqlx::query("INSERT INTO blobs (hash, data, base, depth) VALUES (?, ?, ?, ?)")
-                .bind(hash)
-                .bind(&stored)
-                .bind(&base_hash)
-                .bind(depth)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::sql("storing collector output"))?;
-        }
-        let inserted = sqlx::query("INSERT OR IGNORE INTO manifests (hash, data) VALUES (?, ?)")
-            .bind(&manifest_hash)
-            .bind(&manifest_data)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::sql("storing the scan manifest"))?;
-        if inserted.rows_affected() > 0 {
-            for (_, hash, _, _) in &blobs {
-                sqlx::query("INSERT OR IGNORE INTO manifest_blobs (manifest, blob) VALUES (?, ?)")
-                    .bind(&manifest_hash)
-                    .bind(hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::sql("storing the scan manifest"))?;
-            }
-        }
-        if let Some(label) = &scan.label {
-            sqlx::query("UPDATE scans SET label = NULL WHERE label = ?")
-                .bind(label)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::sql("moving a baseline label"))?;
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&scan.label)
-        .bind(scan.started_at.timestamp_millis())
-        .bind(scan.finished_at.timestamp_millis())
-        .bind(&scan.hostname)
-        .bind(&scan.root)
-        .bind(&manifest_hash)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::sql("recording the scan"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::sql("committing the scan"))?;
-        self.get(id).await
-    }
-
     /// Records how many changes and warnings a scan had against the one before it.
     pub async fn set_summary(
         &self,
@@ -451,7 +312,7 @@ impl Store {
     /// Loads the snapshot of a scan.
     pub async fn load(&self, id: i64) -> Result<Snapshot, StoreError> {
         let manifest = self.manifest(id).await?;
-        self.load_entries(id, manifest).await
+        self.load_entries(id, manifest, Loaded::default()).await
     }
 
     /// What scan `id` stored per collector (hashes, not content: cheap).
@@ -508,27 +369,32 @@ impl Store {
         parse_manifest(scan, &data)
     }
 
-    /// Loads the content behind manifest entries (of scan `id`, named in errors).
+    /// Loads the content behind manifest entries (of scan `id`, named in errors), taking
+    /// what `loaded` already holds (the same collector, the same hash) instead of reading it.
     pub async fn load_entries(
         &self,
         id: i64,
         entries: impl IntoIterator<Item = (String, ManifestEntry)>,
+        mut loaded: Loaded,
     ) -> Result<Snapshot, StoreError> {
         let mut snapshot = Snapshot::default();
         for (name, entry) in entries {
             let outcome = match entry {
                 ManifestEntry::Unavailable(why) => Outcome::Unavailable(why),
-                ManifestEntry::Blob(hash) => {
-                    let mut conn = self
-                        .pool
-                        .acquire()
-                        .await
-                        .map_err(StoreError::sql("reading collector output"))?;
-                    let items = load_blob(&mut conn, &hash)
-                        .await
-                        .map_err(|e| corrupt_blob(id, &name, e))?;
-                    Outcome::Items(items)
-                }
+                ManifestEntry::Blob(hash) => match loaded.take(&name, &hash) {
+                    Some(items) => Outcome::Items(items),
+                    None => {
+                        let mut conn = self
+                            .pool
+                            .acquire()
+                            .await
+                            .map_err(StoreError::sql("reading collector output"))?;
+                        let items = load_blob(&mut conn, &hash)
+                            .await
+                            .map_err(|e| corrupt_blob(id, &name, e))?;
+                        Outcome::Items(items)
+                    }
+                },
             };
             snapshot.results.insert(name, outcome);
         }
@@ -626,21 +492,6 @@ impl Store {
                 .map_err(StoreError::sql("returning free pages"))?;
         }
         Ok(removed)
-    }
-}
-
-/// The manifest of the newest stored scan (empty when there is none).
-async fn newest_manifest(conn: &mut sqlx::SqliteConnection) -> Result<Manifest, StoreError> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT s.id, m.data FROM scans s JOIN manifests m ON m.hash = s.manifest
-         ORDER BY s.id DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(StoreError::sql("reading the newest scan manifest"))?;
-    match row {
-        Some((id, data)) => parse_manifest(id, &data),
-        None => Ok(Manifest::new()),
     }
 }
 
