@@ -179,6 +179,10 @@ impl Engine {
         // large, and only one need be in memory at a time.
         let (denied, elapsed) = (out.denied, out.elapsed);
         drop(out.snapshot);
+        // glibc keeps freed small blocks resident: without this, the digests' 49 MB per million
+        // files would come on top of the freed snapshot's pages (343 MB peak measured for a
+        // 1M-file re-scan, instead of the walk's 277 MB).
+        release_freed_memory();
         let digest_counts = self
             .keep_digests(&scanned, &worked, &carried.rehashed_at, started_at)
             .await;
@@ -216,7 +220,7 @@ impl Engine {
                 tracing::info!("{}: full re-hash due (rehash_every)", c.name());
                 continue;
             }
-            match DigestCache::decode(&row.data) {
+            match DigestCache::decode(&row.chunks) {
                 Ok(cache) => {
                     out.caches.insert(c.name().to_string(), Arc::new(cache));
                     out.rehashed_at
@@ -256,8 +260,10 @@ impl Engine {
                     .get(&name)
                     .copied()
                     .unwrap_or(started_at.timestamp_millis()),
-                data: cache.encode(),
+                chunks: cache.encode(),
             };
+            // What the previous scan knew is no longer needed: freed before the rows are written.
+            drop(cache);
             if let Err(e) = self.store.set_digests(&name, &row).await {
                 tracing::warn!("{name}: cannot store the digests for the next scan: {e}");
             }
@@ -622,6 +628,15 @@ pub fn compare(
     }
 }
 
+/// Returns freed heap pages to the system (glibc keeps them otherwise).
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The host name of the scanned root: the kernel's for `/`, else the root's etc/hostname
 /// (control characters escaped: an image's etc/hostname reaches terminals and mail).
 pub fn hostname(root: &std::path::Path) -> String {
@@ -706,7 +721,7 @@ mod tests {
         assert_eq!(off.files_carried, 7);
         let junk = store::StoredDigests {
             rehashed_at: 0,
-            data: b"junk".to_vec(),
+            chunks: vec![b"junk".to_vec()],
         };
         engine.store.set_digests("check_etc", &junk).await.unwrap();
         let damaged = engine.scan(None, etc(), quiet).await.unwrap();

@@ -114,19 +114,20 @@ fn prefix(id: &[u8; 16]) -> u64 {
 impl DigestCache {
     /// A cache answering from a stored form (see [`DigestCache::encode`]). A row this build
     /// cannot read is an error: the caller starts empty (everything is hashed again).
-    pub fn decode(stored: &[u8]) -> Result<Self, String> {
-        let Some((&FORMAT, body)) = stored.split_first() else {
-            return Err("unknown format".into());
-        };
-        if body.len() % ENTRY_BYTES != 0 {
-            return Err(format!(
-                "{} bytes is not a whole number of entries",
-                body.len()
-            ));
-        }
-        let mut previous: Vec<Entry> = body
-            .chunks_exact(ENTRY_BYTES)
-            .map(|c| {
+    pub fn decode(chunks: &[impl AsRef<[u8]>]) -> Result<Self, String> {
+        let mut previous: Vec<Entry> = Vec::new();
+        for chunk in chunks {
+            let Some((&FORMAT, body)) = chunk.as_ref().split_first() else {
+                return Err("unknown format".into());
+            };
+            if body.len() % ENTRY_BYTES != 0 {
+                return Err(format!(
+                    "{} bytes is not a whole number of entries",
+                    body.len()
+                ));
+            }
+            previous.reserve(body.len() / ENTRY_BYTES);
+            for c in body.chunks_exact(ENTRY_BYTES) {
                 let mut e = Entry {
                     id: [0; 16],
                     digest: [0; 32],
@@ -134,9 +135,9 @@ impl DigestCache {
                 };
                 e.id.copy_from_slice(&c[..16]);
                 e.digest.copy_from_slice(&c[16..48]);
-                Ok(e)
-            })
-            .collect::<Result<_, String>>()?;
+                previous.push(e);
+            }
+        }
         // Sorted when written; checking costs little and makes lookups safe regardless.
         if !previous.is_sorted() {
             previous.sort_unstable();
@@ -215,8 +216,9 @@ impl DigestCache {
         self.previous.len()
     }
 
-    /// This scan's digests in their stored form, for the next scan. Takes them.
-    pub fn encode(&self) -> Vec<u8> {
+    /// This scan's digests in their stored form, for the next scan: chunks of at most
+    /// [`CHUNK_ENTRIES`] entries, each a format byte and sorted entries. Takes what was hashed.
+    pub fn encode(&self) -> Vec<Vec<u8>> {
         let mut fresh: Vec<Entry> = Vec::new();
         for shard in &self.fresh {
             fresh.append(&mut shard.lock().unwrap_or_else(|p| p.into_inner()));
@@ -230,17 +232,25 @@ impl DigestCache {
             .map(|(e, _)| *e);
         // Both sorted: merged straight into the stored form, no combined list in between (a
         // million entries are 49 MB).
-        let count = self.reused.load(Ordering::Relaxed) as usize + fresh.len();
-        let mut out = Vec::with_capacity(1 + count * ENTRY_BYTES);
-        out.push(FORMAT);
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
         let mut last: Option<[u8; 16]> = None;
         let mut write = |e: Entry| {
-            if last != Some(e.id) {
-                out.extend_from_slice(&e.id);
-                out.extend_from_slice(&e.digest);
-                out.push(e.package.byte());
-                last = Some(e.id);
+            if last == Some(e.id) {
+                return;
             }
+            last = Some(e.id);
+            if chunks
+                .last()
+                .is_none_or(|c| c.len() >= 1 + CHUNK_ENTRIES * ENTRY_BYTES)
+            {
+                let mut c = Vec::with_capacity(1 + CHUNK_ENTRIES * ENTRY_BYTES);
+                c.push(FORMAT);
+                chunks.push(c);
+            }
+            let c = chunks.last_mut().expect("just made");
+            c.extend_from_slice(&e.id);
+            c.extend_from_slice(&e.digest);
+            c.push(e.package.byte());
         };
         let mut reused = reused.peekable();
         for e in fresh {
@@ -252,9 +262,15 @@ impl DigestCache {
             write(e);
         }
         reused.for_each(write);
-        out
+        if let Some(c) = chunks.last_mut() {
+            c.shrink_to_fit();
+        }
+        chunks
     }
 }
+
+/// Entries per stored chunk: about 1 MB.
+pub const CHUNK_ENTRIES: usize = 20_000;
 
 /// The bucket of an id: its first `bits` bits.
 fn bucket(id: &[u8; 16], bits: u32) -> usize {
@@ -316,7 +332,9 @@ mod tests {
                 PackageMatch::Unknown,
             );
         }
-        let next = DigestCache::decode(&first.encode()).unwrap();
+        let stored = first.encode();
+        assert_eq!(stored.len(), 1, "20,000 entries fit one chunk");
+        let next = DigestCache::decode(&stored).unwrap();
         assert!(next.bits >= 10, "{} bits", next.bits);
         for ino in 0..20_000u64 {
             let hit = next.lookup(&stat(ino, 1, 0)).map(|(d, _)| d[0]);
@@ -324,20 +342,27 @@ mod tests {
         }
         for ino in 20_000..21_000u64 {
             assert_eq!(next.lookup(&stat(ino, 1, 0)), None);
+            next.remember(&stat(ino, 1, 0), [1; 32], PackageMatch::Unknown);
         }
-        assert_eq!(next.counts(), (0, 20_000));
+        assert_eq!(next.counts(), (1_000, 20_000));
+        let stored = next.encode();
+        assert_eq!(stored.len(), 2, "21,000 entries are two chunks");
+        assert_eq!(DigestCache::decode(&stored).unwrap().previous_len(), 21_000);
     }
 
     #[test]
     fn a_damaged_row_is_an_error_not_a_wrong_answer() {
-        assert!(DigestCache::decode(b"").is_err());
-        let short = DigestCache::decode(&[FORMAT, 1, 2, 3]);
+        assert!(DigestCache::decode(&[b""]).is_err());
+        let short = DigestCache::decode(&[[FORMAT, 1, 2, 3]]);
         assert!(short.unwrap_err().contains("whole number"));
-        assert!(DigestCache::decode(&[9u8]).is_err(), "another format");
+        assert!(DigestCache::decode(&[[9u8]]).is_err(), "another format");
         let mut bad_verdict = vec![FORMAT];
         bad_verdict.extend_from_slice(&[0u8; 48]);
         bad_verdict.push(7);
-        assert!(DigestCache::decode(&bad_verdict).is_err());
+        assert!(DigestCache::decode(&[bad_verdict]).is_err());
+        // No chunk at all is an empty cache (nothing stored yet).
+        let none: [Vec<u8>; 0] = [];
+        assert_eq!(DigestCache::decode(&none).unwrap().previous_len(), 0);
     }
 
     #[test]

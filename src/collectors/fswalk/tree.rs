@@ -96,7 +96,19 @@ pub fn walk_tree(
         walk.read_dir(job, out, sub)
     })
     .map_err(CollectError::Unavailable)?;
-    let mut items = Vec::with_capacity(1 + parts.iter().map(Vec::len).sum::<usize>());
+    // The largest thread's list grows to hold the others (a large block is moved by mremap,
+    // not copied), instead of a new list beside all of them: for a million entries that was
+    // 40 MB more at the peak of the scan.
+    let mut parts = parts;
+    let largest = (0..parts.len())
+        .max_by_key(|i| parts[*i].len())
+        .unwrap_or(0);
+    let mut items = if parts.is_empty() {
+        Vec::new()
+    } else {
+        parts.swap_remove(largest)
+    };
+    items.reserve_exact(1 + parts.iter().map(Vec::len).sum::<usize>());
     items.push(std::mem::replace(&mut first, Item::new("")));
     for part in parts {
         items.extend(part);
