@@ -232,6 +232,9 @@ impl Engine {
                 ),
             }
         }
+        // The rows read (as large as the digests) are freed: give their pages back before the
+        // walk, whose threads allocate elsewhere and would not reuse them.
+        release_freed_memory();
         Ok(out)
     }
 

@@ -115,7 +115,13 @@ impl DigestCache {
     /// A cache answering from a stored form (see [`DigestCache::encode`]). A row this build
     /// cannot read is an error: the caller starts empty (everything is hashed again).
     pub fn decode(chunks: &[impl AsRef<[u8]>]) -> Result<Self, String> {
-        let mut previous: Vec<Entry> = Vec::new();
+        // One allocation of the right size (growing it would copy, and leave the old blocks
+        // resident).
+        let total = chunks
+            .iter()
+            .map(|c| c.as_ref().len().saturating_sub(1) / ENTRY_BYTES)
+            .sum();
+        let mut previous: Vec<Entry> = Vec::with_capacity(total);
         for chunk in chunks {
             let Some((&FORMAT, body)) = chunk.as_ref().split_first() else {
                 return Err("unknown format".into());
@@ -126,7 +132,6 @@ impl DigestCache {
                     body.len()
                 ));
             }
-            previous.reserve(body.len() / ENTRY_BYTES);
             for c in body.chunks_exact(ENTRY_BYTES) {
                 let mut e = Entry {
                     id: [0; 16],
