@@ -83,7 +83,10 @@ fn load(host: &Host) -> PkgDb {
 /// paths, 7 MB) that takes about 0.25 s optimised (1.7 s in a debug build); later calls are
 /// hash look-ups.
 pub fn owner(host: &Host, host_path: &str) -> Option<String> {
-    let db = host.shared(|| load(host));
+    owner_in(&host.shared(|| load(host)), host_path)
+}
+
+fn owner_in(db: &PkgDb, host_path: &str) -> Option<String> {
     let hit = db
         .owners
         .get(host_path)
@@ -100,9 +103,42 @@ pub fn owner(host: &Host, host_path: &str) -> Option<String> {
 /// database that does not know the path (a file no package installed: worth a look). Nothing
 /// when the host has no database.
 pub fn attribute(host: &Host, host_path: &str, fields: &mut crate::model::Fields) {
-    if has_database(host) {
-        let pkg = owner(host, host_path).unwrap_or_else(|| "none".to_string());
-        fields.insert("package", pkg);
+    Packages::of(host, false).attribute(host_path, fields);
+}
+
+/// The package database of one scan, fetched once for a walk that asks about every file (each
+/// free function here takes the host's shared-state lock per call).
+pub struct Packages {
+    db: std::sync::Arc<PkgDb>,
+    sums: Option<std::sync::Arc<PackageSums>>,
+}
+
+impl Packages {
+    /// The file lists, and the recorded digests too when `sums` (they are read only then).
+    pub fn of(host: &Host, sums: bool) -> Self {
+        Packages {
+            db: host.shared(|| load(host)),
+            sums: sums.then(|| host.shared(|| load_sums(host))),
+        }
+    }
+
+    /// [`attribute`] with the lists already at hand.
+    pub fn attribute(&self, host_path: &str, fields: &mut crate::model::Fields) {
+        if self.db.present {
+            let pkg = owner_in(&self.db, host_path).unwrap_or_else(|| "none".to_string());
+            fields.insert("package", pkg);
+        }
+    }
+
+    /// The MD5 dpkg recorded for the file at `host_path` (or its merged-/usr alias), and the
+    /// package that recorded it, if a package installed it and listed its digest (`None` too
+    /// when the digests were not asked for).
+    pub fn recorded_md5(&self, host_path: &str) -> Option<([u8; 16], std::sync::Arc<str>)> {
+        let sums = self.sums.as_ref()?;
+        sums.0
+            .get(host_path)
+            .or_else(|| alias(host_path).and_then(|a| sums.0.get(&a)))
+            .cloned()
     }
 }
 
@@ -168,16 +204,6 @@ fn load_sums(host: &Host) -> PackageSums {
         }
     }
     PackageSums(sums)
-}
-
-/// The MD5 dpkg recorded for the file at `host_path` (or its merged-/usr alias), and the
-/// package that recorded it, if a package installed it and listed its digest.
-pub fn recorded_md5(host: &Host, host_path: &str) -> Option<([u8; 16], std::sync::Arc<str>)> {
-    let sums = host.shared(|| load_sums(host));
-    sums.0
-        .get(host_path)
-        .or_else(|| alias(host_path).and_then(|a| sums.0.get(&a)))
-        .cloned()
 }
 
 #[cfg(test)]

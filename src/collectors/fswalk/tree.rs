@@ -81,6 +81,7 @@ pub fn walk_tree(
             HashSet::new()
         },
         anchors: Default::default(),
+        packages: pkgdb::Packages::of(host, spec.hash),
     };
     let mut first = walk.item(&top, &st, None);
     let threads = std::thread::available_parallelism()
@@ -143,6 +144,8 @@ struct Walk<'a> {
     /// Real paths (under the scanner's `/`) of mount points never entered.
     no_entry: HashSet<PathBuf>,
     anchors: std::sync::Arc<AtomicUsize>,
+    /// Who installed what, and the digests they recorded (when hashing).
+    packages: pkgdb::Packages,
 }
 
 impl Walk<'_> {
@@ -251,7 +254,7 @@ impl Walk<'_> {
             item = self.content(item, path, st, at);
         }
         if fmt != libc::S_IFDIR {
-            pkgdb::attribute(host, &item.key, &mut item.fields);
+            self.packages.attribute(&item.key, &mut item.fields);
         }
         item
     }
@@ -282,11 +285,11 @@ impl Walk<'_> {
             if verdict == PackageMatch::Unknown {
                 return item;
             }
-            let package = pkgdb::recorded_md5(host, &item.key).map(|(_, p)| p);
+            let package = self.packages.recorded_md5(&item.key).map(|(_, p)| p);
             return with_package_match(item, verdict, package.as_deref());
         }
         // A packaged file is checked against the digest its package recorded, in the same read.
-        let (recorded, package) = match pkgdb::recorded_md5(host, &item.key) {
+        let (recorded, package) = match self.packages.recorded_md5(&item.key) {
             Some((md5, package)) => (Some(md5), Some(package)),
             None => (None, None),
         };
