@@ -246,7 +246,7 @@ impl DigestCache {
             last = Some(e.id);
             if chunks
                 .last()
-                .is_none_or(|c| c.len() >= 1 + CHUNK_ENTRIES * ENTRY_BYTES)
+                .is_none_or(|c| c.len() > CHUNK_ENTRIES * ENTRY_BYTES)
             {
                 let mut c = Vec::with_capacity(1 + CHUNK_ENTRIES * ENTRY_BYTES);
                 c.push(FORMAT);
