@@ -251,8 +251,18 @@ record etc_floor_hash_files_per_s "$(awk -v n="$FILES" -v s="$WALL" 'BEGIN { pri
 record etc_first_ratio "$(awk -v a="$(get etc_fresh_s)" -v b="$(get etc_floor_hash_s)" 'BEGIN { printf "%.2f", a / b }')"
 # What the warm re-scan read: "files: N hashed, M unchanged by metadata".
 record etc_reread "$(sed -n 's/.*files: \([0-9]*\) hashed, \([0-9]*\) unchanged.*/\1 read, \2 carried over/p' "$WORK/etc-2.err" | tail -n1)"
+# The same tree as a watch tree of the live root (`--watch`): what an administrator runs. Files
+# are opened once (a foreign --root opens each O_PATH first), and every file is looked up in
+# the host's package database (`package=none` here).
+WATCH=(--local --color never --watch "$TREE/etc" -c "watch:$TREE/etc" scan)
+timed watch-1 "$DAWGCTL" --database "$WORK/watch.db" "${WATCH[@]}"
+record watch_first_s "$WALL"
+timed watch-2 "$DAWGCTL" --database "$WORK/watch.db" "${WATCH[@]}"
+record watch_s "$WALL"
+record watch_rss_kb "$RSS"
+record watch_files_per_s "$(awk -v n="$FILES" -v s="$WALL" 'BEGIN { printf "%.0f", n / s }')"
 say "   removing the tree"
-rm -rf "$TREE" "$WORK"/etc*.db*
+rm -rf "$TREE" "$WORK"/etc*.db* "$WORK"/watch.db*
 
 # --- 4 and 5. cargo bench: diff of 1M items, database growth ------------------------------------
 say "4. cargo bench --bench diff"
@@ -332,6 +342,7 @@ dev=$(df --output=source "${BENCH_TMPDIR:-/var/tmp}" | tail -n1)
     row "  first scan (empty database: all hashed)" "$(get etc_fresh_s) s, $(mb "$(get etc_fresh_rss_kb)")" "$(get etc_first_ratio)x the sha256sum floor" "$(yes_no "$(get etc_first_ratio) <= 1.5")"
     row "  one file changed: scan" "$(get etc_changed_s) s, $(mb "$(get etc_changed_rss_kb)"), $(get etc_changed_lines) change line(s)" "names the file: $(get etc_changed_names_it)" ""
     row "  one file changed: database growth" "$(awk -v b="$(get etc_changed_growth_bytes)" 'BEGIN { printf "%.1f KB", b / 1e3 }')" "target < 100 KB" "$(yes_no "$(get etc_changed_growth_bytes) < 100e3")"
+    row "same tree as --watch on the live root, warm" "$(get watch_s) s, $(get watch_files_per_s) files/s, $(mb "$(get watch_rss_kb)")" "first run: $(get watch_first_s) s" ""
     row "diff of 2 x $(get diff_items) items, median" "$(get diff_seconds_median) s ($(get diff_changes) changes)" "target < 1 s" "$(yes_no "$(get diff_seconds_median) < 1")"
     row "  peak memory of the diff" "$(mbb "$(get diff_peak_extra_bytes)") above the snapshots" "snapshots: $(mbb "$(get diff_snapshots_rss_bytes)")" ""
     row "database after 1 unchanged scan" "$(mbb "$(get store_unchanged_1_bytes)")" "" ""
