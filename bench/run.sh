@@ -226,7 +226,7 @@ n, free, size = (c.execute("PRAGMA " + p).fetchone()[0] for p in ("page_count", 
 print((n - free) * size)' "$1"
 }
 before=$(db_used "$WORK/etc.db")
-one=$(find "$TREE/etc" -type f | head -n1)
+one=$(find "$TREE/etc" -type f -print -quit)
 echo "changed by the benchmark" >>"$one"
 timed etc-changed "$DAWGCTL" --database "$WORK/etc.db" --no-timestamps "${ETC[@]}"
 record etc_changed_s "$WALL"
