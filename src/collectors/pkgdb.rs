@@ -124,10 +124,17 @@ impl Packages {
 
     /// [`attribute`] with the lists already at hand.
     pub fn attribute(&self, host_path: &str, fields: &mut crate::model::Fields) {
-        if self.db.present {
-            let pkg = owner_in(&self.db, host_path).unwrap_or_else(|| "none".to_string());
+        if let Some(pkg) = self.package_of(host_path) {
             fields.insert("package", pkg);
         }
+    }
+
+    /// The `package` field [`attribute`] sets: the owner(s), `none`, or nothing without a
+    /// package database.
+    pub fn package_of(&self, host_path: &str) -> Option<String> {
+        self.db
+            .present
+            .then(|| owner_in(&self.db, host_path).unwrap_or_else(|| "none".to_string()))
     }
 
     /// The MD5 dpkg recorded for the file at `host_path` (or its merged-/usr alias), and the
