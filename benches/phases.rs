@@ -75,6 +75,7 @@ async fn main() {
             exclude: None,
             cross_mounts: true,
             max_entries: usize::MAX,
+            verify_packages: false,
         };
         let cache = DigestCache::default();
         let walk = |hash, cache: &DigestCache| {

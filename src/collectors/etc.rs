@@ -49,6 +49,7 @@ pub(super) fn tree_items(
         cross_mounts: true,
         // Only root writes under /etc and /boot: no bound needed against a hostile user.
         max_entries: usize::MAX,
+        verify_packages: false,
     };
     fswalk::walk_tree(host, &spec, &host.digests(name))
 }

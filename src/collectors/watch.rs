@@ -206,6 +206,7 @@ impl Collector for WatchTree {
             exclude: self.exclude.as_ref(),
             cross_mounts: self.spec.follow_mounts,
             max_entries: self.spec.max_files,
+            verify_packages: true,
         };
         fswalk::walk_tree(host, &spec, &host.digests(self.name))
     }

@@ -183,6 +183,7 @@ fn a_missing_root_is_unavailable_and_tree_lists_everything() {
         exclude: None,
         cross_mounts: true,
         max_entries: usize::MAX,
+        verify_packages: false,
     };
     let cache = crate::hostfs::digests::DigestCache::default();
     let names: Vec<String> = walk_tree(&host, &spec("/etc"), &cache)

@@ -40,6 +40,10 @@ pub struct TreeSpec<'a> {
     pub cross_mounts: bool,
     /// More entries than this make the walk fail (unavailable) instead of exhausting memory.
     pub max_entries: usize,
+    /// Compare packaged files with the digests dpkg recorded (`package_digest`). Watch trees
+    /// do; check_etc and check_boot keep the fields they always had (a new field would read
+    /// as a change of every such file after an upgrade), and leave that to package_integrity.
+    pub verify_packages: bool,
 }
 
 /// Entries of a tree, as items keyed by host path, sorted. A missing top is `Unavailable`.
@@ -81,7 +85,7 @@ pub fn walk_tree(
             HashSet::new()
         },
         anchors: Default::default(),
-        packages: pkgdb::Packages::of(host, spec.hash),
+        packages: pkgdb::Packages::of(host, spec.hash && spec.verify_packages),
     };
     let mut first = walk.item(&top, &st, None);
     let threads = std::thread::available_parallelism()
