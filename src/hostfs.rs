@@ -184,17 +184,34 @@ pub fn read_capped(mut file: File, cap: u64) -> io::Result<Vec<u8>> {
 pub enum Hashed {
     /// The SHA-256 of the whole content, lowercase hex.
     Sha256(String),
-    /// The file is larger than the hashing cap: its content was not read.
+    /// The file is larger than the hashing cap: its content was not read (`size`: its size,
+    /// or `cap + 1` when it grew past the cap while it was read).
     TooLarge { size: u64, cap: u64 },
 }
 
 /// Hashes an open regular file of `size` bytes, or says it is over `cap`. Stops with an error
 /// when `cancel` is set.
-pub fn hash_file(mut file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io::Result<Hashed> {
+pub fn hash_file(file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io::Result<Hashed> {
     if size > cap {
         return Ok(Hashed::TooLarge { size, cap });
     }
     let mut hasher = Sha256::new();
+    match read_bounded(file, cap, cancel, |chunk| hasher.update(chunk))? {
+        Some(_) => Ok(Hashed::Sha256(hex::encode(hasher.finalize()))),
+        // Grew while we read it.
+        None => Ok(Hashed::TooLarge { size: cap + 1, cap }),
+    }
+}
+
+/// Feeds a file's content to `each`, chunk by chunk, up to `cap` bytes: the bytes read, or
+/// `None` when there were more than `cap` (the file grew while it was read). Stops with an
+/// error when `cancel` is set, so a scan that gave up does not leave a thread reading.
+pub fn read_bounded(
+    mut file: File,
+    cap: u64,
+    cancel: &AtomicBool,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<Option<u64>> {
     let mut buf = [0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -205,19 +222,17 @@ pub fn hash_file(mut file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io
             ));
         }
         let n = match file.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(Some(total)),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         total += n as u64;
         if total > cap {
-            // Grew while we read it.
-            return Ok(Hashed::TooLarge { size: total, cap });
+            return Ok(None);
         }
-        hasher.update(&buf[..n]);
+        each(&buf[..n]);
     }
-    Ok(Hashed::Sha256(hex::encode(hasher.finalize())))
 }
 
 /// `256 MiB`, `1.5 GiB`, `12 B`: sizes for people.

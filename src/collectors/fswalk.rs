@@ -494,6 +494,21 @@ fn fatal(host: &Host, path: &Path, errno: i32) -> String {
     )
 }
 
+/// Opens a job's directory for reading: `None` when it is denied (noted) or gone (vanished, or
+/// moved and replaced by something else since its parent was read); any other error fails
+/// the walk.
+fn open_job(host: &Host, job: &Job) -> Result<Option<DirStream>, String> {
+    match DirStream::open(host, job) {
+        Ok(d) => Ok(Some(d)),
+        Err(libc::EACCES | libc::EPERM) => {
+            host.note_denied(&host.display(&job.path));
+            Ok(None)
+        }
+        Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV) => Ok(None),
+        Err(e) => Err(fatal(host, &job.path, e)),
+    }
+}
+
 /// Reads one directory: records its special files, and returns its subdirectories to walk.
 /// Only "gone" (ENOENT, ENOTDIR; ELOOP for a directory swapped for a symlink) and "denied"
 /// are tolerated; any other error fails the walk.
@@ -504,15 +519,8 @@ fn read_dir(
     found: &mut SpecialFiles,
     sub: &mut Vec<Job>,
 ) -> Result<(), String> {
-    let mut dir = match DirStream::open(host, job) {
-        Ok(d) => d,
-        Err(libc::EACCES | libc::EPERM) => {
-            host.note_denied(&host.display(&job.path));
-            return Ok(());
-        }
-        // Vanished, or moved and replaced by something else since its parent was read.
-        Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV) => return Ok(()),
-        Err(e) => return Err(fatal(host, &job.path, e)),
+    let Some(mut dir) = open_job(host, job)? else {
+        return Ok(());
     };
     let fd = dir.fd();
     // Another device than its parent's: a mount point (its name may not have matched the

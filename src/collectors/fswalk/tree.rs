@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{CStr, OsStr};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use globset::GlobSet;
 
-use super::{DirStream, Job, LOCAL_FS, child_from, errno, fatal, parse_mountinfo, stat_at};
+use super::{Job, LOCAL_FS, child_from, errno, fatal, parse_mountinfo, stat_at};
 use crate::collectors::common::mode_string;
 use crate::collectors::pkgdb;
 use crate::error::CollectError;
@@ -156,14 +156,8 @@ impl Walk<'_> {
     /// Reads one directory: an item per entry, its subdirectories pushed to `sub`.
     fn read_dir(&self, job: &Job, out: &mut Vec<Item>, sub: &mut Vec<Job>) -> Result<(), String> {
         let host = self.host;
-        let mut dir = match DirStream::open(host, job) {
-            Ok(d) => d,
-            Err(libc::EACCES | libc::EPERM) => {
-                host.note_denied(&host.display(&job.path));
-                return Ok(());
-            }
-            Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV) => return Ok(()),
-            Err(e) => return Err(fatal(host, &job.path, e)),
+        let Some(mut dir) = super::open_job(host, job)? else {
+            return Ok(());
         };
         let fd = dir.fd();
         let here = hostfs::fstat(fd)
@@ -372,7 +366,7 @@ type Digests = ([u8; 32], Option<[u8; 16]>);
 /// `None` when it holds more than `cap` bytes (it grew past the cap while being read). Stops
 /// with an error when the scan is abandoned.
 fn read_digests(
-    mut file: std::fs::File,
+    file: std::fs::File,
     cap: u64,
     md5: bool,
     cancel: &AtomicBool,
@@ -380,29 +374,14 @@ fn read_digests(
     // Each crate's own Digest trait: they may come from different `digest` versions.
     let mut sha = <sha2::Sha256 as sha2::Digest>::new();
     let mut sum = md5.then(<md5::Md5 as md5::Digest>::new);
-    let mut buf = [0u8; 32 * 1024];
-    let mut total = 0u64;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "scan abandoned while hashing",
-            ));
-        }
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        total += n as u64;
-        if total > cap {
-            return Ok(None);
-        }
-        sha2::Digest::update(&mut sha, &buf[..n]);
+    let read = hostfs::read_bounded(file, cap, cancel, |chunk| {
+        sha2::Digest::update(&mut sha, chunk);
         if let Some(m) = &mut sum {
-            md5::Digest::update(m, &buf[..n]);
+            md5::Digest::update(m, chunk);
         }
+    })?;
+    if read.is_none() {
+        return Ok(None);
     }
     let md5 = sum.map(|m| {
         let mut out = [0u8; 16];
