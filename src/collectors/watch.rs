@@ -7,7 +7,8 @@
 //!
 //! A re-scan reads only files whose metadata changed (see [`crate::hostfs::digests`]); every
 //! `rehash_every` (weekly by default) a scan reads them all. None is configured by default: a
-//! tree is a deliberate choice (a million files cost ~5 s and ~200 MB per scan).
+//! tree is a deliberate choice (a million unchanged files cost ~3.5 s and ~390 MB per re-scan on
+//! two CPUs; BENCHMARKS.md).
 //!
 //! The registry is a static list and these are configured at run time, so their collectors
 //! are made once per configuration load and live as long as the process (`Box::leak`: a few
