@@ -224,19 +224,7 @@ mod tests {
 
     #[test]
     fn idle_rescan_is_identical_and_no_dbus_is_no_items() {
-        let dir = root();
-        let host = Host::new(dir.path());
-        assert_eq!(
-            DbusServices.collect(&host).unwrap(),
-            DbusServices.collect(&host).unwrap()
-        );
-        let empty = tempfile::tempdir().unwrap();
-        assert!(
-            DbusServices
-                .collect(&Host::new(empty.path()))
-                .unwrap()
-                .is_empty()
-        );
+        crate::collectors::testing::idle_and_absent(&DbusServices, root().path());
     }
 
     proptest::proptest! {

@@ -333,19 +333,7 @@ mod tests {
 
     #[test]
     fn idle_rescan_is_identical_and_absence_is_no_items() {
-        let dir = root();
-        let host = Host::new(dir.path());
-        assert_eq!(
-            DynamicLoader.collect(&host).unwrap(),
-            DynamicLoader.collect(&host).unwrap()
-        );
-        let empty = tempfile::tempdir().unwrap();
-        assert!(
-            DynamicLoader
-                .collect(&Host::new(empty.path()))
-                .unwrap()
-                .is_empty()
-        );
+        crate::collectors::testing::idle_and_absent(&DynamicLoader, root().path());
     }
 
     #[test]

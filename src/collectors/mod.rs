@@ -263,6 +263,16 @@ pub(crate) mod testing {
 
     use crate::model::{Change, ChangeKind, Fields, Severity};
 
+    /// A collector's output over the fake root at `root` is the same on a second scan (an idle
+    /// host is silent), and a root without what it reads gives no items (not an error).
+    pub fn idle_and_absent(c: &dyn super::Collector, root: &std::path::Path) {
+        let host = crate::host::Host::new(root);
+        assert_eq!(c.collect(&host).unwrap(), c.collect(&host).unwrap());
+        let empty = tempfile::tempdir().unwrap();
+        let host = crate::host::Host::new(empty.path());
+        assert!(c.collect(&host).unwrap().is_empty(), "{}", c.name());
+    }
+
     /// The item called `key`; panics listing the keys there are.
     pub fn item<'a>(items: &'a [crate::model::Item], key: &str) -> &'a crate::model::Item {
         items.iter().find(|i| i.key == key).unwrap_or_else(|| {

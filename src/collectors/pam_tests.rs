@@ -145,19 +145,7 @@ fn includes_are_followed_and_loops_noted() {
 
 #[test]
 fn idle_rescan_is_identical_and_missing_pam_is_no_items() {
-    let dir = root();
-    let host = Host::new(dir.path());
-    assert_eq!(
-        PamStacks.collect(&host).unwrap(),
-        PamStacks.collect(&host).unwrap()
-    );
-    let empty = tempfile::tempdir().unwrap();
-    assert!(
-        PamStacks
-            .collect(&Host::new(empty.path()))
-            .unwrap()
-            .is_empty()
-    );
+    crate::collectors::testing::idle_and_absent(&PamStacks, root().path());
 }
 
 #[test]

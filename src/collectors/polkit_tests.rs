@@ -149,19 +149,7 @@ fn rules_files_actions_and_pkla() {
 
 #[test]
 fn idle_rescan_is_identical_and_no_polkit_is_no_items() {
-    let dir = root();
-    let host = Host::new(dir.path());
-    assert_eq!(
-        PolkitRules.collect(&host).unwrap(),
-        PolkitRules.collect(&host).unwrap()
-    );
-    let empty = tempfile::tempdir().unwrap();
-    assert!(
-        PolkitRules
-            .collect(&Host::new(empty.path()))
-            .unwrap()
-            .is_empty()
-    );
+    crate::collectors::testing::idle_and_absent(&PolkitRules, root().path());
 }
 
 proptest::proptest! {

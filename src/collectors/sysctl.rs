@@ -237,19 +237,7 @@ mod tests {
 
     #[test]
     fn idle_rescan_is_identical_and_nothing_is_no_items() {
-        let dir = root();
-        let host = Host::new(dir.path());
-        assert_eq!(
-            SysctlHardening.collect(&host).unwrap(),
-            SysctlHardening.collect(&host).unwrap()
-        );
-        let empty = tempfile::tempdir().unwrap();
-        assert!(
-            SysctlHardening
-                .collect(&Host::new(empty.path()))
-                .unwrap()
-                .is_empty()
-        );
+        crate::collectors::testing::idle_and_absent(&SysctlHardening, root().path());
     }
 
     #[test]

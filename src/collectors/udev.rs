@@ -308,19 +308,7 @@ mod tests {
 
     #[test]
     fn idle_rescan_is_identical_and_no_udev_is_no_items() {
-        let dir = root();
-        let host = Host::new(dir.path());
-        assert_eq!(
-            UdevRules.collect(&host).unwrap(),
-            UdevRules.collect(&host).unwrap()
-        );
-        let empty = tempfile::tempdir().unwrap();
-        assert!(
-            UdevRules
-                .collect(&Host::new(empty.path()))
-                .unwrap()
-                .is_empty()
-        );
+        crate::collectors::testing::idle_and_absent(&UdevRules, root().path());
     }
 
     proptest::proptest! {
