@@ -184,38 +184,24 @@ fn bad_watch_input_is_refused_with_the_fix() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("[[watch]]"), "{err}");
-    // A tree that is missing is unavailable (a warning), never "everything removed".
-    let out = local(
-        t.path(),
-        &db,
-        &[
-            "--watch",
-            "/srv/none",
-            "-c",
-            "watch",
-            "--format",
-            "json",
-            "scan",
-        ],
-    );
+    // A tree that is missing is unavailable (a warning), never "everything removed": scanned
+    // twice, the second compares with the first.
+    let missing = [
+        "--watch",
+        "/srv/none",
+        "-c",
+        "watch",
+        "--format",
+        "json",
+        "scan",
+    ];
+    let out = local(t.path(), &db, &missing);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = local(
-        t.path(),
-        &db,
-        &[
-            "--watch",
-            "/srv/none",
-            "-c",
-            "watch",
-            "--format",
-            "json",
-            "scan",
-        ],
-    );
+    let out = local(t.path(), &db, &missing);
     let report = json(&out);
     assert!(
         report["changes"].as_array().unwrap().is_empty(),
