@@ -252,14 +252,7 @@ impl Config {
             return Err(format!("change_log = {p:?}: an absolute path"));
         }
         config.rules()?;
-        let mut paths: Vec<&str> = config.watches.iter().map(|w| w.path.as_str()).collect();
-        paths.sort_unstable();
-        if let Some(w) = paths.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!(
-                "watch path {:?} is configured twice: keep one [[watch]] table for it",
-                w[0]
-            ));
-        }
+        collectors::watch::check_unique(&config.watches)?;
         Ok(config)
     }
 

@@ -164,15 +164,10 @@ impl WatchSpec {
 /// The collectors of configured trees, made once per configuration (see the module
 /// documentation). Two trees with one path are refused.
 pub fn collectors(specs: &[WatchSpec]) -> Result<Vec<&'static dyn Collector>, String> {
+    check_unique(specs)?;
     let mut out: Vec<&'static dyn Collector> = Vec::with_capacity(specs.len());
     for spec in specs {
         let name = spec.collector_name();
-        if out.iter().any(|c| c.name() == name) {
-            return Err(format!(
-                "watch path {:?} is configured twice: keep one [[watch]] table for it",
-                spec.path
-            ));
-        }
         let tree = WatchTree {
             exclude: spec.globs()?,
             name: Box::leak(name.into_boxed_str()),
@@ -181,6 +176,19 @@ pub fn collectors(specs: &[WatchSpec]) -> Result<Vec<&'static dyn Collector>, St
         out.push(Box::leak(Box::new(tree)));
     }
     Ok(out)
+}
+
+/// Refuses two trees with one path (they would be one collector).
+pub fn check_unique(specs: &[WatchSpec]) -> Result<(), String> {
+    let mut paths: Vec<&str> = specs.iter().map(|w| w.path.as_str()).collect();
+    paths.sort_unstable();
+    match paths.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(format!(
+            "watch path {:?} is configured twice: keep one [[watch]] table for it",
+            w[0]
+        )),
+        None => Ok(()),
+    }
 }
 
 /// One configured tree.
