@@ -663,6 +663,29 @@ mod tests {
     }
 
     #[test]
+    fn rehash_every_and_watch_tables_are_checked_when_the_file_is_loaded() {
+        let every = |v: &str| Config::parse(&format!("rehash_every = {v:?}\n"));
+        assert_eq!(
+            every("36h").unwrap().scan_options().rehash_every,
+            Some(Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(every("off").unwrap().scan_options().rehash_every, None);
+        assert!(every("10s").unwrap_err().contains("at least a minute"));
+        let bad = every("weekly").unwrap_err();
+        assert!(
+            bad.contains("rehash_every") && bad.contains("\"7d\""),
+            "{bad}"
+        );
+        let twice = Config::parse("[[watch]]\npath = \"/opt\"\n[[watch]]\npath = \"/opt\"\n");
+        assert!(twice.unwrap_err().contains("configured twice"));
+        let relative = Config::parse("[[watch]]\npath = \"opt\"\n").unwrap_err();
+        assert!(
+            relative.contains("line 1") && relative.contains("absolute"),
+            "{relative}"
+        );
+    }
+
+    #[test]
     fn rules_and_ignores_are_checked_when_the_file_is_loaded() {
         // Loading is also what a reload (SIGHUP) does: a bad rule there keeps the old config.
         let good = Config::parse(
