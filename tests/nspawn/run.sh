@@ -12,6 +12,10 @@
 # Needs root, a host whose PID 1 need not be systemd, and the Debian mirror apt uses (for the
 # first run only, to build the cached root file system).
 #
+# Usage: run.sh            every check (the unit, or the package with DAWGMON_DEB)
+#        run.sh --prepare  only install the host packages and build the cached root file
+#                          system, then exit (.ci/run does this before any test starts)
+#
 # Environment:
 #   DAWGMON_BIN_DIR       directory holding already-built dawgmond and dawgctl (skips the build;
 #                         default: `cargo build --locked --bins`, a debug build, into
@@ -112,12 +116,16 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 command -v capsh >/dev/null || need_pkgs+=(libcap2-bin)
 command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 if ((${#need_pkgs[@]})); then
+	# .ci/run installs these before any test starts; this is for a run by hand. Two runs (the
+	# unit and the package test run at once) must not fight over dpkg's lock: both wait for it
+	# (DPkg::Lock::Timeout) instead of failing with "Could not get lock".
 	log "installing ${need_pkgs[*]}"
+	apt_wait=(-o DPkg::Lock::Timeout=600)
 	# --no-install-recommends: the recommended libnss-mymachines edits the host's nsswitch.conf.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" \
-		>"$OUT/apt.log" 2>&1 || {
-		apt-get update >>"$OUT/apt.log" 2>&1
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y --no-install-recommends \
+		"${need_pkgs[@]}" >"$OUT/apt.log" 2>&1 || {
+		apt-get "${apt_wait[@]}" update >>"$OUT/apt.log" 2>&1
+		DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y --no-install-recommends \
 			"${need_pkgs[@]}" >>"$OUT/apt.log" 2>&1
 	} || die "apt-get install ${need_pkgs[*]} failed; see $OUT/apt.log"
 fi
@@ -200,6 +208,13 @@ apt_mirror() {
 }
 
 T0=$(now_ms)
+mkdir -p "$MACHINES"
+# One build of the base at a time: a second run (the unit and the package test start together
+# on a fresh machine) waits here for the first one's debootstrap, then finds the cache ready.
+exec {BASE_LOCK}>"$MACHINES/.dawgmon-base.lock"
+if ! flock -w 900 "$BASE_LOCK"; then
+	die "another run has held $MACHINES/.dawgmon-base.lock for 15 minutes (a debootstrap hung?)"
+fi
 if [[ -f $MARKER && $(cat "$MARKER") == "$RECIPE_VERSION" ]]; then
 	ROOTFS_ACTION="reused"
 	log "reusing $BASE"
@@ -207,7 +222,6 @@ else
 	ROOTFS_ACTION="built"
 	MIRROR=$(apt_mirror)
 	log "building $BASE with debootstrap from $MIRROR (~95 s; cached for later runs)"
-	mkdir -p "$MACHINES"
 	# Built under a temporary name and renamed when complete: an interrupted build is never
 	# mistaken for a good cache.
 	tmp="$BASE.tmp.$$"
@@ -223,7 +237,12 @@ else
 	rm -rf --one-file-system "$BASE"
 	mv "$tmp" "$BASE"
 fi
+exec {BASE_LOCK}>&-
 T_ROOTFS=$(($(now_ms) - T0))
+if [[ ${1:-} == --prepare ]]; then
+	log "prepared: the packages and $BASE ($ROOTFS_ACTION in $(secs "$T_ROOTFS"))"
+	exit 0
+fi
 
 # The run's own root: an overlay on the cached base (instant; runs never see each other's
 # changes), or a reflink/plain copy where overlayfs is not available.
