@@ -212,7 +212,8 @@ pub struct DaemonArgs {
     /// The database (overrides `database` in the file).
     #[arg(long, value_name = "PATH")]
     pub database: Option<PathBuf>,
-    /// Check the configuration, print it as the daemon would run it, and exit.
+    /// Check the configuration as start-up does (values, groups, the SMTP password file), print
+    /// it as the daemon would run it, and exit; a refused file exits 2, naming the key.
     #[arg(long)]
     pub check: bool,
 }
