@@ -142,7 +142,6 @@ fn local(config: &Path) -> Command {
     c.arg("--local")
         .arg("--daemon-config")
         .arg(config)
-        .args(["--format", "json"])
         .env_remove("DAWGMON_DATABASE")
         .env_remove("DAWGMOND_CONFIG")
         .stdin(Stdio::null());
@@ -207,6 +206,66 @@ fn local_takes_the_daemons_settings_and_flags_override_them() {
     let (scanned, ran, _) = stored(&other_db);
     assert_eq!(scanned, other_root.path().display().to_string());
     assert_eq!(ran, ["check_users"]);
-    let status = crate::helper::json(&local(&config).arg("status").output().unwrap());
+    let status = crate::helper::json(
+        &local(&config)
+            .args(["--format", "json", "status"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(status["scans_stored"], 1, "{status:#}");
+}
+
+/// The README's figure of collectors is the registry's: the default set, out of all.
+#[test]
+fn the_readme_counts_the_collectors_there_are() {
+    let readme = include_str!("../README.md");
+    let all = dawgmon::collectors::COLLECTORS;
+    let default = all.iter().filter(|c| c.default_enabled()).count();
+    let claim = format!(
+        "the {default} collectors of the default set ({} in all)",
+        all.len()
+    );
+    assert!(readme.contains(&claim), "README.md should say {claim:?}");
+}
+
+/// The README's `--by package` example is the real output of the reports fixture (an nginx
+/// install, a libc6 upgrade, a setuid shell no package owns): it showed that shell as high,
+/// where `suid.unowned` makes it critical.
+#[test]
+fn the_readme_by_package_example_has_the_real_severities() {
+    let root = crate::reports::fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("d.db");
+    let run = |args: &[&str]| {
+        local(Path::new("/nonexistent/dawgmond.toml"))
+            .arg("--database")
+            .arg(&db)
+            .arg("--root")
+            .arg(root.path())
+            .args(crate::reports::COLLECTORS)
+            .args(["--no-timestamps", "--color", "never"])
+            .args(args)
+            .env_remove("DAWGMON_SYSTEMD_BUS")
+            .output()
+            .unwrap()
+    };
+    crate::helper::ok(&run(&["scan"]));
+    crate::reports::install_nginx(&root);
+    crate::helper::ok(&run(&["scan"]));
+    let real = crate::helper::ok(&run(&[
+        "--by", "package", "diff", "--since", "1", "--to", "2",
+    ]));
+    let readme = include_str!("../README.md");
+    let example: String = readme
+        .split_once("  ```\n  6 changes detected")
+        .and_then(|(_, rest)| rest.split_once("  ```"))
+        .map(|(block, _)| format!("6 changes detected{block}"))
+        .expect("the --by package example")
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    assert_eq!(
+        example, real,
+        "README.md's --by package example is not the real output"
+    );
 }
