@@ -127,10 +127,12 @@ run by apt around every package operation (\fI/etc/apt/apt.conf.d/80dawgmon\fR):
 
 const DAWGMOND_EXTRA: &str = r#".SH SIGNALS
 SIGTERM stops the daemon (a running scan gets 5 seconds, then is abandoned, never half
-stored). SIGHUP re\-reads the configuration file; a file with an error is refused and the
-configuration in use is kept.
+stored). SIGHUP re\-reads the configuration file and checks it as start\-up does (values,
+groups, the SMTP password file, a new database or socket); a file that fails is refused, the
+configuration in use is kept, and \fBdawgctl status\fR shows why until a reload succeeds.
 .SH "EXIT STATUS"
-0 stopped by SIGTERM; 1 a failure; 2 the configuration was refused; 65 the database is
+0 stopped by SIGTERM; 1 a failure; 2 the configuration was refused (at start or by
+\fB\-\-check\fR, naming the key at fault); 65 the database is
 damaged (the message says how to move it aside and recover it).
 .SH FILES
 .TP

@@ -62,6 +62,9 @@ pub struct Status {
     /// Reports waiting in the outbox (also when mail is no longer configured).
     #[serde(default)]
     pub outbox: OutboxSummary,
+    /// Why the last reload (SIGHUP) was refused; the daemon runs the configuration it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_refused: Option<String>,
 }
 
 /// How the daemon mails its reports.

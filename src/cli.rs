@@ -91,7 +91,7 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
                     .into(),
             ));
         }
-        if args.root != std::path::Path::new("/") {
+        if args.root.is_some() {
             return Err(Error::Usage(
                 "--root works with --local only: the daemon scans the root set in its config file"
                     .into(),
@@ -110,54 +110,72 @@ fn prints_report(command: &Command) -> bool {
     )
 }
 
-/// The in-process engine of `--local`: its database, root and retention. The retention is
-/// `--retention` when given, else the one the daemon recorded in the database (so a local scan
-/// never prunes scans the daemon is configured to keep), else the default.
+/// The in-process engine of `--local`, built as the daemon builds its own
+/// ([`Engine::from_config`]) from the daemon's config file when there is one, so a local scan
+/// uses the daemon's database, root, collectors, timeouts, `max_hash_mib`, `rehash_every`,
+/// rules, ignores and watch trees. Flags override: `--database`, `--root`, `--retention`,
+/// `-c` (per command), and `--watch` adds trees. The database, when neither the flag nor the
+/// file names one, is the default for this user ([`paths::default_database`]: the daemon's
+/// for root). The retention, when neither the flag nor a file sets it, is the one the daemon
+/// recorded in the database (so a local scan never prunes scans the daemon keeps), else the
+/// default.
 pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
-    let db = args
-        .database
-        .clone()
-        .unwrap_or_else(paths::default_database);
-    let store = Store::open(&db).await?;
-    let retention = match args.retention {
+    let file = read_local_config(&args.daemon_config)?;
+    let found = file.is_some();
+    let mut config = file.unwrap_or_default();
+    let default_db = crate::config::Config::default().database;
+    config.database = match &args.database {
+        Some(db) => db.clone(),
+        None if config.database == default_db => paths::default_database(),
+        None => config.database,
+    };
+    if let Some(root) = &args.root {
+        config.root = root.clone();
+    }
+    // The daemon's trees, and those of --watch (a path configured there too is watched once).
+    for path in &args.watch {
+        let spec = crate::collectors::watch::WatchSpec::new(path.clone()).map_err(Error::Usage)?;
+        if !config.watches.iter().any(|s| s.path == spec.path) {
+            config.watches.push(spec);
+        }
+    }
+    let store = Store::open(&config.database).await?;
+    let mut engine = Engine::from_config(store, &config)?;
+    engine.retention = match args.retention {
         Some(n) => n,
-        None => store
+        None if found => config.retention,
+        None => engine
+            .store
             .retention()
             .await?
             .unwrap_or(crate::store::DEFAULT_RETENTION),
     };
-    let config = local_config(&args.daemon_config)?;
-    let mut engine = Engine::new(store, args.root.clone());
-    engine.retention = retention;
-    engine.rules = std::sync::Arc::new(config.rules().map_err(Error::Usage)?);
-    engine.options.rehash_every = config.rehash_every.0;
-    // The daemon's trees, and those of --watch (a path configured there too is watched once).
-    let mut specs = config.watches.clone();
-    for path in &args.watch {
-        let spec = crate::collectors::watch::WatchSpec::new(path.clone()).map_err(Error::Usage)?;
-        if !specs.iter().any(|s| s.path == spec.path) {
-            specs.push(spec);
-        }
-    }
-    engine.watches = crate::collectors::watch::collectors(&specs).map_err(Error::Usage)?;
     Ok(engine)
 }
 
-/// The daemon's config file as `--local` uses it (rules, ignores, watch trees, rehash_every), so
-/// a local scan judges, ignores and watches as the daemon would. A missing file means the
-/// defaults; one this user may not read too (said on stderr); a broken one is an error.
+/// The daemon's config file as `--local` uses it (see [`local_engine`]). A missing file means
+/// the defaults; one this user may not read too (said on stderr); a broken one is an error.
 pub fn local_config(path: &std::path::Path) -> Result<crate::config::Config, Error> {
-    match crate::config::Config::load(path, false) {
-        Ok(config) => Ok(config),
+    Ok(read_local_config(path)?.unwrap_or_default())
+}
+
+/// The daemon's config file, `None` when it is missing or this user may not read it.
+fn read_local_config(path: &std::path::Path) -> Result<Option<crate::config::Config>, Error> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    match crate::config::Config::load(path, true) {
+        Ok(config) => Ok(Some(config)),
         Err(crate::config::ConfigError::Read { source, .. })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             eprintln!(
-                "note: cannot read {} ({source}): using the built-in rules, no ignores and no \
-                 configured watch trees",
+                "note: cannot read {} ({source}): using the built-in settings (the default \
+                 database, collectors and rules, no ignores, no configured watch trees)",
                 path.display()
             );
-            Ok(crate::config::Config::default())
+            Ok(None)
         }
         Err(e) => Err(Error::Usage(e.to_string())),
     }
@@ -366,6 +384,8 @@ mod tests {
             db.display().to_string(),
             "--root".into(),
             root.display().to_string(),
+            "--daemon-config".into(),
+            "/nonexistent/dawgmond.toml".into(),
         ];
         argv.extend(extra.iter().map(|s| s.to_string()));
         argv.push("scan".into());

@@ -35,6 +35,9 @@ pub struct Engine {
     pub rules: Arc<crate::rules::Rules>,
     /// The configured watch trees' collectors (see [`crate::collectors::watch`]).
     pub watches: Vec<&'static dyn Collector>,
+    /// The collectors a scan that names none runs (the config's `collectors`; empty: the
+    /// registry's default set), every watch tree besides.
+    pub collectors: Vec<String>,
     /// The digests the last scan computed, by file identity, so the next scan reads only files
     /// that changed (shared by clones: the daemon's scans all go through one engine).
     hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
@@ -76,14 +79,40 @@ impl Engine {
             retention: store::DEFAULT_RETENTION,
             rules: crate::rules::Rules::builtin(),
             watches: Vec::new(),
+            collectors: Vec::new(),
             hashes: Arc::default(),
         }
     }
 
+    /// The engine `config` describes: its root, scan options (timeouts, `max_hash_mib`,
+    /// `rehash_every`), retention, rules and ignores, watch trees and default collectors. The
+    /// daemon and `dawgctl --local` both build their engine here, so a scan judges, walks and
+    /// prunes alike whichever ran it (`--local` then applies its flags). The watch trees'
+    /// collectors are made here: call it once per loaded configuration.
+    pub fn from_config(store: Store, config: &crate::config::Config) -> Result<Self, Error> {
+        let mut engine = Engine::new(store, config.root.clone());
+        engine.options = config.scan_options();
+        engine.retention = config.retention;
+        engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
+        engine.watches = config.watch_collectors().map_err(Error::Usage)?;
+        engine.collectors = config.collector_names();
+        Ok(engine)
+    }
+
     /// The collectors `names` selects, the watch trees included (see
-    /// [`crate::collectors::select_with`]).
+    /// [`crate::collectors::select_with`]); with no names, [`Engine::collectors`] and every
+    /// watch tree.
     pub fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
-        crate::collectors::select_with(names, &self.watches)
+        if !names.is_empty() || self.collectors.is_empty() {
+            return crate::collectors::select_with(names, &self.watches);
+        }
+        let mut out = crate::collectors::select_with(&self.collectors, &self.watches)?;
+        for w in &self.watches {
+            if !out.iter().any(|c| c.name() == w.name()) {
+                out.push(*w);
+            }
+        }
+        Ok(out)
     }
 
     /// Scans the host now with `collectors`, stores the result (under `label`, if given), and

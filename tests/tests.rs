@@ -4,6 +4,7 @@
 mod helper;
 
 mod cli;
+mod config;
 mod daemon;
 mod daemon_limits;
 mod faults;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dawgmon::cli::args::DaemonArgs as Args;
 use dawgmon::config::{Config, LogTarget};
+use dawgmon::daemon::setup::{Prepared, ReloadNote};
 use dawgmon::error::{Error, StoreError};
 use dawgmon::{daemon, paths};
 use tokio::signal::unix::{SignalKind, signal};
@@ -18,19 +19,17 @@ fn main() -> ExitCode {
         None => (PathBuf::from(paths::DEFAULT_CONFIG), false),
     };
     let overrides = (args.socket.clone(), args.database.clone());
-    let mut config = match load(&path, explicit, &overrides) {
+    let config = match load(&path, explicit, &overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("dawgmond: {e}");
             return ExitCode::from(2);
         }
     };
-    if args.check {
-        print!("{}", toml::to_string(&config).expect("config serialises"));
-        return ExitCode::SUCCESS;
+    if !args.check {
+        init_logging(&config);
+        daemon::serve::raise_descriptor_limit();
     }
-    init_logging(&config);
-    daemon::serve::raise_descriptor_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -42,33 +41,71 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result: Result<(), dawgmon::error::Error> = runtime.block_on(async {
+    // Every check start-up makes (groups, mail, rules), made the same way by --check and by
+    // every reload. A refused file exits 2, which the unit does not restart on.
+    let prepared = match runtime.block_on(async { Prepared::new(config) }) {
+        Ok(p) => p,
+        Err(e) => {
+            if !args.check {
+                tracing::error!("{e}");
+            }
+            eprintln!("dawgmond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        print!(
+            "{}",
+            toml::to_string(&prepared.config).expect("config serialises")
+        );
+        runtime.block_on(async { drop(prepared) });
+        return ExitCode::SUCCESS;
+    }
+    let note = ReloadNote::default();
+    let result: Result<(), Error> = runtime.block_on(async {
         // SIGHUP reloads the configuration. Its handler is installed before anything else, so
         // a hang-up (a terminal the daemon never owns, or a stray kill -HUP) can never kill it.
-        let mut hangup = signal(SignalKind::hangup()).map_err(|e| {
-            dawgmon::error::Error::Internal(format!("cannot watch for SIGHUP: {e}"))
-        })?;
+        let mut hangup = signal(SignalKind::hangup())
+            .map_err(|e| Error::Internal(format!("cannot watch for SIGHUP: {e}")))?;
+        let shutdown = daemon::shutdown_signal();
+        tokio::pin!(shutdown);
+        let mut prepared = prepared;
+        let mut listener = None;
         loop {
-            let listener = daemon::bind(&config)?;
-            let reload = std::sync::atomic::AtomicBool::new(false);
+            let bound = match listener.take() {
+                Some(l) => l,
+                None => daemon::bind(&prepared)?,
+            };
+            let current = prepared.config.clone();
+            let next = std::sync::Mutex::new(None);
+            // Resolves on SIGTERM, or on SIGHUP with a configuration that passed every check
+            // (then in `next`). A refused one leaves the daemon running as it was.
             let stop = async {
-                tokio::select! {
-                    _ = daemon::shutdown_signal() => {}
-                    _ = hangup.recv() => {
-                        tracing::info!("SIGHUP received: reloading {}", path.display());
-                        reload.store(true, std::sync::atomic::Ordering::SeqCst);
-                        daemon::notify::reloading();
+                loop {
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = hangup.recv() => {}
+                    }
+                    tracing::info!("SIGHUP received: reloading {}", path.display());
+                    daemon::notify::reloading();
+                    match reload(&path, explicit, &overrides, &current).await {
+                        Ok(ready) => {
+                            note.clear();
+                            *next.lock().unwrap_or_else(|p| p.into_inner()) = Some(ready);
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!("reload refused: {e}; keeping the configuration in use");
+                            note.refused(e.clone());
+                            daemon::notify::ready(&format!("reload refused: {e}"));
+                        }
                     }
                 }
             };
-            daemon::run(config.clone(), listener, stop).await?;
-            if !reload.load(std::sync::atomic::Ordering::SeqCst) {
-                return Ok(());
-            }
-            match load(&path, explicit, &overrides) {
-                Ok(c) => config = c,
-                // A broken file must not take the monitor down: keep what works.
-                Err(e) => tracing::error!("{e}; keeping the configuration in use"),
+            daemon::run(prepared, bound, stop, note.clone()).await?;
+            match next.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some((p, l)) => (prepared, listener) = (p, l),
+                None => return Ok(()),
             }
         }
     });
@@ -87,6 +124,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A reload: the file loaded and checked as at start-up, and what would stop the new run from
+/// starting (another database that does not open, another socket path that cannot be bound)
+/// done while the running daemon still serves. An error refuses the reload.
+async fn reload(
+    path: &std::path::Path,
+    explicit: bool,
+    overrides: &(Option<PathBuf>, Option<PathBuf>),
+    current: &Config,
+) -> Result<(Prepared, Option<tokio::net::UnixListener>), String> {
+    let config = load(path, explicit, overrides).map_err(|e| e.to_string())?;
+    let mut prepared = Prepared::new(config).map_err(|e| e.to_string())?;
+    if prepared.config.database != current.database {
+        prepared.open_store().await.map_err(|e| e.to_string())?;
+    }
+    let listener = if prepared.config.socket != current.socket {
+        Some(daemon::bind(&prepared).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    Ok((prepared, listener))
 }
 
 /// The configuration file with the command line's overrides (socket, database) applied.

@@ -17,21 +17,26 @@ pub struct Args {
     /// Run in-process against the database instead of asking the dawgmond daemon.
     #[arg(long, global = true)]
     pub local: bool,
-    /// Database file (with --local). Default: /var/lib/dawgmon/dawgmon.db as root, else
-    /// $XDG_STATE_HOME/dawgmon/dawgmon.db.
+    /// Database file (with --local) [default: `database` in the daemon's config file; when it
+    /// names none, /var/lib/dawgmon/dawgmon.db (the daemon's) as root, else
+    /// $XDG_STATE_HOME/dawgmon/dawgmon.db].
     #[arg(long, global = true, env = "DAWGMON_DATABASE", value_name = "PATH")]
     pub database: Option<PathBuf>,
     /// The daemon's socket (without --local).
     #[arg(long, global = true, env = "DAWGMON_SOCKET", value_name = "PATH",
           default_value = paths::DEFAULT_SOCKET)]
     pub socket: PathBuf,
-    /// Scan this directory as the root file system (a mounted image or container root; with
-    /// --local: the daemon scans the root of its config file).
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// With --local: the daemon's config file, whose [[rule]], disable_rules and [[ignore]]
-    /// judge the reports (missing: the built-in rules).
-    #[arg(long, global = true, env = "DAWGMON_CONFIG", value_name = "PATH",
+    /// With --local: scan this directory as the root file system (a mounted image or container
+    /// root) [default: `root` in the daemon's config file, else /]. Without --local the daemon
+    /// scans the root set in its own config file.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The daemon's config file. With --local every setting comes from it when it exists
+    /// (database, root, collectors, retention, timeouts, max_hash_mib, rehash_every, rules,
+    /// ignores, watch trees), so local and daemon scans of one database agree; the flags
+    /// --database, --root, --retention, -c and --watch override it. `dawgctl rules` shows its
+    /// rules.
+    #[arg(long, global = true, env = "DAWGMOND_CONFIG", value_name = "PATH",
           default_value = paths::DEFAULT_CONFIG)]
     pub daemon_config: PathBuf,
     /// Output format (sarif: SARIF 2.1.0, for reports only: scan, baseline, diff, watch).
@@ -52,7 +57,8 @@ pub struct Args {
     /// Do not print a timestamp in front of each change.
     #[arg(long, global = true)]
     pub no_timestamps: bool,
-    /// Run or compare only this collector (repeatable; see `dawgctl collectors`).
+    /// Run or compare only this collector (repeatable; see `dawgctl collectors`). Without it a
+    /// --local scan runs the config file's `collectors` (else the default set) and its trees.
     #[arg(short = 'c', long = "collector", global = true, value_name = "NAME")]
     pub collectors: Vec<String>,
     /// With --local: also watch the tree at this host path, file by file (repeatable; like a
@@ -64,8 +70,9 @@ pub struct Args {
     /// --min-severity, only changes at or above that level count.
     #[arg(long, global = true)]
     pub exit_code: bool,
-    /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default: the
-    /// retention the daemon recorded in the database, else 64.
+    /// Unlabelled scans to keep in the database (with --local; 0 keeps all). Default:
+    /// `retention` in the daemon's config file when it exists, else the retention the daemon
+    /// recorded in the database, else 64.
     #[arg(long, global = true, value_name = "N")]
     pub retention: Option<usize>,
     #[command(subcommand)]
@@ -205,7 +212,8 @@ pub struct DaemonArgs {
     /// The database (overrides `database` in the file).
     #[arg(long, value_name = "PATH")]
     pub database: Option<PathBuf>,
-    /// Check the configuration, print it as the daemon would run it, and exit.
+    /// Check the configuration as start-up does (values, groups, the SMTP password file), print
+    /// it as the daemon would run it, and exit; a refused file exits 2, naming the key.
     #[arg(long)]
     pub check: bool,
 }

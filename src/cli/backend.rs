@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::api::{self, CollectorInfo, ScanRequest, ScanResponse};
 use crate::client::Client;
-use crate::collectors;
 use crate::engine::{Engine, ProgressFn, ScanResult};
 use crate::error::{Error, StoreError};
 use crate::report::Report;
@@ -142,10 +141,12 @@ impl Backend {
     /// The collectors, `default` meaning a scan that names none runs it.
     pub async fn collectors(&self) -> Result<Vec<CollectorInfo>, Error> {
         match self {
-            Backend::Local(engine) => Ok(api::collector_infos(&engine.watches, |n| {
-                n.starts_with(collectors::watch::PREFIX)
-                    || collectors::by_name(n).is_some_and(|c| c.default_enabled())
-            })),
+            Backend::Local(engine) => {
+                let defaults = engine.select(&[]).map_err(Error::Usage)?;
+                Ok(api::collector_infos(&engine.watches, |n| {
+                    defaults.iter().any(|c| c.name() == n)
+                }))
+            }
             Backend::Remote(client) => Ok(client.collectors().await?),
         }
     }

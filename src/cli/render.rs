@@ -231,6 +231,9 @@ pub fn status(status: &Status, format: Format) {
                 up / 3600 % 24,
                 up / 60 % 60
             );
+            if let Some(why) = &s.reload_refused {
+                println!("warning:   reload refused, running the previous configuration: {why}");
+            }
             match (&s.schedule, s.next_scan) {
                 (Some(cron), Some(next)) => {
                     println!("schedule:  {cron} (next scan {})", local(next))

@@ -29,6 +29,7 @@ pub mod scans;
 pub mod scheduler;
 pub mod serve;
 pub mod server;
+pub mod setup;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
@@ -51,44 +52,39 @@ pub struct Shared {
     pub mail: Option<Arc<mail::DaemonMail>>,
     /// Heavy requests (diffs) at once.
     pub heavy: limits::Heavy,
+    /// Why the last reload was refused, if it was.
+    pub reload: setup::ReloadNote,
 }
 
-/// Runs the daemon until `shutdown` resolves.
+/// Runs the daemon until `shutdown` resolves, with a configuration that passed
+/// [`setup::Prepared::new`]. `note` carries a refused reload into `dawgctl status`.
 pub async fn run(
-    config: Config,
+    prepared: setup::Prepared,
     listener: UnixListener,
     shutdown: impl Future<Output = ()> + Send,
+    note: setup::ReloadNote,
 ) -> Result<(), Error> {
-    let admin = match &config.admin_group {
-        Some(name) => Some(auth::AdminGroup {
-            name: name.clone(),
-            gid: resolve_group(name, "admin_group")?,
-        }),
-        None => None,
-    };
-    // Before anything else: a mail configuration that cannot work refuses to start.
-    let mailer = match &config.mail {
-        Some(m) => Some(
-            crate::mail::Mailer::new(m)
-                .map_err(|e| Error::Usage(format!("cannot set up mail reports: {e}")))?,
-        ),
-        None => None,
-    };
-    let store = match Store::open(&config.database).await {
-        Ok(store) => store,
-        Err(e) => {
-            // Not serving: leave no socket that would answer "connection refused".
-            let _ = std::fs::remove_file(&config.socket);
-            return Err(e.into());
-        }
+    let setup::Prepared {
+        config,
+        admin,
+        mailer,
+        store,
+        ..
+    } = prepared;
+    let store = match store {
+        Some(store) => store,
+        None => match Store::open(&config.database).await {
+            Ok(store) => store,
+            Err(e) => {
+                // Not serving: leave no socket that would answer "connection refused".
+                let _ = std::fs::remove_file(&config.socket);
+                return Err(e.into());
+            }
+        },
     };
     // So that `dawgctl --local` on this database prunes with the daemon's retention.
     store.set_retention(config.retention).await?;
-    let mut engine = Engine::new(store.clone(), config.root.clone());
-    engine.retention = config.retention;
-    engine.options = config.scan_options();
-    engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
-    engine.watches = config.watch_collectors().map_err(Error::Usage)?;
+    let engine = Engine::from_config(store.clone(), &config)?;
     let mail = match (&config.mail, mailer) {
         (Some(cfg), Some(mailer)) => {
             Some(mail::DaemonMail::new(cfg.clone(), mailer, engine.clone()))
@@ -107,7 +103,8 @@ pub async fn run(
             "fleet hooks on"
         );
     }
-    let scans = Arc::new(scans::Scans::new(engine, config.collector_names()).with_hooks(hooks));
+    let defaults = engine.collectors.clone();
+    let scans = Arc::new(scans::Scans::new(engine, defaults).with_hooks(hooks));
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -116,6 +113,7 @@ pub async fn run(
         started: Instant::now(),
         mail: mail.clone(),
         heavy: limits::Heavy::default(),
+        reload: note,
     });
 
     let scheduler = match &config.schedule.0 {
@@ -188,7 +186,8 @@ pub async fn run(
 /// Binds the API socket: creates its directory if missing, refuses to take over a socket a
 /// running daemon answers on, removes a stale one, and sets the configured group and mode
 /// (the socket is created owner-only, so it is never briefly open to others).
-pub fn bind(config: &Config) -> Result<UnixListener, Error> {
+pub fn bind(prepared: &setup::Prepared) -> Result<UnixListener, Error> {
+    let config = &prepared.config;
     let path = &config.socket;
     let fail = |what: &str, e: std::io::Error| {
         Error::Usage(format!("cannot {what} {}: {e}", path.display()))
@@ -216,30 +215,13 @@ pub fn bind(config: &Config) -> Result<UnixListener, Error> {
     let listener = UnixListener::bind(path);
     nix::sys::stat::umask(old);
     let listener = listener.map_err(|e| fail("listen on", e))?;
-    if let Some(group) = &config.socket_group {
-        let gid = resolve_group(group, "socket_group")?;
+    if let (Some(group), Some(gid)) = (&config.socket_group, prepared.socket_gid) {
         std::os::unix::fs::chown(path, None, Some(gid))
             .map_err(|e| fail(&format!("give group {group} the socket"), e))?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode.0))
         .map_err(|e| fail("set the mode of", e))?;
     Ok(listener)
-}
-
-/// The gid of a configured group, or an error naming the key.
-fn resolve_group(name: &str, key: &str) -> Result<u32, Error> {
-    if let Ok(gid) = name.parse::<u32>() {
-        return Ok(gid);
-    }
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(Error::Usage(format!(
-            "{key} = {name:?}: no such group (create it with `groupadd {name}` or fix the config)"
-        ))),
-        Err(e) => Err(Error::Usage(format!(
-            "{key} = {name:?}: cannot look it up: {e}"
-        ))),
-    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

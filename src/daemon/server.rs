@@ -248,6 +248,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
             .collect(),
         mail: shared.mail.as_ref().map(|m| m.status()),
         outbox: engine.store.outbox_summary().await?,
+        reload_refused: shared.reload.get(),
     }))
 }
 

@@ -121,7 +121,8 @@ pub struct ReportStats {
 /// before it ([`Engine::report_stored`]; `known` is a result the caller already has, used
 /// instead of computing it again), and writes its message (if `cfg` calls for one) to the
 /// outbox and marks the scan reported in one transaction. With `cfg` `None` (mail not
-/// configured) or `send = "never"`, marks every scan reported without mail.
+/// configured) or `send = "never"`, marks every scan reported without mail. Either way it
+/// first deletes the messages sent or given up more than 30 days ago.
 ///
 /// Run it from one task at a time to keep the messages in scan order; a concurrent run cannot
 /// queue a scan twice (see [`Store::mark_reported`]). A scan pruned meanwhile is skipped; any
@@ -133,6 +134,10 @@ pub async fn report_unreported(
 ) -> Result<ReportStats, Error> {
     let store = &engine.store;
     let mut stats = ReportStats::default();
+    // Sent and given-up messages go after [`crate::store::KEEP_SENT`], also when nothing is
+    // sent any more (mail turned off, or every message refused).
+    let keep = chrono::Duration::from_std(crate::store::KEEP_SENT).expect("fits");
+    store.outbox_prune(Utc::now() - keep).await?;
     let Some(cfg) = cfg.filter(|c| c.send != SendPolicy::Never) else {
         stats.reported = store.mark_all_reported(Utc::now()).await? as usize;
         return Ok(stats);
