@@ -248,6 +248,8 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
             .collect(),
         mail: shared.mail.as_ref().map(|m| m.status()),
         outbox: engine.store.outbox_summary().await?,
+        hooks: shared.scans.hook_status(),
+        skipped_scans: shared.scans.skipped(),
     }))
 }
 
