@@ -7,6 +7,7 @@ mod cli;
 mod daemon;
 mod daemon_limits;
 mod faults;
+mod hooks;
 mod install;
 mod journald;
 mod mail;
