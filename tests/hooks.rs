@@ -109,7 +109,7 @@ fn planted_links_at_the_hook_files_are_not_followed() {
     symlink(&a, &h.old_temp).unwrap();
     symlink(&b, &h.textfile).unwrap();
     symlink(&c, &h.change_log).unwrap();
-    d.ctl_ok(&["baseline", "pre"]);
+    ctl_within(d, &["baseline", "pre"], 30);
     root.append("etc/group", "planted:x:4949:\n");
     ctl_within(d, &["scan"], 60);
     for v in [&a, &b, &c, &e] {
@@ -168,7 +168,7 @@ fn fifos_at_the_hook_files_do_not_block_scans() {
     for p in [&h.textfile, &h.old_temp, &h.change_log] {
         nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     }
-    d.ctl_ok(&["baseline", "pre"]);
+    ctl_within(d, &["baseline", "pre"], 30);
     root.append("etc/group", "fifo:x:4848:\n");
     let t = Instant::now();
     ctl_within(d, &["scan"], 30);
