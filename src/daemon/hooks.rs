@@ -117,8 +117,8 @@ impl Hooks {
             what,
             Box::new(move || {
                 let mut problems = Vec::new();
+                // Also without changes: a file planted there stays a warning until removed.
                 if let (Some(path), Some(r)) = (&change_log, &result)
-                    && !r.report.changes.is_empty()
                     && let Err(e) = append_changes(path, r, &crate::engine::hostname(&root))
                 {
                     let m = format!(

@@ -75,6 +75,9 @@ fn a_linked_directory_is_refused() {
 fn append_writes_only_to_a_regular_file_of_its_own() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("changes.jsonl");
+    // Nothing to append: nothing created.
+    append(&log, b"", 0o640).unwrap();
+    assert!(!log.exists());
     append(&log, b"one\n", 0o640).unwrap();
     append(&log, b"two\n", 0o640).unwrap();
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
@@ -100,6 +103,9 @@ fn append_writes_only_to_a_regular_file_of_its_own() {
     fifo(&pipe);
     let t = Instant::now();
     let e = append(&pipe, b"x\n", 0o640).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    // Also with nothing to append: what is planted stays a warning.
+    let e = append(&pipe, b"", 0o640).unwrap_err();
     assert!(e.to_string().contains("not a regular file"), "{e}");
     // With a reader at the other end the open succeeds; the file type refuses it.
     let reader = OpenOptionsNonBlocking::open(&pipe);
