@@ -65,6 +65,32 @@ pub struct Status {
     /// Why the last reload (SIGHUP) was refused; the daemon runs the configuration it had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_refused: Option<String>,
+    /// The fleet hooks' problems; `None` when no hook is configured (or an older daemon).
+    #[serde(default)]
+    pub hooks: Option<HookStatus>,
+    /// Scheduled scans skipped because another scan was running; `None`: none since the start.
+    #[serde(default)]
+    pub skipped_scans: Option<SkippedScans>,
+}
+
+/// How the fleet hooks (`prometheus_textfile`, `change_log`) fare since the daemon started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookStatus {
+    /// Runs that failed, were stuck past the timeout, or were skipped.
+    pub problems: u64,
+    /// Whether the last problem still stands: no run has ended well since.
+    pub failing: bool,
+    pub last_problem: Option<String>,
+    pub last_problem_at: Option<DateTime<Utc>>,
+}
+
+/// Scheduled scans that came due while another scan ran, since the daemon started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedScans {
+    pub count: u64,
+    pub last_at: DateTime<Utc>,
+    /// What was running then: "scan started 14:07:00 by request".
+    pub reason: String,
 }
 
 /// How the daemon mails its reports.

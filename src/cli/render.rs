@@ -206,6 +206,41 @@ fn pending_lines(s: &crate::api::Status) -> Vec<String> {
     lines
 }
 
+/// The hooks' and the schedule's warnings in `dawgctl status`: "hooks:     ok",
+/// "hooks:     failing since 14:07:00: cannot write ... (3 problems since dawgmond started)",
+/// "skipped:   2 scheduled scans, the last at 14:07:00: the scan started ... was still running".
+pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(h) = &s.hooks {
+        let last = match (&h.last_problem, h.last_problem_at) {
+            (Some(m), Some(t)) => Some((m.split_whitespace().collect::<Vec<_>>().join(" "), t)),
+            _ => None,
+        };
+        let count = format!(
+            "{} problem{} since dawgmond started",
+            h.problems,
+            if h.problems == 1 { "" } else { "s" }
+        );
+        lines.push(match last {
+            None => "hooks:     ok".to_string(),
+            Some((m, t)) if h.failing => {
+                format!("hooks:     failing since {}: {m} ({count})", when(t))
+            }
+            Some((m, t)) => format!("hooks:     ok now; {count}, the last at {}: {m}", when(t)),
+        });
+    }
+    if let Some(k) = &s.skipped_scans {
+        lines.push(format!(
+            "skipped:   {} scheduled scan{}, the last at {}: {}",
+            k.count,
+            if k.count == 1 { "" } else { "s" },
+            when(k.last_at),
+            k.reason
+        ));
+    }
+    lines
+}
+
 /// `dawgctl status`.
 pub fn status(status: &Status, format: Format) {
     match status {
@@ -273,6 +308,9 @@ pub fn status(status: &Status, format: Format) {
             }
             for line in mail_lines(s) {
                 println!("mail:      {line}");
+            }
+            for line in warning_lines(s) {
+                println!("{line}");
             }
             println!(
                 "database:  {}, {} scans, {}",

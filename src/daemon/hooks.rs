@@ -1,8 +1,8 @@
 //! Fleet hooks: files other tools pick up after every scan the daemon runs (scheduled or
 //! requested), each off unless its config key names a path.
 //!
-//! - `prometheus_textfile`: node_exporter's textfile collector format. Written whole to a
-//!   temporary file in the same directory (named `.dawgmon.prom.<pid>.tmp`: not `*.prom`, so
+//! - `prometheus_textfile`: node_exporter's textfile collector format. Written whole to a new
+//!   file in the same directory (unnamed, or under a random name that is not `*.prom`, so
 //!   node_exporter never reads it), made 0644 (node_exporter runs as its own user), then renamed
 //!   over the target: a reader sees the old file or the new one, never a partial one.
 //! - `change_log`: one JSON object per change, appended (`O_APPEND`, one write per scan): the
@@ -10,21 +10,31 @@
 //!   `after`) plus `host`, `scan_id`, `from_scan_id` and `time` (when the scan started). Created
 //!   0640; journald/rsyslog/Vector/Fluent Bit ship it as it is.
 //!
-//! A failed write is logged (with the fix, under the shipped unit's read-only file system) and
-//! never fails the scan.
+//! Both are written so that whoever can write their directory cannot redirect or block root
+//! ([`files`]), off the scan task with a timeout ([`worker`]). A failed, stuck or skipped run
+//! is a warning in the journal (with the fix, under the shipped unit's read-only file system)
+//! and in `status`; it never fails or holds up a scan.
+
+mod files;
+mod worker;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::api::HookStatus;
 use crate::config::Config;
 use crate::engine::ScanResult;
+use crate::error::Error;
 use crate::model::Severity;
+
+/// How long one run of the hooks (both files) may take before it is reported stuck and later
+/// runs are skipped. Writing two small files takes milliseconds; only a hung file system (a
+/// dead NFS server) comes near it.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the last stored scan found, for the metrics of a later failed scan.
 #[derive(Debug, Clone)]
@@ -42,6 +52,7 @@ pub struct Hooks {
     change_log: Option<PathBuf>,
     root: PathBuf,
     last: Mutex<Option<Stored>>,
+    worker: worker::Worker,
 }
 
 const SEVERITIES: [Severity; 5] = [
@@ -53,23 +64,31 @@ const SEVERITIES: [Severity; 5] = [
 ];
 
 impl Hooks {
-    /// The hooks `config` turns on; `None` when none is.
-    pub fn new(config: &Config) -> Option<Hooks> {
+    /// The hooks `config` turns on (their thread started); `None` when none is.
+    pub fn new(config: &Config) -> Result<Option<Hooks>, Error> {
+        Self::with_timeout(config, HOOK_TIMEOUT)
+    }
+
+    fn with_timeout(config: &Config, timeout: Duration) -> Result<Option<Hooks>, Error> {
         if config.prometheus_textfile.is_none() && config.change_log.is_none() {
-            return None;
+            return Ok(None);
         }
-        Some(Hooks {
+        let worker = worker::Worker::start(timeout)
+            .map_err(|e| Error::Internal(format!("cannot start the hooks' thread: {e}")))?;
+        Ok(Some(Hooks {
             prometheus: config.prometheus_textfile.clone(),
             change_log: config.change_log.clone(),
             root: config.root.clone(),
             last: Mutex::new(None),
-        })
+            worker,
+        }))
     }
 
     /// After a scan: `result` is the stored scan, or `None` when it failed after `elapsed`.
-    pub fn after_scan(&self, result: Option<&ScanResult>, elapsed: Duration) {
+    /// Hands the writing to the hooks' thread and returns at once (call it on the runtime).
+    pub fn after_scan(&self, result: Option<Arc<ScanResult>>, elapsed: Duration) {
         let now = Utc::now();
-        if let Some(r) = result {
+        if let Some(r) = &result {
             let mut changes = [0; 5];
             for c in &r.report.changes {
                 changes[c.severity as usize] += 1;
@@ -81,29 +100,66 @@ impl Hooks {
                 warnings: r.report.warnings.len(),
                 unavailable: r.unavailable.clone(),
             });
-            if let Some(path) = &self.change_log
-                && !r.report.changes.is_empty()
-                && let Err(e) = append_changes(path, r, &crate::engine::hostname(&self.root))
-            {
-                tracing::warn!(
-                    scan_id = r.info.id,
-                    "cannot append to the change log {}: {e}{}",
-                    path.display(),
-                    hint(&e, path)
-                );
-            }
         }
-        if let Some(path) = &self.prometheus {
+        // The metrics now, in scan order; the files on the hooks' thread.
+        let text = self.prometheus.as_ref().map(|_| {
             let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let finished = result.map(|r| r.info.finished_at).unwrap_or(now);
-            let text = metrics(result.is_some(), finished, elapsed, last.as_ref());
-            if let Err(e) = write_atomically(path, text.as_bytes(), 0o644) {
-                tracing::warn!(
-                    "cannot write the Prometheus textfile {}: {e}{}",
-                    path.display(),
-                    hint(&e, path)
-                );
-            }
+            let finished = result.as_ref().map(|r| r.info.finished_at).unwrap_or(now);
+            metrics(result.is_some(), finished, elapsed, last.as_ref())
+        });
+        let what = match &result {
+            Some(r) => format!("scan {}", r.info.id),
+            None => "a failed scan".to_string(),
+        };
+        let (prometheus, change_log) = (self.prometheus.clone(), self.change_log.clone());
+        let root = self.root.clone();
+        self.worker.submit(
+            what,
+            Box::new(move || {
+                let mut problems = Vec::new();
+                // Also without changes: a file planted there stays a warning until removed.
+                if let (Some(path), Some(r)) = (&change_log, &result)
+                    && let Err(e) = append_changes(path, r, &crate::engine::hostname(&root))
+                {
+                    let m = format!(
+                        "cannot append to the change log {}: {e}{}",
+                        path.display(),
+                        hint(&e, path)
+                    );
+                    tracing::warn!(scan_id = r.info.id, "{m}");
+                    problems.push(m);
+                }
+                if let (Some(path), Some(text)) = (&prometheus, text)
+                    && let Err(e) = files::replace(path, text.as_bytes(), 0o644)
+                {
+                    let m = format!(
+                        "cannot write the Prometheus textfile {}: {e}{}",
+                        path.display(),
+                        hint(&e, path)
+                    );
+                    tracing::warn!("{m}");
+                    problems.push(m);
+                }
+                problems
+            }),
+        );
+    }
+
+    /// Waits until the files of every scan so far are written, or [`HOOK_TIMEOUT`] has passed:
+    /// a client told "scan stored" finds them up to date.
+    pub async fn settled(&self) {
+        self.worker.settled().await
+    }
+
+    /// What `status` shows.
+    pub fn status(&self) -> HookStatus {
+        let h = self.worker.health();
+        let (at, message) = h.last.unzip();
+        HookStatus {
+            problems: h.problems,
+            failing: h.failing,
+            last_problem: message,
+            last_problem_at: at,
         }
     }
 }
@@ -207,33 +263,6 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Writes `bytes` to a temporary file next to `path`, sets `mode`, and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        // The unit's UMask=0077 would leave it 0600: set the mode node_exporter needs.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Appends one JSON line per change of `r`.
 fn append_changes(path: &Path, r: &ScanResult, host: &str) -> std::io::Result<()> {
     let mut lines = String::new();
@@ -251,19 +280,8 @@ fn append_changes(path: &Path, r: &ScanResult, host: &str) -> std::io::Result<()
         lines.push_str(&v.to_string());
         lines.push('\n');
     }
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)?;
-    // Created under the unit's UMask=0077: give it the documented 0640 (an existing file
-    // keeps the mode its owner chose).
-    let meta = f.metadata()?;
-    if meta.len() == 0 && meta.permissions().mode() & 0o777 != 0o640 {
-        f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
-    }
-    // One write: a reader (or a shipper tailing the file) never sees half a scan's lines.
-    f.write_all(lines.as_bytes())
+    // Created 0640 (an existing file keeps the mode its owner chose).
+    files::append(path, lines.as_bytes(), 0o640)
 }
 
 #[cfg(test)]

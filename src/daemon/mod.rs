@@ -95,7 +95,7 @@ pub async fn run(
         // With mail, the delivery task reports what was stored while no daemon ran.
         mail::report_without_mail(&engine).await;
     }
-    let hooks = hooks::Hooks::new(&config);
+    let hooks = hooks::Hooks::new(&config)?;
     if hooks.is_some() {
         tracing::info!(
             prometheus_textfile = ?config.prometheus_textfile,

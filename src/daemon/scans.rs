@@ -9,7 +9,9 @@
 //!   for the running one to finish and then runs its own: it is never lost, never run in
 //!   parallel.
 //! - A scheduled scan that comes due while any scan runs is skipped (the running scan already
-//!   records the current state); the schedule resumes at its next time.
+//!   records the current state); the schedule resumes at its next time. It is a warning, and
+//!   `status` shows how many were skipped (a scan that runs longer than the schedule's period
+//!   would otherwise quietly thin the schedule out).
 //!
 //! The scan itself runs in its own task, so a client that hangs up does not cancel it half-way;
 //! the store saves a scan in one transaction, so stopping the daemon abandons an unsaved scan
@@ -23,7 +25,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::api::{ScanProgress, ScanRequest, ScanSummary};
+use crate::api::{HookStatus, ScanProgress, ScanRequest, ScanSummary, SkippedScans};
 use crate::collectors::{self, Collector};
 use crate::engine::{Engine, ProgressFn, ScanResult};
 use crate::error::Error;
@@ -100,6 +102,8 @@ pub struct Scans {
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
     /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
+    /// Scheduled scans skipped because another one ran (for `GET /v1/status`).
+    skipped: Mutex<Option<SkippedScans>>,
     /// Files written after every scan (`prometheus_textfile`, `change_log`); `None`: off.
     hooks: Option<Arc<super::hooks::Hooks>>,
     /// Test failpoint: the next scan task panics after its scan.
@@ -121,6 +125,7 @@ impl Scans {
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
             last_scheduled: Mutex::new(None),
+            skipped: Mutex::new(None),
             hooks: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
@@ -169,6 +174,16 @@ impl Scans {
         Ok(out)
     }
 
+    /// The fleet hooks' problems; `None` when no hook is configured.
+    pub fn hook_status(&self) -> Option<HookStatus> {
+        self.hooks.as_ref().map(|h| h.status())
+    }
+
+    /// Scheduled scans skipped so far; `None` when none was.
+    pub fn skipped(&self) -> Option<SkippedScans> {
+        lock(&self.skipped).clone()
+    }
+
     /// The running scan's progress, if one runs.
     pub fn progress(&self) -> Option<ScanProgress> {
         lock(&self.current)
@@ -203,7 +218,10 @@ impl Scans {
                     return Err(ScanError::Stopping);
                 }
                 match current.as_ref() {
-                    Some(_) if trigger == Trigger::Schedule => return Err(ScanError::Busy),
+                    Some(r) if trigger == Trigger::Schedule => {
+                        self.skip(&lock(&r.progress));
+                        return Err(ScanError::Busy);
+                    }
                     Some(r) => (r.done.clone(), false, r.key == key),
                     None => {
                         let running = self.start(key.clone(), selected.clone(), trigger);
@@ -219,6 +237,11 @@ impl Scans {
                 Err(_) => Err(ScanError::Stopping),
             };
             if same {
+                // The hook files of this scan are written (or their run timed out): whoever
+                // reads them after "scan stored" finds this scan there.
+                if let Some(h) = &self.hooks {
+                    h.settled().await;
+                }
                 return finished.map(|r| (r, !started));
             }
             // Another scan was running: now run ours.
@@ -276,10 +299,12 @@ impl Scans {
             let finished: Finished = match result {
                 Ok(r) => {
                     this.record(&r, trigger);
+                    let r = Arc::new(r);
+                    // Handed to the hooks' thread: a slow or stuck hook never holds the scan.
                     if let Some(h) = &this.hooks {
-                        h.after_scan(Some(&r), r.elapsed);
+                        h.after_scan(Some(r.clone()), r.elapsed);
                     }
-                    Ok(Arc::new(r))
+                    Ok(r)
                 }
                 Err(e) => {
                     tracing::error!(trigger = trigger.as_str(), "scan failed: {e}");
@@ -297,6 +322,30 @@ impl Scans {
             done: rx,
             abort: task.abort_handle(),
         }
+    }
+
+    /// Counts a scheduled scan skipped while `running` runs, and warns.
+    fn skip(&self, running: &ScanProgress) {
+        let reason = format!(
+            "the scan started {} by {} was still running",
+            running
+                .started_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
+            running.trigger
+        );
+        let mut skipped = lock(&self.skipped);
+        let count = skipped.as_ref().map_or(0, |s| s.count) + 1;
+        tracing::warn!(
+            skipped = count,
+            "scheduled scan skipped: {reason} ({count} skipped since dawgmond started; a scan \
+             that outlasts the schedule's period thins it out: see dawgctl status)"
+        );
+        *skipped = Some(SkippedScans {
+            count,
+            last_at: Utc::now(),
+            reason,
+        });
     }
 
     /// Logs a finished scan and remembers what a scheduled one found.
@@ -373,6 +422,7 @@ impl Scans {
             current.as_ref().map(|r| (r.done.clone(), r.abort.clone()))
         };
         let Some((mut done, abort)) = running else {
+            self.settle_hooks(grace).await;
             return false;
         };
         tracing::info!("waiting up to {grace:?} for the running scan");
@@ -380,11 +430,19 @@ impl Scans {
             .await
             .is_ok()
         {
+            self.settle_hooks(grace).await;
             return false;
         }
         abort.abort();
         tracing::warn!("abandoned the running scan; it was not stored");
         true
+    }
+
+    /// Lets the hooks write the last scan's files before the daemon exits (up to `grace`).
+    async fn settle_hooks(&self, grace: Duration) {
+        if let Some(h) = &self.hooks {
+            let _ = tokio::time::timeout(grace, h.settled()).await;
+        }
     }
 }
 

@@ -65,7 +65,8 @@ async fn run_scheduled(scans: &Arc<Scans>, mail: Option<&DaemonMail>) {
         // Logged and recorded by `Scans`; the report goes to the outbox, delivery runs in its
         // own task.
         Ok((result, _)) => super::mail::after_scan(mail, scans.engine(), &result).await,
-        Err(ScanError::Busy) => tracing::info!("scheduled scan skipped: a scan is running"),
+        // Warned about and counted (for `status`) by `Scans`.
+        Err(ScanError::Busy) => {}
         Err(ScanError::Stopping) => {}
         Err(e) => tracing::error!("scheduled scan failed: {e}"),
     }

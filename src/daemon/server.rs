@@ -249,6 +249,8 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         mail: shared.mail.as_ref().map(|m| m.status()),
         outbox: engine.store.outbox_summary().await?,
         reload_refused: shared.reload.get(),
+        hooks: shared.scans.hook_status(),
+        skipped_scans: shared.scans.skipped(),
     }))
 }
 
