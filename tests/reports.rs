@@ -437,3 +437,51 @@ fn sarif_is_valid_against_the_sarif_2_1_0_schema() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--format sarif is for reports"));
 }
+
+/// Issue 15 item 8: a setuid file whose name holds U+202E (right-to-left override) and U+200B
+/// would reorder the path on screen; text and SARIF reports carry the escape (`\xe2\x80\xae`),
+/// never the raw character.
+#[test]
+fn unicode_format_characters_in_a_setuid_name_are_escaped_in_text_and_sarif() {
+    let root = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("d.db");
+    ok(&dawgctl(&db, root.path(), &["scan"]));
+    // On screen, "/usr/bin/\u{202e}fdp.sh" shows as "/usr/bin/hs.pdf".
+    root.file_mode("usr/bin/\u{202e}fdp.sh\u{200b}", "\x7fELF", 0o4755);
+    ok(&dawgctl(&db, root.path(), &["scan"]));
+    let escaped = "/usr/bin/\\xe2\\x80\\xaefdp.sh\\xe2\\x80\\x8b";
+    let text = ok(&diff(&db, root.path(), &[]));
+    let sarif = ok(&diff(&db, root.path(), &["--format", "sarif"]));
+    for (what, out) in [("text", &text), ("sarif", &sarif)] {
+        let raw: Vec<char> = out
+            .chars()
+            .filter(|c| ('\u{2000}'..='\u{206f}').contains(c))
+            .collect();
+        assert!(raw.is_empty(), "{what} carries raw {raw:?}: {out}");
+    }
+    let line = text
+        .lines()
+        .find(|l| l.contains("suid binary"))
+        .unwrap_or_else(|| panic!("no setuid line: {text}"));
+    assert!(line.contains(escaped), "{line}");
+    let log: Value = serde_json::from_str(&sarif).unwrap();
+    let result = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["properties"]["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("/usr/bin/\\"))
+        })
+        .unwrap_or_else(|| panic!("no setuid result: {sarif}"));
+    assert_eq!(result["properties"]["key"], escaped);
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(escaped),
+        "{result}"
+    );
+}
