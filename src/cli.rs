@@ -335,6 +335,13 @@ pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
         timestamps: !args.no_timestamps,
         min_severity: min,
     };
+    let attributed;
+    let report = if args.by == Some(By::Package) && args.format != Format::Sarif {
+        attributed = attribute(report, &args.root);
+        &attributed
+    } else {
+        report
+    };
     match (args.format, args.by) {
         (Format::Json, Some(By::Package)) => {
             format!("{}\n", report::by_package::render_json(report, min))
@@ -344,6 +351,22 @@ pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
         (Format::Sarif, _) => format!("{}\n", report::sarif::render_sarif(report, min)),
         (Format::Text, None) => report::render_text(report, opts),
     }
+}
+
+/// The report with a `package` for the changes whose collectors set none, from the dpkg file
+/// lists under `root` (see [`report::by_package::attribute`]): only packages that own the path;
+/// a path no package lists stays unattributed.
+fn attribute(report: &Report, root: &std::path::Path) -> Report {
+    let host = crate::host::Host::new(root);
+    // Read only when a change needs it (the lists take a fraction of a second).
+    let db = std::cell::OnceCell::new();
+    let mut out = report.clone();
+    report::by_package::attribute(&mut out, |path| {
+        db.get_or_init(|| collectors::pkgdb::Packages::of(&host, false))
+            .package_of(path)
+            .filter(|p| p != "none")
+    });
+    out
 }
 
 fn print_report(report: &Report, args: &Args) {
