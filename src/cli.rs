@@ -259,7 +259,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
         Command::Watch { command } => return watch::run(backend, args, command).await,
         Command::Mail { .. } => unreachable!("handled by run"),
     };
-    print_report(&report, args);
+    print_report(&report, args, &backend.package_root());
     if args.exit_code && shown_changes(&report, args) {
         return Ok(ExitCode::from(1));
     }
@@ -345,13 +345,26 @@ fn use_color(args: &Args, terminal: bool) -> bool {
 }
 
 /// A report as the arguments ask for it (format, `--min-severity`), ending in a newline.
-/// `terminal`: whether it goes to a terminal (for `--color auto`).
-pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
+/// `terminal`: whether it goes to a terminal (for `--color auto`); `root`: whose package
+/// database `--by package` consults.
+pub fn render_report(
+    report: &Report,
+    args: &Args,
+    terminal: bool,
+    root: &std::path::Path,
+) -> String {
     let min = min_severity(args);
     let opts = TextOptions {
         color: use_color(args, terminal),
         timestamps: !args.no_timestamps,
         min_severity: min,
+    };
+    let attributed;
+    let report = if args.by == Some(By::Package) && args.format != Format::Sarif {
+        attributed = attribute(report, root);
+        &attributed
+    } else {
+        report
     };
     match (args.format, args.by) {
         (Format::Json, Some(By::Package)) => {
@@ -364,10 +377,26 @@ pub fn render_report(report: &Report, args: &Args, terminal: bool) -> String {
     }
 }
 
-fn print_report(report: &Report, args: &Args) {
+/// The report with a `package` for the changes whose collectors set none, from the dpkg file
+/// lists under `root` (see [`report::by_package::attribute`]): only packages that own the path;
+/// a path no package lists stays unattributed.
+fn attribute(report: &Report, root: &std::path::Path) -> Report {
+    let host = crate::host::Host::new(root);
+    // Read only when a change needs it (the lists take a fraction of a second).
+    let db = std::cell::OnceCell::new();
+    let mut out = report.clone();
+    report::by_package::attribute(&mut out, |path| {
+        db.get_or_init(|| collectors::pkgdb::Packages::of(&host, false))
+            .package_of(path)
+            .filter(|p| p != "none")
+    });
+    out
+}
+
+fn print_report(report: &Report, args: &Args, root: &std::path::Path) {
     print!(
         "{}",
-        render_report(report, args, std::io::stdout().is_terminal())
+        render_report(report, args, std::io::stdout().is_terminal(), root)
     );
 }
 

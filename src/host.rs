@@ -415,8 +415,24 @@ fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
     map
 }
 
+/// Whether a character must not reach a report raw: control characters, Unicode format
+/// characters (general category Cf: U+200B–200F, U+202A–202E right-to-left overrides, U+2066–2069,
+/// U+FEFF, ...), which reorder or hide text on screen, and the line and paragraph separators
+/// U+2028 and U+2029. The category comes from the `unicode-properties` crate's tables.
+pub fn is_unsafe_char(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
 /// Escapes bytes into text that round-trips: valid UTF-8 stays as it is except `\` (as `\\`)
-/// and control characters (as `\xNN`), and bytes that are not UTF-8 become `\xNN`.
+/// and the characters [`is_unsafe_char`] names (each of their UTF-8 bytes as `\xNN`, so U+202E
+/// is `\xe2\x80\xae`), and bytes that are not UTF-8 become `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     // Nearly every name is printable ASCII without a backslash: nothing to escape.
     if bytes
@@ -430,7 +446,7 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
         for c in chunk.valid().chars() {
             match c {
                 '\\' => out.push_str("\\\\"),
-                c if c.is_control() => {
+                c if is_unsafe_char(c) => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
                         out.push_str(&format!("\\x{b:02x}"));
@@ -498,6 +514,40 @@ mod tests {
             assert_eq!(unescape_bytes(&escaped).as_deref(), Some(name), "{escaped}");
         }
         assert_eq!(escape_bytes("/tmp/ünïcødé".as_bytes()), "/tmp/ünïcødé");
+    }
+
+    /// Issue 15: format characters (Cf) and the line/paragraph separators reorder or break text
+    /// on screen; they are escaped byte by byte and still round-trip. Letters of other scripts
+    /// (Hebrew, Arabic) stay as they are.
+    #[test]
+    fn unicode_format_characters_are_escaped() {
+        for c in [
+            '\u{202e}',
+            '\u{202a}',
+            '\u{200b}',
+            '\u{200f}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{feff}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{ad}',
+            '\u{e0001}',
+        ] {
+            let name = format!("/tmp/a{c}b");
+            let escaped = escape_bytes(name.as_bytes());
+            assert!(!escaped.contains(c), "{c:?} raw in {escaped}");
+            assert!(escaped.starts_with("/tmp/a\\x"), "{escaped}");
+            assert_eq!(unescape_bytes(&escaped).as_deref(), Some(name.as_bytes()));
+        }
+        assert_eq!(
+            escape_bytes("/usr/bin/\u{202e}fdp.sh".as_bytes()),
+            "/usr/bin/\\xe2\\x80\\xaefdp.sh"
+        );
+        assert_eq!(
+            escape_bytes("/srv/שלום/مرحبا".as_bytes()),
+            "/srv/שלום/مرحبا"
+        );
     }
 
     #[test]

@@ -437,3 +437,140 @@ fn sarif_is_valid_against_the_sarif_2_1_0_schema() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--format sarif is for reports"));
 }
+
+/// Issue 15 item 8: a setuid file whose name holds U+202E (right-to-left override) and U+200B
+/// would reorder the path on screen; text and SARIF reports carry the escape (`\xe2\x80\xae`),
+/// never the raw character.
+#[test]
+fn unicode_format_characters_in_a_setuid_name_are_escaped_in_text_and_sarif() {
+    let root = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("d.db");
+    ok(&dawgctl(&db, root.path(), &["scan"]));
+    // On screen, "/usr/bin/\u{202e}fdp.sh" shows as "/usr/bin/hs.pdf".
+    root.file_mode("usr/bin/\u{202e}fdp.sh\u{200b}", "\x7fELF", 0o4755);
+    ok(&dawgctl(&db, root.path(), &["scan"]));
+    let escaped = "/usr/bin/\\xe2\\x80\\xaefdp.sh\\xe2\\x80\\x8b";
+    let text = ok(&diff(&db, root.path(), &[]));
+    let sarif = ok(&diff(&db, root.path(), &["--format", "sarif"]));
+    for (what, out) in [("text", &text), ("sarif", &sarif)] {
+        let raw: Vec<char> = out
+            .chars()
+            .filter(|c| ('\u{2000}'..='\u{206f}').contains(c))
+            .collect();
+        assert!(raw.is_empty(), "{what} carries raw {raw:?}: {out}");
+    }
+    let line = text
+        .lines()
+        .find(|l| l.contains("suid binary"))
+        .unwrap_or_else(|| panic!("no setuid line: {text}"));
+    assert!(line.contains(escaped), "{line}");
+    let log: Value = serde_json::from_str(&sarif).unwrap();
+    let result = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["properties"]["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("/usr/bin/\\"))
+        })
+        .unwrap_or_else(|| panic!("no setuid result: {sarif}"));
+    assert_eq!(result["properties"]["key"], escaped);
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(escaped),
+        "{result}"
+    );
+}
+
+/// Issue 15 item 8: the apt hook attributed changes by parsing their text, so a crontab command
+/// holding `(file=/bin/ls)` was labelled `[package=coreutils]`, and one holding `package=`
+/// skipped the look-up. The real hook (dist/apt/apt-hook, with dawgctl pointed at a fixture
+/// root and database) now groups by the items' fields: the steering line names no package, and
+/// a crontab a package owns is listed under that package.
+#[test]
+fn apt_hook_attribution_is_not_steered_by_change_text() {
+    let root = fixture();
+    root.file("var/lib/dpkg/info/coreutils.list", "/.\n/bin\n/bin/ls\n")
+        .file(
+            "var/lib/dpkg/info/cronpkg.list",
+            "/.\n/etc/cron.d/cronpkg\n",
+        )
+        .file("bin/ls", "\x7fELF")
+        .file("etc/crontab", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("d.db");
+    let wrapper = tmp.path().join("dawgctl");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' --root '{}' --database '{}' -c cron_jobs \"$@\"\n",
+            crate::helper::dawgctl_bin(),
+            root.path().display(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let hook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/apt/apt-hook"))
+        .unwrap()
+        .replace("/usr/bin/dawgctl", &wrapper.display().to_string())
+        .replace("/usr/bin/dawgmond", "/nonexistent/dawgmond");
+    let hook_path = tmp.path().join("apt-hook");
+    std::fs::write(&hook_path, hook).unwrap();
+    let run = |phase: &str| {
+        let out = Command::new("sh")
+            .arg(&hook_path)
+            .arg(phase)
+            .env("DAWGMON_SOCKET", tmp.path().join("no.sock"))
+            .env_remove("DAWGMON_SYSTEMD_BUS")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run("pre");
+    root.file(
+        "etc/cron.d/evil",
+        "* * * * * root /usr/local/bin/x (file=/bin/ls)\n* * * * * root /usr/local/bin/y package=evil\n",
+    )
+    .file("etc/cron.d/cronpkg", "0 1 * * * root /usr/bin/true\n");
+    let out = run("post");
+    assert!(
+        out.starts_with("dawgmon: what this package operation changed"),
+        "{out}"
+    );
+    // The heading each change line is listed under.
+    let mut heading = "";
+    let mut under = Vec::new();
+    for line in out.lines().skip(1) {
+        if let Some(change) = line.strip_prefix("    + ") {
+            under.push((heading, change));
+        } else if !line.trim().is_empty() {
+            heading = line.trim();
+        }
+    }
+    for text in ["(file=/bin/ls)", "package=evil"] {
+        let evil = under
+            .iter()
+            .find(|(_, c)| c.contains(text))
+            .unwrap_or_else(|| panic!("no line with {text}: {out}"));
+        assert!(evil.0.starts_with("Not attributed"), "{evil:?}\n{out}");
+    }
+    assert!(
+        !out.contains("coreutils") && !out.contains("[package="),
+        "{out}"
+    );
+    let packaged = under
+        .iter()
+        .find(|(_, c)| c.contains("/usr/bin/true"))
+        .unwrap_or_else(|| panic!("no packaged line: {out}"));
+    assert!(packaged.0.starts_with("cronpkg "), "{packaged:?}\n{out}");
+}

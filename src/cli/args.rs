@@ -47,7 +47,8 @@ pub struct Args {
     #[arg(long, global = true, value_enum, value_name = "LEVEL", default_value_t = Level::Info)]
     pub min_severity: Level,
     /// Group the report's changes: `package` puts each under the package that brought it
-    /// (from the package field collectors set), with a one-line verdict per package and the
+    /// (the package field collectors set, else the package whose dpkg file list holds the
+    /// item's file), with a one-line verdict per package and the
     /// package operation on top; changes no package owns come last.
     #[arg(long, global = true, value_enum, value_name = "WHAT")]
     pub by: Option<By>,

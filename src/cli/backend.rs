@@ -32,6 +32,16 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The root whose package database attributes `--by package` reports: the scanned root of
+    /// `--local` (flag or config), `/` for the daemon (dawgctl talks to the daemon of its own
+    /// host).
+    pub fn package_root(&self) -> std::path::PathBuf {
+        match self {
+            Backend::Local(engine) => engine.root.clone(),
+            Backend::Remote(_) => std::path::PathBuf::from("/"),
+        }
+    }
+
     /// Scans now (storing the scan under `label`, if given).
     pub async fn scan(
         &self,

@@ -85,7 +85,12 @@ pub async fn run(backend: &Backend, args: &Args, command: &[String]) -> Result<E
     if let Err(e) = backend.delete_baseline(&label).await {
         eprintln!("dawgctl watch: could not remove the label {label:?}: {e}");
     }
-    let rendered = super::render_report(&report, args, std::io::stderr().is_terminal());
+    let rendered = super::render_report(
+        &report,
+        args,
+        std::io::stderr().is_terminal(),
+        &backend.package_root(),
+    );
     let text = match args.format {
         Format::Text => format!(
             "dawgctl watch: {} changed (scan {} to scan {}):\n{rendered}",

@@ -77,7 +77,7 @@ pub fn assert_printable(items: &[Item]) {
         let texts = std::iter::once(item.key.as_str()).chain(item.fields.values());
         for t in texts {
             assert!(
-                !t.chars().any(char::is_control),
+                !t.chars().any(crate::host::is_unsafe_char),
                 "raw control character in {item:?}"
             );
         }

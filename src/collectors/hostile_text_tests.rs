@@ -12,7 +12,7 @@ use crate::store::Store;
 
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|c| c.is_control() && *c != '\n')
+        .filter(|c| crate::host::is_unsafe_char(*c) && *c != '\n')
         .collect()
 }
 

@@ -7,13 +7,16 @@
 //! What root runs (see [`sources`]): the commands of system units that run as root (`User=`
 //! unset, `root` or `0`, no `DynamicUser=`; `+`-prefixed commands of any unit) and every system
 //! unit file and drop-in (whoever edits a unit file chooses its `User=`), parsed by
-//! `unitfiles.rs`; the first word of root's lines in `etc/crontab`, `etc/cron.d/*` and root's
+//! `unitfiles.rs`; the commands of root's lines in `etc/crontab`, `etc/cron.d/*` and root's
 //! spool crontab, the crontab files themselves and the scripts `run-parts` runs from
 //! `etc/cron.{hourly,daily,weekly,monthly}`; `etc/init.d/*` and `etc/rc.local`; the programs of
 //! udev rules' `RUN`, `PROGRAM` and `IMPORT{program}` and the rules files. A command that is not
 //! an absolute path is looked up as its runner would: systemd's fixed search path, cron's
 //! `PATH=` (default `/usr/bin:/bin`), udev's library directory. Commands holding specifiers or
-//! variables (`%i`, `$VAR`) cannot be resolved from the files and are skipped.
+//! variables (`%i`, `$VAR`) cannot be resolved from the files and are skipped. Of a command,
+//! not only the program counts: the script a known interpreter runs (`/usr/bin/python3
+//! /srv/app/main.py`, `/bin/sh /srv/job.sh`), what `env` runs, and the `#!` interpreter of
+//! every file executed (see [`commands`]).
 //!
 //! Writable means: owned by someone other than root; or group-writable (the group is named,
 //! `root` included: its other members can write); or writable by others (then `other` alone
@@ -28,6 +31,7 @@
 //! owner, group and mode that make it so. Judgement is in the rules, not here.
 //! `sudo` commands are another collector's.
 
+mod commands;
 mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};

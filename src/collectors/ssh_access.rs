@@ -2,9 +2,15 @@
 //!
 //! - **Authorized keys of every account** of the root's `etc/passwd` (the files named by
 //!   sshd's `AuthorizedKeysFile`, `%h`, `%u`, `%U` and `%%` expanded; by default
-//!   `.ssh/authorized_keys` and `.ssh/authorized_keys2`): one item per key, keyed
+//!   `.ssh/authorized_keys` and `.ssh/authorized_keys2`): one item per key line, keyed
 //!   `USER:SHA256:...` (the fingerprint `ssh-keygen -lf` prints), with `type`, `comment`,
-//!   `options`, `forced_command` and `from` when set, `file`. Never the key itself, and never an
+//!   `options`, `forced_command` and `from` when set, `file`. The same key on a later line of
+//!   the account's files is an item of its own, `USER:SHA256:...#2`, `#3`, ... in the order
+//!   sshd reads them, with `duplicate = yes`, `first_file` and the first line's `options` as
+//!   `first_options`: sshd moves on to the next matching line when a `from=` refuses the
+//!   connection, so an unrestricted copy lifts the first line's restrictions. The first
+//!   occurrence keeps the plain key, so a host without duplicates keys its items as before and
+//!   a line inserted above renames nothing but copies of its own key. Never the key itself, and never an
 //!   `environment="NAME=value"` value (only the name). These files belong to their users, so
 //!   they are read without following any symlink, only when regular and at most
 //!   [`MAX_KEYS_FILE`] bytes and [`MAX_KEYS`] keys; a file refused is an item
@@ -72,9 +78,14 @@ impl Collector for SshAccess {
             if !seen.insert(user) || !home.starts_with('/') {
                 continue;
             }
+            // The lines already met per fingerprint, across the account's files.
+            let mut account = Account::default();
             for pattern in &patterns {
                 let path = expand(pattern, user, uid, home);
-                account_file(host, user, uid, home, &path, &mut items);
+                // A file named twice is read once (sshd would only find the same lines again).
+                if account.files.insert(path.clone()) {
+                    account_file(host, user, uid, home, &path, &mut account, &mut items);
+                }
             }
         }
         let mut keys = std::collections::HashSet::new();
@@ -91,6 +102,25 @@ impl Collector for SshAccess {
             ChangeKind::Modified => "",
         };
         match (get("kind"), change.kind) {
+            ("key", ChangeKind::Added) if get("duplicate") == "yes" => {
+                let first = match get("first_options") {
+                    "" => String::new(),
+                    o => format!(" restricted by {o}"),
+                };
+                let mut parts = vec![format!("type={}", get("type"))];
+                for n in ["comment", "options", "file", "strict_modes"] {
+                    if f.is_some_and(|f| f.contains_key(n)) {
+                        parts.push(format!("{n}={}", get(n)));
+                    }
+                }
+                format!(
+                    "authorized key {} for {} added again: duplicate of the line in {}{first}, sshd tries each line ({})",
+                    get("fingerprint"),
+                    get("user"),
+                    get("first_file"),
+                    parts.join(", ")
+                )
+            }
             ("key", ChangeKind::Added | ChangeKind::Removed) => {
                 let mut parts = vec![format!("type={}", get("type"))];
                 for n in ["comment", "forced_command", "from", "file", "strict_modes"] {
@@ -208,7 +238,48 @@ fn real_path(host: &Host, home: &str, path: &str) -> io::Result<(PathBuf, PathBu
     Ok((real_anchor.join(rest), real_anchor))
 }
 
-fn account_file(host: &Host, user: &str, uid: u32, home: &str, path: &str, items: &mut Vec<Item>) {
+/// What one account's key files held so far: the files read, and per fingerprint how many
+/// lines had it and the first one's file and options.
+#[derive(Default)]
+struct Account {
+    files: std::collections::HashSet<String>,
+    keys: std::collections::HashMap<String, (usize, String, Option<String>)>,
+}
+
+impl Account {
+    /// The item of one more key line: the first with a fingerprint keeps its key, a later one
+    /// becomes `KEY#N` and says which line it duplicates.
+    fn place(&mut self, item: Item) -> Item {
+        let fp = item
+            .fields
+            .get("fingerprint")
+            .unwrap_or_default()
+            .to_string();
+        let file = item.fields.get("file").unwrap_or_default().to_string();
+        let options = item.fields.get("options").map(str::to_string);
+        let seen = self.keys.entry(fp).or_insert((0, file, options));
+        seen.0 += 1;
+        if seen.0 == 1 {
+            return item;
+        }
+        let mut item = item
+            .with("duplicate", "yes")
+            .with("first_file", &seen.1)
+            .with_opt("first_options", seen.2.as_ref());
+        item.key = format!("{}#{}", item.key, seen.0);
+        item
+    }
+}
+
+fn account_file(
+    host: &Host,
+    user: &str,
+    uid: u32,
+    home: &str,
+    path: &str,
+    account: &mut Account,
+    items: &mut Vec<Item>,
+) {
     let user_t = escape_bytes(user.as_bytes());
     let file = escape_bytes(path.as_bytes());
     let unread = |e: &io::Error| {
@@ -261,14 +332,15 @@ fn account_file(host: &Host, user: &str, uid: u32, home: &str, path: &str, items
             return;
         }
         let item = match keys::parse(line) {
-            Ok(k) => k
-                .item(&user_t)
-                .with("uid", uid)
-                .with("file", &file)
-                .with_opt(
-                    "strict_modes",
-                    strict.as_ref().map(|s| format!("refused: {s}")),
-                ),
+            Ok(k) => account.place(
+                k.item(&user_t)
+                    .with("uid", uid)
+                    .with("file", &file)
+                    .with_opt(
+                        "strict_modes",
+                        strict.as_ref().map(|s| format!("refused: {s}")),
+                    ),
+            ),
             Err(why) => {
                 let digest = hex::encode(&Sha256::digest(line.as_bytes())[..8]);
                 Item::new(format!("{user_t}:malformed:{file}:{digest}"))

@@ -315,10 +315,120 @@ proptest::proptest! {
     }
 }
 
+/// The diff of ssh_access between two item lists, judged by the built-in rules.
+fn changes(old: Vec<Item>, new: Vec<Item>) -> Vec<Change> {
+    let snap = |items| crate::model::Snapshot {
+        results: [(
+            "ssh_access".to_string(),
+            crate::model::Outcome::Items(items),
+        )]
+        .into(),
+    };
+    crate::diff::diff(&snap(old), &snap(new)).changes
+}
+
+/// Issue 15 item 7: the same key appended without `from=`/`command=` (sshd tries the next
+/// matching line when `from=` refuses) was folded into the first line: "0 changes detected".
+/// Now every line is an item; the copy is `KEY#2`, judged high as a duplicate of a restricted
+/// line, with a message that says so.
+#[test]
+fn a_duplicate_key_is_an_item_of_its_own_and_reported() {
+    let dir = fixture();
+    let r = dir.path();
+    let host = Host::new(r);
+    let before = SshAccess.collect(&host).unwrap();
+    // Appended to the same file and to authorized_keys2 (read after it), without restrictions.
+    let keys = r.join("root/.ssh/authorized_keys");
+    let mut text = std::fs::read_to_string(&keys).unwrap();
+    text.push_str(&format!("ecdsa-sha2-nistp256 {ECDSA} root@backup\n"));
+    std::fs::write(&keys, &text).unwrap();
+    write(
+        r,
+        "root/.ssh/authorized_keys2",
+        format!("no-pty ecdsa-sha2-nistp256 {ECDSA} again\n"),
+    );
+    let after = SshAccess.collect(&host).unwrap();
+    // The first line keeps its key and fields: no churn.
+    let first = format!("root:{ECDSA_FP}");
+    assert_eq!(by_key(&before, &first), by_key(&after, &first));
+    let copy = by_key(&after, &format!("{first}#2"));
+    assert_eq!(&copy.fields["duplicate"], "yes");
+    assert_eq!(&copy.fields["file"], "/root/.ssh/authorized_keys");
+    assert_eq!(&copy.fields["first_file"], "/root/.ssh/authorized_keys");
+    assert!(
+        copy.fields["first_options"].contains("from=\"10.0.0.0/8\""),
+        "{copy:?}"
+    );
+    assert!(!copy.fields.contains_key("from") && !copy.fields.contains_key("forced_command"));
+    let third = by_key(&after, &format!("{first}#3"));
+    assert_eq!(&third.fields["file"], "/root/.ssh/authorized_keys2");
+    assert_eq!(&third.fields["options"], "no-pty");
+
+    let c = changes(before.clone(), after.clone());
+    assert_eq!(c.len(), 2, "{c:#?}");
+    let added = c.iter().find(|c| c.key == format!("{first}#2")).unwrap();
+    assert_eq!(added.kind, ChangeKind::Added);
+    assert_eq!(added.severity, crate::model::Severity::High);
+    assert_eq!(added.rule.as_deref(), Some("ssh.duplicate_key"));
+    assert!(
+        added.message.starts_with(&format!(
+            "authorized key {ECDSA_FP} for root added again: duplicate of the line in /root/.ssh/authorized_keys restricted by command="
+        )),
+        "{}",
+        added.message
+    );
+
+    // Another key inserted above renames nothing; idle rescans agree.
+    let other = fake_ed25519(7);
+    std::fs::write(&keys, format!("ssh-ed25519 {other} new\n{text}")).unwrap();
+    let again = SshAccess.collect(&host).unwrap();
+    assert_eq!(again, SshAccess.collect(&host).unwrap());
+    let c = changes(after, again.clone());
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].kind, ChangeKind::Added);
+    assert!(!c[0].key.contains('#'), "{c:#?}");
+
+    // The same key inserted above the restricted line: the first line is now unrestricted
+    // (its restrictions lost, judged high) and the restricted one is the copy.
+    std::fs::write(&keys, format!("ecdsa-sha2-nistp256 {ECDSA} top\n{text}")).unwrap();
+    let c = changes(again, SshAccess.collect(&host).unwrap());
+    let lost = c.iter().find(|c| c.key == first).unwrap();
+    assert_eq!(lost.kind, ChangeKind::Modified);
+    assert_eq!(
+        lost.rule.as_deref(),
+        Some("ssh.root_key_unforced"),
+        "{c:#?}"
+    );
+
+    // A copy of an unrestricted line lifts nothing: judged as any new key.
+    let alice = r.join("home/alice/.ssh/authorized_keys2");
+    let before = SshAccess.collect(&host).unwrap();
+    let mut text = std::fs::read_to_string(&alice).unwrap();
+    text.push_str(&format!("ssh-ed25519 {ED25519} twice\n"));
+    std::fs::write(&alice, text).unwrap();
+    let c = changes(before, SshAccess.collect(&host).unwrap());
+    assert_eq!(c.len(), 1, "{c:#?}");
+    assert_eq!(c[0].key, format!("alice:{ED25519_FP}#2"));
+    assert_eq!(c[0].rule.as_deref(), Some("ssh.key"));
+}
+
+/// A well-formed ed25519 public key blob (base64) that no one holds the private half of.
+fn fake_ed25519(seed: u8) -> String {
+    let mut blob = Vec::new();
+    for part in [&b"ssh-ed25519"[..], &[seed; 32][..]] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    keys::base64_encode(&blob)
+}
+
 #[test]
 fn shipped_rules_fit_the_items() {
     let dir = fixture();
     let r = dir.path();
+    let keys = r.join("root/.ssh/authorized_keys");
+    let text = std::fs::read_to_string(&keys).unwrap();
+    std::fs::write(&keys, format!("{text}ecdsa-sha2-nistp256 {ECDSA} copy\n")).unwrap();
     write(
         r,
         "etc/ssh/sshd_config",

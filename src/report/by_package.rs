@@ -203,6 +203,41 @@ pub fn package_of(c: &Change) -> Option<&str> {
     }
 }
 
+/// The host path a change is about, from its fields, never from its message: the file it came
+/// from (`file`, `path`, an absolute `source`: a sudoers file, a key file, a unit file, a
+/// crontab), else its key when that is an absolute path (a setuid file, a root-run path).
+/// A message can hold any text a user wrote (a crontab command saying `(file=/bin/ls)`); the
+/// fields of the item cannot be steered that way.
+pub fn subject(c: &Change) -> Option<&str> {
+    let side = match c.kind {
+        ChangeKind::Removed => c.before.as_ref(),
+        _ => c.after.as_ref(),
+    }?;
+    ["file", "path", "source"]
+        .iter()
+        .filter_map(|f| side.get(f))
+        .chain(std::iter::once(c.key.as_str()))
+        .find(|p| p.starts_with('/'))
+}
+
+/// Gives the changes that name no package one from `owner` (the owning package(s) of a host
+/// path, `None` when none is known), looked up by their [`subject`]. Removed changes and
+/// package operations are left as they are: dpkg no longer lists what it removed, and another
+/// path would name the wrong package.
+pub fn attribute(report: &mut Report, owner: impl Fn(&str) -> Option<String>) {
+    for c in &mut report.changes {
+        if c.collector == PACKAGES || c.kind == ChangeKind::Removed || package_of(c).is_some() {
+            continue;
+        }
+        let Some(pkg) = subject(c).and_then(&owner) else {
+            continue;
+        };
+        if let Some(after) = c.after.as_mut() {
+            after.insert("package", pkg);
+        }
+    }
+}
+
 /// The report's changes grouped by package: packages loudest first (then by name), then the
 /// changes not attributed, then those no package owns.
 pub fn group(report: &Report) -> Vec<Group<'_>> {

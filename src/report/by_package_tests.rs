@@ -298,3 +298,80 @@ fn nouns_in_the_plural() {
     assert_eq!(plural("systemd unit file"), "systemd unit files");
     assert_eq!(plural("port"), "ports");
 }
+
+/// Issue 15 item 8: the package of a change comes from its fields (`file`, `path`, an
+/// absolute `source`, a path key), never from its message; removals and changes that name a
+/// package already are left alone.
+#[test]
+fn attribution_comes_from_fields_not_from_the_message() {
+    let mut steer = change(
+        "cron_jobs",
+        ChangeKind::Added,
+        "/etc/cron.d/x: root * * * * * /opt/x (file=/bin/ls) package=evil",
+        Severity::Medium,
+        None,
+        fields(&[
+            ("source", "/etc/cron.d/x"),
+            ("command", "/opt/x (file=/bin/ls)"),
+        ]),
+    );
+    steer.message = "cron job ... (file=/bin/ls) package=evil added".into();
+    let key = change(
+        "ssh_access",
+        ChangeKind::Added,
+        "root:SHA256:abc",
+        Severity::High,
+        None,
+        fields(&[
+            ("file", "/root/.ssh/authorized_keys"),
+            ("source", "default"),
+        ]),
+    );
+    let unit = change(
+        "systemd_unitfiles",
+        ChangeKind::Added,
+        "x.service",
+        Severity::Low,
+        None,
+        fields(&[("path", "/usr/lib/systemd/system/x.service")]),
+    );
+    let gone = change(
+        "root_run_writable",
+        ChangeKind::Removed,
+        "/usr/bin/gone",
+        Severity::Low,
+        fields(&[("what", "file")]),
+        None,
+    );
+    let named = owned("list_suids", "/usr/bin/su", "login", Severity::High);
+    assert_eq!(subject(&steer), Some("/etc/cron.d/x"));
+    assert_eq!(subject(&key), Some("/root/.ssh/authorized_keys"));
+    assert_eq!(subject(&unit), Some("/usr/lib/systemd/system/x.service"));
+    assert_eq!(subject(&gone), Some("/usr/bin/gone"));
+    let mut report = install();
+    report.changes = vec![steer, key, unit, gone, named];
+    let asked = std::cell::RefCell::new(Vec::new());
+    attribute(&mut report, |p| {
+        asked.borrow_mut().push(p.to_string());
+        (p != "/etc/cron.d/x").then(|| format!("owner-of-{p}"))
+    });
+    assert_eq!(
+        asked.into_inner(),
+        [
+            "/etc/cron.d/x",
+            "/root/.ssh/authorized_keys",
+            "/usr/lib/systemd/system/x.service"
+        ]
+    );
+    let pkgs: Vec<Option<&str>> = report.changes.iter().map(package_of).collect();
+    assert_eq!(
+        pkgs,
+        [
+            None,
+            Some("owner-of-/root/.ssh/authorized_keys"),
+            Some("owner-of-/usr/lib/systemd/system/x.service"),
+            None,
+            Some("login")
+        ]
+    );
+}

@@ -110,8 +110,27 @@ build_test_package() {
 }
 
 # Does FILE have a line naming ITEM that also names the package?
+# The change lines of the hook's summary in $1 holding $2, each as "HEADING<TAB>LINE": the
+# hook prints `dawgctl diff --by package`, so HEADING is the group the line is listed under
+# (a package's verdict line, "Not attributed to a package", ...).
+hook_lines() {
+	awk -v want="$2" '
+		/^dawgmon: what this package operation changed/ { on = 1; next }
+		on && /^  [^ ]/ { heading = substr($0, 3) }
+		on && /^    [+] / && index($0, want) { print heading "\t" $0 }' "$1"
+}
+
+# Whether a "HEADING<TAB>LINE" of hook_lines is attributed to the test package.
+under_package() {
+	[[ ${1%%$'\t'*} == "$TESTPKG "* || ${1#*$'\t'} == *"$TESTPKG"* ]]
+}
+
 names_with_package() {
-	grep -F -- "$2" "$1" | grep -qF -- "$TESTPKG"
+	local hl
+	while IFS= read -r hl; do
+		under_package "$hl" && return 0
+	done < <(hook_lines "$1" "$2")
+	return 1
 }
 
 deb_package_checks() {
@@ -159,13 +178,14 @@ deb_package_checks() {
 		fail "apt-get install test package" "see $OUT/apt-install-testpkg.log"
 	fi
 	if grep -q '^dawgmon: what this package operation changed' "$OUT/apt-install-testpkg.log"; then
-		pass "apt hook summary on apt's output" "$(grep -c '^  [+-~]' "$OUT/apt-install-testpkg.log") change lines"
+		pass "apt hook summary on apt's output" "$(grep -c '^    + ' "$OUT/apt-install-testpkg.log") change lines"
 	else
 		fail "apt hook summary on apt's output" "no summary; see $OUT/apt-install-testpkg.log"
 	fi
 	ct dawgctl --color never --no-timestamps diff --since apt-pre >"$OUT/diff-apt-pre.txt" 2>&1 || true
 	for item in "$TP_SUID" "$TP_UNIT" "$TP_CRON" "$TP_SUDO"; do
-		line=$(grep -F -- "$item" "$OUT/apt-install-testpkg.log" | head -n1)
+		line=$(hook_lines "$OUT/apt-install-testpkg.log" "$item" | head -n1)
+		line=${line#*$'\t'}
 		if names_with_package "$OUT/apt-install-testpkg.log" "$item"; then
 			pass "hook names $item" "${line:0:110}"
 		else
@@ -195,17 +215,18 @@ readonly SURFACE_LINES=(
 	"authorized key $TP_KEY_FP for root added|[high]|none"
 )
 deb_attack_surface_checks() {
-	local entry want sev owner line log=$OUT/apt-install-testpkg.log
+	local entry want sev owner hl line log=$OUT/apt-install-testpkg.log
 	for entry in "${SURFACE_LINES[@]}"; do
 		IFS='|' read -r want sev owner <<<"$entry"
-		line=$(grep -F -- "$want" "$log" | head -n1)
-		if [[ -z $line ]]; then
+		hl=$(hook_lines "$log" "$want" | head -n1)
+		line=${hl#*$'\t'}
+		if [[ -z $hl ]]; then
 			fail "install: $want" "no such line; see $log"
 		elif [[ $line != *"$sev"* ]]; then
 			fail "install: $want" "not $sev: ${line:0:160}"
-		elif [[ $owner == pkg && $line != *"$TESTPKG"* ]]; then
-			fail "install: $want" "does not name $TESTPKG: ${line:0:160}"
-		elif [[ $owner == none && $line == *"$TESTPKG"* ]]; then
+		elif [[ $owner == pkg ]] && ! under_package "$hl"; then
+			fail "install: $want" "not under $TESTPKG: ${hl:0:160}"
+		elif [[ $owner == none ]] && under_package "$hl"; then
 			fail "install: $want" "names $TESTPKG, which does not own it: ${line:0:160}"
 		else
 			pass "install: ${want:0:48} $sev" "$([[ $owner == pkg ]] && echo "$TESTPKG" || echo "no package")"

@@ -1,8 +1,9 @@
 //! What root runs, as host paths with who runs them (see the parent module for the list).
 //!
 //! The cron part is deliberately minimal (the cron collector parses crontabs fully): root's
-//! lines of the system crontabs and root's spool crontab, the first word of the command only
-//! (`cd / && run-parts ...` gives nothing; the `run-parts` directories are read instead).
+//! lines of the system crontabs and root's spool crontab, the command's program and what it
+//! leads to (see [`commands`]: an interpreter's script, `#!` lines), not the rest of a shell
+//! line (`cd / && run-parts ...` gives nothing; the `run-parts` directories are read instead).
 //! Environment lines other than `PATH=` and malformed lines are skipped here: the cron collector
 //! reports them.
 
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
+
+use super::commands::Tracer;
 
 /// systemd's search path for commands that are not absolute (fixed, whatever `PATH` says).
 const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -43,10 +46,11 @@ pub type Uses = BTreeMap<PathBuf, BTreeSet<String>>;
 /// Everything root runs on the host.
 pub fn gather(host: &Host) -> Result<Uses, CollectError> {
     let mut uses = Uses::new();
-    systemd(host, &mut uses)?;
-    cron(host, &mut uses)?;
-    sysvinit(host, &mut uses)?;
-    udev(host, &mut uses)?;
+    let mut tracer = Tracer::default();
+    systemd(host, &mut tracer, &mut uses)?;
+    cron(host, &mut tracer, &mut uses)?;
+    sysvinit(host, &mut tracer, &mut uses)?;
+    udev(host, &mut tracer, &mut uses)?;
     Ok(uses)
 }
 
@@ -54,15 +58,16 @@ fn add(uses: &mut Uses, path: PathBuf, by: &str) {
     uses.entry(path).or_default().insert(by.to_string());
 }
 
-fn systemd(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
+fn systemd(host: &Host, tracer: &mut Tracer, uses: &mut Uses) -> Result<(), CollectError> {
     for unit in super::super::unitfiles::root_units(host)? {
         let by = format!("systemd:{}", unit.name);
         for file in unit.files {
             add(uses, file, &by);
         }
         for command in &unit.commands {
-            let word = command.trim_start_matches(|c| "@-:+!".contains(c));
-            if let Some(path) = first_word(word).and_then(|w| resolve(host, &w, SYSTEMD_PATH)) {
+            let prefix = command.len() - command.trim_start_matches(|c| "@-:+!|".contains(c)).len();
+            let argv0 = command[..prefix].contains('@');
+            for path in tracer.command(host, &command[prefix..], SYSTEMD_PATH, argv0)? {
                 add(uses, path, &by);
             }
         }
@@ -70,7 +75,7 @@ fn systemd(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
     Ok(())
 }
 
-fn cron(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
+fn cron(host: &Host, tracer: &mut Tracer, uses: &mut Uses) -> Result<(), CollectError> {
     let mut tables = vec![(PathBuf::from("/etc/crontab"), true)];
     for (name, _) in list(host, "/etc/cron.d")? {
         if run_parts_name(&name) {
@@ -86,9 +91,8 @@ fn cron(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
         };
         let by = format!("cron:{}", escape_os(table.as_os_str()));
         add(uses, table.clone(), &by);
-        for command in root_cron_commands(&text, system) {
-            let (word, path) = command;
-            if let Some(p) = first_word(&word).and_then(|w| resolve(host, &w, &path)) {
+        for (command, path) in root_cron_commands(&text, system) {
+            for p in tracer.command(host, &command, &path, false)? {
                 add(uses, p, &by);
             }
         }
@@ -96,7 +100,10 @@ fn cron(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
     for dir in RUN_PARTS {
         for (name, _) in list(host, dir)? {
             if run_parts_name(&name) {
-                add(uses, Path::new(dir).join(name), &format!("run-parts:{dir}"));
+                let by = format!("run-parts:{dir}");
+                for p in tracer.executed(host, &Path::new(dir).join(name))? {
+                    add(uses, p, &by);
+                }
             }
         }
     }
@@ -159,7 +166,7 @@ fn nth_word_start(line: &str, n: usize) -> Option<usize> {
     None
 }
 
-fn sysvinit(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
+fn sysvinit(host: &Host, tracer: &mut Tracer, uses: &mut Uses) -> Result<(), CollectError> {
     for dir in ["/etc/init.d", "/etc/rc.d/init.d"] {
         for (name, _) in list(host, dir)? {
             let text = name.to_string_lossy();
@@ -167,16 +174,20 @@ fn sysvinit(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
                 continue;
             }
             let by = format!("init.d:{}", escape_os(&name));
-            add(uses, Path::new(dir).join(name), &by);
+            for p in tracer.executed(host, &Path::new(dir).join(name))? {
+                add(uses, p, &by);
+            }
         }
     }
     if host.lstat("/etc/rc.local").is_ok() {
-        add(uses, PathBuf::from("/etc/rc.local"), "rc.local");
+        for p in tracer.executed(host, Path::new("/etc/rc.local"))? {
+            add(uses, p, "rc.local");
+        }
     }
     Ok(())
 }
 
-fn udev(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
+fn udev(host: &Host, tracer: &mut Tracer, uses: &mut Uses) -> Result<(), CollectError> {
     // A rules file of a name overrides those of the same name in later directories.
     let mut winners: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
     for dir in UDEV_DIRS {
@@ -195,7 +206,7 @@ fn udev(host: &Host, uses: &mut Uses) -> Result<(), CollectError> {
         let by = format!("udev:{}", escape_os(file.as_os_str()));
         add(uses, file.clone(), &by);
         for program in udev_programs(&text) {
-            if let Some(p) = first_word(&program).and_then(|w| resolve(host, &w, UDEV_LIBEXEC)) {
+            for p in tracer.command(host, &program, UDEV_LIBEXEC, false)? {
                 add(uses, p, &by);
             }
         }
@@ -242,37 +253,6 @@ pub fn udev_programs(text: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The first word of a command line, unquoted; `None` when it holds a specifier or variable
-/// that only the runner can expand (`%i`, `$X`).
-pub fn first_word(command: &str) -> Option<String> {
-    let command = command.trim_start();
-    let word = match command.chars().next()? {
-        q @ ('"' | '\'') => {
-            let inner = &command[1..];
-            &inner[..inner.find(q)?]
-        }
-        _ => command.split_whitespace().next()?,
-    };
-    (!word.is_empty() && !word.contains(['%', '$', '`'])).then(|| word.to_string())
-}
-
-/// A command word as a host path: absolute as it is, a bare name looked up in `search` (the
-/// first directory holding it). A relative path with a slash is not something these runners
-/// accept: `None`.
-fn resolve(host: &Host, word: &str, search: &str) -> Option<PathBuf> {
-    if word.starts_with('/') {
-        return Some(PathBuf::from(word));
-    }
-    if word.contains('/') {
-        return None;
-    }
-    search
-        .split(':')
-        .filter(|d| d.starts_with('/'))
-        .map(|d| Path::new(d).join(word))
-        .find(|p| host.lstat(p).is_ok())
 }
 
 /// Whether `run-parts` (and Debian's cron for cron.d) would use a file of this name.

@@ -305,12 +305,18 @@ fn cron_lines_and_udev_programs_and_first_words() {
     );
     let spool = sources::root_cron_commands("*/5 * * * * backup --all\n", false);
     assert_eq!(spool[0].0, "backup --all");
+    let w = |c: &str| commands::words(c);
     assert_eq!(
-        sources::first_word("\"/opt/quoted dir/x\" arg").as_deref(),
-        Some("/opt/quoted dir/x")
+        w("\"/opt/quoted dir/x\" arg 'a b'\\ c"),
+        [
+            Some("/opt/quoted dir/x".to_string()),
+            Some("arg".into()),
+            Some("a b c".into())
+        ]
     );
-    assert_eq!(sources::first_word("/usr/lib/x/%i start"), None);
-    assert_eq!(sources::first_word("$CMD"), None);
+    assert_eq!(w("/usr/lib/x/%i start")[0], None);
+    assert_eq!(w("$CMD"), [None]);
+    assert_eq!(w("'$literal'"), [Some("$literal".to_string())]);
     assert_eq!(
         sources::udev_programs(
             "KERNEL==\"sd*\", PROGRAM=\"/bin/id %k\", IMPORT{program}=\"probe\", RUN{program}+=\"/x y\",RUN+=\"z\"\n\
@@ -395,4 +401,159 @@ fn live_host_cron_entry_in_a_writable_dir() {
     drop(tab);
     let items = RootRunWritable.collect(&Host::new("/")).unwrap();
     assert!(items.iter().all(|i| i.key != key), "gone with the entry");
+}
+
+/// Issue 15 item 7: only the first word of a command was traced. A root unit running
+/// `python3 -u /srv/app/main.py` with /srv/app a user's, a root cron line `/bin/sh
+/// /opt/cronsh/job.sh`, `sh -c '...'`, `env`, and `#!` interpreters (directly, through
+/// `/usr/bin/env NAME`, and as a chain) now lead to what they run. Code on the command line
+/// (`python3 -c`, `perl -e`) is not a file; a FIFO or a loop of `#!` lines stalls nothing.
+#[test]
+fn interpreter_scripts_and_shebang_interpreters_are_traced() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(
+        r,
+        "etc/passwd",
+        format!("root:x:0:0::/root:/bin/sh\nalice:x:{ALICE}:{ALICE}::/home/alice:/bin/sh\n"),
+    );
+    write(
+        r,
+        "etc/group",
+        format!("root:x:0:\nstaff:x:{STAFF}:alice\n"),
+    );
+    for bin in [
+        "usr/bin/python3.11",
+        "usr/bin/perl",
+        "bin/sh",
+        "usr/bin/env",
+    ] {
+        write(r, bin, "\x7fELF");
+    }
+    unit(
+        r,
+        "py.service",
+        "[Service]\nExecStart=/usr/bin/python3.11 -u -W ignore /srv/app/main.py --port 8\n",
+    );
+    write(r, "srv/app/main.py", "print()\n");
+    own(r, "srv/app", ALICE, ALICE);
+    // Code on the command line: `-c`, `-e`, `-m` name no file (/srv/code is a user's).
+    unit(
+        r,
+        "code.service",
+        "[Service]\nExecStart=/usr/bin/python3.11 -c /srv/code/x.py\nExecStartPre=/usr/bin/perl -e /srv/code/y.pl\n",
+    );
+    write(r, "srv/code/x.py", "");
+    own(r, "srv/code", ALICE, ALICE);
+    // `env NAME script` and a `sh -c` command line.
+    unit(
+        r,
+        "env.service",
+        "[Service]\nExecStart=/usr/bin/env -u HOME LANG=C python3.11 /opt/envpy/run.py\nExecStop=/bin/sh -ec '/opt/shc/stop --now'\n",
+    );
+    write(r, "opt/envpy/run.py", "");
+    mode(r, "opt/envpy/run.py", 0o666);
+    write(r, "opt/shc/stop", "");
+    own(r, "opt/shc/stop", ALICE, 0);
+    write(
+        r,
+        "etc/cron.d/jobs",
+        "* * * * * root /bin/sh /opt/cronsh/job.sh >/dev/null 2>&1\n",
+    );
+    write(r, "opt/cronsh/job.sh", "");
+    mode(r, "opt/cronsh/job.sh", 0o646);
+    // `#!` lines: a safe root script whose interpreter is group-writable; one through
+    // `/usr/bin/env NAME` (found on the search path); a chain of two interpreters.
+    unit(
+        r,
+        "bang.service",
+        "[Service]\nExecStart=/usr/local/sbin/tool\n",
+    );
+    write(r, "usr/local/sbin/tool", "#!/opt/interp/runner -x\nbody\n");
+    write(r, "opt/interp/runner", "#!/opt/interp2/inner\n");
+    own(r, "opt/interp/runner", 0, STAFF);
+    mode(r, "opt/interp/runner", 0o775);
+    write(r, "opt/interp2/inner", "\x7fELF");
+    own(r, "opt/interp2", ALICE, 0);
+    write(r, "etc/cron.daily/backup", "#!/usr/bin/env  mytool\n");
+    write(r, "usr/local/bin/mytool", "\x7fELF");
+    own(r, "usr/local/bin/mytool", ALICE, 0);
+    // Hostile: a FIFO in run-parts, a #! loop, an enormous first line.
+    nix::unistd::mkfifo(
+        &r.join("etc/cron.daily/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o755),
+    )
+    .unwrap();
+    write(r, "etc/init.d/loop-a", "#!/etc/init.d/loop-b\n");
+    write(r, "etc/init.d/loop-b", "#!/etc/init.d/loop-a\n");
+    write(r, "etc/rc.local", format!("#!/{}\n", "x".repeat(100_000)));
+
+    let items = RootRunWritable.collect(&Host::new(r)).unwrap();
+    let m = by_key(&items);
+    let got: Vec<(&str, &str, &str)> = m
+        .iter()
+        .map(|(k, f)| (*k, &f["writable_by"][..], &f["used_by"][..]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/opt/cronsh/job.sh", "other", "cron:/etc/cron.d/jobs"),
+            ("/opt/envpy/run.py", "other", "systemd:env.service"),
+            ("/opt/interp/runner", "group:staff", "systemd:bang.service"),
+            ("/opt/interp2", "user:alice", "systemd:bang.service"),
+            ("/opt/shc/stop", "user:alice", "systemd:env.service"),
+            ("/srv/app", "user:alice", "systemd:py.service"),
+            (
+                "/usr/local/bin/mytool",
+                "user:alice",
+                "run-parts:/etc/cron.daily"
+            ),
+        ]
+    );
+    assert_eq!(
+        items,
+        RootRunWritable.collect(&Host::new(r)).unwrap(),
+        "idle rescan"
+    );
+}
+
+#[test]
+fn interpreter_operands() {
+    use commands::words;
+    let h = tempfile::tempdir().unwrap();
+    let host = Host::new(h.path());
+    let run = |c: &str| {
+        commands::Tracer::default()
+            .command(&host, c, "/usr/bin", false)
+            .unwrap()
+    };
+    let p = |s: &str| std::path::PathBuf::from(s);
+    assert_eq!(
+        run("/bin/bash -x -o pipefail /a/s.sh"),
+        [p("/bin/bash"), p("/a/s.sh")]
+    );
+    assert_eq!(
+        run("/bin/dash -- -weird"),
+        [p("/bin/dash")],
+        "relative: skipped"
+    );
+    assert_eq!(run("/bin/sh /a/$X.sh"), [p("/bin/sh")]);
+    assert_eq!(
+        run("/usr/bin/ruby -I lib /a/r.rb"),
+        [p("/usr/bin/ruby"), p("/a/r.rb")]
+    );
+    assert_eq!(
+        run("/usr/bin/node -r dotenv /a/n.js"),
+        [p("/usr/bin/node"), p("/a/n.js")]
+    );
+    assert_eq!(
+        run("/usr/bin/php8.2 -d x=1 -f /a/p.php"),
+        [p("/usr/bin/php8.2"), p("/a/p.php")]
+    );
+    assert_eq!(
+        run("/usr/bin/python3 -m http.server"),
+        [p("/usr/bin/python3")]
+    );
+    assert_eq!(run("/usr/bin/shred /a/not-a-script"), [p("/usr/bin/shred")]);
+    assert_eq!(words("").len(), 0);
 }
