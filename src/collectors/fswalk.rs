@@ -341,9 +341,17 @@ where
         failed: None,
     });
     let wake = Condvar::new();
+    // The workers stop when the collector that started the walk is abandoned, too.
+    let flag = crate::host::collector_flag();
     let results: Vec<T> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| s.spawn(|| worker(host, &queue, &wake, &visit)))
+            .map(|_| {
+                let flag = flag.clone();
+                s.spawn(|| {
+                    let _scope = crate::host::collector_scope(flag);
+                    worker(host, &queue, &wake, &visit)
+                })
+            })
             .collect();
         workers
             .into_iter()

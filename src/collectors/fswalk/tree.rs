@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use globset::GlobSet;
 
@@ -310,7 +310,7 @@ impl Walk<'_> {
                 // Swapped for something else since the walk saw it: as if gone.
                 return Err(io::Error::from_raw_os_error(libc::ENOENT));
             }
-            let read = read_digests(file, cap, recorded.is_some(), &host.cancel_flag())?;
+            let read = read_digests(file, cap, recorded.is_some(), &|| host.cancelled())?;
             if let Some((sha, md5)) = read {
                 let package = match (recorded, md5) {
                     (Some(want), Some(got)) if want == got => PackageMatch::Matches,
@@ -369,7 +369,7 @@ fn read_digests(
     file: std::fs::File,
     cap: u64,
     md5: bool,
-    cancel: &AtomicBool,
+    cancel: &dyn Fn() -> bool,
 ) -> io::Result<Option<Digests>> {
     // Each crate's own Digest trait: they may come from different `digest` versions.
     let mut sha = <sha2::Sha256 as sha2::Digest>::new();
