@@ -131,6 +131,7 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
     engine.retention = retention;
     engine.rules = std::sync::Arc::new(config.rules().map_err(Error::Usage)?);
     engine.options.rehash_every = config.rehash_every.0;
+    engine.options.max_items = config.max_items;
     // The daemon's trees, and those of --watch (a path configured there too is watched once).
     let mut specs = config.watches.clone();
     for path in &args.watch {
@@ -143,7 +144,8 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
     Ok(engine)
 }
 
-/// The daemon's config file as `--local` uses it (rules, ignores, watch trees, rehash_every), so
+/// The daemon's config file as `--local` uses it (rules, ignores, watch trees, rehash_every,
+/// max_items), so
 /// a local scan judges, ignores and watches as the daemon would. A missing file means the
 /// defaults; one this user may not read too (said on stderr); a broken one is an error.
 pub fn local_config(path: &std::path::Path) -> Result<crate::config::Config, Error> {

@@ -387,7 +387,7 @@ mod tests {
             write(
                 r,
                 &format!("etc/ld.so.conf.d/{i}.conf"),
-                &format!("/opt/lib{i}\ninclude *\n"),
+                format!("/opt/lib{i}\ninclude *\n"),
             );
         }
     }

@@ -243,7 +243,7 @@ fn six_files_that_include_each_other_are_read_once_each() {
         write(
             r,
             &format!("etc/ssh/sshd_config.d/{i}.conf"),
-            &format!("Include sshd_config.d/*.conf\nPort 220{i}\n"),
+            format!("Include sshd_config.d/*.conf\nPort 220{i}\n"),
         );
     }
     let t = std::time::Instant::now();
