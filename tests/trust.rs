@@ -438,7 +438,7 @@ fn fifos_past_max_items_are_an_outage_named_in_the_report() {
         ..Default::default()
     }
     .spawn();
-    let report = d.ctl_json(&["scan", "--format", "json"]);
+    let report = d.ctl_json(&["scan"]);
     let warnings = report["warnings"].to_string();
     assert!(
         warnings.contains("more than 10 named pipes") && warnings.contains("max_items"),
@@ -447,7 +447,7 @@ fn fifos_past_max_items_are_an_outage_named_in_the_report() {
     assert!(!warnings.contains("list_suids"), "{report:#}");
     // The setuid list still works: a new setuid file is a change.
     root.file_mode("usr/bin/newsu", "x", 0o4755);
-    let next = d.ctl_json(&["scan", "--format", "json"]);
+    let next = d.ctl_json(&["scan"]);
     let keys: Vec<String> = changes(&next)
         .iter()
         .map(|c| format!("{} {}", c["collector"], c["key"]))
