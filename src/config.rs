@@ -50,7 +50,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -64,6 +64,7 @@ pub const KEYS: [&str; 23] = [
     "collector_timeout",
     "scan_timeout",
     "max_hash_mib",
+    "max_items",
     "idle_timeout",
     "log_target",
     "prometheus_textfile",
@@ -125,6 +126,10 @@ pub struct Config {
     pub scan_timeout: u64,
     /// MiB of one file hashed at most.
     pub max_hash_mib: u64,
+    /// Entries one list read from files others may write holds at most (FIFOs, setuid and
+    /// world-writable files, configuration lines and includes); past it that collector is
+    /// unavailable, never a partial list.
+    pub max_items: usize,
     /// Seconds an API connection may stay idle or take to send a request head.
     pub idle_timeout: u64,
     /// Where logs go: journald's native protocol or plain text on stderr.
@@ -175,6 +180,7 @@ impl Default for Config {
             collector_timeout: DEFAULT_COLLECTOR_TIMEOUT,
             scan_timeout: DEFAULT_SCAN_TIMEOUT,
             max_hash_mib: DEFAULT_MAX_HASH_MIB,
+            max_items: crate::host::DEFAULT_MAX_ITEMS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             log_target: LogTarget::Auto,
             prometheus_textfile: None,
@@ -235,6 +241,9 @@ impl Config {
         if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
             return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());
         }
+        if config.max_items == 0 {
+            return Err("max_items must be at least 1 (entries per list)".into());
+        }
         if config.idle_timeout == 0 {
             return Err("idle_timeout must be at least 1 (seconds)".into());
         }
@@ -285,6 +294,7 @@ impl Config {
             scan_timeout: Duration::from_secs(self.scan_timeout),
             max_hash: self.max_hash_mib << 20,
             rehash_every: self.rehash_every.0,
+            max_items: self.max_items,
         }
     }
 

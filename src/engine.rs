@@ -140,6 +140,7 @@ impl Engine {
         let host = Arc::new(
             Host::new(self.root.clone())
                 .with_hashing(self.options.max_hash, cache.clone())
+                .with_max_items(self.options.max_items)
                 .with_secret(key)
                 .with_digests(carried.caches),
         );

@@ -33,11 +33,46 @@ pub struct Host {
     cancel: Arc<AtomicBool>,
     /// Bytes hashed at most per file.
     max_hash: u64,
+    /// Items one list read from files others may write holds at most (`max_items`).
+    max_items: usize,
     /// Digests of the previous scan by file identity, and this scan's.
     hashes: Arc<HashCache>,
     secret: Option<FingerprintKey>,
     /// Per collector, the digests carried over by file metadata (see [`hostfs::digests`]).
     digests: Mutex<HashMap<String, Arc<DigestCache>>>,
+}
+
+/// The default of `max_items`: far above any real host's FIFOs, setuid files or
+/// configuration lines, far below what exhausts memory.
+pub const DEFAULT_MAX_ITEMS: usize = 100_000;
+
+thread_local! {
+    /// The cancel flag of the collector this thread works for: the scan sets it when it gives
+    /// up on that collector alone (`collector_timeout`), while the others run on.
+    static COLLECTOR_CANCEL: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// While the returned guard lives, [`Host::cancelled`] on this thread also answers `flag`
+/// (the collector's own flag; `None`: only the scan's). A walk that spreads over threads takes
+/// [`collector_flag`] on its own thread and enters it on each of its workers.
+pub fn collector_scope(flag: Option<Arc<AtomicBool>>) -> CollectorScope {
+    CollectorScope(COLLECTOR_CANCEL.with(|c| c.replace(flag)))
+}
+
+/// The cancel flag of the collector this thread works for, if any.
+pub fn collector_flag() -> Option<Arc<AtomicBool>> {
+    COLLECTOR_CANCEL.with(|c| c.borrow().clone())
+}
+
+/// Restores the thread's previous collector flag when dropped (see [`collector_scope`]).
+pub struct CollectorScope(Option<Arc<AtomicBool>>);
+
+impl Drop for CollectorScope {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        COLLECTOR_CANCEL.with(|c| *c.borrow_mut() = previous);
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +93,7 @@ impl Host {
             root_fd: OnceLock::new(),
             cancel: Arc::new(AtomicBool::new(false)),
             max_hash: hostfs::DEFAULT_MAX_HASH,
+            max_items: DEFAULT_MAX_ITEMS,
             hashes: Arc::new(HashCache::default()),
             secret: None,
             digests: Mutex::new(HashMap::new()),
@@ -99,14 +135,34 @@ impl Host {
         self.max_hash
     }
 
+    /// At most `max_items` entries in any one list read from files others may write (the
+    /// FIFOs, setuid and world-writable files of the whole-file-system walk, the lines and
+    /// includes of a configuration walk); past it the collector is unavailable.
+    pub fn with_max_items(mut self, max_items: usize) -> Self {
+        self.max_items = max_items;
+        self
+    }
+
+    /// The cap on one list's entries (`max_items`).
+    pub fn max_items(&self) -> usize {
+        self.max_items
+    }
+
     /// The flag that abandons this scan's remaining work (see [`Host::cancelled`]).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
     }
 
-    /// True once the scan has given up: walks and hashing stop at their next check.
+    /// True once the scan has given up, on the whole scan or on the collector this thread
+    /// runs (see [`collector_scope`]): walks, hashing and include walks stop at their next
+    /// check.
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+            || COLLECTOR_CANCEL.with(|c| {
+                c.borrow()
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+            })
     }
 
     fn root_fd(&self) -> io::Result<std::os::fd::RawFd> {
@@ -154,7 +210,7 @@ impl Host {
             return Ok(Hashed::Sha256(h));
         }
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let hashed = hostfs::hash_file(file, size, self.max_hash, &self.cancel)?;
+        let hashed = hostfs::hash_file(file, size, self.max_hash, &|| self.cancelled())?;
         if let Hashed::Sha256(h) = &hashed {
             self.hashes.remember(id, h.clone());
         }
@@ -211,7 +267,7 @@ impl Host {
         let rel = real.strip_prefix(&self.root).unwrap_or(real);
         let (file, st) = self.open_file(Path::new("/").join(rel))?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        hostfs::hash_file(file, size, self.max_hash, &self.cancel)
+        hostfs::hash_file(file, size, self.max_hash, &|| self.cancelled())
     }
 
     /// Resolves a host path the way the kernel would, symlinks followed inside the root only,

@@ -32,7 +32,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -191,7 +190,7 @@ pub enum Hashed {
 
 /// Hashes an open regular file of `size` bytes, or says it is over `cap`. Stops with an error
 /// when `cancel` is set.
-pub fn hash_file(file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io::Result<Hashed> {
+pub fn hash_file(file: File, size: u64, cap: u64, cancel: &dyn Fn() -> bool) -> io::Result<Hashed> {
     if size > cap {
         return Ok(Hashed::TooLarge { size, cap });
     }
@@ -209,13 +208,13 @@ pub fn hash_file(file: File, size: u64, cap: u64, cancel: &AtomicBool) -> io::Re
 pub fn read_bounded(
     mut file: File,
     cap: u64,
-    cancel: &AtomicBool,
+    cancel: &dyn Fn() -> bool,
     mut each: impl FnMut(&[u8]),
 ) -> io::Result<Option<u64>> {
     let mut buf = [0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel() {
             return Err(io::Error::new(
                 io::ErrorKind::Interrupted,
                 "scan abandoned while hashing",
@@ -731,7 +730,7 @@ mod tests {
         let p = dir.path().join("big");
         let f = File::create(&p).unwrap();
         f.set_len(1 << 40).unwrap(); // a sparse terabyte
-        let no = AtomicBool::new(false);
+        let no = || false;
         let open = || File::open(&p).unwrap();
         assert_eq!(
             hash_file(open(), 1 << 40, 1 << 20, &no).unwrap(),
@@ -745,7 +744,7 @@ mod tests {
             hash_file(open(), 3, 1 << 20, &no).unwrap(),
             Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
         );
-        let yes = AtomicBool::new(true);
+        let yes = || true;
         assert!(hash_file(open(), 3, 1 << 20, &yes).is_err());
         assert_eq!(read_capped(open(), 3).unwrap(), b"abc");
         assert_eq!(

@@ -8,11 +8,13 @@
 //! started when it passes are marked unavailable and the scan ends. When the scan ends, the
 //! host's cancel flag is set, so abandoned walks and hashes stop at their next check instead of
 //! running on for hours (only a thread blocked in one system call, on a hung network mount,
-//! stays until the kernel returns).
+//! stays until the kernel returns). A collector abandoned at its own timeout is told the same
+//! at once, through its own flag (see [`crate::host::collector_scope`]), so its thread stops
+//! while the rest of the scan runs on.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,8 @@ pub struct ScanOptions {
     /// How often the tree collectors read every file again instead of carrying digests over
     /// by metadata (`None`: never).
     pub rehash_every: Option<Duration>,
+    /// Entries one list read from files others may write holds at most (`max_items`).
+    pub max_items: usize,
 }
 
 /// The default of `rehash_every`: weekly.
@@ -56,6 +60,7 @@ impl Default for ScanOptions {
             scan_timeout: Duration::from_secs(900),
             max_hash: crate::hostfs::DEFAULT_MAX_HASH,
             rehash_every: Some(DEFAULT_REHASH_EVERY),
+            max_items: crate::host::DEFAULT_MAX_ITEMS,
         }
     }
 }
@@ -93,13 +98,20 @@ pub fn run(
     // Started times per collector index, so the main thread can tell which one is overdue.
     let started: Arc<Vec<std::sync::Mutex<Option<Instant>>>> =
         Arc::new((0..total).map(|_| std::sync::Mutex::new(None)).collect());
+    // Each collector's own cancel flag, set when it alone is abandoned.
+    let flags: Arc<Vec<Arc<AtomicBool>>> = Arc::new(
+        (0..total)
+            .map(|_| Arc::new(AtomicBool::new(false)))
+            .collect(),
+    );
     let spawn_worker = || {
-        let (next, list, tx, host, started) = (
+        let (next, list, tx, host, started, flags) = (
             next.clone(),
             list.clone(),
             tx.clone(),
             host.clone(),
             started.clone(),
+            flags.clone(),
         );
         // Detached on purpose: a collector stuck in a syscall cannot be cancelled, only left.
         std::thread::spawn(move || {
@@ -110,7 +122,10 @@ pub fn run(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = list.get(i) else { break };
                 *started[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                let outcome = run_one(*c, &host);
+                let outcome = {
+                    let _scope = crate::host::collector_scope(Some(flags[i].clone()));
+                    run_one(*c, &host)
+                };
                 if tx.send((i, outcome)).is_err() {
                     break;
                 }
@@ -149,7 +164,8 @@ pub fn run(
                         let why =
                             format!("timed out after {}s", options.collector_timeout.as_secs());
                         finished = finish(i, Outcome::Unavailable(why), &mut results);
-                        // Its thread is lost to us: another takes its place.
+                        // Its thread stops at its next check; another takes its place.
+                        flags[i].store(true, Ordering::SeqCst);
                         spawn_worker();
                     }
                 }
@@ -213,7 +229,6 @@ mod tests {
     use super::*;
     use crate::error::CollectError;
     use crate::model::Item;
-    use std::sync::atomic::AtomicBool;
 
     /// Spins until the scan is cancelled (like a hash of a sparse terabyte), then says so.
     struct Stuck(&'static AtomicBool);
@@ -296,6 +311,58 @@ mod tests {
         assert!(
             STUCK_STOPPED.load(Ordering::SeqCst),
             "the abandoned collector was not told to stop"
+        );
+    }
+
+    /// Waits (up to 250 ms, less than its timeout) for the stuck collector before it to stop,
+    /// and says whether it did while the scan still ran.
+    struct Watcher;
+    static ALONE_STOPPED: AtomicBool = AtomicBool::new(false);
+    static SEEN_WHILE_RUNNING: AtomicBool = AtomicBool::new(false);
+
+    impl Collector for Watcher {
+        fn name(&self) -> &'static str {
+            "watcher"
+        }
+        fn description(&self) -> &'static str {
+            "outlives the stuck one"
+        }
+        fn noun(&self) -> &'static str {
+            "thing"
+        }
+        fn collect(&self, _host: &Host) -> Result<Vec<Item>, CollectError> {
+            let deadline = Instant::now() + Duration::from_millis(250);
+            while !ALONE_STOPPED.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            SEEN_WHILE_RUNNING.store(ALONE_STOPPED.load(Ordering::SeqCst), Ordering::SeqCst);
+            Ok(vec![Item::new("x")])
+        }
+    }
+
+    /// Regression (issue 15): a collector abandoned at `collector_timeout` ran on until the
+    /// whole scan ended (an include walk of 61 s kept its thread busy). Now its own flag stops
+    /// it at once, while the other collectors still run.
+    #[test]
+    fn a_timed_out_collector_stops_while_the_scan_runs_on() {
+        static LIST: [&dyn Collector; 2] = [&Stuck(&ALONE_STOPPED), &Watcher];
+        // One worker: the watcher starts on the fresh worker once the stuck one is abandoned.
+        let options = ScanOptions {
+            threads: 1,
+            collector_timeout: Duration::from_millis(300),
+            scan_timeout: Duration::from_secs(60),
+            ..ScanOptions::default()
+        };
+        let host = Arc::new(Host::new("/nonexistent"));
+        let out = run(host.clone(), &LIST, &options, &|_| {});
+        assert!(matches!(
+            out.snapshot.results.get("stuck"),
+            Some(Outcome::Unavailable(why)) if why.contains("timed out")
+        ));
+        assert_eq!(items(&out, "watcher"), Some(1));
+        assert!(
+            SEEN_WHILE_RUNNING.load(Ordering::SeqCst),
+            "the abandoned collector ran on until the scan ended"
         );
     }
 

@@ -415,3 +415,46 @@ fn without_openat2_the_live_host_is_still_read_whole() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(" items in "), "{stderr}");
 }
+
+/// Issue 15: FIFOs past `max_items` (lowered here to 10 in the daemon's config) make
+/// list_pipes an outage whose warning names the cause and the key, on the real daemon, while
+/// list_suids, fed by the same walk, still lists its file.
+#[test]
+fn fifos_past_max_items_are_an_outage_named_in_the_report() {
+    let root = crate::helper::TreeBuilder::with_etc();
+    root.file_mode("usr/bin/su", "x", 0o4755);
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    for i in 0..30 {
+        nix::unistd::mkfifo(
+            &root.join(&format!("tmp/p{i}")),
+            nix::sys::stat::Mode::S_IRUSR,
+        )
+        .unwrap();
+    }
+    let d = DaemonOptions {
+        root: Some(root.path().to_path_buf()),
+        collectors: vec!["list_pipes".into(), "list_suids".into()],
+        extra: "max_items = 10\n".into(),
+        ..Default::default()
+    }
+    .spawn();
+    let report = d.ctl_json(&["scan"]);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("more than 10 named pipes") && warnings.contains("max_items"),
+        "{report:#}"
+    );
+    assert!(!warnings.contains("list_suids"), "{report:#}");
+    // The setuid list still works: a new setuid file is a change.
+    root.file_mode("usr/bin/newsu", "x", 0o4755);
+    let next = d.ctl_json(&["scan"]);
+    let keys: Vec<String> = changes(&next)
+        .iter()
+        .map(|c| format!("{} {}", c["collector"], c["key"]))
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.contains("list_suids") && k.contains("/usr/bin/newsu")),
+        "{next:#}"
+    );
+}

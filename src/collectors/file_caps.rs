@@ -29,7 +29,7 @@ impl Collector for ListFileCaps {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found
-            .caps
+            .list(fswalk::List::Caps)?
             .iter()
             .map(|s| {
                 let raw = s.caps.as_deref().unwrap_or_default();

@@ -69,6 +69,81 @@ pub struct SpecialFiles {
     pub writable: Vec<Special>,
     /// Directory entries seen, for measurements.
     pub scanned: u64,
+    /// The lists that went over `max_items` and stopped growing (see [`SpecialFiles::list`]).
+    pub full: Vec<List>,
+    /// The cap they went over.
+    pub max_items: usize,
+}
+
+/// The lists of [`SpecialFiles`], each capped at `max_items`: one user can make millions of
+/// FIFOs or setuid files in /tmp, and the walk must not gather them until the OOM killer ends
+/// the daemon (and systemd restarts it into the same walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Suid,
+    Fifos,
+    Caps,
+    Writable,
+}
+
+impl List {
+    const ALL: [List; 4] = [List::Suid, List::Fifos, List::Caps, List::Writable];
+
+    fn what(self) -> &'static str {
+        match self {
+            List::Suid => "setuid and setgid files",
+            List::Fifos => "named pipes (FIFOs)",
+            List::Caps => "files with capabilities",
+            List::Writable => "world-writable entries in system paths",
+        }
+    }
+}
+
+impl SpecialFiles {
+    /// One list, or when it went over `max_items` an outage that names the cause and the key
+    /// (never a partial list, which would read as removals).
+    pub fn list(&self, which: List) -> Result<&[Special], CollectError> {
+        if self.full.contains(&which) {
+            return Err(CollectError::Unavailable(format!(
+                "more than {} {} on the local file systems (max_items): not listed, as a \
+                 partial list would read as removals; find who made them (a flood in /tmp or \
+                 /dev/shm?), or raise max_items in dawgmond.toml",
+                self.max_items,
+                which.what()
+            )));
+        }
+        Ok(match which {
+            List::Suid => &self.suid,
+            List::Fifos => &self.fifos,
+            List::Caps => &self.caps,
+            List::Writable => &self.writable,
+        })
+    }
+}
+
+/// How many entries each list holds across the walking threads; past the cap an entry is
+/// counted but not kept, so memory stays bounded however many there are.
+struct Counts {
+    max: usize,
+    n: [std::sync::atomic::AtomicUsize; 4],
+}
+
+impl Counts {
+    /// Whether one more entry of `which` may be kept.
+    fn take(&self, which: List) -> bool {
+        let i = List::ALL.iter().position(|l| *l == which).unwrap_or(0);
+        self.n[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed) < self.max
+    }
+
+    /// The lists that went over.
+    fn full(&self) -> Vec<List> {
+        List::ALL
+            .iter()
+            .zip(&self.n)
+            .filter(|(_, n)| n.load(std::sync::atomic::Ordering::Relaxed) > self.max)
+            .map(|(l, _)| *l)
+            .collect()
+    }
 }
 
 /// The per-scan shared result (its own type, so [`Host::shared`] keys it uniquely).
@@ -304,10 +379,18 @@ fn walk_planned(host: &Host, plan: &Plan, threads: usize) -> Result<SpecialFiles
             Err(_) => {}
         }
     }
+    let counts = Counts {
+        max: host.max_items(),
+        n: Default::default(),
+    };
     let results: Vec<SpecialFiles> = walk_jobs(host, jobs, threads, |job, found, sub| {
-        read_dir(host, plan, job, found, sub)
+        read_dir(host, plan, &counts, job, found, sub)
     })?;
-    let mut all = SpecialFiles::default();
+    let mut all = SpecialFiles {
+        full: counts.full(),
+        max_items: counts.max,
+        ..SpecialFiles::default()
+    };
     for r in results {
         all.suid.extend(r.suid);
         all.fifos.extend(r.fifos);
@@ -341,9 +424,17 @@ where
         failed: None,
     });
     let wake = Condvar::new();
+    // The workers stop when the collector that started the walk is abandoned, too.
+    let flag = crate::host::collector_flag();
     let results: Vec<T> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| s.spawn(|| worker(host, &queue, &wake, &visit)))
+            .map(|_| {
+                let flag = flag.clone();
+                s.spawn(|| {
+                    let _scope = crate::host::collector_scope(flag);
+                    worker(host, &queue, &wake, &visit)
+                })
+            })
             .collect();
         workers
             .into_iter()
@@ -515,6 +606,7 @@ fn open_job(host: &Host, job: &Job) -> Result<Option<DirStream>, String> {
 fn read_dir(
     host: &Host,
     plan: &Plan,
+    counts: &Counts,
     job: &Job,
     found: &mut SpecialFiles,
     sub: &mut Vec<Job>,
@@ -527,7 +619,10 @@ fn read_dir(
     // table, or there is no table). Walked from its own start, or not at all.
     match hostfs::fstat(fd) {
         Ok(st) if st.st_dev == job.dev => {
-            if st.st_mode & 0o1002 == 0o002 && system_path(host, &job.path) {
+            if st.st_mode & 0o1002 == 0o002
+                && system_path(host, &job.path)
+                && counts.take(List::Writable)
+            {
                 found.writable.push(Special {
                     path: job.path.clone(),
                     mode: st.st_mode,
@@ -602,10 +697,15 @@ fn read_dir(
             caps: None,
         };
         if fmt == libc::S_IFIFO {
-            found.fifos.push(special);
+            if counts.take(List::Fifos) {
+                found.fifos.push(special);
+            }
             continue;
         }
-        if st.st_mode & 0o002 != 0 && system_path(host, &special.path) {
+        if st.st_mode & 0o002 != 0
+            && system_path(host, &special.path)
+            && counts.take(List::Writable)
+        {
             found.writable.push(special.clone());
         }
         if st.st_mode & 0o111 != 0 {
@@ -621,10 +721,10 @@ fn read_dir(
             full.push(0);
             special.caps = read_caps_xattr(&full);
         }
-        if special.caps.is_some() {
+        if special.caps.is_some() && counts.take(List::Caps) {
             found.caps.push(special.clone());
         }
-        if st.st_mode & 0o6000 != 0 {
+        if st.st_mode & 0o6000 != 0 && counts.take(List::Suid) {
             found.suid.push(special);
         }
     }

@@ -10,16 +10,19 @@
 //!   `writable_by` when someone besides root may write the directory: they can then plant a
 //!   library every program loads.
 //! - `include PATTERN`: each include line, with `matches` (how many files it pulled in) and
-//!   `loop=yes` when it leads back to a file already being read (not read again).
+//!   `loop=yes` when it leads to a file this walk already read (a loop back, or the same file
+//!   reached twice: each file is read once per scan, see [`super::includes`]).
 //! - `malformed FILE: TEXT` for a line that is not a directory, and `unreadable FILE` for a file
 //!   that cannot be read, so neither is silently lost.
 //!
-//! No `etc/ld.so.conf` and no `etc/ld.so.preload` (a musl system) is no items.
+//! No `etc/ld.so.conf` and no `etc/ld.so.preload` (a musl system) is no items. More than
+//! `max_items` files, lines and includes make the collector unavailable for that scan.
 
 use std::collections::HashSet;
 
 use crate::collectors::Collector;
 use crate::collectors::confdirs::{self, Content, Keys, line_text};
+use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
@@ -63,10 +66,10 @@ impl Collector for DynamicLoader {
             host,
             keys,
             out,
-            reading: HashSet::new(),
+            budget: Includes::new(host, "etc/ld.so.conf and its includes"),
             dirs: HashSet::new(),
         };
-        walk.file("/etc/ld.so.conf", 0);
+        walk.file("/etc/ld.so.conf", 0)?;
         Ok(walk.out)
     }
 }
@@ -75,25 +78,29 @@ struct Walk<'a> {
     host: &'a Host,
     keys: Keys,
     out: Vec<Item>,
-    /// The files on the current include chain, to catch loops.
-    reading: HashSet<String>,
+    /// The files read (each once), the items kept, the cancel checks.
+    budget: Includes<'a>,
     /// The library directories already listed.
     dirs: HashSet<String>,
 }
 
 impl Walk<'_> {
-    fn file(&mut self, path: &str, depth: usize) {
+    fn file(&mut self, path: &str, depth: usize) -> Result<(), CollectError> {
         let shown = escape_bytes(path.as_bytes());
-        let text = match confdirs::read(self.host, &self.host.path(path)) {
-            None => return,
-            Some(Content::Failed(why)) => {
+        let text = match self.budget.read(path, "")? {
+            Read::Bytes(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            // The include item that led here says so (`loop`).
+            Read::Again => return Ok(()),
+            Read::Failed(e) if confdirs::absent(&e) => return Ok(()),
+            Read::Failed(e) => {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    self.host.note_denied(&shown);
+                }
                 let key = self.keys.unique(format!("unreadable {shown}"));
-                self.out.push(Item::new(key).with("error", why));
-                return;
+                self.push(Item::new(key).with("error", confdirs::reason(&e)))?;
+                return Ok(());
             }
-            Some(Content::Text(text, _)) => text,
         };
-        self.reading.insert(path.to_string());
         let dir = path.rsplit_once('/').map_or("/", |(d, _)| d);
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -105,16 +112,16 @@ impl Walk<'_> {
                 Some("include") => {
                     let patterns: Vec<&str> = words.collect();
                     if patterns.is_empty() {
-                        self.malformed(&shown, n + 1, raw, "include without a pattern");
+                        self.malformed(&shown, n + 1, raw, "include without a pattern")?;
                     }
                     for p in patterns {
-                        self.include(&shown, dir, p, depth);
+                        self.include(&shown, dir, p, depth)?;
                     }
                 }
                 // Legacy hardware-capability lines: not a directory, nothing to follow.
                 Some("hwcap") => {}
                 _ if !line.starts_with('/') => {
-                    self.malformed(&shown, n + 1, raw, "not an absolute directory");
+                    self.malformed(&shown, n + 1, raw, "not an absolute directory")?;
                 }
                 _ => {
                     // ldconfig takes the whole line as one directory, trailing slashes cut.
@@ -129,14 +136,20 @@ impl Walk<'_> {
                         .unique(format!("path {}", escape_bytes(d.as_bytes())));
                     let item = Item::new(key).with("file", &shown);
                     let item = with_stat(self.host, item, d);
-                    self.out.push(item);
+                    self.push(item)?;
                 }
             }
         }
-        self.reading.remove(path);
+        Ok(())
     }
 
-    fn include(&mut self, from: &str, dir: &str, pattern: &str, depth: usize) {
+    fn include(
+        &mut self,
+        from: &str,
+        dir: &str,
+        pattern: &str,
+        depth: usize,
+    ) -> Result<(), CollectError> {
         let full = if pattern.starts_with('/') {
             pattern.to_string()
         } else {
@@ -146,29 +159,49 @@ impl Walk<'_> {
             .keys
             .unique(format!("include {}", escape_bytes(full.as_bytes())));
         let files = expand(self.host, &full);
+        self.budget.count(files.len())?;
         let mut item = Item::new(key)
             .with("file", from)
             .with("matches", files.len());
         let mut todo = Vec::new();
         for f in files {
-            if self.reading.contains(&f) || depth >= MAX_DEPTH {
+            // Known by device and inode, as the walk reads them (a path naming the same file
+            // another way is the same file).
+            let seen = self
+                .host
+                .stat(&f)
+                .is_ok_and(|st| self.budget.was_read(&st, ""));
+            if seen || depth >= MAX_DEPTH {
                 item = item.with("loop", "yes");
             } else {
                 todo.push(f);
             }
         }
-        self.out.push(item);
+        self.push(item)?;
         for f in todo {
-            self.file(&f, depth + 1);
+            self.file(&f, depth + 1)?;
         }
+        Ok(())
     }
 
-    fn malformed(&mut self, file: &str, line: usize, raw: &str, error: &str) {
+    /// Keeps one item, within the walk's budget.
+    fn push(&mut self, item: Item) -> Result<(), CollectError> {
+        self.budget.count(1)?;
+        self.out.push(item);
+        Ok(())
+    }
+
+    fn malformed(
+        &mut self,
+        file: &str,
+        line: usize,
+        raw: &str,
+        error: &str,
+    ) -> Result<(), CollectError> {
         let key = self
             .keys
             .unique(format!("malformed {file}: {}", line_text(raw)));
-        self.out
-            .push(Item::new(key).with("line", line).with("error", error));
+        self.push(Item::new(key).with("line", line).with("error", error))
     }
 }
 
@@ -344,6 +377,65 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].key, "unreadable /etc/ld.so.preload");
         assert_eq!(&items[0].fields["error"], "not a regular file");
+    }
+
+    /// Nine drop-ins that each `include *` of their own directory, and the ld.so.conf with
+    /// `include` that reaches them all.
+    fn include_storm(r: &std::path::Path) {
+        write(r, "etc/ld.so.conf", CONF);
+        for i in 0..9 {
+            write(
+                r,
+                &format!("etc/ld.so.conf.d/{i}.conf"),
+                format!("/opt/lib{i}\ninclude *\n"),
+            );
+        }
+    }
+
+    /// Regression (issue 15): nine ld.so.conf.d files that each `include *` were followed on
+    /// every chain that did not repeat a file (61 s, 986,410 items, 207 MB). Each file is now
+    /// read once per scan: one path and one include item per file.
+    #[test]
+    fn nine_files_that_include_everything_are_read_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        include_storm(dir.path());
+        let t = std::time::Instant::now();
+        let items = DynamicLoader.collect(&Host::new(dir.path())).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        let paths = items.iter().filter(|i| i.key.starts_with("path ")).count();
+        let includes: Vec<&Item> = items
+            .iter()
+            .filter(|i| i.key.starts_with("include "))
+            .collect();
+        assert_eq!(
+            (paths, includes.len(), items.len()),
+            (9, 10, 19),
+            "{items:?}"
+        );
+        let again = by(&items, "include /etc/ld.so.conf.d/*");
+        assert_eq!((&again["matches"], &again["loop"]), ("9", "yes"));
+    }
+
+    /// More lines than `max_items` make the collector unavailable, naming the key; never a
+    /// partial list.
+    #[test]
+    fn past_max_items_the_collector_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        include_storm(dir.path());
+        let lines: String = (0..100).map(|i| format!("/opt/many/{i}\n")).collect();
+        write(dir.path(), "etc/ld.so.conf.d/many.conf", &lines);
+        let host = Host::new(dir.path()).with_max_items(50);
+        let e = DynamicLoader.collect(&host).unwrap_err().to_string();
+        assert!(
+            e.contains("ld.so.conf and its includes: more than 50") && e.contains("max_items"),
+            "{e}"
+        );
+        // The default cap lets the same files through.
+        assert!(DynamicLoader.collect(&Host::new(dir.path())).is_ok());
     }
 
     proptest::proptest! {

@@ -24,6 +24,7 @@ mod etc;
 mod file_caps;
 mod groups;
 mod ifaces;
+mod includes;
 mod integrity;
 mod kernel;
 mod loader;

@@ -14,12 +14,14 @@
 //! `loop=yes`); the included service's lines are items under its own name. A line that does
 //! not parse is an item `service:malformed:TEXT` with the line number and what is wrong.
 //! Argument values that look like credentials (`passwd=`, `secret=`...) are stored only as a
-//! fingerprint.
+//! fingerprint. Each file is read once; more than `max_items` files and lines make the
+//! collector unavailable for that scan (see [`super::includes`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collectors::Collector;
 use crate::collectors::confdirs::{self, Content, Keys, line_text};
+use crate::collectors::includes::Includes;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
@@ -51,7 +53,12 @@ impl Collector for PamStacks {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let mut parsed = Vec::new();
+        // Each file is read once (by name, from the merged directories); the budget bounds
+        // the lines kept and checks the cancel flag.
+        let mut budget = Includes::new(host, "PAM files (etc/pam.d, usr/lib/pam.d, etc/pam.conf)");
         for file in confdirs::merged(host, &DIRS, "")? {
+            budget.count(1)?;
+            let before = parsed.len();
             match confdirs::read(host, &file.real) {
                 None => {}
                 Some(Content::Failed(why)) => parsed.push(Entry::Unreadable {
@@ -63,11 +70,13 @@ impl Collector for PamStacks {
                     parse_file(&text, Some(&file.name), &file.path, &mut parsed)
                 }
             }
+            budget.count(parsed.len() - before)?;
         }
         let pam_d = host.stat("/etc/pam.d").is_ok_and(|s| confdirs::is_dir(&s));
         let conf_start = parsed.len();
         if let Some(Content::Text(text, _)) = confdirs::read(host, &host.path("/etc/pam.conf")) {
             parse_file(&text, None, "/etc/pam.conf", &mut parsed);
+            budget.count(parsed.len() - conf_start)?;
         }
         Ok(items(host, parsed, conf_start, pam_d))
     }
@@ -251,6 +260,9 @@ fn items(host: &Host, parsed: Vec<Entry>, conf_start: usize, pam_d: bool) -> Vec
         | Entry::Unreadable { service, .. }) = e;
         services.insert(service.clone());
     }
+    // Each service's reach once, not once per include line (a thousand services that include
+    // each other made that quadratic).
+    let mut reaches: BTreeMap<String, (String, bool)> = BTreeMap::new();
     let mut keys = Keys::default();
     let mut positions: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut out = Vec::new();
@@ -301,8 +313,14 @@ fn items(host: &Host, parsed: Vec<Entry>, conf_start: usize, pam_d: bool) -> Vec
                 let mut item = Item::new(key).with("include", &target).with("file", file);
                 if !in_conf {
                     item = item.with("found", yes_no(services.contains(&target)));
-                    let (reached, looped) = reach(&edges, &service);
-                    item = item.with("reaches", reached.into_iter().collect::<Vec<_>>().join(","));
+                    let (reached, looped) = reaches
+                        .entry(service.clone())
+                        .or_insert_with(|| {
+                            let (set, looped) = reach(&edges, &service);
+                            (set.into_iter().collect::<Vec<_>>().join(","), looped)
+                        })
+                        .clone();
+                    item = item.with("reaches", reached);
                     if looped {
                         item = item.with("loop", "yes");
                     }

@@ -220,3 +220,33 @@ fn hostile_files_are_reported_not_followed() {
     );
     crate::collectors::fuzz::assert_printable(&items);
 }
+
+/// Regression (issue 15): 150 services that each include all the others made one
+/// `reaches` walk per include line (quadratic); past `max_items` lines the collector is an
+/// outage naming the key, never a partial list.
+#[test]
+fn many_services_that_include_each_other_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 150;
+    for i in 0..n {
+        let text: String = (0..n).map(|j| format!("@include s{j}\n")).collect();
+        write(dir.path(), &format!("etc/pam.d/s{i}"), &text);
+    }
+    let t = std::time::Instant::now();
+    let host = Host::new(dir.path()).with_max_items(n * n + 2 * n);
+    let items = PamStacks.collect(&host).unwrap();
+    assert_eq!(items.len(), n * n);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        t.elapsed()
+    );
+    let e = PamStacks
+        .collect(&Host::new(dir.path()).with_max_items(1000))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("PAM files") && e.contains("more than 1000") && e.contains("max_items"),
+        "{e}"
+    );
+}

@@ -26,7 +26,7 @@ impl Collector for ListPipes {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found
-            .fifos
+            .list(fswalk::List::Fifos)?
             .iter()
             .map(|s| {
                 let mut fields = Fields::new();

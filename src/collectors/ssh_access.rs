@@ -25,7 +25,9 @@
 //!   (`sshd Match User x: PasswordAuthentication`). Without an `sshd_config` there is no sshd
 //!   to describe, so no setting items.
 //!
-//! Unavailable only when `etc/passwd` cannot be read.
+//! Unavailable when `etc/passwd` cannot be read, or when `sshd_config` and its includes hold
+//! more than `max_items` files and lines (each file is read once per `Match` block, see
+//! [`super::includes`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,7 +63,7 @@ impl Collector for SshAccess {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let passwd = super::users::read_passwd(host)?;
-        let config = sshd::Config::read(host);
+        let config = sshd::Config::read(host)?;
         let mut items = config.items();
         let patterns = config.authorized_keys_files();
         let mut seen = std::collections::HashSet::new();

@@ -227,6 +227,67 @@ fn sshd_settings_first_value_wins_with_includes_matches_and_defaults() {
     assert!(!items.iter().any(|i| i.key.starts_with("alice:malformed")));
 }
 
+/// Regression (issue 15): six sshd_config.d files that each `Include` all of them were
+/// followed eight deep on every path (28 s, 670 MB). Each file is now read once per Match
+/// block: its settings count once, and the repeats are one `unread` item per file.
+#[test]
+fn six_files_that_include_each_other_are_read_once_each() {
+    let dir = fixture();
+    let r = dir.path();
+    write(
+        r,
+        "etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\nMatch User bob\nInclude sshd_config.d/0.conf\n",
+    );
+    for i in 0..6 {
+        write(
+            r,
+            &format!("etc/ssh/sshd_config.d/{i}.conf"),
+            format!("Include sshd_config.d/*.conf\nPort 220{i}\n"),
+        );
+    }
+    let t = std::time::Instant::now();
+    let items = SshAccess.collect(&Host::new(r)).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    let ports = &by_key(&items, "sshd Port").fields["value"];
+    let mut ports: Vec<&str> = ports.split(' ').collect();
+    ports.sort();
+    assert_eq!(ports, ["2200", "2201", "2202", "2203", "2204", "2205"]);
+    // Under Match, the same files are read again, once each.
+    let m = &by_key(&items, "sshd Match User bob: Port").fields["value"];
+    assert!(m.starts_with("220"), "{m}");
+    let unread: Vec<&str> = items
+        .iter()
+        .filter(|i| i.key.starts_with("sshd unread "))
+        .map(|i| i.key.as_str())
+        .collect();
+    assert_eq!(unread.len(), 6, "{unread:?}");
+    assert!(
+        by_key(&items, "sshd unread /etc/ssh/sshd_config.d/0.conf").fields["not_read"]
+            .contains("included again")
+    );
+}
+
+/// Past `max_items` files and lines, ssh_access is unavailable and says why.
+#[test]
+fn sshd_config_past_max_items_is_an_outage() {
+    let dir = fixture();
+    let lines: String = (0..200).map(|i| format!("AllowUsers u{i}\n")).collect();
+    write(dir.path(), "etc/ssh/sshd_config", &lines);
+    let e = SshAccess
+        .collect(&Host::new(dir.path()).with_max_items(100))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sshd_config and its includes: more than 100") && e.contains("max_items"),
+        "{e}"
+    );
+}
+
 #[test]
 fn unchanged_tree_gives_the_same_items_limits_and_errors() {
     let dir = fixture();

@@ -13,14 +13,18 @@
 //! Includes are followed as sudo follows them: `@include`/`#include` (a relative path is
 //! relative to the including file's directory), `@includedir`/`#includedir` (files in
 //! lexical order, skipping names that end in `~` or contain a `.`), at most
-//! [`MAX_DEPTH`] deep, each file once. `doas.conf` rules (OpenDoas) use the same fields, with
+//! [`MAX_DEPTH`] deep, each file once per scan (known by device and inode, see
+//! [`super::includes`]). More than `max_items` files, entries and resolved alias members make
+//! the collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
 //! `source=doas`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
 
 use crate::collectors::Collector;
+use crate::collectors::includes::{self, Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
@@ -49,24 +53,25 @@ impl Collector for SudoRules {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let mut files = Files {
             host,
-            seen: HashSet::new(),
+            walk: Includes::new(host, WHAT),
             entries: Vec::new(),
         };
-        let dormant = match host.read_bytes("/etc/sudoers") {
-            Ok(bytes) => {
-                files.parse("/etc/sudoers", &bytes, 0);
+        let dormant = match files.walk.read("/etc/sudoers", "")? {
+            Read::Bytes(bytes) => {
+                files.parse("/etc/sudoers", &bytes, 0)?;
                 false
             }
             // No sudoers (sudo not installed): drop-ins already there are dormant, and become
             // rules the moment sudo is installed (its default sudoers includes the directory).
             // Read them as that default would, and say so on each item.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                files.parse("/etc/sudoers", b"@includedir /etc/sudoers.d\n", 0);
+            Read::Failed(e) if e.kind() == io::ErrorKind::NotFound => {
+                files.parse("/etc/sudoers", b"@includedir /etc/sudoers.d\n", 0)?;
                 true
             }
-            Err(e) => return Err(CollectError::io("/etc/sudoers", e)),
+            Read::Failed(e) => return Err(CollectError::io("/etc/sudoers", e)),
+            Read::Again => false,
         };
-        let mut items = items_of(&files.entries);
+        let mut items = items_of(&files.entries, host.max_items())?;
         if dormant {
             for item in &mut items {
                 item.fields.insert(
@@ -132,10 +137,14 @@ pub(crate) fn text(s: &str) -> String {
     escape_bytes(s.as_bytes())
 }
 
+/// What the walk is, in messages.
+const WHAT: &str = "etc/sudoers and its includes";
+
 /// The files read so far and what they hold, in sudo's order.
 struct Files<'a> {
     host: &'a Host,
-    seen: HashSet<String>,
+    /// Each file read once, the entries counted, the cancel checks.
+    walk: Includes<'a>,
     entries: Vec<(String, Entry)>,
 }
 
@@ -145,51 +154,78 @@ impl Files<'_> {
             .push((path.to_string(), Entry::Unread(why.replace('\n', " "))));
     }
 
-    fn parse(&mut self, path: &str, bytes: &[u8], depth: usize) {
-        if !self.seen.insert(path.to_string()) {
-            return self.unread(path, "included again (a loop): not read twice".into());
-        }
+    fn parse(&mut self, path: &str, bytes: &[u8], depth: usize) -> Result<(), CollectError> {
         for line in parse::logical_lines(&String::from_utf8_lossy(bytes)) {
             for entry in parse::entries(&line) {
+                self.walk.count(1)?;
                 match entry {
                     Entry::Include { path: target, dir } => {
-                        self.include(path, &target, dir, depth + 1)
+                        self.include(path, &target, dir, depth + 1)?
                     }
                     other => self.entries.push((path.to_string(), other)),
                 }
             }
         }
+        Ok(())
     }
 
-    fn include(&mut self, from: &str, target: &str, dir: bool, depth: usize) {
+    /// Reads one included file (unless this walk read it already): by its host path, or for
+    /// an entry of an included directory by its `real` path (its name need not be UTF-8).
+    fn file(&mut self, path: &str, real: Option<&Path>, depth: usize) -> Result<(), CollectError> {
+        let skip_odd = real.is_some();
+        let read = match real {
+            Some(real) => self.walk.read_real(real, "")?,
+            None => self.walk.read(path, "")?,
+        };
+        match read {
+            Read::Bytes(bytes) => self.parse(path, &bytes, depth),
+            Read::Again => {
+                self.unread(path, "included again (a loop): not read twice".into());
+                Ok(())
+            }
+            // Not a regular file (a directory, a FIFO) in an included directory: sudo skips
+            // it too.
+            Read::Failed(e) if skip_odd && e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            Read::Failed(e) => {
+                self.unread(path, e.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    fn include(
+        &mut self,
+        from: &str,
+        target: &str,
+        dir: bool,
+        depth: usize,
+    ) -> Result<(), CollectError> {
         let base = Path::new(from).parent().unwrap_or(Path::new("/"));
         let target = base.join(target).to_string_lossy().into_owned();
         if depth > MAX_DEPTH {
-            return self.unread(&target, format!("included more than {MAX_DEPTH} deep"));
+            self.unread(&target, format!("included more than {MAX_DEPTH} deep"));
+            return Ok(());
         }
         if !dir {
-            return match self.host.read_bytes(&target) {
-                Ok(bytes) => self.parse(&target, &bytes, depth),
-                Err(e) => self.unread(&target, e.to_string()),
-            };
+            return self.file(&target, None, depth);
         }
         let listing = match self.host.list_dir(&self.host.path(&target)) {
             Ok(l) => l,
-            Err(e) => return self.unread(&target, e.to_string()),
+            Err(e) => {
+                self.unread(&target, e.to_string());
+                return Ok(());
+            }
         };
+        self.walk.count(listing.len())?;
         for (name, real) in listing {
             let name = name.to_string_lossy();
             if name.ends_with('~') || name.contains('.') {
                 continue;
             }
             let path = self.host.display(&real);
-            match self.host.read_real(&real) {
-                Ok(bytes) => self.parse(&path, &bytes, depth),
-                // Not a regular file (a directory, a FIFO): sudo skips it too.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
-                Err(e) => self.unread(&path, e.to_string()),
-            }
+            self.file(&path, Some(&real), depth)?;
         }
+        Ok(())
     }
 }
 
@@ -202,7 +238,11 @@ enum Kind {
     Cmnd,
 }
 
-fn items_of(entries: &[(String, Entry)]) -> Vec<Item> {
+/// The items of the entries, aliases resolved; at most `max_items` alias members are expanded
+/// in all (aliases of aliases multiply: eight levels of ten members each are 10^8).
+fn items_of(entries: &[(String, Entry)], max_items: usize) -> Result<Vec<Item>, CollectError> {
+    // One more than the cap: spent means more than max_items.
+    let budget = Cell::new(max_items.saturating_add(1));
     let mut aliases: HashMap<(Kind, &str), &[String]> = HashMap::new();
     for (_, e) in entries {
         if let Entry::Alias {
@@ -223,7 +263,7 @@ fn items_of(entries: &[(String, Entry)]) -> Vec<Item> {
     let resolve = |kind: Kind, list: &[String]| -> String {
         let mut out = Vec::new();
         for m in list {
-            expand(&aliases, kind, m, 0, &mut out);
+            expand(&aliases, kind, m, 0, &budget, &mut out);
         }
         text(&out.join(","))
     };
@@ -281,7 +321,10 @@ fn items_of(entries: &[(String, Entry)]) -> Vec<Item> {
         };
         items.push(item);
     }
-    items
+    if budget.get() == 0 {
+        return Err(includes::over(WHAT, max_items));
+    }
+    Ok(items)
 }
 
 /// At most 200 characters of a line, for a key.
@@ -370,8 +413,14 @@ fn expand(
     kind: Kind,
     name: &str,
     depth: usize,
+    budget: &Cell<usize>,
     out: &mut Vec<String>,
 ) {
+    // Spent: the caller reports the outage; nothing more is built.
+    if budget.get() == 0 {
+        return;
+    }
+    budget.set(budget.get() - 1);
     let (neg, bare) = match name.strip_prefix('!') {
         Some(rest) => ("!", rest.trim()),
         None => ("", name),
@@ -380,7 +429,7 @@ fn expand(
         Some(members) if depth < MAX_DEPTH => {
             let mut inner = Vec::new();
             for m in members.iter() {
-                expand(aliases, kind, m, depth + 1, &mut inner);
+                expand(aliases, kind, m, depth + 1, budget, &mut inner);
             }
             if neg.is_empty() {
                 out.extend(inner);

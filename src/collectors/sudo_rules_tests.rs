@@ -217,6 +217,61 @@ fn duplicate_rules_and_deep_includes() {
     assert!(by_key(&items, "unread /etc/d9").fields["not_read"].contains("deep"));
 }
 
+/// Regression (issue 15): aliases of aliases multiply (eight levels of ten members: 10^7
+/// copies of one command built for one rule). Past `max_items` members the collector is
+/// unavailable and says why, quickly, instead of building them all.
+#[test]
+fn aliases_that_multiply_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sudoers = String::from("Cmnd_Alias C8 = /bin/a\n");
+    for n in (1..8).rev() {
+        let members = vec![format!("C{}", n + 1); 10].join(", ");
+        sudoers.push_str(&format!("Cmnd_Alias C{n} = {members}\n"));
+    }
+    sudoers.push_str("root ALL = C1\n");
+    write(dir.path(), "etc/sudoers", &sudoers);
+    let t = std::time::Instant::now();
+    let e = SudoRules
+        .collect(&Host::new(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        e.contains("sudoers and its includes: more than 100000") && e.contains("max_items"),
+        "{e}"
+    );
+}
+
+/// A file reached by two paths (a symlink in sudoers.d to a file included by name) is one
+/// file: read once, its rules once.
+#[test]
+fn a_file_reached_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(
+        r,
+        "etc/sudoers",
+        "@include /etc/extra\n@includedir /etc/sudoers.d\n",
+    );
+    write(r, "etc/extra", "alice ALL=/bin/x\n");
+    std::fs::create_dir_all(r.join("etc/sudoers.d")).unwrap();
+    std::os::unix::fs::symlink("../extra", r.join("etc/sudoers.d/again")).unwrap();
+    let items = SudoRules.collect(&Host::new(r)).unwrap();
+    by_key(&items, "alice -> root: /bin/x");
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.key.starts_with("alice -> root: /bin/x #")),
+        "{:?}",
+        keys(&items)
+    );
+    assert!(by_key(&items, "unread /etc/sudoers.d/again").fields["not_read"].contains("again"));
+}
+
 #[test]
 fn hostile_text_is_escaped() {
     let dir = tempfile::tempdir().unwrap();

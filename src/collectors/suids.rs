@@ -28,8 +28,9 @@ impl Collector for ListSuids {
     }
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
-        let mut items = Vec::with_capacity(found.suid.len());
-        for s in &found.suid {
+        let list = found.list(fswalk::List::Suid)?;
+        let mut items = Vec::with_capacity(list.len());
+        for s in list {
             let mut fields = Fields::new();
             fields.insert("owner", host.user_name(s.uid));
             fields.insert("group", host.group_name(s.gid));

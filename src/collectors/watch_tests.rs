@@ -489,3 +489,50 @@ fn a_sparse_giant_is_not_read_and_a_tree_deeper_than_path_max_is_walked() {
         .arg(dir.path().join("opt/app").join("d".repeat(200)))
         .status();
 }
+
+/// Regression (issue 15): a file above `max_hash_mib` was recorded by size and mtime in whole
+/// seconds, so a write with the mtime put back (`touch -d`) was "0 changes detected". Now its
+/// ctime (to the nanosecond), device and inode are recorded too: the write is a change, and an
+/// idle re-scan still reports nothing.
+#[test]
+fn an_unhashed_file_changed_with_its_mtime_put_back_is_a_change() {
+    let dir = fixture();
+    let big = dir.path().join("opt/app/big");
+    write(&big, &[b'a'; 64]);
+    let tree = &collectors(&[WatchSpec::new("/opt/app").unwrap()]).unwrap()[0];
+    let scan = || {
+        let host = Host::new(dir.path())
+            .with_hashing(16, std::sync::Arc::new(crate::hostfs::HashCache::default()));
+        let items = tree.collect(&host).unwrap();
+        item(&items, "/opt/app/big").fields.clone()
+    };
+    let first = scan();
+    assert!(first.get("not_hashed").is_some(), "{first:?}");
+    let st = stat_of(&big);
+    assert_eq!(
+        first.get("ctime"),
+        Some(&format!("{}.{:09}", st.st_ctime, st.st_ctime_nsec)[..])
+    );
+    assert_eq!(first.get("inode"), Some(&st.st_ino.to_string()[..]));
+    assert_eq!(first.get("dev"), Some(&st.st_dev.to_string()[..]));
+    assert_eq!(scan(), first, "an idle re-scan is identical");
+    // Same size, new content, mtime put back to the nanosecond.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&big, [b'b'; 64]).unwrap();
+    let mtime = nix::sys::time::TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &big,
+        &mtime,
+        &mtime,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let after = scan();
+    assert_eq!(
+        (after.get("size"), after.get("mtime")),
+        (first.get("size"), first.get("mtime"))
+    );
+    assert_ne!(after, first, "the write is a change");
+    assert_ne!(after.get("ctime"), first.get("ctime"));
+}

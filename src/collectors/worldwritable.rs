@@ -27,7 +27,7 @@ impl Collector for WorldWritable {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found
-            .writable
+            .list(fswalk::List::Writable)?
             .iter()
             .map(|s| {
                 let dir = s.mode & libc::S_IFMT == libc::S_IFDIR;

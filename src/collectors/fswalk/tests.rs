@@ -334,3 +334,38 @@ fn live_walk_timing() {
         found.caps.len()
     );
 }
+
+/// Regression (issue 15): the FIFO, setuid and world-writable lists had no cap (300,000 FIFOs
+/// made by one user cost 125 MB in list_pipes alone; more, and the OOM killer ends the daemon).
+/// Past `max_items` a list stops growing and its collector is an outage naming the cause and
+/// the key; the other lists of the same walk are still whole.
+#[test]
+fn fifos_past_max_items_are_an_outage_and_stop_growing() {
+    use crate::collectors::Collector;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    for i in 0..30 {
+        let p = root.join(format!("tmp/p{i}"));
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRUSR).unwrap();
+    }
+    touch(&root.join("usr/bin/su"), 0o4755);
+    let host = Host::new(root).with_max_items(10);
+    let found = walk_special(&host, 3).unwrap();
+    assert_eq!(found.fifos.len(), 10, "kept up to the cap, no more");
+    let e = crate::collectors::pipes::ListPipes
+        .collect(&host)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("more than 10 named pipes") && e.contains("max_items"),
+        "{e}"
+    );
+    let suids = crate::collectors::suids::ListSuids.collect(&host).unwrap();
+    assert_eq!(suids.len(), 1, "{suids:?}");
+    // Under the default cap the same walk lists them all.
+    let all = crate::collectors::pipes::ListPipes
+        .collect(&Host::new(root))
+        .unwrap();
+    assert_eq!(all.len(), 30);
+}

@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use globset::GlobSet;
 
@@ -236,7 +236,7 @@ impl Walk<'_> {
         let fmt = st.st_mode & libc::S_IFMT;
         // Collected first and packed once: one allocation per item, not one per field (a
         // million items made that a visible cost, and left the heap fragmented).
-        let mut f: Vec<(&'static str, String)> = Vec::with_capacity(9);
+        let mut f: Vec<(&'static str, String)> = Vec::with_capacity(12);
         f.push(("owner", host.user_name(st.st_uid)));
         f.push(("group", host.group_name(st.st_gid)));
         f.push(("perm", mode_string(st.st_mode)));
@@ -265,8 +265,8 @@ impl Walk<'_> {
     }
 
     /// `sha256` (carried over or computed), or `mtime` when not hashing, when the file is
-    /// too large (with `not_hashed`) or unreadable (noted as denied). A file gone meanwhile
-    /// gets neither.
+    /// too large (with `not_hashed`) or unreadable (noted as denied), and then also its
+    /// identity (see [`identity`]). A file gone meanwhile gets neither.
     fn content(
         &self,
         key: &str,
@@ -276,15 +276,18 @@ impl Walk<'_> {
         f: &mut Vec<(&'static str, String)>,
     ) {
         let host = self.host;
-        let mtime = || st.st_mtime.to_string();
+        let mtime = |f: &mut Vec<(&'static str, String)>| {
+            f.push(("mtime", st.st_mtime.to_string()));
+            identity(st, f);
+        };
         if !self.spec.hash {
-            f.push(("mtime", mtime()));
+            mtime(f);
             return;
         }
         let cap = host.max_hash();
         if u64::try_from(st.st_size).unwrap_or(0) > cap {
             f.push(("not_hashed", hostfs::not_hashed(cap)));
-            f.push(("mtime", mtime()));
+            mtime(f);
             return;
         }
         if let Some((d, verdict)) = self.digests.lookup(st) {
@@ -310,7 +313,7 @@ impl Walk<'_> {
                 // Swapped for something else since the walk saw it: as if gone.
                 return Err(io::Error::from_raw_os_error(libc::ENOENT));
             }
-            let read = read_digests(file, cap, recorded.is_some(), &host.cancel_flag())?;
+            let read = read_digests(file, cap, recorded.is_some(), &|| host.cancelled())?;
             if let Some((sha, md5)) = read {
                 let package = match (recorded, md5) {
                     (Some(want), Some(got)) if want == got => PackageMatch::Matches,
@@ -331,17 +334,27 @@ impl Walk<'_> {
             }
             Ok(None) => {
                 f.push(("not_hashed", hostfs::not_hashed(cap)));
-                f.push(("mtime", mtime()));
+                mtime(f);
             }
             Err(e) if hostfs::gone(&e) || e.raw_os_error() == Some(libc::ELOOP) => {}
             Err(e) => {
                 if e.kind() == io::ErrorKind::PermissionDenied {
                     host.note_denied(key);
                 }
-                f.push(("mtime", mtime()));
+                mtime(f);
             }
         }
     }
+}
+
+/// What stands for the content of a file that is not hashed, besides its size and `mtime`
+/// (which `touch -d` puts back after a write): `ctime` to the nanosecond (only the kernel sets
+/// it; putting it back means setting the clock), `dev` and `inode` (a file replaced by another
+/// one). All three stay the same while nothing touches the file.
+fn identity(st: &Stat, f: &mut Vec<(&'static str, String)>) {
+    f.push(("ctime", format!("{}.{:09}", st.st_ctime, st.st_ctime_nsec)));
+    f.push(("dev", st.st_dev.to_string()));
+    f.push(("inode", st.st_ino.to_string()));
 }
 
 /// Adds `package_digest`: whether the content is what its package installed, with the
@@ -369,7 +382,7 @@ fn read_digests(
     file: std::fs::File,
     cap: u64,
     md5: bool,
-    cancel: &AtomicBool,
+    cancel: &dyn Fn() -> bool,
 ) -> io::Result<Option<Digests>> {
     // Each crate's own Digest trait: they may come from different `digest` versions.
     let mut sha = <sha2::Sha256 as sha2::Digest>::new();

@@ -1,10 +1,15 @@
 //! sshd's effective settings from `sshd_config` and its `Include`s, as sshd reads them: one
 //! keyword a line (`Keyword value` or `Keyword=value`, case-insensitive), the first value of a
 //! keyword winning, except the lists that accumulate; `Match` starts a block that lasts until
-//! the next `Match` or the end of its file.
+//! the next `Match` or the end of its file. Each file is read once per `Match` block it is
+//! included in (see [`crate::collectors::includes`]): a file included again there is an
+//! `unread` item (sshd itself refuses a loop), and more than `max_items` files and lines make
+//! the collector unavailable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::collectors::includes::{Includes, Read};
+use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
 
@@ -62,6 +67,8 @@ pub struct Config {
     matched: BTreeMap<(String, String), (String, String)>,
     /// Items for files not read and lines not understood.
     problems: Vec<Item>,
+    /// Files already named in an `unread` item (one item each).
+    unread: BTreeSet<String>,
 }
 
 fn canonical(keyword: &str) -> String {
@@ -83,21 +90,33 @@ fn glob(pat: &[u8], name: &[u8]) -> bool {
 }
 
 impl Config {
-    pub fn read(host: &Host) -> Config {
+    pub fn read(host: &Host) -> Result<Config, CollectError> {
         let mut c = Config::default();
-        match host.read_bytes(MAIN) {
-            Ok(bytes) => {
+        let mut walk = Includes::new(host, "etc/ssh/sshd_config and its includes");
+        match walk.read(MAIN, "")? {
+            Read::Bytes(bytes) => {
                 c.present = true;
-                c.parse(host, MAIN, &String::from_utf8_lossy(&bytes), None, 0);
+                c.parse(
+                    host,
+                    &mut walk,
+                    MAIN,
+                    &String::from_utf8_lossy(&bytes),
+                    None,
+                    0,
+                )?;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => c.unread(MAIN, &e.to_string()),
+            Read::Failed(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Read::Failed(e) => c.unread(MAIN, &e.to_string()),
+            Read::Again => {}
         }
-        c
+        Ok(c)
     }
 
     fn unread(&mut self, file: &str, why: &str) {
         let file = escape_bytes(file.as_bytes());
+        if !self.unread.insert(file.clone()) {
+            return;
+        }
         self.problems.push(
             Item::new(format!("sshd unread {file}"))
                 .with("kind", "unread")
@@ -109,16 +128,18 @@ impl Config {
     fn parse(
         &mut self,
         host: &Host,
+        walk: &mut Includes,
         file: &str,
         text: &str,
         mut within: Option<String>,
         depth: usize,
-    ) {
+    ) -> Result<(), CollectError> {
         for raw in text.lines() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            walk.count(1)?;
             let end = line.find([' ', '\t', '=']).unwrap_or(line.len());
             let keyword = canonical(&line[..end]);
             let rest = line[end..].trim_start_matches([' ', '\t']);
@@ -139,7 +160,7 @@ impl Config {
                 "match" => within = Some(value),
                 "include" => {
                     for pattern in rest.split_whitespace() {
-                        self.include(host, pattern, within.clone(), depth + 1);
+                        self.include(host, walk, pattern, within.clone(), depth + 1)?;
                     }
                 }
                 _ => {
@@ -164,16 +185,25 @@ impl Config {
                 }
             }
         }
+        Ok(())
     }
 
-    fn include(&mut self, host: &Host, pattern: &str, within: Option<String>, depth: usize) {
+    fn include(
+        &mut self,
+        host: &Host,
+        walk: &mut Includes,
+        pattern: &str,
+        within: Option<String>,
+        depth: usize,
+    ) -> Result<(), CollectError> {
         let path = if pattern.starts_with('/') {
             pattern.to_string()
         } else {
             format!("/etc/ssh/{pattern}")
         };
         if depth > MAX_DEPTH {
-            return self.unread(&path, &format!("included more than {MAX_DEPTH} deep"));
+            self.unread(&path, &format!("included more than {MAX_DEPTH} deep"));
+            return Ok(());
         }
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
         let files: Vec<String> = if name.contains(['*', '?']) {
@@ -183,25 +213,36 @@ impl Config {
                     .filter(|(n, _)| glob(name.as_bytes(), n.as_encoded_bytes()))
                     .map(|(_, real)| host.display(&real))
                     .collect(),
-                Err(e) => return self.unread(&path, &e.to_string()),
+                Err(e) => {
+                    self.unread(&path, &e.to_string());
+                    return Ok(());
+                }
             }
         } else {
             vec![path.clone()]
         };
+        walk.count(files.len())?;
+        let context = within.as_deref().unwrap_or("");
         for f in files {
-            match host.read_bytes(&f) {
-                Ok(b) => self.parse(
+            match walk.read(&f, context)? {
+                Read::Bytes(b) => self.parse(
                     host,
+                    walk,
                     &f,
                     &String::from_utf8_lossy(&b),
                     within.clone(),
                     depth,
+                )?,
+                Read::Again => self.unread(
+                    &f,
+                    "included again (a loop, or twice in one Match block): read once",
                 ),
                 // A pattern that matches nothing is fine for sshd; a named file must exist.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && f != path => {}
-                Err(e) => self.unread(&f, &e.to_string()),
+                Read::Failed(e) if e.kind() == std::io::ErrorKind::NotFound && f != path => {}
+                Read::Failed(e) => self.unread(&f, &e.to_string()),
             }
         }
+        Ok(())
     }
 
     /// The AuthorizedKeysFile patterns in force outside Match blocks.
