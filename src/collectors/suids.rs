@@ -101,7 +101,7 @@ impl OrdinaryIds {
                     let mut w = l.split_whitespace();
                     (w.next() == Some(name)).then(|| w.next()?.parse().ok())?
                 })
-                .last()
+                .next_back()
                 .unwrap_or(default)
         };
         OrdinaryIds {

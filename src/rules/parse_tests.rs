@@ -72,7 +72,7 @@ fn judged(
     let item = |fields: &[(&str, &str)]| {
         let mut i = Item::new(key);
         for (k, v) in fields {
-            i = i.with(*k, *v);
+            i = i.with(k, v);
         }
         i
     };
