@@ -11,6 +11,7 @@
 //!
 //! Pure: no I/O. The diff calls [`Rules::judge`] and [`Rules::ignored`] with the full items.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, OnceLock};
 
@@ -19,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::collectors;
 use crate::model::{ChangeKind, Fields, Severity};
+
+mod parse;
+pub use parse::Parse;
 
 /// The built-in rules, as shipped in `dist/config/rules.toml`.
 pub const BUILTIN_TEXT: &str = include_str!("../dist/config/rules.toml");
@@ -59,6 +63,10 @@ pub struct RuleSpec {
     /// item's list and is not in the current one).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lost: BTreeMap<String, String>,
+    /// Fields read as their consumer reads them before the conditions above compare them
+    /// (see [`Parse`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parse: BTreeMap<String, Parse>,
     pub severity: Severity,
     /// Why this matters, in one line.
     pub why: String,
@@ -191,13 +199,17 @@ impl AnyGlob {
 }
 
 /// The entries of a comma-separated list field (spaces around entries trimmed, empty ones
-/// skipped).
-fn entries(value: Option<&str>) -> impl Iterator<Item = &str> {
+/// skipped), each read as `parse` says.
+fn entries(value: Option<&str>, parse: Option<Parse>) -> impl Iterator<Item = Cow<'_, str>> {
     value
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
+        .map(move |e| match parse {
+            Some(p) => p.read(e),
+            None => Cow::Borrowed(e),
+        })
 }
 
 /// A rule ready to match.
@@ -242,17 +254,30 @@ impl Subject<'_> {
 }
 
 impl Compiled {
+    /// Field `name` of `fields`, read as the rule's `parse` says.
+    fn value<'f>(&self, fields: Option<&'f Fields>, name: &str) -> Option<Cow<'f, str>> {
+        let v = fields?.get(name)?;
+        Some(match self.spec.parse.get(name) {
+            Some(p) => p.read(v),
+            None => Cow::Borrowed(v),
+        })
+    }
+
+    /// The entries of list field `name` of `fields`, read as the rule's `parse` says.
+    fn list<'f>(&self, fields: Option<&'f Fields>, name: &str) -> Vec<Cow<'f, str>> {
+        let parse = self.spec.parse.get(name).copied();
+        entries(fields.and_then(|x| x.get(name)), parse).collect()
+    }
+
     fn matches(&self, s: &Subject) -> bool {
         if self.kinds & kind_bit(s.kind) == 0 || !self.key.is_match(s.key) {
             return false;
         }
         let now = s.now();
         let field_globs = |globs: &[(String, Glob)], fields: Option<&Fields>| {
-            globs.iter().all(|(name, g)| {
-                fields
-                    .and_then(|f| f.get(name))
-                    .is_some_and(|v| g.is_match(v))
-            })
+            globs
+                .iter()
+                .all(|(name, g)| self.value(fields, name).is_some_and(|v| g.is_match(&v)))
         };
         if !field_globs(&self.item, now) || !field_globs(&self.was, s.old) {
             return false;
@@ -270,14 +295,21 @@ impl Compiled {
             let (ChangeKind::Modified, Some(a), Some(b)) = (s.kind, s.old, s.new) else {
                 return false;
             };
-            if !self.spec.changed.iter().any(|f| a.get(f) != b.get(f)) {
+            if !self
+                .spec
+                .changed
+                .iter()
+                .any(|f| self.value(Some(a), f) != self.value(Some(b), f))
+            {
                 return false;
             }
         }
         if !self.spec.grew.is_empty() {
             let grew = |f: &String| {
-                let before: BTreeSet<&str> = entries(s.old.and_then(|o| o.get(f))).collect();
-                entries(s.new.and_then(|n| n.get(f))).any(|e| !before.contains(e))
+                let before: BTreeSet<Cow<str>> = self.list(s.old, f).into_iter().collect();
+                self.list(s.new, f)
+                    .into_iter()
+                    .any(|e| !before.contains(&e))
             };
             if !self.spec.grew.iter().any(grew) {
                 return false;
@@ -286,7 +318,7 @@ impl Compiled {
         let has = self
             .has
             .iter()
-            .all(|(f, g)| entries(now.and_then(|n| n.get(f))).any(|e| g.is_match(e)));
+            .all(|(f, g)| self.list(now, f).iter().any(|e| g.is_match(e)));
         if !has {
             return false;
         }
@@ -295,8 +327,10 @@ impl Compiled {
             return false;
         }
         self.lost.iter().all(|(f, g)| {
-            let after: BTreeSet<&str> = entries(s.new.and_then(|n| n.get(f))).collect();
-            entries(s.old.and_then(|o| o.get(f))).any(|e| g.is_match(e) && !after.contains(e))
+            let after: BTreeSet<Cow<str>> = self.list(s.new, f).into_iter().collect();
+            self.list(s.old, f)
+                .into_iter()
+                .any(|e| g.is_match(&e) && !after.contains(&e))
         })
     }
 }

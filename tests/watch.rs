@@ -261,3 +261,55 @@ fn the_daemon_scans_its_configured_trees_and_rejects_bad_ones() {
         "{err}"
     );
 }
+
+/// Issue 15 item 6: `watch.package-matches` lowers only a content change that still matches
+/// the package (an upgrade); who may write the file is judged on its own.
+#[test]
+fn permission_changes_of_a_packaged_file_are_not_an_upgrade() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tree();
+    t.append("etc/group", "staff:x:50:\n");
+    let db = t.path().join("state.db");
+    let scan = || {
+        let args = [
+            "--watch", "/opt/app", "-c", "watch", "--format", "json", "scan",
+        ];
+        json(&local(t.path(), &db, &args))
+    };
+    scan();
+    let tool = t.join("opt/app/bin/tool");
+    let chmod = |mode| std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(mode));
+
+    // chgrp staff; chmod 775: the content still matches the package, staff may now write it.
+    std::os::unix::fs::chown(&tool, None, Some(50)).unwrap();
+    chmod(0o775).unwrap();
+    let report = scan();
+    let c = change(&report, "/opt/app/bin/tool");
+    assert_eq!(
+        (&c["severity"], &c["rule"]),
+        (&"high".into(), &"watch.group-writable".into()),
+        "{c:#}"
+    );
+    // Only the mode, to one nobody else may write: judged as a permission change, not low.
+    chmod(0o750).unwrap();
+    let c = change(&scan(), "/opt/app/bin/tool").clone();
+    assert_eq!(
+        (&c["severity"], &c["rule"]),
+        (&"medium".into(), &"watch.permissions".into()),
+        "{c:#}"
+    );
+    // An upgrade: new content recorded by the package, owner and mode as they were.
+    t.file_mode("opt/app/bin/tool", "tool v2\n", 0o750);
+    std::os::unix::fs::chown(&tool, None, Some(50)).unwrap();
+    chmod(0o750).unwrap();
+    t.file(
+        "var/lib/dpkg/info/tool.md5sums",
+        &format!("{}  opt/app/bin/tool\n", md5_hex(b"tool v2\n")),
+    );
+    let c = change(&scan(), "/opt/app/bin/tool").clone();
+    assert_eq!(
+        (&c["severity"], &c["rule"]),
+        (&"low".into(), &"watch.package-matches".into()),
+        "{c:#}"
+    );
+}

@@ -44,6 +44,14 @@ pub fn conditions(r: &RuleSpec) -> String {
             out.push(format!("{name} {}", list(v)));
         }
     }
+    if !r.parse.is_empty() {
+        let inner: Vec<String> = r
+            .parse
+            .iter()
+            .map(|(k, p)| format!("{k}={}", p.as_str()))
+            .collect();
+        out.push(format!("parse {{{}}}", inner.join(", ")));
+    }
     if out.is_empty() {
         "-".into()
     } else {

@@ -53,6 +53,17 @@ pub struct Special {
     pub mtime: i64,
     /// The raw `security.capability` xattr, when present.
     pub caps: Option<Vec<u8>>,
+    /// Owner, group and mode of the directory holding it, from the descriptor the walk read
+    /// it through (`None` for a directory itself).
+    pub dir: Option<DirMeta>,
+}
+
+/// Who may write a directory: its owner, group and mode bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirMeta {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 /// What one walk of the local file systems found, each list sorted by path.
@@ -617,7 +628,7 @@ fn read_dir(
     let fd = dir.fd();
     // Another device than its parent's: a mount point (its name may not have matched the
     // table, or there is no table). Walked from its own start, or not at all.
-    match hostfs::fstat(fd) {
+    let dir_meta = match hostfs::fstat(fd) {
         Ok(st) if st.st_dev == job.dev => {
             if st.st_mode & 0o1002 == 0o002
                 && system_path(host, &job.path)
@@ -631,7 +642,13 @@ fn read_dir(
                     size: 0,
                     mtime: st.st_mtime,
                     caps: None,
+                    dir: None,
                 });
+            }
+            DirMeta {
+                uid: st.st_uid,
+                gid: st.st_gid,
+                mode: st.st_mode,
             }
         }
         Ok(_) => return Ok(()),
@@ -642,7 +659,7 @@ fn read_dir(
                 e.raw_os_error().unwrap_or(libc::EIO),
             ));
         }
-    }
+    };
     let mut full: Vec<u8> = Vec::new();
     let mut denied = false;
     // Where this directory's subdirectories are opened from (see ANCHOR_EVERY, MAX_ANCHORS).
@@ -695,6 +712,7 @@ fn read_dir(
             size: st.st_size as u64,
             mtime: st.st_mtime,
             caps: None,
+            dir: Some(dir_meta),
         };
         if fmt == libc::S_IFIFO {
             if counts.take(List::Fifos) {

@@ -6,8 +6,19 @@
 //! the shared walk of [`fswalk::special_files`] (the equivalent of `find / -xdev -perm /6000` on
 //! every local mount). Fields: owner, group, perm, size and the SHA-256 of the content — they
 //! are few, and the hash catches a binary replaced in place (`mtime` stands in when unreadable).
+//!
+//! `user_made=yes` marks a file an ordinary user could have made set-id themselves: its owner
+//! is an ordinary user (a uid in `UID_MIN`..`UID_MAX` of the root's `etc/login.defs`, by
+//! default 1000..60000), its setgid bit (if any) names an ordinary group (`GID_MIN`..
+//! `GID_MAX`), and that owner may write the directory holding it (owns it with write
+//! permission, or it is world-writable). Such a file grants only that user's rights, never
+//! root's: `chmod u+s ~/x` is not a way to root, and the rules judge it below a set-id file
+//! nobody can explain. System accounts (a service's uid) are never "ordinary": a set-id file
+//! of theirs is a way into that service.
 
 use crate::collectors::common::{mode_string, render_fields, render_modified};
+use std::ops::RangeInclusive;
+
 use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
@@ -29,6 +40,7 @@ impl Collector for ListSuids {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         let list = found.list(fswalk::List::Suid)?;
+        let ordinary = OrdinaryIds::read(host);
         let mut items = Vec::with_capacity(list.len());
         for s in list {
             let mut fields = Fields::new();
@@ -40,6 +52,9 @@ impl Collector for ListSuids {
             fswalk::content_fields(host, &s.path, s.mtime, hashed, &mut fields);
             let key = host.display(&s.path);
             super::pkgdb::attribute(host, &key, &mut fields);
+            if ordinary.user_made(s) {
+                fields.insert("user_made", "yes");
+            }
             items.push(Item { key, fields });
         }
         Ok(items)
@@ -67,6 +82,44 @@ impl Collector for ListSuids {
                 format!("{noun} {} changed: {}", change.key, render_modified(change))
             }
         }
+    }
+}
+
+/// The ids of ordinary users and groups, from the root's `etc/login.defs` (shadow's defaults
+/// when it is missing or does not say).
+struct OrdinaryIds {
+    uids: RangeInclusive<u32>,
+    gids: RangeInclusive<u32>,
+}
+
+impl OrdinaryIds {
+    fn read(host: &Host) -> OrdinaryIds {
+        let text = host.read_bytes("/etc/login.defs").unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let get = |name: &str, default: u32| {
+            text.lines()
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    (w.next() == Some(name)).then(|| w.next()?.parse().ok())?
+                })
+                .next_back()
+                .unwrap_or(default)
+        };
+        OrdinaryIds {
+            uids: get("UID_MIN", 1000)..=get("UID_MAX", 60000),
+            gids: get("GID_MIN", 1000)..=get("GID_MAX", 60000),
+        }
+    }
+
+    /// Whether an ordinary user could have made `s` set-id in a directory they may write,
+    /// granting no rights beyond their own (see the module documentation).
+    fn user_made(&self, s: &fswalk::Special) -> bool {
+        let Some(dir) = s.dir else {
+            return false;
+        };
+        let setgid_ordinary = s.mode & 0o2000 == 0 || self.gids.contains(&s.gid);
+        let writes_dir = (dir.uid == s.uid && dir.mode & 0o200 != 0) || dir.mode & 0o002 != 0;
+        self.uids.contains(&s.uid) && setgid_ordinary && writes_dir
     }
 }
 
@@ -129,6 +182,105 @@ mod tests {
         assert_eq!(&wall.fields["perm"], "-rwxr-sr-x");
         let raw = crate::host::unescape_bytes(&items[0].key).unwrap();
         assert_eq!(host.path(OsStr::from_bytes(&raw)), odd);
+    }
+
+    /// Issue 15 item 6: `chmod u+s ~/x` by an ordinary user is high, not critical; a
+    /// root-owned set-id file in a home, a user's set-id file in a root directory, a setgid
+    /// file of a system group and a service account's set-id file stay critical.
+    #[test]
+    fn an_ordinary_users_own_setid_file_in_their_tree_is_high_not_critical() {
+        use std::os::unix::fs::{DirBuilderExt, chown};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mkdir = |rel: &str, mode: u32, uid: u32| {
+            let p = root.join(rel);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(&p)
+                .unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            chown(&p, Some(uid), Some(uid)).unwrap();
+        };
+        let setid = |rel: &str, mode: u32, uid: u32, gid: u32| {
+            let p = root.join(rel);
+            std::fs::write(&p, rel).unwrap();
+            chown(&p, Some(uid), Some(gid)).unwrap();
+            // chown clears the set-id bits: set the mode afterwards.
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        crate::collectors::testing::write(
+            root,
+            "etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n\
+             alice:x:1000:1000::/home/alice:/bin/sh\nolduser:x:600:600::/home/old:/bin/sh\n",
+        );
+        crate::collectors::testing::write(
+            root,
+            "etc/group",
+            "root:x:0:\nadm:x:4:\nwww-data:x:33:\nalice:x:1000:\n",
+        );
+        mkdir("usr/bin", 0o755, 0);
+        mkdir("var/lib/dpkg/info", 0o755, 0); // a package database that owns none of them
+        mkdir("home/alice/bin", 0o755, 1000);
+        mkdir("home/old", 0o700, 600);
+        mkdir("tmp", 0o1777, 0);
+        mkdir("var/www", 0o755, 33);
+        mkdir("home/alice/locked", 0o555, 1000);
+        setid("home/alice/bin/mine", 0o4755, 1000, 1000);
+        setid("home/alice/bin/mine-gid", 0o6755, 1000, 1000);
+        setid("tmp/alice-tmp", 0o4755, 1000, 1000);
+        setid("home/alice/bin/roots", 0o4755, 0, 0);
+        setid("home/alice/bin/adm-gid", 0o2755, 1000, 4);
+        setid("home/alice/locked/x", 0o4755, 1000, 1000);
+        setid("usr/bin/alices", 0o4755, 1000, 1000);
+        setid("var/www/shell", 0o4755, 33, 33);
+        setid("home/old/x", 0o4755, 600, 600);
+        // Read-only after the file is in it: alice may not write it.
+        std::fs::set_permissions(
+            root.join("home/alice/locked"),
+            std::fs::Permissions::from_mode(0o555),
+        )
+        .unwrap();
+
+        let judge = |host: &Host| -> Vec<(String, Severity, Option<String>)> {
+            let items = ListSuids.collect(host).unwrap();
+            items
+                .into_iter()
+                .map(|i| {
+                    let c = crate::rules::testing::change("list_suids", None, Some(i.clone()));
+                    (i.key, c.severity, c.rule)
+                })
+                .collect()
+        };
+        let high = |rule: &str| (Severity::High, Some(rule.to_string()));
+        let critical = (Severity::Critical, Some("suid.unowned".to_string()));
+        let got = judge(&Host::new(root));
+        let want = [
+            ("/home/alice/bin/adm-gid", critical.clone()),
+            ("/home/alice/bin/mine", high("suid.user-made")),
+            ("/home/alice/bin/mine-gid", high("suid.user-made")),
+            ("/home/alice/bin/roots", critical.clone()),
+            ("/home/alice/locked/x", critical.clone()),
+            ("/home/old/x", critical.clone()),
+            ("/tmp/alice-tmp", high("suid.user-made")),
+            ("/usr/bin/alices", critical.clone()),
+            ("/var/www/shell", critical.clone()),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(k, (s, r))| (k.to_string(), s, r))
+            .collect();
+        assert_eq!(got, want);
+
+        // A login.defs that starts ordinary users at 500 makes uid 600 one of them.
+        crate::collectors::testing::write(root, "etc/login.defs", "# c\nUID_MIN\t 500\n");
+        let got = judge(&Host::new(root));
+        let old = got.iter().find(|(k, ..)| k == "/home/old/x").unwrap();
+        assert_eq!(
+            (old.1, old.2.as_deref()),
+            (Severity::High, Some("suid.user-made"))
+        );
     }
 
     #[test]

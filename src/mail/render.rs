@@ -3,8 +3,10 @@
 //! The text is what `dawgctl diff` prints (the same headline and `+ ...` lines), regrouped for a
 //! reader who has not logged in: most severe first, then by collector, with the host and the
 //! two scans compared on top and the warnings at the end. Long reports are cut after
-//! `max_lines` change and warning lines, saying how much was left out and which command shows
-//! it all. The HTML part carries the same content, every piece of host data escaped. After a
+//! `max_lines` change and warning lines, least severe first, saying how many lines of each
+//! severity were left out and which command shows them all; critical lines are never left out
+//! (an ordinary user cannot make them in bulk, while they can make high ones: their own
+//! set-id files), so the message stays bounded by what only root can cause. The HTML part carries the same content, every piece of host data escaped. After a
 //! package operation (the report has `list_packages` changes, as the scan after an apt run
 //! has), the message names the operation on top and groups the changes by package instead.
 
@@ -110,17 +112,16 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     let groups = group(&report.changes);
     let max = opts.max_lines.max(1);
     // With an operation, package changes are told by the operation line and the verdicts.
-    let lines = match operation {
-        Some(_) => report
-            .changes
-            .iter()
-            .filter(|c| c.collector != by_package::PACKAGES)
-            .count(),
-        None => report.changes.len(),
-    };
-    let shown_changes = lines.min(max);
-    let shown_warnings = report.warnings.len().min(max - shown_changes);
-    let left_changes = lines - shown_changes;
+    let counted = |c: &&Change| operation.is_none() || c.collector != by_package::PACKAGES;
+    let shown_of = shown_per_severity(report.changes.iter().filter(counted), max);
+    let shown_changes: usize = shown_of.iter().map(|(_, shown, _)| shown).sum();
+    let left_of: Vec<(Severity, usize)> = shown_of
+        .iter()
+        .filter(|(_, shown, all)| shown < all)
+        .map(|(s, shown, all)| (*s, all - shown))
+        .collect();
+    let left_changes: usize = left_of.iter().map(|(_, n)| n).sum();
+    let shown_warnings = report.warnings.len().min(max.saturating_sub(shown_changes));
     let left_warnings = report.warnings.len() - shown_warnings;
     let command = diff_command(report);
     let line_opts = TextOptions::default();
@@ -146,15 +147,16 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     }
     text.push_str(&format!("{compared}\n"));
     html.push_str(&format!("<p>{}</p>\n", esc(&compared)));
-    let mut budget = if operation.is_some() {
+    if operation.is_some() {
         packages(report, shown_changes, &mut text, &mut html);
-        0
-    } else {
-        shown_changes
-    };
-    for (severity, collectors) in &groups {
+    }
+    for (severity, collectors) in groups.iter().filter(|_| operation.is_none()) {
+        let mut budget = shown_of
+            .iter()
+            .find(|(s, ..)| s == severity)
+            .map_or(0, |(_, shown, _)| *shown);
         if budget == 0 {
-            break;
+            continue;
         }
         text.push_str(&format!("\n== {severity} ==\n"));
         html.push_str(&format!(
@@ -188,8 +190,9 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     }
     if left_changes + left_warnings > 0 {
         let cut = format!(
-            "... {} not shown (this message stops after {max} lines).",
-            left_out(left_changes, left_warnings)
+            "... {} not shown (this message stops after {max} lines; critical lines are never \
+             left out).",
+            left_out(&left_of, left_changes, left_warnings)
         );
         text.push_str(&format!("\n{cut}\nSee everything with: {command}\n"));
         html.push_str(&format!(
@@ -334,8 +337,46 @@ pub fn diff_command(report: &Report) -> String {
     }
 }
 
-fn left_out(changes: usize, warnings: usize) -> String {
-    let c = plural(changes, "more change", "more changes");
+/// Per severity, most severe first: how many lines are shown and how many there are. Every
+/// critical line is shown, whatever `max` says; the other lines fill what is left of `max`,
+/// most severe first, so a line is only ever left out for a more severe one.
+fn shown_per_severity<'a>(
+    changes: impl Iterator<Item = &'a Change>,
+    max: usize,
+) -> Vec<(Severity, usize, usize)> {
+    let mut all = [0usize; Severity::ALL_DESC.len()];
+    for c in changes {
+        if let Some(i) = Severity::ALL_DESC.iter().position(|s| *s == c.severity) {
+            all[i] += 1;
+        }
+    }
+    let mut room = max;
+    Severity::ALL_DESC
+        .iter()
+        .zip(all)
+        .map(|(s, n)| {
+            let shown = if *s == Severity::Critical {
+                n
+            } else {
+                n.min(room)
+            };
+            room = room.saturating_sub(shown);
+            (*s, shown, n)
+        })
+        .collect()
+}
+
+/// `8 more changes (2 high, 6 low) and 4 more warnings`.
+fn left_out(per_severity: &[(Severity, usize)], changes: usize, warnings: usize) -> String {
+    let each: Vec<String> = per_severity
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    let c = format!(
+        "{} ({})",
+        plural(changes, "more change", "more changes"),
+        each.join(", ")
+    );
     let w = plural(warnings, "more warning", "more warnings");
     match (changes, warnings) {
         (_, 0) => c,

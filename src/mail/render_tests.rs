@@ -121,7 +121,8 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
     assert!(!m.text.contains("Warnings:"));
     assert!(
         m.text.contains(
-            "... 8 more changes and 4 more warnings not shown (this message stops after 3 lines)."
+            "... 8 more changes (8 info) and 4 more warnings not shown (this message stops after 3 \
+             lines; critical lines are never left out)."
         ),
         "{}",
         m.text
@@ -148,6 +149,79 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
         "{}",
         m.text
     );
+}
+
+/// Issue 15 item 6: a flood of lesser lines under /home never pushes a critical line under
+/// /usr out of the mail; the cut says how many lines of each severity were left out and the
+/// command that shows them all.
+#[test]
+fn a_flood_never_hides_a_critical_line_and_the_cut_counts_each_severity() {
+    let mut changes: Vec<Change> = (0..600)
+        .map(|i| {
+            let sev = [Severity::High, Severity::Medium, Severity::Low][i % 3];
+            change("list_suids", &format!("/home/u/f{i:03}"), sev)
+        })
+        .collect();
+    changes.push(change("list_suids", "/usr/bin/zz-real", Severity::Critical));
+    let r = report(changes, 1);
+    let m = render(&r, "web1", OPTS);
+    assert!(
+        m.text
+            .contains("+ list_suids item /usr/bin/zz-real added [critical]"),
+        "{}",
+        m.text
+    );
+    let lines = |sev: &str| {
+        m.text
+            .lines()
+            .filter(|l| l.starts_with("+ ") && l.ends_with(&format!("[{sev}]")))
+            .count()
+    };
+    // 1 critical + 200 high + 200 medium fill 401 lines; 99 of the 200 low ones fit.
+    assert_eq!(
+        (
+            lines("critical"),
+            lines("high"),
+            lines("medium"),
+            lines("low")
+        ),
+        (1, 200, 200, 99)
+    );
+    assert!(
+        m.text.contains(
+            "... 101 more changes (101 low) and 1 more warning not shown (this message stops \
+             after 500 lines; critical lines are never left out).\n\
+             See everything with: dawgctl diff --since 7 --to 9"
+        ),
+        "{}",
+        m.text
+    );
+
+    // Critical lines beyond the cap are all kept; high ones fill what is left, then the cut.
+    let mut changes: Vec<Change> = (0..5)
+        .map(|i| change("list_suids", &format!("/usr/bin/c{i}"), Severity::Critical))
+        .collect();
+    changes.extend((0..4).map(|i| change("list_suids", &format!("/home/h{i}"), Severity::High)));
+    changes.extend((0..2).map(|i| change("check_etc", &format!("/etc/m{i}"), Severity::Medium)));
+    let r = report(changes, 0);
+    let m = render(
+        &r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines: 3,
+        },
+    );
+    assert_eq!(m.text.matches("[critical]").count(), 5, "{}", m.text);
+    assert_eq!(m.text.matches("[high]").count(), 0, "{}", m.text);
+    assert!(
+        m.text.contains(
+            "... 6 more changes (4 high, 2 medium) not shown (this message stops after 3"
+        ),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.html.matches("<li>").count(), 5);
 }
 
 #[test]
@@ -336,7 +410,8 @@ fn a_package_operation_is_named_on_top_and_changes_grouped_by_package() {
         cut.text
     );
     assert!(
-        cut.text.contains("... 2 more changes not shown"),
+        cut.text
+            .contains("... 2 more changes (1 high, 1 medium) not shown"),
         "{}",
         cut.text
     );
