@@ -117,7 +117,7 @@ fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
             (_, Some(x), Some(y)) => {
                 i += 1;
                 j += 1;
-                if x.fields == y.fields {
+                if x.fields == y.fields || only_introduced(&x.fields, &y.fields) {
                     continue;
                 }
                 (&x.key, ChangeKind::Modified, Some(x), Some(y))
@@ -148,6 +148,22 @@ fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
         change.rule = rule.map(str::to_string);
         out.changes.push(change);
     }
+}
+
+/// Fields a release began to record for items an earlier release already stored: the
+/// identity of a file that is not hashed (`ctime` to the nanosecond, `dev`, `inode`), so that a
+/// content change with its mtime put back is seen. An item whose only difference is such a
+/// field appearing (absent in the earlier scan) is the same item read by a newer dawgmon, not a
+/// change: without this, the first scan after an upgrade would report every such file.
+/// Once both scans record a field, every change of it is compared as usual.
+const INTRODUCED: &[&str] = &["ctime", "dev", "inode"];
+
+/// Whether `new` differs from `old` only by [`INTRODUCED`] fields that `old` lacked.
+fn only_introduced(old: &Fields, new: &Fields) -> bool {
+    old.iter().all(|(k, v)| new.get(k) == Some(v))
+        && new.iter().all(|(k, v)| {
+            old.get(k) == Some(v) || (old.get(k).is_none() && INTRODUCED.contains(&k))
+        })
 }
 
 /// Whether `items` are sorted by key, keys unique (as [`Outcome::normalized`] leaves them).
@@ -215,6 +231,42 @@ mod tests {
                 .map(|(n, o)| (n.to_string(), o.clone()))
                 .collect(),
         }
+    }
+
+    /// The first scan after an upgrade that records `ctime`, `dev` and `inode` for unhashed
+    /// files reports nothing for them; a later change of those fields, or of any other field at
+    /// the same time, is reported.
+    #[test]
+    fn fields_a_newer_release_records_are_not_a_change_until_they_change() {
+        let old_item = Item::new("/srv/big").with("size", 9).with("mtime", 5);
+        let upgraded = old_item
+            .clone()
+            .with("ctime", "5.123456789")
+            .with("dev", 2049)
+            .with("inode", 77);
+        let scans = |a: &Item, b: &Item| {
+            diff(
+                &snap(&[("check_etc", Outcome::Items(vec![a.clone()]))]),
+                &snap(&[("check_etc", Outcome::Items(vec![b.clone()]))]),
+            )
+        };
+        assert!(scans(&old_item, &upgraded).changes.is_empty());
+        // Once recorded, a new ctime (content written, mtime put back) is a change.
+        let rewritten = upgraded.clone().with("ctime", "9.000000001");
+        let d = scans(&upgraded, &rewritten);
+        assert_eq!(d.changes.len(), 1);
+        assert_eq!(
+            d.changes[0].after.as_ref().unwrap().get("ctime"),
+            Some("9.000000001")
+        );
+        // A new field beside another change is reported with it.
+        let grown = upgraded.clone().with("size", 10);
+        assert_eq!(scans(&old_item, &grown).changes.len(), 1);
+        // Only the listed fields: a field that appears and is not one of them is a change.
+        let other = old_item.clone().with("setuid", "yes");
+        assert_eq!(scans(&old_item, &other).changes.len(), 1);
+        // A field that disappears is a change.
+        assert_eq!(scans(&upgraded, &old_item).changes.len(), 1);
     }
 
     #[test]
