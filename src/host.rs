@@ -420,6 +420,11 @@ impl Host {
     /// Work shared by several collectors within one scan (one walk of the file systems, the
     /// package database's file list...): computed by the first caller, reused by the others.
     /// Keyed by the type `T`, so each shared thing gets its own type.
+    ///
+    /// `init` runs outside the calling collector's own cancel flag (only the scan's stops it):
+    /// the result serves every collector that waits for it, and one collector abandoned at
+    /// `collector_timeout` must not cut short the walk the others, started later, still have
+    /// time for.
     pub fn shared<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
         let slot = {
             let mut map = self.shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -430,7 +435,11 @@ impl Host {
         let cell = slot
             .downcast::<OnceLock<Arc<T>>>()
             .expect("shared slot holds its own type");
-        cell.get_or_init(|| Arc::new(init())).clone()
+        cell.get_or_init(|| {
+            let _scan_only = collector_scope(None);
+            Arc::new(init())
+        })
+        .clone()
     }
 
     /// The name of `uid` from the root's `/etc/passwd` (control characters escaped), or the
@@ -548,6 +557,37 @@ pub fn unescape_bytes(text: &str) -> Option<Vec<u8>> {
 /// Escapes an OS string (a file name) as [`escape_bytes`] does.
 pub fn escape_os(s: &OsStr) -> String {
     escape_bytes(s.as_bytes())
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    /// Shared work is stopped by the scan's flag only: a collector abandoned alone does not
+    /// cancel the walk that other collectors wait for (nor does the scope leak out of it).
+    #[test]
+    fn shared_work_ignores_the_callers_own_cancel_flag() {
+        let host = Host::new("/");
+        let abandoned = Arc::new(AtomicBool::new(true));
+        let _scope = collector_scope(Some(abandoned));
+        assert!(
+            host.cancelled(),
+            "the collector's own flag is seen outside shared work"
+        );
+        struct Seen(bool);
+        let seen = host.shared(|| Seen(host.cancelled()));
+        assert!(!seen.0, "shared work saw the abandoned collector's flag");
+        assert!(
+            host.cancelled(),
+            "the collector's scope is back after the shared work"
+        );
+        host.cancel_flag().store(true, Ordering::SeqCst);
+        struct SeenScan(bool);
+        assert!(
+            host.shared(|| SeenScan(host.cancelled())).0,
+            "the scan's flag still stops it"
+        );
+    }
 }
 
 #[cfg(test)]
