@@ -70,7 +70,19 @@ fn temp_name() -> String {
 /// `path`: a reader sees the old file or the new one, never part of one; whatever was at `path`
 /// (a link, a FIFO) is replaced, never opened.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    replace_in(path, bytes, mode, true)
+    match replace_in(path, bytes, mode, true) {
+        // The unnamed file could not be linked in (no /proc mounted, or linkat refused by the
+        // file system): the named fallback needs neither.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::EPERM | libc::EACCES)
+            ) =>
+        {
+            replace_in(path, bytes, mode, false)
+        }
+        done => done,
+    }
 }
 
 /// [`replace`], trying `O_TMPFILE` first or not (tests of the fallback).
