@@ -4,9 +4,11 @@
 //! reader who has not logged in: most severe first, then by collector, with the host and the
 //! two scans compared on top and the warnings at the end. Long reports are cut after
 //! `max_lines` change and warning lines, least severe first, saying how many lines of each
-//! severity were left out and which command shows them all; critical lines are never left out
-//! (an ordinary user cannot make them in bulk, while they can make high ones: their own
-//! set-id files), so the message stays bounded by what only root can cause. The HTML part carries the same content, every piece of host data escaped. After a
+//! severity were left out and which command shows them all. Critical lines are left out only
+//! past [`CRITICAL_FACTOR`] times `max_lines` (an ordinary user cannot make them in bulk, while
+//! they can make high ones: their own set-id files); past that even they are counted, not
+//! shown, since a message of many megabytes is refused whole by mail relays and would lose the
+//! lines it was meant to carry. The HTML part carries the same content, every piece of host data escaped. After a
 //! package operation (the report has `list_packages` changes, as the scan after an apt run
 //! has), the message names the operation on top and groups the changes by package instead.
 
@@ -190,9 +192,9 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     }
     if left_changes + left_warnings > 0 {
         let cut = format!(
-            "... {} not shown (this message stops after {max} lines; critical lines are never \
-             left out).",
-            left_out(&left_of, left_changes, left_warnings)
+            "... {} not shown (this message stops after {max} lines, critical lines after {}).",
+            left_out(&left_of, left_changes, left_warnings),
+            max.saturating_mul(CRITICAL_FACTOR)
         );
         text.push_str(&format!("\n{cut}\nSee everything with: {command}\n"));
         html.push_str(&format!(
@@ -337,9 +339,15 @@ pub fn diff_command(report: &Report) -> String {
     }
 }
 
-/// Per severity, most severe first: how many lines are shown and how many there are. Every
-/// critical line is shown, whatever `max` says; the other lines fill what is left of `max`,
-/// most severe first, so a line is only ever left out for a more severe one.
+/// How many times `max_lines` critical lines may fill: all of them in any real report, and a
+/// bound (2,000 lines, some 0.5 MB, with the default 500) when root's mistakes or a group-writable
+/// tree made more.
+pub const CRITICAL_FACTOR: usize = 4;
+
+/// Per severity, most severe first: how many lines are shown and how many there are. Critical
+/// lines are shown up to [`CRITICAL_FACTOR`] × `max`, whatever the others; the other lines fill
+/// what is left of `max`, most severe first, so a line is only ever left out for a more severe
+/// one.
 fn shown_per_severity<'a>(
     changes: impl Iterator<Item = &'a Change>,
     max: usize,
@@ -356,7 +364,7 @@ fn shown_per_severity<'a>(
         .zip(all)
         .map(|(s, n)| {
             let shown = if *s == Severity::Critical {
-                n
+                n.min(max.saturating_mul(CRITICAL_FACTOR))
             } else {
                 n.min(room)
             };

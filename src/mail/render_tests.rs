@@ -122,7 +122,7 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
     assert!(
         m.text.contains(
             "... 8 more changes (8 info) and 4 more warnings not shown (this message stops after 3 \
-             lines; critical lines are never left out)."
+             lines, critical lines after 12)."
         ),
         "{}",
         m.text
@@ -190,7 +190,7 @@ fn a_flood_never_hides_a_critical_line_and_the_cut_counts_each_severity() {
     assert!(
         m.text.contains(
             "... 101 more changes (101 low) and 1 more warning not shown (this message stops \
-             after 500 lines; critical lines are never left out).\n\
+             after 500 lines, critical lines after 2000).\n\
              See everything with: dawgctl diff --since 7 --to 9"
         ),
         "{}",
@@ -222,6 +222,30 @@ fn a_flood_never_hides_a_critical_line_and_the_cut_counts_each_severity() {
         m.text
     );
     assert_eq!(m.html.matches("<li>").count(), 5);
+
+    // A flood of critical lines is bounded too (CRITICAL_FACTOR × max_lines), and counted.
+    let changes: Vec<Change> = (0..20)
+        .map(|i| change("list_suids", &format!("/srv/c{i:02}"), Severity::Critical))
+        .chain([change("check_groups", "sudo", Severity::High)])
+        .collect();
+    let r = report(changes, 0);
+    let m = render(
+        &r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines: 3,
+        },
+    );
+    assert_eq!(m.text.matches("[critical]").count(), 12, "{}", m.text);
+    assert!(
+        m.text.contains(
+            "... 9 more changes (8 critical, 1 high) not shown (this message stops after 3 \
+             lines, critical lines after 12)."
+        ),
+        "{}",
+        m.text
+    );
 }
 
 #[test]
