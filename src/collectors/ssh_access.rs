@@ -118,7 +118,7 @@ impl Collector for SshAccess {
                     "strict_modes",
                 ] {
                     // The options in full where they are the point: a copy of a key.
-                    let copy = get("lifts") != "" || get("duplicate") == "yes";
+                    let copy = !get("lifts").is_empty() || get("duplicate") == "yes";
                     if f.is_some_and(|f| f.contains_key(n)) && (n != "options" || copy) {
                         parts.push(format!("{n}={}", get(n)));
                     }

@@ -643,7 +643,7 @@ fn restrictions_as_sshd_applies_them() {
         r("from=\"1.2.3.*\",expiry-time=\"20300101\"").1,
         "from,expiry-time"
     );
-    assert_eq!(r("cert-authority,principals=\"a\"").0, true);
+    assert!(r("cert-authority,principals=\"a\"").0);
     assert_eq!(r("cert-authority,principals=\"a\"").1, "principals");
     assert_eq!(r("environment=\"A=b\",no-touch-required").1, "");
 }
