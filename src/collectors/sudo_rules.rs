@@ -27,7 +27,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::collectors::Collector;
-use crate::collectors::includes::{self, Includes, Read};
+use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
@@ -342,7 +342,13 @@ fn items_of(entries: &[(String, Entry)], max_items: usize) -> Result<Vec<Item>, 
         items.push(item);
     }
     if expander.borrow().over {
-        return Err(includes::over(WHAT, max_items));
+        let all = max_items.saturating_mul(RESOLVED_PER_ITEM);
+        return Err(CollectError::Unavailable(format!(
+            "{WHAT}: more than {max_items} members in one alias, or more than {all} in all \
+             the resolved lists (max_items): not listed, as a partial list would read as \
+             removals; look for aliases that name other aliases many times over, or raise \
+             max_items in dawgmond.toml"
+        )));
     }
     Ok(items)
 }
