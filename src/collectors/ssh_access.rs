@@ -117,9 +117,15 @@ impl Collector for SshAccess {
                     "file",
                     "strict_modes",
                 ] {
-                    // The options in full where they are the point: a copy of a key.
+                    // The options in full where they are the point (a copy of a key), else
+                    // the two that matter most.
                     let copy = !get("lifts").is_empty() || get("duplicate") == "yes";
-                    if f.is_some_and(|f| f.contains_key(n)) && (n != "options" || copy) {
+                    let shown = match n {
+                        "options" => copy,
+                        "forced_command" | "from" => !copy,
+                        _ => true,
+                    };
+                    if shown && f.is_some_and(|f| f.contains_key(n)) {
                         parts.push(format!("{n}={}", get(n)));
                     }
                 }
