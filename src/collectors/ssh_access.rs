@@ -6,11 +6,13 @@
 //!   `USER:SHA256:...` (the fingerprint `ssh-keygen -lf` prints), with `type`, `comment`,
 //!   `options`, `forced_command` and `from` when set, `file`. The same key on a later line of
 //!   the account's files is an item of its own, `USER:SHA256:...#2`, `#3`, ... in the order
-//!   sshd reads them, with `duplicate = yes`, `first_file` and the first line's `options` as
-//!   `first_options`: sshd moves on to the next matching line when a `from=` refuses the
-//!   connection, so an unrestricted copy lifts the first line's restrictions. The first
-//!   occurrence keeps the plain key, so a host without duplicates keys its items as before and
-//!   a line inserted above renames nothing but copies of its own key. Never the key itself, and never an
+//!   sshd reads them, with `duplicate = yes` and `first_file`. The first occurrence keeps the
+//!   plain key, so a host without duplicates keys its items as before and a line inserted
+//!   above renames nothing but copies of its own key. Each line of a key with several lines
+//!   that lacks a restriction another line of it has gets `lifts` (`from,command,no-pty`; see
+//!   `Account::finish` for what counts): sshd moves on to the next matching line when a
+//!   `from=` refuses the connection, so a less restricted copy, above or below, lifts the
+//!   restrictions. Never the key itself, and never an
 //!   `environment="NAME=value"` value (only the name). These files belong to their users, so
 //!   they are read without following any symlink, only when regular and at most
 //!   [`MAX_KEYS_FILE`] bytes and [`MAX_KEYS`] keys; a file refused is an item
@@ -89,6 +91,7 @@ impl Collector for SshAccess {
                     account_file(host, user, uid, home, &path, &mut account, &mut items);
                 }
             }
+            account.finish(&mut items);
         }
         let mut keys = std::collections::HashSet::new();
         items.retain(|i| keys.insert(i.key.clone()));
@@ -104,38 +107,75 @@ impl Collector for SshAccess {
             ChangeKind::Modified => "",
         };
         match (get("kind"), change.kind) {
-            ("key", ChangeKind::Added) if get("duplicate") == "yes" => {
-                let first = match get("first_options") {
-                    "" => String::new(),
-                    o => format!(" restricted by {o}"),
-                };
+            ("key", ChangeKind::Added | ChangeKind::Removed) => {
                 let mut parts = vec![format!("type={}", get("type"))];
-                for n in ["comment", "options", "file", "strict_modes"] {
-                    if f.is_some_and(|f| f.contains_key(n)) {
+                for n in [
+                    "comment",
+                    "forced_command",
+                    "from",
+                    "options",
+                    "file",
+                    "strict_modes",
+                ] {
+                    // The options in full where they are the point (a copy of a key), else
+                    // the two that matter most.
+                    let copy = !get("lifts").is_empty() || get("duplicate") == "yes";
+                    let shown = match n {
+                        "options" => copy,
+                        "forced_command" | "from" => !copy,
+                        _ => true,
+                    };
+                    if shown && f.is_some_and(|f| f.contains_key(n)) {
                         parts.push(format!("{n}={}", get(n)));
                     }
                 }
+                let again = match get("duplicate") {
+                    "yes" if change.kind == ChangeKind::Added => {
+                        format!(" again (also in {})", get("first_file"))
+                    }
+                    _ => String::new(),
+                };
+                let lifts = match get("lifts") {
+                    "" => String::new(),
+                    l if change.kind == ChangeKind::Added => format!(
+                        ", without the {} that another line of this key has: sshd tries each matching line",
+                        l.replace(',', ", ")
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "authorized key {} for {} added again: duplicate of the line in {}{first}, sshd tries each line ({})",
+                    "authorized key {} for {} {verb}{again} ({}){lifts}",
                     get("fingerprint"),
                     get("user"),
-                    get("first_file"),
                     parts.join(", ")
                 )
             }
-            ("key", ChangeKind::Added | ChangeKind::Removed) => {
-                let mut parts = vec![format!("type={}", get("type"))];
-                for n in ["comment", "forced_command", "from", "file", "strict_modes"] {
-                    if f.is_some_and(|f| f.contains_key(n)) {
-                        parts.push(format!("{n}={}", get(n)));
-                    }
+            // A modification carries only the changed fields: a key line is known by its key.
+            (_, ChangeKind::Modified)
+                if change
+                    .key
+                    .split_once(':')
+                    .is_some_and(|(_, k)| k.starts_with("SHA256:")) =>
+            {
+                let now = |n: &str| change.after.as_ref().and_then(|f| f.get(n));
+                let was = |n: &str| change.before.as_ref().and_then(|f| f.get(n));
+                let lifts = match (was("lifts"), now("lifts")) {
+                    (w, Some(l)) if w != Some(l) => format!(
+                        "now without the {} that another line of this key has (sshd tries each matching line); ",
+                        l.replace(',', ", ")
+                    ),
+                    (Some(_), None) => "no longer lifts another line's restrictions; ".to_string(),
+                    _ => String::new(),
+                };
+                let mut rest = change.clone();
+                for side in [&mut rest.before, &mut rest.after].into_iter().flatten() {
+                    side.remove("lifts");
                 }
-                format!(
-                    "authorized key {} for {} {verb} ({})",
-                    get("fingerprint"),
-                    get("user"),
-                    parts.join(", ")
-                )
+                let rest = crate::collectors::common::render_modified(&rest);
+                let (user, fp) = change.key.split_once(':').unwrap_or(("", &change.key));
+                format!("authorized key {fp} for {user} changed: {lifts}{rest}")
+                    .trim_end_matches("; ")
+                    .to_string()
             }
             ("setting" | "match", ChangeKind::Added) => {
                 format!("{} is {} ({})", change.key, get("value"), get("source"))
@@ -240,17 +280,28 @@ fn real_path(host: &Host, home: &str, path: &str) -> io::Result<(PathBuf, PathBu
     Ok((real_anchor.join(rest), real_anchor))
 }
 
-/// What one account's key files held so far: the files read, and per fingerprint how many
-/// lines had it and the first one's file and options.
+/// What one account's key files held so far: the files read, per fingerprint how many lines
+/// had it and the first one's file, and each key line's item (its index in the collector's
+/// list) with its restrictions.
 #[derive(Default)]
 struct Account {
     files: std::collections::HashSet<String>,
-    keys: std::collections::HashMap<String, (usize, String, Option<String>)>,
+    keys: std::collections::HashMap<String, (usize, String)>,
+    lines: Vec<Line>,
+}
+
+/// A key line of an account: its item's index, fingerprint, whether it is a `cert-authority`
+/// line, and its restrictions ([`keys::Key::restrictions`]).
+struct Line {
+    index: usize,
+    fingerprint: String,
+    ca: bool,
+    restrictions: Vec<&'static str>,
 }
 
 impl Account {
     /// The item of one more key line: the first with a fingerprint keeps its key, a later one
-    /// becomes `KEY#N` and says which line it duplicates.
+    /// becomes `KEY#N` and says where the first is.
     fn place(&mut self, item: Item) -> Item {
         let fp = item
             .fields
@@ -258,18 +309,56 @@ impl Account {
             .unwrap_or_default()
             .to_string();
         let file = item.fields.get("file").unwrap_or_default().to_string();
-        let options = item.fields.get("options").map(str::to_string);
-        let seen = self.keys.entry(fp).or_insert((0, file, options));
+        let seen = self.keys.entry(fp).or_insert((0, file));
         seen.0 += 1;
         if seen.0 == 1 {
             return item;
         }
-        let mut item = item
-            .with("duplicate", "yes")
-            .with("first_file", &seen.1)
-            .with_opt("first_options", seen.2.as_ref());
+        let mut item = item.with("duplicate", "yes").with("first_file", &seen.1);
         item.key = format!("{}#{}", item.key, seen.0);
         item
+    }
+
+    /// Once every file of the account is read: each line of a key that lacks a restriction
+    /// another line of the same key has gets `lifts` naming them. sshd tries the matching
+    /// lines in order, and a line whose `from=` or `expiry-time` refuses sends it on to the
+    /// next, so such a line widens what the key may do, whichever line comes first. Judged
+    /// across the lines regardless of order (a copy below a line that always accepts is dead
+    /// today, but one edit away); restrictions are compared by name (`from=` A and `from=` B
+    /// are both restricted), `cert-authority` lines only with each other.
+    fn finish(self, items: &mut [Item]) {
+        let mut all: std::collections::HashMap<(&str, bool), Vec<&str>> = Default::default();
+        let mut count: std::collections::HashMap<(&str, bool), usize> = Default::default();
+        for l in &self.lines {
+            let k = (l.fingerprint.as_str(), l.ca);
+            *count.entry(k).or_default() += 1;
+            let union = all.entry(k).or_default();
+            for r in &l.restrictions {
+                if !union.contains(r) {
+                    union.push(r);
+                }
+            }
+        }
+        for l in &self.lines {
+            let k = (l.fingerprint.as_str(), l.ca);
+            if count[&k] < 2 {
+                continue;
+            }
+            let mut lifts: Vec<&str> = keys::RESTRICTIONS
+                .iter()
+                .copied()
+                .filter(|r| all[&k].contains(r) && !l.restrictions.contains(r))
+                .collect();
+            // Forwarding allowed at all says more than the limits on it.
+            if lifts.contains(&"no-port-forwarding") {
+                lifts.retain(|r| !matches!(*r, "permitopen" | "permitlisten"));
+            }
+            if let Some(item) = items.get_mut(l.index)
+                && !lifts.is_empty()
+            {
+                item.fields.insert("lifts", lifts.join(","));
+            }
+        }
     }
 }
 
@@ -334,15 +423,24 @@ fn account_file(
             return;
         }
         let item = match keys::parse(line) {
-            Ok(k) => account.place(
-                k.item(&user_t)
-                    .with("uid", uid)
-                    .with("file", &file)
-                    .with_opt(
-                        "strict_modes",
-                        strict.as_ref().map(|s| format!("refused: {s}")),
-                    ),
-            ),
+            Ok(k) => {
+                let (ca, restrictions) = k.restrictions();
+                account.lines.push(Line {
+                    index: items.len(),
+                    fingerprint: k.fingerprint.clone(),
+                    ca,
+                    restrictions,
+                });
+                account.place(
+                    k.item(&user_t)
+                        .with("uid", uid)
+                        .with("file", &file)
+                        .with_opt(
+                            "strict_modes",
+                            strict.as_ref().map(|s| format!("refused: {s}")),
+                        ),
+                )
+            }
             Err(why) => {
                 let digest = hex::encode(&Sha256::digest(line.as_bytes())[..8]);
                 Item::new(format!("{user_t}:malformed:{file}:{digest}"))

@@ -416,14 +416,12 @@ fn a_duplicate_key_is_an_item_of_its_own_and_reported() {
     assert_eq!(&copy.fields["duplicate"], "yes");
     assert_eq!(&copy.fields["file"], "/root/.ssh/authorized_keys");
     assert_eq!(&copy.fields["first_file"], "/root/.ssh/authorized_keys");
-    assert!(
-        copy.fields["first_options"].contains("from=\"10.0.0.0/8\""),
-        "{copy:?}"
-    );
+    assert_eq!(&copy.fields["lifts"], "from,command,no-pty", "{copy:?}");
     assert!(!copy.fields.contains_key("from") && !copy.fields.contains_key("forced_command"));
     let third = by_key(&after, &format!("{first}#3"));
     assert_eq!(&third.fields["file"], "/root/.ssh/authorized_keys2");
     assert_eq!(&third.fields["options"], "no-pty");
+    assert_eq!(&third.fields["lifts"], "from,command");
 
     let c = changes(before.clone(), after.clone());
     assert_eq!(c.len(), 2, "{c:#?}");
@@ -433,8 +431,8 @@ fn a_duplicate_key_is_an_item_of_its_own_and_reported() {
     assert_eq!(added.rule.as_deref(), Some("ssh.duplicate_key"));
     assert!(
         added.message.starts_with(&format!(
-            "authorized key {ECDSA_FP} for root added again: duplicate of the line in /root/.ssh/authorized_keys restricted by command="
-        )),
+            "authorized key {ECDSA_FP} for root added again (also in /root/.ssh/authorized_keys) (type=ecdsa-sha2-nistp256, comment=root@backup, file=/root/.ssh/authorized_keys)"
+        )) && added.message.ends_with(", without the from, command, no-pty that another line of this key has: sshd tries each matching line"),
         "{}",
         added.message
     );
@@ -450,16 +448,17 @@ fn a_duplicate_key_is_an_item_of_its_own_and_reported() {
     assert!(!c[0].key.contains('#'), "{c:#?}");
 
     // The same key inserted above the restricted line: the first line is now unrestricted
-    // (its restrictions lost, judged high) and the restricted one is the copy.
+    // (it lifts the restrictions, judged high) and the restricted one is the copy.
     std::fs::write(&keys, format!("ecdsa-sha2-nistp256 {ECDSA} top\n{text}")).unwrap();
     let c = changes(again, SshAccess.collect(&host).unwrap());
     let lost = c.iter().find(|c| c.key == first).unwrap();
     assert_eq!(lost.kind, ChangeKind::Modified);
     assert_eq!(
         lost.rule.as_deref(),
-        Some("ssh.root_key_unforced"),
+        Some("ssh.duplicate_key_lifts"),
         "{c:#?}"
     );
+    assert_eq!(lost.severity, crate::model::Severity::High);
 
     // A copy of an unrestricted line lifts nothing: judged as any new key.
     let alice = r.join("home/alice/.ssh/authorized_keys2");
@@ -471,6 +470,195 @@ fn a_duplicate_key_is_an_item_of_its_own_and_reported() {
     assert_eq!(c.len(), 1, "{c:#?}");
     assert_eq!(c[0].key, format!("alice:{ED25519_FP}#2"));
     assert_eq!(c[0].rule.as_deref(), Some("ssh.key"));
+}
+
+/// The changes, judged, when alice's two key files go from `before` to `after`
+/// (`(authorized_keys, authorized_keys2)`), and the items after.
+fn alice_changes(before: (&str, &str), after: (&str, &str)) -> (Vec<Change>, Vec<Item>) {
+    let dir = fixture();
+    let r = dir.path();
+    let host = Host::new(r);
+    let put = |(k1, k2): (&str, &str)| {
+        write(r, "home/alice/.ssh/authorized_keys", k1);
+        write(r, "home/alice/.ssh/authorized_keys2", k2);
+        let items = SshAccess.collect(&host).unwrap();
+        assert_eq!(items, SshAccess.collect(&host).unwrap(), "idle rescan");
+        items
+    };
+    let old = put(before);
+    let new = put(after);
+    (changes(old, new.clone()), new)
+}
+
+fn rule_of<'a>(c: &'a [Change], key: &str) -> &'a Change {
+    c.iter()
+        .find(|c| c.key == key)
+        .unwrap_or_else(|| panic!("no change of {key}: {c:#?}"))
+}
+
+/// Review of issue 15 item 7: only a later copy of a key was judged against the first line.
+/// An unrestricted copy put ABOVE the restricted line lifts its restrictions just the same
+/// (sshd tries each matching line in order), yet it read as `ssh.key_options` on the first
+/// line and `ssh.key` on `#2`, both medium. Now the line that lacks the restrictions is high,
+/// whatever the order, and the change line says what it lifts.
+#[test]
+fn an_unrestricted_copy_above_the_restricted_line_is_high() {
+    let restricted = format!(
+        "from=\"10.0.0.0/8\",command=\"/usr/bin/backup\",no-pty ssh-ed25519 {ED25519} backup\n"
+    );
+    let plain = format!("ssh-ed25519 {ED25519} backup\n");
+    let fp = format!("alice:{ED25519_FP}");
+    let (c, items) = alice_changes((&restricted, ""), (&format!("{plain}{restricted}"), ""));
+    assert_eq!(c.len(), 2, "{c:#?}");
+    let top = rule_of(&c, &fp);
+    assert_eq!(top.kind, ChangeKind::Modified);
+    assert_eq!(top.rule.as_deref(), Some("ssh.duplicate_key_lifts"));
+    assert_eq!(top.severity, crate::model::Severity::High);
+    assert_eq!(
+        top.message,
+        format!(
+            "authorized key {ED25519_FP} for alice changed: now without the from, command, no-pty \
+             that another line of this key has (sshd tries each matching line); \
+             forced_command from /usr/bin/backup to (none), from from 10.0.0.0/8 to (none), \
+             options from from=\"10.0.0.0/8\",command=\"/usr/bin/backup\",no-pty to (none)"
+        )
+    );
+    assert!(!top.message.contains('\n'));
+    // The restricted line, now second, is a copy that lifts nothing: judged as a new key.
+    let copy = rule_of(&c, &format!("{fp}#2"));
+    assert_eq!(copy.kind, ChangeKind::Added);
+    assert_eq!(copy.rule.as_deref(), Some("ssh.key"));
+    assert!(
+        !by_key(&items, &format!("{fp}#2"))
+            .fields
+            .contains_key("lifts")
+    );
+
+    // Appended below instead: the copy is high.
+    let (c, _) = alice_changes((&restricted, ""), (&format!("{restricted}{plain}"), ""));
+    assert_eq!(c.len(), 1, "{c:#?}");
+    let copy = rule_of(&c, &format!("{fp}#2"));
+    assert_eq!(copy.rule.as_deref(), Some("ssh.duplicate_key"));
+    assert_eq!(copy.severity, crate::model::Severity::High);
+
+    // The restricted line in authorized_keys2 and the copy in authorized_keys (read first):
+    // the copy takes the plain key, judged high as above.
+    let (c, _) = alice_changes(("", &restricted), (&plain, &restricted));
+    let top = rule_of(&c, &fp);
+    assert_eq!(
+        top.rule.as_deref(),
+        Some("ssh.duplicate_key_lifts"),
+        "{c:#?}"
+    );
+    assert!(
+        top.message.contains(
+            "file from /home/alice/.ssh/authorized_keys2 to /home/alice/.ssh/authorized_keys"
+        ),
+        "{}",
+        top.message
+    );
+    // And the other way round: restricted in authorized_keys, the copy in authorized_keys2.
+    let (c, _) = alice_changes((&restricted, ""), (&restricted, &plain));
+    let copy = rule_of(&c, &format!("{fp}#2"));
+    assert_eq!(copy.rule.as_deref(), Some("ssh.duplicate_key"), "{c:#?}");
+
+    // The copy removed again: the first line gets its restrictions back, said so, not high.
+    let (c, _) = alice_changes((&format!("{plain}{restricted}"), ""), (&restricted, ""));
+    let top = rule_of(&c, &fp);
+    assert!(top.severity < crate::model::Severity::High, "{c:#?}");
+    assert!(
+        top.message.starts_with(&format!(
+            "authorized key {ED25519_FP} for alice changed: no longer lifts another line's restrictions; "
+        )),
+        "{}",
+        top.message
+    );
+}
+
+/// Two lines of one key, each restricted to its own network (`from=A`, `from=B`), are a
+/// legitimate setup: not high. A copy whose `from=` admits everyone (`*`, `/0`) is no
+/// restriction and is high.
+#[test]
+fn two_restricted_copies_are_not_high() {
+    let a = format!("from=\"10.0.0.0/8\",restrict ssh-ed25519 {ED25519} office\n");
+    let b = format!("from=\"192.168.0.0/16\",restrict ssh-ed25519 {ED25519} home\n");
+    let fp = format!("alice:{ED25519_FP}");
+    let (c, items) = alice_changes((&a, ""), (&a, &b));
+    assert_eq!(c.len(), 1, "{c:#?}");
+    let copy = rule_of(&c, &format!("{fp}#2"));
+    assert_eq!(copy.rule.as_deref(), Some("ssh.key"));
+    assert_eq!(copy.severity, crate::model::Severity::Medium);
+    assert!(
+        !items.iter().any(|i| i.fields.contains_key("lifts")),
+        "{items:#?}"
+    );
+    assert!(
+        copy.message.starts_with(&format!(
+            "authorized key {ED25519_FP} for alice added again (also in /home/alice/.ssh/authorized_keys) (type=ssh-ed25519, comment=home, options="
+        )),
+        "{}",
+        copy.message
+    );
+
+    for anyone in ["*", "*.*.*.*,!10.0.0.1", "0.0.0.0/0"] {
+        let b = format!("from=\"{anyone}\",restrict ssh-ed25519 {ED25519} any\n");
+        let (c, _) = alice_changes((&a, ""), (&b, &a));
+        let top = rule_of(&c, &fp);
+        assert_eq!(
+            top.rule.as_deref(),
+            Some("ssh.duplicate_key_lifts"),
+            "{anyone}: {c:#?}"
+        );
+        assert!(
+            top.message.contains("now without the from that"),
+            "{}",
+            top.message
+        );
+    }
+}
+
+/// What counts as a restriction, as sshd applies the options.
+#[test]
+fn restrictions_as_sshd_applies_them() {
+    let r = |opts: &str| {
+        let line = format!("{opts} ssh-ed25519 {ED25519}");
+        let k = keys::parse(line.trim()).unwrap();
+        let (ca, names) = k.restrictions();
+        (ca, names.join(","))
+    };
+    assert_eq!(r(""), (false, String::new()));
+    assert_eq!(
+        r("restrict"),
+        (false, "no-pty,no-port-forwarding,permitopen,permitlisten,no-agent-forwarding,no-X11-forwarding,no-user-rc".into())
+    );
+    // Later options override earlier ones; names regardless of case.
+    assert_eq!(
+        r("RESTRICT,Pty,port-forwarding,permitopen=\"h:1\",no-user-rc=x").1,
+        "permitopen,no-agent-forwarding,no-X11-forwarding,no-user-rc"
+    );
+    assert_eq!(r("pty,restrict").1.split(',').next(), Some("no-pty"));
+    assert_eq!(r("from=\"*\",command=\"x\"").1, "command");
+    assert_eq!(r("from=\"::/0\"").1, "");
+    assert_eq!(
+        r("from=\"1.2.3.*\",expiry-time=\"20300101\"").1,
+        "from,expiry-time"
+    );
+    assert!(r("cert-authority,principals=\"a\"").0);
+    assert_eq!(r("cert-authority,principals=\"a\"").1, "principals");
+    assert_eq!(r("environment=\"A=b\",no-touch-required").1, "");
+}
+
+/// A plain line and a `cert-authority` line of the same key are different things (sshd
+/// matches a key against one and certificates against the other): neither lifts the other.
+#[test]
+fn a_cert_authority_line_is_judged_apart() {
+    let ca = format!("cert-authority,principals=\"ops\" ssh-ed25519 {ED25519} ca\n");
+    let plain = format!("restrict ssh-ed25519 {ED25519} ci\n");
+    let (_, items) = alice_changes(("", ""), (&format!("{ca}{plain}"), ""));
+    assert!(
+        !items.iter().any(|i| i.fields.contains_key("lifts")),
+        "{items:#?}"
+    );
 }
 
 /// A well-formed ed25519 public key blob (base64) that no one holds the private half of.

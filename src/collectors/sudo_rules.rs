@@ -14,17 +14,20 @@
 //! relative to the including file's directory), `@includedir`/`#includedir` (files in
 //! lexical order, skipping names that end in `~` or contain a `.`), at most
 //! [`MAX_DEPTH`] deep, each file once per scan (known by device and inode, see
-//! [`super::includes`]). More than `max_items` files, entries and resolved alias members make
-//! the collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
+//! [`super::includes`]). Each alias is expanded once per scan, however many rules name it. More
+//! than `max_items` files and entries, an alias standing for more than `max_items` members, or
+//! more than [`RESOLVED_PER_ITEM`] × `max_items` members in all the resolved lists make the
+//! collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
 //! `source=doas`.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::collectors::Collector;
-use crate::collectors::includes::{self, Includes, Read};
+use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
@@ -238,11 +241,17 @@ enum Kind {
     Cmnd,
 }
 
-/// The items of the entries, aliases resolved; at most `max_items` alias members are expanded
-/// in all (aliases of aliases multiply: eight levels of ten members each are 10^8).
+/// How many members the resolved lists of one scan hold at most, as a multiple of
+/// `max_items`: every alias is expanded once and its members are copied into each rule that
+/// names it (a 200-command alias named by 500 rules is 100,000 members, and fine).
+pub const RESOLVED_PER_ITEM: usize = 10;
+
+/// The items of the entries, aliases resolved. Each alias is expanded once (memoised), so a
+/// big alias named by many rules costs its size per rule, not a re-expansion. Bounded so that
+/// aliases of aliases cannot multiply (eight levels of ten members each are 10^8): past
+/// `max_items` members in one alias, or past [`RESOLVED_PER_ITEM`] × `max_items` members
+/// built in all, the collector is unavailable.
 fn items_of(entries: &[(String, Entry)], max_items: usize) -> Result<Vec<Item>, CollectError> {
-    // One more than the cap: spent means more than max_items.
-    let budget = Cell::new(max_items.saturating_add(1));
     let mut aliases: HashMap<(Kind, &str), &[String]> = HashMap::new();
     for (_, e) in entries {
         if let Entry::Alias {
@@ -260,10 +269,21 @@ fn items_of(entries: &[(String, Entry)], max_items: usize) -> Result<Vec<Item>, 
             aliases.insert((k, name), members);
         }
     }
+    let expander = RefCell::new(Expander {
+        aliases,
+        memo: HashMap::new(),
+        // One more than the caps: spent means more than allowed.
+        total: max_items
+            .saturating_mul(RESOLVED_PER_ITEM)
+            .saturating_add(1),
+        per_alias: max_items,
+        over: false,
+    });
     let resolve = |kind: Kind, list: &[String]| -> String {
+        let mut ex = expander.borrow_mut();
         let mut out = Vec::new();
         for m in list {
-            expand(&aliases, kind, m, 0, &budget, &mut out);
+            ex.expand(kind, m, 0, &mut out);
         }
         text(&out.join(","))
     };
@@ -321,8 +341,14 @@ fn items_of(entries: &[(String, Entry)], max_items: usize) -> Result<Vec<Item>, 
         };
         items.push(item);
     }
-    if budget.get() == 0 {
-        return Err(includes::over(WHAT, max_items));
+    if expander.borrow().over {
+        let all = max_items.saturating_mul(RESOLVED_PER_ITEM);
+        return Err(CollectError::Unavailable(format!(
+            "{WHAT}: more than {max_items} members in one alias, or more than {all} in all \
+             the resolved lists (max_items): not listed, as a partial list would read as \
+             removals; look for aliases that name other aliases many times over, or raise \
+             max_items in dawgmond.toml"
+        )));
     }
     Ok(items)
 }
@@ -407,37 +433,89 @@ fn rule_item(
     item
 }
 
-/// Appends the members of `name` (its alias members, recursively, or itself), keeping `!`.
-fn expand(
-    aliases: &HashMap<(Kind, &str), &[String]>,
-    kind: Kind,
-    name: &str,
-    depth: usize,
-    budget: &Cell<usize>,
-    out: &mut Vec<String>,
-) {
-    // Spent: the caller reports the outage; nothing more is built.
-    if budget.get() == 0 {
-        return;
-    }
-    budget.set(budget.get() - 1);
-    let (neg, bare) = match name.strip_prefix('!') {
-        Some(rest) => ("!", rest.trim()),
-        None => ("", name),
-    };
-    match aliases.get(&(kind, bare)) {
-        Some(members) if depth < MAX_DEPTH => {
-            let mut inner = Vec::new();
-            for m in members.iter() {
-                expand(aliases, kind, m, depth + 1, budget, &mut inner);
-            }
-            if neg.is_empty() {
-                out.extend(inner);
-            } else {
-                out.push(format!("!({})", inner.join(",")));
-            }
+/// Alias expansion for one scan: each alias expanded once, the members built counted.
+struct Expander<'a> {
+    aliases: HashMap<(Kind, &'a str), &'a [String]>,
+    /// The members of each alias expanded so far (only those not cut short by [`MAX_DEPTH`]).
+    memo: HashMap<(Kind, String), Rc<[String]>>,
+    /// Members that may still be built, in all (memo and resolved lists).
+    total: usize,
+    /// Members one alias may stand for.
+    per_alias: usize,
+    /// A cap was passed: the caller reports the outage.
+    over: bool,
+}
+
+impl Expander<'_> {
+    /// Counts `n` members built; false (and `over`) when that passes the total.
+    fn spend(&mut self, n: usize) -> bool {
+        if self.over || n >= self.total {
+            self.over = true;
+            self.total = 0;
+            return false;
         }
-        _ => out.push(format!("{neg}{bare}")),
+        self.total -= n;
+        true
+    }
+
+    /// Appends the members of `name` (its alias members, recursively, or itself), keeping `!`.
+    /// Returns false when the result was cut short at [`MAX_DEPTH`] (an alias loop).
+    fn expand(&mut self, kind: Kind, name: &str, depth: usize, out: &mut Vec<String>) -> bool {
+        // Spent: nothing more is built.
+        if self.over {
+            return true;
+        }
+        let (neg, bare) = match name.strip_prefix('!') {
+            Some(rest) => ("!", rest.trim()),
+            None => ("", name),
+        };
+        let Some(&members) = self.aliases.get(&(kind, bare)) else {
+            if self.spend(1) {
+                out.push(format!("{neg}{bare}"));
+            }
+            return true;
+        };
+        if depth >= MAX_DEPTH {
+            if self.spend(1) {
+                out.push(format!("{neg}{bare}"));
+            }
+            return false;
+        }
+        let key = (kind, bare.to_string());
+        let inner = match self.memo.get(&key) {
+            Some(done) => done.clone(),
+            None => {
+                let mut inner = Vec::new();
+                let mut whole = true;
+                for m in members {
+                    whole &= self.expand(kind, m, depth + 1, &mut inner);
+                    if inner.len() > self.per_alias {
+                        self.over = true;
+                    }
+                    if self.over {
+                        return true;
+                    }
+                }
+                let inner: Rc<[String]> = inner.into();
+                if whole {
+                    self.memo.insert(key, inner.clone());
+                }
+                return self.append(neg, &inner, out) && whole;
+            }
+        };
+        self.append(neg, &inner, out)
+    }
+
+    /// Appends an alias's members (as `!(a,b)` when negated), counted.
+    fn append(&mut self, neg: &str, inner: &[String], out: &mut Vec<String>) -> bool {
+        if neg.is_empty() {
+            if self.spend(inner.len()) {
+                out.extend(inner.iter().cloned());
+            }
+        } else if self.spend(1) {
+            out.push(format!("!({})", inner.join(",")));
+        }
+        true
     }
 }
 

@@ -241,7 +241,65 @@ fn aliases_that_multiply_are_capped() {
         t.elapsed()
     );
     assert!(
-        e.contains("sudoers and its includes: more than 100000") && e.contains("max_items"),
+        e.contains("sudoers and its includes: more than 100000 members in one alias")
+            && e.contains("max_items"),
+        "{e}"
+    );
+}
+
+/// Finding on issue 15: one counter was spent on every re-expansion, so a legitimate 200-command
+/// alias named by 500 rules (100,000 resolved members) was over `max_items` and sudo_rules was
+/// unavailable on every scan. Each alias is now expanded once; the 500 rules are listed whole.
+#[test]
+fn a_big_alias_named_by_many_rules_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds: Vec<String> = (0..200)
+        .map(|i| format!("/usr/local/bin/tool{i}"))
+        .collect();
+    let mut sudoers = format!("Cmnd_Alias TOOLS = {}\n", cmds.join(", "));
+    sudoers.push_str("User_Alias OPS = alice, bob\n");
+    for i in 0..500 {
+        sudoers.push_str(&format!(
+            "u{i},OPS ALL = (root) NOPASSWD: TOOLS, !/bin/sh\n"
+        ));
+    }
+    write(dir.path(), "etc/sudoers", &sudoers);
+    let t = std::time::Instant::now();
+    let items = SudoRules.collect(&Host::new(dir.path())).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    let want = format!("{},!/bin/sh", cmds.join(","));
+    for i in [0, 250, 499] {
+        let r = by_key(&items, &format!("u{i},OPS -> root: TOOLS, !/bin/sh"));
+        assert_eq!(r.fields["commands"], want);
+        assert_eq!(&r.fields["who"], &format!("u{i},alice,bob"));
+    }
+    let rules = items
+        .iter()
+        .filter(|i| i.fields.contains_key("runas"))
+        .count();
+    assert_eq!(rules, 500);
+}
+
+/// The resolved lists together hold at most `RESOLVED_PER_ITEM` × `max_items` members: an
+/// alias named by more rules than that allows is an outage, not a partial list.
+#[test]
+fn resolved_members_in_all_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds: Vec<String> = (0..50).map(|i| format!("/bin/c{i}")).collect();
+    let alias = format!("Cmnd_Alias BIG = {}\n", cmds.join(", "));
+    let rules = |n: usize| -> String { (0..n).map(|i| format!("u{i} ALL = BIG\n")).collect() };
+    // max_items 100: 1,000 members may be built. 15 rules of 50 are 750 (and the alias 50).
+    write(dir.path(), "etc/sudoers", format!("{alias}{}", rules(15)));
+    let host = Host::new(dir.path()).with_max_items(100);
+    assert_eq!(SudoRules.collect(&host).unwrap().len(), 16);
+    write(dir.path(), "etc/sudoers", format!("{alias}{}", rules(30)));
+    let e = SudoRules.collect(&host).unwrap_err().to_string();
+    assert!(
+        e.contains("more than 1000 in all the resolved lists") && e.contains("max_items"),
         "{e}"
     );
 }

@@ -149,6 +149,91 @@ impl Key {
     }
 }
 
+/// The restrictions of a line, as sshd applies them when it accepts a connection by it: the
+/// names of [`Key::restrictions`], in this order.
+pub const RESTRICTIONS: [&str; 13] = [
+    "from",
+    "expiry-time",
+    "command",
+    "principals",
+    "no-pty",
+    "no-port-forwarding",
+    "permitopen",
+    "permitlisten",
+    "no-agent-forwarding",
+    "no-X11-forwarding",
+    "no-user-rc",
+    "verify-required",
+    "touch-required",
+];
+
+/// One option's value as sshd reads it: one pair of quotes, `\"` inside for a quote.
+fn unquote(value: &str) -> String {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
+        .replace("\\\"", "\"")
+}
+
+/// A `from=` pattern list that admits (nearly) any address: an entry of only `*`, `.` and `:`
+/// with a `*` (`*`, `*.*.*.*`), or a CIDR block `/0`. A `!` entry beside it still lets all
+/// others in.
+fn admits_anyone(list: &str) -> bool {
+    list.split(',').map(str::trim).any(|p| {
+        !p.starts_with('!')
+            && (p.ends_with("/0")
+                || (p.contains('*') && p.chars().all(|c| matches!(c, '*' | '.' | ':'))))
+    })
+}
+
+impl Key {
+    /// Whether the line is a `cert-authority` one (a CA, only matched by certificates), and the
+    /// restrictions sshd applies to a login by it (sshd(8), options by name regardless of
+    /// case, later ones overriding earlier ones): `from` (a `from=` that does not admit
+    /// everyone) and `expiry-time` (both make sshd refuse the line and try the next one),
+    /// `command`, `principals`, the forwarding and pty switches as they end up after
+    /// `restrict` and the `no-*` and positive options (no port forwarding implies the
+    /// `permitopen`/`permitlisten` limits), `verify-required`, and for security keys (`sk-`)
+    /// `touch-required` unless `no-touch-required`.
+    pub fn restrictions(&self) -> (bool, Vec<&'static str>) {
+        let mut ca = false;
+        let mut on = [false; RESTRICTIONS.len()];
+        on[12] = self.kind.starts_with("sk-");
+        let idx = |n: &str| RESTRICTIONS.iter().position(|r| r.eq_ignore_ascii_case(n));
+        for o in &self.options {
+            let (name, value) = o.split_once('=').unwrap_or((o, ""));
+            let name = name.to_ascii_lowercase();
+            match name.as_str() {
+                "cert-authority" => ca = true,
+                "from" => on[0] = !admits_anyone(&unquote(value)),
+                "restrict" => [4, 5, 8, 9, 10].into_iter().for_each(|i| on[i] = true),
+                "no-touch-required" => on[12] = false,
+                "pty" | "port-forwarding" | "agent-forwarding" | "x11-forwarding" | "user-rc" => {
+                    if let Some(i) = idx(&format!("no-{name}")) {
+                        on[i] = false;
+                    }
+                }
+                other => {
+                    if let Some(i) = idx(other).filter(|&i| i != 12) {
+                        on[i] = true;
+                    }
+                }
+            }
+        }
+        if on[5] {
+            on[6] = true;
+            on[7] = true;
+        }
+        let names = RESTRICTIONS
+            .iter()
+            .zip(on)
+            .filter_map(|(n, on)| on.then_some(*n))
+            .collect();
+        (ca, names)
+    }
+}
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
