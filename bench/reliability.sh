@@ -9,9 +9,9 @@
 # runs in CI, with larger counts, one suite at a time (they change the live host), and prints
 # every figure line they produce plus a summary table. Then bench/attacks.sh replays issue
 # 15's attacks against the debug binaries those tests were built with and prints its table (one
-# row per attack: time, peak memory, what was reported, verdict). About 6.5 minutes on a 2-core
-# machine with the defaults (parsers 3 of them, the attack replay 12 s), plus building the tests
-# when they are not up to date. The tests install nothing: run .ci/run once first (it installs
+# row per attack: time, peak memory, what was reported, verdict). About 5 minutes on a 2-core
+# machine with the defaults once the tests are built (parsers 3 of them, the attack replay 12 s;
+# 6.5 minutes in all with an incremental build of the tests). The tests install nothing: run .ci/run once first (it installs
 # python3-aiosmtpd and the other Debian packages they need).
 #
 # Knobs (environment):
