@@ -130,7 +130,10 @@ pub async fn local_engine(args: &Args) -> Result<Engine, Error> {
         None => config.database,
     };
     if let Some(root) = &args.root {
-        config.root = root.clone();
+        // Absolute: collectors compare the paths they walk with the root's (a relative
+        // `--root r` left ssh_access finding no keys at all).
+        config.root = std::path::absolute(root)
+            .map_err(|e| Error::Usage(format!("--root {}: {e}", root.display())))?;
     }
     // The daemon's trees, and those of --watch (a path configured there too is watched once).
     for path in &args.watch {
@@ -453,5 +456,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fresh.retention, crate::store::DEFAULT_RETENTION);
+    }
+
+    /// A relative `--root` is made absolute against the working directory: collectors compare
+    /// walked paths with the root, and a relative one made ssh_access find no keys.
+    #[tokio::test]
+    async fn a_relative_root_is_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("d.db");
+        let relative = std::path::Path::new("some/relative/root");
+        let engine = local_engine(&local_args(&db, relative, &[])).await.unwrap();
+        assert!(engine.root.is_absolute(), "{}", engine.root.display());
+        assert_eq!(engine.root, std::env::current_dir().unwrap().join(relative));
     }
 }

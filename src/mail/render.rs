@@ -430,9 +430,18 @@ pub fn esc(s: &str) -> String {
 }
 
 /// A header value on one line: control characters (a host name could hold any) become spaces.
+/// A header value on one line: control characters, Unicode format characters (a right-to-left
+/// override in a host name would reorder the subject in a mail client) and line separators
+/// become spaces.
 fn one_line(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if crate::host::is_unsafe_char(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

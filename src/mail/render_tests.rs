@@ -450,3 +450,8 @@ fn a_package_operation_is_named_on_top_and_changes_grouped_by_package() {
     assert!(!m.text.contains("Package operation"));
     assert!(m.text.contains("== high =="));
 }
+
+#[test]
+fn header_values_carry_no_format_or_control_characters() {
+    assert_eq!(one_line("web\u{202e}1\u{2028}x\ny\u{200b}"), "web 1 x y ");
+}
