@@ -273,6 +273,17 @@ small() { awk -v t="$T" -v m="${M:-0}" 'BEGIN { exit !(t + 0 < 5 && m + 0 < 1024
 # items ERR: the item count of "scan N stored: X items in ..." on dawgctl's stderr.
 items_of() { sed -n 's/^scan [0-9]* stored: \([0-9]*\) items in.*/\1/p' "$1" | head -n1; }
 
+# bomb_scan DIR COLLECTOR: scans DIR/root with that collector alone; sets N (the items stored)
+# and VERDICT (PASS when the scan succeeded with no warning, at most 100 items, and small).
+bomb_scan() {
+    timed "$1/out" "$1/err" "${LOCAL[@]}" --database "$1/db" --root "$1/root" -c "$2" scan
+    N=$(items_of "$1/err")
+    VERDICT=FAIL
+    [ "$RC" = 0 ] && [ -n "$N" ] && [ "$N" -le 100 ] && grep -q '(0 warnings)' "$1/out" &&
+        small && VERDICT=PASS
+    return 0
+}
+
 attack_includes() {
     local d=$WORK/ldso i
     fake_root "$d/root"
@@ -281,15 +292,10 @@ attack_includes() {
     for i in $(seq 0 8); do
         printf '/opt/lib%s\ninclude /etc/ld.so.conf.d/*\n' "$i" >"$d/root/etc/ld.so.conf.d/$i.conf"
     done
-    timed "$d/out" "$d/err" "${LOCAL[@]}" --database "$d/db" --root "$d/root" -c dynamic_loader scan
-    local n
-    n=$(items_of "$d/err")
-    local verdict=FAIL
-    [ "$RC" = 0 ] && [ -n "$n" ] && [ "$n" -le 100 ] && grep -q '(0 warnings)' "$d/out" &&
-        small && verdict=PASS
+    bomb_scan "$d" dynamic_loader
     row 3a "fake root: nine \`etc/ld.so.conf.d/*.conf\`, each \`include /etc/ld.so.conf.d/*\`; \`dawgctl --local -c dynamic_loader scan\` (before: 61 s, 986,410 items, 207 MB)" \
-        "$(secs "$T")" "$(mb "$M")" "$n items (19 when each file is read once: 9 paths, 10 includes); \`$(tail -n1 "$d/out")\`" \
-        "$verdict"
+        "$(secs "$T")" "$(mb "$M")" "$N items (19 when each file is read once: 9 paths, 10 includes); \`$(tail -n1 "$d/out")\`" \
+        "$VERDICT"
 
     d=$WORK/sshd
     fake_root "$d/root"
@@ -298,14 +304,10 @@ attack_includes() {
     for i in $(seq 0 5); do
         printf 'Include /etc/ssh/sshd_config.d/*\nPort 220%s\n' "$i" >"$d/root/etc/ssh/sshd_config.d/$i.conf"
     done
-    timed "$d/out" "$d/err" "${LOCAL[@]}" --database "$d/db" --root "$d/root" -c ssh_access scan
-    n=$(items_of "$d/err")
-    verdict=FAIL
-    [ "$RC" = 0 ] && [ -n "$n" ] && [ "$n" -le 100 ] && grep -q '(0 warnings)' "$d/out" &&
-        small && verdict=PASS
+    bomb_scan "$d" ssh_access
     row 3b "fake root: six \`etc/ssh/sshd_config.d/*.conf\`, each \`Include /etc/ssh/sshd_config.d/*\`; \`dawgctl --local -c ssh_access scan\` (before: 28 s, 670 MB)" \
-        "$(secs "$T")" "$(mb "$M")" "$n items (each file read once: its settings, and one \`sshd unread\` item per file for the repeats); \`$(tail -n1 "$d/out")\`" \
-        "$verdict"
+        "$(secs "$T")" "$(mb "$M")" "$N items (each file read once: its settings, and one \`sshd unread\` item per file for the repeats); \`$(tail -n1 "$d/out")\`" \
+        "$VERDICT"
 }
 
 # --- 4. what the tree walks missed -----------------------------------------------------------------

@@ -326,7 +326,7 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 #[cfg(test)]
 mod hostile_text_tests;
 #[cfg(test)]

@@ -48,6 +48,18 @@ const OPTS: RenderOptions = RenderOptions {
     max_lines: 500,
 };
 
+/// The report rendered for host web1 with the subject "x", cut after `max_lines` lines.
+fn cut_at(r: &Report, max_lines: usize) -> Rendered {
+    render(
+        r,
+        "web1",
+        RenderOptions {
+            subject: "x",
+            max_lines,
+        },
+    )
+}
+
 #[test]
 fn groups_by_severity_then_collector_in_report_order() {
     let r = report(
@@ -106,14 +118,7 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
         .chain([change("check_groups", "sudo", Severity::High)])
         .collect();
     let r = report(changes, 4);
-    let m = render(
-        &r,
-        "web1",
-        RenderOptions {
-            subject: "x",
-            max_lines: 3,
-        },
-    );
+    let m = cut_at(&r, 3);
     let shown = m.text.lines().filter(|l| l.starts_with("+ ")).count();
     assert_eq!(shown, 3, "{}", m.text);
     // The high change survives the cut: the least severe are dropped first.
@@ -135,14 +140,7 @@ fn long_reports_are_cut_with_a_count_and_the_command() {
     assert_eq!(m.html.matches("<li>").count(), 3);
 
     // Room for all changes and some of the warnings.
-    let m = render(
-        &r,
-        "web1",
-        RenderOptions {
-            subject: "x",
-            max_lines: 13,
-        },
-    );
+    let m = cut_at(&r, 13);
     assert_eq!(m.text.lines().filter(|l| l.starts_with("! ")).count(), 2);
     assert!(
         m.text.contains("... 2 more warnings not shown"),
@@ -204,14 +202,7 @@ fn a_flood_never_hides_a_critical_line_and_the_cut_counts_each_severity() {
     changes.extend((0..4).map(|i| change("list_suids", &format!("/home/h{i}"), Severity::High)));
     changes.extend((0..2).map(|i| change("check_etc", &format!("/etc/m{i}"), Severity::Medium)));
     let r = report(changes, 0);
-    let m = render(
-        &r,
-        "web1",
-        RenderOptions {
-            subject: "x",
-            max_lines: 3,
-        },
-    );
+    let m = cut_at(&r, 3);
     assert_eq!(m.text.matches("[critical]").count(), 5, "{}", m.text);
     assert_eq!(m.text.matches("[high]").count(), 0, "{}", m.text);
     assert!(
@@ -229,14 +220,7 @@ fn a_flood_never_hides_a_critical_line_and_the_cut_counts_each_severity() {
         .chain([change("check_groups", "sudo", Severity::High)])
         .collect();
     let r = report(changes, 0);
-    let m = render(
-        &r,
-        "web1",
-        RenderOptions {
-            subject: "x",
-            max_lines: 3,
-        },
-    );
+    let m = cut_at(&r, 3);
     assert_eq!(m.text.matches("[critical]").count(), 12, "{}", m.text);
     assert!(
         m.text.contains(
@@ -414,14 +398,7 @@ fn a_package_operation_is_named_on_top_and_changes_grouped_by_package() {
     );
 
     // Cut to two lines: the loudest two stay (critical, then a high one), whatever their package.
-    let cut = render(
-        &r,
-        "web1",
-        RenderOptions {
-            subject: "x",
-            max_lines: 2,
-        },
-    );
+    let cut = cut_at(&r, 2);
     let shown: Vec<&str> = cut.text.lines().filter(|l| l.starts_with("+ ")).collect();
     assert_eq!(shown.len(), 2, "{}", cut.text);
     assert!(

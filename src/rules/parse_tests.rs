@@ -122,18 +122,8 @@ fn kernel_spelling(n: i32) -> impl Strategy<Value = String> {
         })
 }
 
-/// Cases per property: `DAWGMON_PROPTEST_CASES` (default 64), as the collectors' parsers.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("DAWGMON_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(64);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+// Cases per property: `DAWGMON_PROPTEST_CASES` (default 64), as for the collectors' parsers.
+use crate::collectors::fuzz::config;
 
 proptest! {
     #![proptest_config(config())]
