@@ -23,9 +23,8 @@ fn unit(root: &Path, name: &str, body: &str) {
 
 /// A fake root with one hole of each kind, safe look-alikes next to them, and things run by
 /// other users than root (which are not holes).
-fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
+/// root, alice (ALICE) and the group staff (STAFF) with alice in it.
+fn accounts(r: &Path) {
     write(
         r,
         "etc/passwd",
@@ -36,6 +35,12 @@ fn fixture() -> tempfile::TempDir {
         "etc/group",
         format!("root:x:0:\nstaff:x:{STAFF}:alice\n"),
     );
+}
+
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    accounts(r);
     // ExecStart group-writable.
     unit(
         r,
@@ -412,16 +417,7 @@ fn live_host_cron_entry_in_a_writable_dir() {
 fn interpreter_scripts_and_shebang_interpreters_are_traced() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    write(
-        r,
-        "etc/passwd",
-        format!("root:x:0:0::/root:/bin/sh\nalice:x:{ALICE}:{ALICE}::/home/alice:/bin/sh\n"),
-    );
-    write(
-        r,
-        "etc/group",
-        format!("root:x:0:\nstaff:x:{STAFF}:alice\n"),
-    );
+    accounts(r);
     for bin in [
         "usr/bin/python3.11",
         "usr/bin/perl",
