@@ -103,8 +103,7 @@ pub async fn run(
             "fleet hooks on"
         );
     }
-    let defaults = engine.collectors.clone();
-    let scans = Arc::new(scans::Scans::new(engine, defaults).with_hooks(hooks));
+    let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),

@@ -94,8 +94,6 @@ pub struct Scans {
     engine: Engine,
     /// The collectors requests choose from (the registry; tests pass their own).
     registry: &'static [&'static dyn Collector],
-    /// Collectors a request that names none runs (empty: the registry's default set).
-    default_collectors: Vec<String>,
     current: Mutex<Option<Running>>,
     stopping: AtomicBool,
     /// When the next scheduled scan is due (kept up to date by the scheduler).
@@ -116,11 +114,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Scans {
-    pub fn new(engine: Engine, default_collectors: Vec<String>) -> Self {
+    pub fn new(engine: Engine) -> Self {
         Scans {
             engine,
             registry: collectors::COLLECTORS,
-            default_collectors,
             current: Mutex::new(None),
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
@@ -151,27 +148,26 @@ impl Scans {
 
     /// The collectors a request that names none runs.
     pub fn default_collectors(&self) -> Vec<&'static str> {
-        self.defaults()
+        self.select(&[])
             .unwrap_or_default()
             .iter()
             .map(|c| c.name())
             .collect()
     }
 
-    /// What a request that names no collector runs: the configured `collectors` (or the
-    /// default set) and every watch tree.
-    fn defaults(&self) -> Result<Vec<&'static dyn Collector>, String> {
-        let mut out = pick(
-            self.registry,
-            &self.engine.watches,
-            &self.default_collectors,
-        )?;
-        for w in &self.engine.watches {
-            if !out.iter().any(|c| c.name() == w.name()) {
-                out.push(*w);
-            }
+    /// What a request naming `names` runs: the engine's choice ([`Engine::select`]: with no
+    /// names, the configured `collectors` or the default set, and every watch tree), or, over
+    /// a test registry, [`pick`] from it.
+    fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
+        if std::ptr::eq(self.registry, collectors::COLLECTORS) {
+            return self.engine.select(names);
         }
-        Ok(out)
+        let names = if names.is_empty() {
+            &self.engine.collectors
+        } else {
+            names
+        };
+        pick(self.registry, names)
     }
 
     /// The fleet hooks' problems; `None` when no hook is configured.
@@ -198,12 +194,7 @@ impl Scans {
         req: ScanRequest,
         trigger: Trigger,
     ) -> Result<(Arc<ScanResult>, bool), ScanError> {
-        let selected = if req.collectors.is_empty() {
-            self.defaults()
-        } else {
-            pick(self.registry, &self.engine.watches, &req.collectors)
-        }
-        .map_err(Error::Usage)?;
+        let selected = self.select(&req.collectors).map_err(Error::Usage)?;
         if let Some(label) = &req.label {
             store::validate_label(label).map_err(Error::from)?;
         }
@@ -487,16 +478,11 @@ impl Drop for Finish {
     }
 }
 
-/// [`collectors::select_with`] (the registry and the watch trees), or over another registry
-/// (tests): the named collectors in registry order, or its default set.
+/// From a test registry: the named collectors in registry order, or its default set.
 fn pick(
     registry: &'static [&'static dyn Collector],
-    watches: &[&'static dyn Collector],
     names: &[String],
 ) -> Result<Vec<&'static dyn Collector>, String> {
-    if std::ptr::eq(registry, collectors::COLLECTORS) {
-        return collectors::select_with(names, watches);
-    }
     if let Some(n) = names
         .iter()
         .find(|n| !registry.iter().any(|c| c.name() == *n))

@@ -48,7 +48,7 @@ static REGISTRY: &[&dyn Collector] = &[&Slow, &Fast];
 async fn scans(dir: &tempfile::TempDir) -> Arc<Scans> {
     let store = Store::open(&dir.path().join("db")).await.unwrap();
     let engine = Engine::new(store, dir.path().to_path_buf());
-    Arc::new(Scans::new(engine, vec![]).with_registry(REGISTRY))
+    Arc::new(Scans::new(engine).with_registry(REGISTRY))
 }
 
 fn req(label: Option<&str>) -> ScanRequest {
