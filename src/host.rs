@@ -486,6 +486,11 @@ fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
 /// U+2028 and U+2029. The category comes from the `unicode-properties` crate's tables.
 pub fn is_unsafe_char(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    // No ASCII character is a format character or a separator: paths are mostly ASCII, and
+    // every walked path passes here, so they skip the table's search.
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.is_control()
         || matches!(
             c.general_category(),
@@ -617,6 +622,19 @@ mod tests {
     /// (Hebrew, Arabic) stay as they are.
     #[test]
     fn unicode_format_characters_are_escaped() {
+        // The ASCII shortcut answers as the category table does.
+        for b in 0u8..128 {
+            use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+            let c = char::from(b);
+            let by_table = c.is_control()
+                || matches!(
+                    c.general_category(),
+                    GeneralCategory::Format
+                        | GeneralCategory::LineSeparator
+                        | GeneralCategory::ParagraphSeparator
+                );
+            assert_eq!(is_unsafe_char(c), by_table, "{c:?}");
+        }
         for c in [
             '\u{202e}',
             '\u{202a}',
