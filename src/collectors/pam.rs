@@ -227,6 +227,12 @@ fn parse_line(line: &str, service: Option<&str>, file: &str, n: usize, out: &mut
     });
 }
 
+/// Whether a rule's control flag pulls in another service's stack (`include`, `substack`),
+/// compared as libpam does, without regard to case (as the flag's validity check above).
+fn pulls_in(control: &str) -> bool {
+    control.eq_ignore_ascii_case("include") || control.eq_ignore_ascii_case("substack")
+}
+
 fn items(host: &Host, parsed: Vec<Entry>, conf_start: usize, pam_d: bool) -> Vec<Item> {
     // Which services each service pulls in (`@include X`, `auth include X`, `substack X`).
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -246,7 +252,7 @@ fn items(host: &Host, parsed: Vec<Entry>, conf_start: usize, pam_d: bool) -> Vec
                 control,
                 module,
                 ..
-            } if control == "include" || control == "substack" => {
+            } if pulls_in(control) => {
                 edges
                     .entry(service.clone())
                     .or_default()
@@ -297,7 +303,7 @@ fn items(host: &Host, parsed: Vec<Entry>, conf_start: usize, pam_d: bool) -> Vec
                 if missing_ok {
                     item = item.with("if_missing", "ignore");
                 }
-                if control == "include" || control == "substack" {
+                if pulls_in(&control) {
                     item = item.with("found", yes_no(services.contains(&module)));
                 } else if !in_system_dir(&module) {
                     item = item.with("module_path", "outside");

@@ -143,6 +143,39 @@ fn includes_are_followed_and_loops_noted() {
     );
 }
 
+/// libpam reads its control flags without regard to case: `Include` and `SUBSTACK` pull in a
+/// stack as `include` does, so the walk follows them too.
+#[test]
+fn include_flags_in_any_case_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(
+        r,
+        "etc/pam.d/login",
+        "auth Include common-evil
+account SUBSTACK acct
+",
+    );
+    write(
+        r,
+        "etc/pam.d/common-evil",
+        "auth sufficient pam_permit.so
+",
+    );
+    write(
+        r,
+        "etc/pam.d/acct",
+        "account required pam_unix.so
+",
+    );
+    let items = PamStacks.collect(&Host::new(r)).unwrap();
+    for key in ["login:auth:common-evil", "login:account:acct"] {
+        let item = by(&items, key);
+        assert_eq!(&item["found"], "yes", "{key}: {item:?}");
+        assert!(!item.contains_key("module_path"), "{key}: {item:?}");
+    }
+}
+
 #[test]
 fn idle_rescan_is_identical_and_missing_pam_is_no_items() {
     crate::collectors::testing::idle_and_absent(&PamStacks, root().path());
