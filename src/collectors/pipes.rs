@@ -9,6 +9,7 @@ use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use std::borrow::Cow;
 
 /// Lists named pipes.
 pub struct ListPipes;
@@ -23,6 +24,11 @@ impl Collector for ListPipes {
     fn noun(&self) -> &'static str {
         "named pipe"
     }
+    /// The named pipe itself (packages do not ship them: `none` unless one lists it).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        Some(Cow::Borrowed(item.key.as_str()))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found

@@ -10,6 +10,7 @@ use crate::collectors::{Collector, fswalk};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use std::borrow::Cow;
 
 /// World-writable entries of system paths.
 pub struct WorldWritable;
@@ -24,6 +25,11 @@ impl Collector for WorldWritable {
     fn noun(&self) -> &'static str {
         "world-writable path"
     }
+    /// The file itself (a directory is shared by packages: it names none).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        (item.fields.get("what") == Some("file")).then(|| Cow::Borrowed(item.key.as_str()))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found
