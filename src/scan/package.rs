@@ -31,3 +31,7 @@ pub(super) fn attribute(c: &dyn Collector, host: &Host, items: &mut [Item]) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "package_tests.rs"]
+mod tests;
