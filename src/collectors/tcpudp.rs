@@ -15,12 +15,12 @@ use std::net::SocketAddr;
 use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs::{FromReadSI, current_system_info};
 
-use crate::collectors::common::render_modified;
-use crate::collectors::sockproc::socket_owners;
 use crate::collectors::{Collector, default_message};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::render_modified;
+use crate::sources::sockproc::socket_owners;
 
 /// The `list_tcpudp_ports` collector.
 pub struct ListTcpudpPorts;
@@ -79,7 +79,7 @@ impl Collector for ListTcpudpPorts {
                 let package = (!exes.is_empty())
                     .then(|| {
                         packages
-                            .get_or_init(|| crate::collectors::pkgdb::Packages::of(host, false))
+                            .get_or_init(|| crate::sources::pkgdb::Packages::of(host, false))
                             .package_of_all(exes.iter().map(String::as_str))
                     })
                     .flatten();

@@ -11,9 +11,9 @@
 //! `diff` and `--by package` then read the package from the item, never from a change's text.
 
 use crate::collectors::Collector;
-use crate::collectors::pkgdb::Packages;
 use crate::host::Host;
 use crate::model::Item;
+use crate::sources::pkgdb::Packages;
 
 /// Sets `package` on the items of `c` that come from a file and lack it.
 pub(super) fn attribute(c: &dyn Collector, host: &Host, items: &mut [Item]) {
