@@ -90,5 +90,4 @@ impl Store {
 }
 
 #[cfg(test)]
-#[path = "reported_tests.rs"]
 mod tests;
