@@ -376,7 +376,7 @@ impl Engine {
 
     /// The report a stored scan got when it was made, computed again (as [`Engine::scan`]
     /// computes it, against the scans before it). Used to mail scans after the fact (see
-    /// [`crate::mail::report_unreported`]): a scan `dawgctl --local` stored, or one the daemon
+    /// `mail::report_unreported`): a scan `dawgctl --local` stored, or one the daemon
     /// stored just before it stopped. Loads the whole scan.
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
         let snapshot = self.store.load(to.id).await?;

@@ -3,8 +3,8 @@
 //! Values that may be secret (an environment variable holding a token, say) are never stored in
 //! clear; a fingerprint still shows that they changed. A plain hash of a short password can be
 //! guessed offline by anyone who reads the database, so fingerprints are keyed: each database
-//! holds its own random key (see [`crate::store::Store::fingerprint_key`]), the engine passes it
-//! to the collectors through [`crate::host::Host::with_secret`], and the same value fingerprints
+//! holds its own random key (`Store::fingerprint_key`), the engine passes it
+//! to the collectors through `Host::with_secret`, and the same value fingerprints
 //! alike within one database and differently in another. The key is never printed: its `Debug`
 //! is redacted and nothing renders it.
 
