@@ -33,5 +33,4 @@ pub(super) fn attribute(c: &dyn Collector, host: &Host, items: &mut [Item]) {
 }
 
 #[cfg(test)]
-#[path = "package_tests.rs"]
 mod tests;
