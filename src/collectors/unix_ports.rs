@@ -75,8 +75,9 @@ impl Collector for ListUnixPorts {
             None => parse(&self.table(host)?),
         };
         let owners = socket_owners(host);
-        let mut merged: BTreeMap<String, (BTreeSet<&str>, BTreeSet<String>, BTreeSet<String>)> =
-            BTreeMap::new();
+        // Name → socket types, process names, executables.
+        type Listener<'k> = (BTreeSet<&'k str>, BTreeSet<String>, BTreeSet<String>);
+        let mut merged: BTreeMap<String, Listener> = BTreeMap::new();
         for e in entries {
             let kind = match e.kind {
                 1 => "stream",

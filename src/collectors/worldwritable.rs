@@ -28,7 +28,7 @@ impl Collector for WorldWritable {
     }
     /// The file itself (a directory is shared by packages: it names none).
     fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
-        (item.fields.get("what") == Some("file")).then(|| Cow::Borrowed(item.key.as_str()))
+        (item.fields.get("what") == Some("file")).then_some(Cow::Borrowed(item.key.as_str()))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
