@@ -558,7 +558,10 @@ fn apt_hook_attribution_is_not_steered_by_change_text() {
             .iter()
             .find(|(_, c)| c.contains(text))
             .unwrap_or_else(|| panic!("no line with {text}: {out}"));
-        assert!(evil.0.starts_with("NO PACKAGE OWNS THESE"), "{evil:?}\n{out}");
+        assert!(
+            evil.0.starts_with("NO PACKAGE OWNS THESE"),
+            "{evil:?}\n{out}"
+        );
     }
     assert!(
         !out.contains("coreutils") && !out.contains("[package="),
