@@ -28,12 +28,13 @@ const COLLECTORS: &[&str] = &[
 ];
 
 fn dawgctl(db: &Path, root: &Path, args: &[&str]) -> Value {
-    let mut cmd = Command::new(crate::helper::dawgctl_bin());
-    cmd.args(["--local", "--daemon-config", "/nonexistent/dawgmond.toml"])
-        .args(["--format", "json", "--database"])
-        .arg(db)
-        .arg("--root")
-        .arg(root);
+    let mut cmd = crate::helper::local(db, Some(root));
+    cmd.args([
+        "--daemon-config",
+        "/nonexistent/dawgmond.toml",
+        "--format",
+        "json",
+    ]);
     for c in COLLECTORS {
         cmd.args(["-c", c]);
     }
