@@ -384,7 +384,8 @@ pub fn render_report(
 
 /// The report with a `package` for the changes whose collectors set none, from the dpkg file
 /// lists under `root` (see [`report::by_package::attribute`]): only packages that own the path;
-/// a path no package lists stays unattributed.
+/// a path no package lists stays unattributed. Scans record `package` on every item that comes
+/// from a file (`scan::package`), so this serves changes from scans an older dawgmon stored.
 fn attribute(report: &Report, root: &std::path::Path) -> Report {
     let host = crate::host::Host::new(root);
     // Read only when a change needs it (the lists take a fraction of a second).

@@ -14,6 +14,7 @@ mod journald;
 mod layers;
 mod mail;
 mod nspawn_live;
+mod package_upgrade;
 mod reports;
 mod rules;
 mod systemd;
