@@ -23,5 +23,6 @@ pub mod paths;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod seal;
 pub mod secret;
 pub mod store;

@@ -142,8 +142,10 @@ pub async fn report_unreported(
         stats.reported = store.mark_all_reported(Utc::now()).await? as usize;
         return Ok(stats);
     };
+    // Every report carries the latest sealed checkpoint (docs/trust.md).
+    let checkpoint = store.latest_seal().await?.map(|cp| cp.to_line());
     for scan in store.unreported().await? {
-        let mail = match known.filter(|k| k.info.id == scan.id) {
+        let mut mail = match known.filter(|k| k.info.id == scan.id) {
             Some(k) => report_mail(cfg, &k.report, k.items, &scan.hostname),
             None => match engine.report_stored(&scan).await {
                 Ok(r) => report_mail(cfg, &r.report, r.items.unwrap_or(0), &scan.hostname),
@@ -151,6 +153,9 @@ pub async fn report_unreported(
                 Err(e) => return Err(e),
             },
         };
+        if let (Some(m), Some(cp)) = (mail.as_mut(), &checkpoint) {
+            with_checkpoint(m, cp);
+        }
         if let Marked::Reported(queued) = store
             .mark_reported(scan.id, mail.as_ref(), Utc::now())
             .await?
@@ -163,6 +168,38 @@ pub async fn report_unreported(
         }
     }
     Ok(stats)
+}
+
+/// The paragraph a report's text ends with: the latest sealed checkpoint, as `dawgctl verify
+/// --checkpoint` takes it.
+const CHECKPOINT_NOTE: &str = "Sealed checkpoint of this host's history (keep it: `dawgctl verify --checkpoint 'LINE'` checks a copy of the database against it):";
+
+/// Appends the checkpoint `line` to `mail`'s text and HTML.
+fn with_checkpoint(mail: &mut NewMail, line: &str) {
+    mail.body_text
+        .push_str(&format!("\n\n{CHECKPOINT_NOTE}\n{line}\n"));
+    if let Some(html) = &mut mail.body_html {
+        let note = format!(
+            "<p style=\"color:#666\">{}<br><code>{}</code></p>",
+            render::esc(CHECKPOINT_NOTE),
+            render::esc(line)
+        );
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &note),
+            None => html.push_str(&note),
+        }
+    }
+}
+
+/// The checkpoint line a report's text carries, if any (for the message's header).
+pub fn checkpoint_in(text: &str) -> Option<String> {
+    let at = text.rfind(CHECKPOINT_NOTE)?;
+    let line = text[at + CHECKPOINT_NOTE.len()..]
+        .lines()
+        .find(|l| !l.trim().is_empty())?;
+    crate::seal::checkpoint::Checkpoint::parse(line)
+        .ok()
+        .map(|cp| cp.to_line())
 }
 
 fn log_queued(id: i64, scan: &ScanInfo, just_made: bool) {

@@ -28,11 +28,13 @@ use crate::model::{Item, Outcome, Snapshot};
 
 mod blobs;
 mod digests;
+mod log;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
+pub use log::{LogRow, ScanRow};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
@@ -301,9 +303,24 @@ impl Store {
         if scan.label.as_deref() != Some(label) {
             return Err(StoreError::NotFound(label.to_string()));
         }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::sql("starting a transaction"))?;
         sqlx::query("UPDATE scans SET label = NULL WHERE id = ?")
             .bind(scan.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("deleting a baseline"))?;
+        // A label removed is an event of the sealed history (crate::seal).
+        let entry = crate::seal::entry::Entry::Label {
+            label: label.to_string(),
+            scan: None,
+            at: Utc::now().timestamp_millis(),
+        };
+        log::append(&mut tx, &entry, Utc::now().timestamp_millis()).await?;
+        tx.commit()
             .await
             .map_err(StoreError::sql("deleting a baseline"))?;
         Ok(scan)
@@ -448,6 +465,17 @@ impl Store {
             }
         }
         let removed = doomed.len() as u64;
+        if removed > 0 {
+            // Pruning is an event of the sealed history: the log keeps the pruned scans' leaf
+            // hashes (their entries are emptied) and records which scans went (crate::seal).
+            doomed.sort_unstable();
+            let now = Utc::now().timestamp_millis();
+            let entry = crate::seal::entry::Entry::Prune {
+                scans: crate::seal::entry::ranges(&doomed),
+                at: now,
+            };
+            log::append(&mut tx, &entry, now).await?;
+        }
         for chunk in doomed.chunks(500) {
             let list = chunk
                 .iter()
@@ -457,6 +485,12 @@ impl Store {
             // Integers only: safe to splice.
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM scans WHERE id IN ({list})"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("pruning old scans"))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE log SET entry = NULL WHERE kind = 'scan' AND scan_id IN ({list})"
             )))
             .execute(&mut *tx)
             .await
