@@ -15,6 +15,7 @@ mod mail;
 mod nspawn_live;
 mod reports;
 mod rules;
+mod seal;
 mod systemd;
 mod systemd_live;
 mod trust;

@@ -395,29 +395,30 @@ fn check_seals(seals: &[Checkpoint], inits: &[(u64, u64, i64)], opts: &Options, 
         .iter()
         .map(|k| (k.generation, k.clone()))
         .collect();
-    let mut check = |cp: &Checkpoint, out: &mut Outcome, what: &str| {
-        let Some(k) = keys.get_mut(&cp.generation) else {
-            return;
-        };
-        match k.at(cp.epoch) {
-            Some(at) => {
-                if !cp.valid_under(&at) {
-                    out.add(
-                        Kind::Seal,
-                        format!("seal of epoch {} invalid{what}", cp.epoch),
-                    );
+    let check =
+        |keys: &mut BTreeMap<u64, EpochKey>, cp: &Checkpoint, out: &mut Outcome, what: &str| {
+            let Some(k) = keys.get_mut(&cp.generation) else {
+                return;
+            };
+            match k.at(cp.epoch) {
+                Some(at) => {
+                    if !cp.valid_under(&at) {
+                        out.add(
+                            Kind::Seal,
+                            format!("seal of epoch {} invalid{what}", cp.epoch),
+                        );
+                    }
+                    *k = at;
                 }
-                *k = at;
-            }
-            None => out.add(
-                Kind::Seal,
-                format!(
-                    "seal of epoch {} invalid{what} (before the first epoch of its key, {})",
-                    cp.epoch, k.epoch
+                None => out.add(
+                    Kind::Seal,
+                    format!(
+                        "seal of epoch {} invalid{what} (before the first epoch of its key, {})",
+                        cp.epoch, k.epoch
+                    ),
                 ),
-            ),
-        }
-    };
+            }
+        };
     let mut prev: Option<&Checkpoint> = None;
     let mut unkeyed: BTreeMap<u64, (u64, i64)> = BTreeMap::new();
     if let (Some(first), false) = (seals.first(), opts.keys.is_empty()) {
@@ -440,7 +441,7 @@ fn check_seals(seals: &[Checkpoint], inits: &[(u64, u64, i64)], opts: &Options, 
         }
     }
     for cp in seals {
-        check(cp, out, "");
+        check(&mut keys, cp, out, "");
         if !opts.keys.is_empty() && !opts.keys.iter().any(|k| k.generation == cp.generation) {
             unkeyed.entry(cp.generation).or_insert((cp.epoch, cp.time));
         }
@@ -501,7 +502,13 @@ fn check_seals(seals: &[Checkpoint], inits: &[(u64, u64, i64)], opts: &Options, 
         );
     }
     for cp in &opts.checkpoints {
-        check(cp, out, " (a published checkpoint)");
+        // From the given key each time: checkpoints come in any order.
+        let mut fresh: BTreeMap<u64, EpochKey> = opts
+            .keys
+            .iter()
+            .map(|k| (k.generation, k.clone()))
+            .collect();
+        check(&mut fresh, cp, out, " (a published checkpoint)");
     }
     let stale = super::EPOCH_MAX.as_millis() as i64 * 2 + 5 * 60_000;
     match seals.last() {
