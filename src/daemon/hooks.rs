@@ -4,10 +4,12 @@
 //! - `prometheus_textfile`: node_exporter's textfile collector format. Written whole to a new
 //!   file in the same directory (unnamed, or under a random name that is not `*.prom`, so
 //!   node_exporter never reads it), made 0644 (node_exporter runs as its own user), then renamed
-//!   over the target: a reader sees the old file or the new one, never a partial one.
+//!   over the target: a reader sees the old file or the new one, never a partial one. With the
+//!   seal's tree size and epoch (`dawgmon_seal_tree_size`, `dawgmon_seal_epoch`).
 //! - `change_log`: one JSON object per change, appended (`O_APPEND`, one write per scan): the
 //!   report's change fields (`collector`, `kind`, `key`, `message`, `severity`, `before`,
-//!   `after`) plus `host`, `scan_id`, `from_scan_id` and `time` (when the scan started). Created
+//!   `after`) plus `host`, `scan_id`, `from_scan_id`, `time` (when the scan started) and
+//!   `checkpoint` (the latest sealed checkpoint, [`crate::seal`]). Created
 //!   0640; journald/rsyslog/Vector/Fluent Bit ship it as it is.
 //!
 //! Both are written so that whoever can write their directory cannot redirect or block root

@@ -8,11 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::config::Config;
 use crate::seal::{self, Sealer, key};
-use crate::store::{NewMail, Store};
+use crate::store::Store;
 
 /// Where the daemon leaves the verification key it made at its first start, for the admin to
 /// move off the host: `DATABASE.verification-key`.
@@ -40,8 +38,8 @@ pub async fn start(config: &Config, store: &Store) -> Arc<Sealer> {
     sealer
 }
 
-/// Leaves the verification key for the admin: a 0600 file beside the database, and mail when
-/// mail is configured. The journal only says where it is.
+/// Leaves the verification key for the admin: a 0600 file beside the database, and in the
+/// first mailed report when mail is configured. The journal only says where it is.
 async fn hand_over(config: &Config, store: &Store, vk: &str) {
     let path = verification_key_path(&config.database);
     let text = format!(
@@ -62,23 +60,12 @@ async fn hand_over(config: &Config, store: &Store, vk: &str) {
             path.display()
         ),
     }
-    if let Some(mail) = &config.mail {
-        let host = crate::engine::hostname(&config.root);
-        let m = NewMail {
-            scan_id: None,
-            subject: format!("[dawgmon] {host}: verification key of the sealed history"),
-            body_text: format!(
-                "dawgmond on {host} started sealing its history.\n\nVerification key (store it \
-                 off the host; whoever holds it can check and forge seals):\n\n{vk}\n\n\
-                 Check a copy of the database with:\n  dawgctl verify --database COPY --key \
-                 '{vk}'\n"
-            ),
-            body_html: None,
-            recipients: mail.to.clone(),
-        };
-        if let Err(e) = store.outbox_enqueue(&m, Utc::now()).await {
-            tracing::warn!("cannot queue the verification key for mail: {e}");
-        }
+    // Mailed with the first report (so it leaves with the "monitoring started" note, not as
+    // a message of its own), then forgotten.
+    if config.mail.is_some()
+        && let Err(e) = store.set_pending_key(Some(vk)).await
+    {
+        tracing::warn!("cannot keep the verification key for mail: {e}");
     }
 }
 

@@ -153,6 +153,13 @@ pub async fn report_unreported(
                 Err(e) => return Err(e),
             },
         };
+        let key = match &mail {
+            Some(_) => store.pending_key().await?,
+            None => None,
+        };
+        if let (Some(m), Some(k)) = (mail.as_mut(), &key) {
+            with_verification_key(m, k);
+        }
         if let (Some(m), Some(cp)) = (mail.as_mut(), &checkpoint) {
             with_checkpoint(m, cp);
         }
@@ -161,6 +168,9 @@ pub async fn report_unreported(
             .await?
         {
             stats.reported += 1;
+            if queued.is_some() && key.is_some() {
+                store.set_pending_key(None).await?;
+            }
             if let Some(id) = queued {
                 stats.queued += 1;
                 log_queued(id, &scan, known.is_some_and(|k| k.info.id == scan.id));
@@ -187,6 +197,24 @@ fn with_checkpoint(mail: &mut NewMail, line: &str) {
         match html.rfind("</body>") {
             Some(at) => html.insert_str(at, &note),
             None => html.push_str(&note),
+        }
+    }
+}
+
+/// Puts the verification key the daemon made at its first start into `mail` (once).
+fn with_verification_key(mail: &mut NewMail, key: &str) {
+    let note = format!(
+        "dawgmond started sealing this host's history. Its verification key (store it OFF the \
+         host, then delete DATABASE.verification-key there; whoever holds it can check and \
+         forge seals; see docs/trust.md):\n{key}\nCheck a copy of the database with: dawgctl \
+         verify --database COPY --key KEY"
+    );
+    mail.body_text.push_str(&format!("\n\n{note}\n"));
+    if let Some(html) = &mut mail.body_html {
+        let p = format!("<p><pre>{}</pre></p>", render::esc(&note));
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &p),
+            None => html.push_str(&p),
         }
     }
 }

@@ -202,6 +202,30 @@ impl Store {
         Ok(())
     }
 
+    /// Holds the verification key the daemon made at its first start until a report carries
+    /// it out (see [`crate::mail::report_unreported`]); `None` clears it.
+    pub async fn set_pending_key(&self, key: Option<&str>) -> Result<(), StoreError> {
+        let q = match key {
+            Some(k) => sqlx::query(
+                "INSERT OR REPLACE INTO settings (name, value) VALUES ('seal_key_to_mail', ?)",
+            )
+            .bind(k.to_string()),
+            None => sqlx::query("DELETE FROM settings WHERE name = 'seal_key_to_mail'"),
+        };
+        q.execute(&self.pool)
+            .await
+            .map_err(StoreError::sql("recording the verification key to mail"))?;
+        Ok(())
+    }
+
+    /// The verification key waiting to be mailed, if one.
+    pub async fn pending_key(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = 'seal_key_to_mail'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::sql("reading the verification key to mail"))
+    }
+
     /// Records a seal.
     pub async fn insert_seal(&self, cp: &Checkpoint) -> Result<(), StoreError> {
         sqlx::query(
