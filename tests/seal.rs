@@ -535,3 +535,82 @@ fn the_hooks_carry_the_checkpoint_and_the_seal_metrics() {
     let db = copy(&d, out.path(), "copy.db");
     expect(&db, &["--key", &key, "--checkpoint", &cp], 0, "intact");
 }
+
+#[test]
+fn a_clock_gone_back_a_gap_in_the_log_and_a_missing_key_are_named_never_reinitialised() {
+    use dawgmon::seal::{Sealer, init};
+    use dawgmon::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dawgmon.db");
+    let key = block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let done = init(&store, &db, false).await.unwrap();
+        let label = dawgmon::seal::entry::Entry::Label {
+            label: "x".into(),
+            scan: None,
+            at: 0,
+        };
+        store
+            .append_log(&[(label.clone(), 0), (label, 0)])
+            .await
+            .unwrap();
+        let s = Sealer::new(store.clone(), &db);
+        s.seal(&[]).await.unwrap();
+        store.close().await;
+        done.verification_key
+    });
+    // The clock goes back an hour: the seal keeps the later time, times never go backwards.
+    let ahead = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    sqlite(
+        &db,
+        &format!("UPDATE seals SET sealed_at = {ahead} WHERE epoch = 1"),
+    );
+    let cp = block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let cp = Sealer::new(store.clone(), &db).seal(&[]).await.unwrap();
+        store.close().await;
+        cp
+    });
+    assert_eq!(cp.time, ahead);
+    // (The edited seal itself is invalid, and named as such.)
+    let text = expect(&db, &["--key", &key], 4, "seal of epoch 1 invalid");
+    assert!(!text.contains("goes back in time"), "{text}");
+
+    // A gap in the log table: the daemon refuses to seal over it, verify names it.
+    sqlite(&db, "DELETE FROM log WHERE seq = 0");
+    let e = block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let e = Sealer::new(store.clone(), &db).seal(&[]).await.unwrap_err();
+        store.close().await;
+        e
+    });
+    assert!(
+        e.contains("damaged") && e.contains("entry 0 is missing"),
+        "{e}"
+    );
+    let out = verify(&db, &["--key", &key]);
+    assert!(
+        out.status.code().is_some_and(|c| c & 2 == 2),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        said(&out).contains("log entries 0–0 removed"),
+        "{}",
+        said(&out)
+    );
+
+    // The key file gone while seals exist: an error with the fix, no new chain.
+    fs::remove_file(format!("{}.seal-key", db.display())).unwrap();
+    let e = block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let e = Sealer::new(store.clone(), &db).seal(&[]).await.unwrap_err();
+        store.close().await;
+        e
+    });
+    assert!(
+        e.contains("is missing while the database has seals") && e.contains("--reinit"),
+        "{e}"
+    );
+    assert!(!Path::new(&format!("{}.seal-key", db.display())).exists());
+}

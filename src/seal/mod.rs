@@ -205,23 +205,21 @@ impl Sealer {
         let key = match key::read(&self.key_path)? {
             Some(k) => k,
             None => {
-                return Err(format!(
-                    "the seal key {} is missing{}: restore it from a backup, or start a new \
-                     chain with `dawgctl seal init{}` (recorded in the log)",
-                    self.key_path.display(),
-                    match self.store.latest_seal().await.map_err(err)? {
-                        Some(l) => format!(
-                            " while the database has seals up to epoch {}: the chain is broken",
-                            l.epoch
-                        ),
-                        None => String::new(),
-                    },
-                    if lock(&self.latest).is_some() {
-                        " --reinit"
-                    } else {
-                        ""
-                    }
-                ));
+                let sealed = self.store.latest_seal().await.map_err(err)?;
+                return Err(match sealed {
+                    Some(l) => format!(
+                        "the seal key {} is missing while the database has seals up to epoch {}: \
+                         the chain is broken; restore the key file from a backup, or start a new \
+                         chain with `dawgctl seal init --reinit` (recorded in the log)",
+                        self.key_path.display(),
+                        l.epoch
+                    ),
+                    None => format!(
+                        "the seal key {} is missing: run `dawgctl seal init` (or restart \
+                         dawgmond, which does it when the history was never sealed)",
+                        self.key_path.display()
+                    ),
+                });
             }
         };
         let latest = self.store.latest_seal().await.map_err(err)?;
