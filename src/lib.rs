@@ -25,4 +25,5 @@ pub mod rules;
 pub mod scan;
 pub mod seal;
 pub mod secret;
+pub mod sources;
 pub mod store;
