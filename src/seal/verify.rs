@@ -15,7 +15,7 @@ use super::checkpoint::{Checkpoint, time_text};
 use super::entry::Entry;
 use super::key::EpochKey;
 use super::merkle::{self, Frontier, Hash};
-use crate::collectors::common::sha256_bytes;
+use crate::sources::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::store::{Manifest, Store, content_hash};
 
