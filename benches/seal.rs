@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
+use dawgmon::ledger::checkpoint::Checkpoint;
+use dawgmon::ledger::entry::Entry;
+use dawgmon::ledger::key::EpochKey;
+use dawgmon::ledger::merkle::Frontier;
 use dawgmon::model::{Item, Outcome, Snapshot};
-use dawgmon::seal::checkpoint::Checkpoint;
-use dawgmon::seal::entry::Entry;
-use dawgmon::seal::key::EpochKey;
-use dawgmon::seal::merkle::Frontier;
 use dawgmon::seal::verify::{Options, verify};
 use dawgmon::seal::{Sealer, init};
 use dawgmon::store::{NewScan, Store};

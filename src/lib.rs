@@ -6,6 +6,27 @@
 //! the `dawgctl` command line, and
 //! [`mail`] (outbox in the store, then SMTP or sendmail).
 
+/// The layers of the crate, lowest first: a module may name modules of its own layer or below,
+/// never above (tests/layers.rs reads every `crate::` path of `src/` and holds this). Test code
+/// (`tests.rs` files, `#[cfg(test)]` items) may reach anywhere, like a crate's dev-dependencies.
+/// docs/ARCHITECTURE.md draws the same order.
+pub const LAYERS: &[&[&str]] = &[
+    &["model", "error", "paths", "secret", "ledger"],
+    &["hostfs"],
+    &["host"],
+    &["sources"],
+    &["collectors"],
+    &["scan"],
+    &["store"],
+    &["diff", "rules", "seal"],
+    &["config"],
+    &["report"],
+    &["engine"],
+    &["mail"],
+    &["api"],
+    &["daemon", "cli", "client"],
+];
+
 pub mod api;
 pub mod cli;
 pub mod client;
@@ -17,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod hostfs;
+pub mod ledger;
 pub mod mail;
 pub mod model;
 pub mod paths;

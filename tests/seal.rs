@@ -204,8 +204,8 @@ fn five_scans_verify_intact_and_every_tampering_is_named() {
 /// Plays the attacker with the whole database and the host's current key: deletes scan
 /// `gone`, rewrites the log without it and re-seals every epoch with the current key.
 fn rebuild_without(db: &Path, gone: i64) {
-    use dawgmon::seal::checkpoint::Checkpoint;
-    use dawgmon::seal::merkle::Frontier;
+    use dawgmon::ledger::checkpoint::Checkpoint;
+    use dawgmon::ledger::merkle::Frontier;
     sqlite(
         db,
         &format!("DELETE FROM scans WHERE id = {gone}; DELETE FROM log WHERE scan_id = {gone};"),
@@ -219,13 +219,13 @@ fn rebuild_without(db: &Path, gone: i64) {
             })
             .collect()
     };
-    let key = dawgmon::seal::key::read(&dawgmon::seal::key::key_path(db))
+    let key = dawgmon::ledger::key::read(&dawgmon::ledger::key::key_path(db))
         .unwrap()
         .expect("the stolen key");
     let mut f = Frontier::default();
     let mut sql = String::from("BEGIN; DELETE FROM log;");
     for (i, (_, entry)) in rows.iter().enumerate() {
-        let leaf = dawgmon::seal::merkle::leaf_hash(entry);
+        let leaf = dawgmon::ledger::merkle::leaf_hash(entry);
         f.push(leaf);
         sql.push_str(&format!(
             "INSERT INTO log (seq, kind, at, entry, leaf) VALUES ({i}, 'x', 0, X'{}', X'{}');",
@@ -259,7 +259,7 @@ fn forward_security_the_current_key_cannot_reseal_the_past() {
     let key = verification_key(&d);
     let work = tempfile::tempdir().unwrap();
     let db = copy(&d, work.path(), "attacked.db");
-    let stolen = dawgmon::seal::key::read(&dawgmon::seal::key::key_path(&d.database))
+    let stolen = dawgmon::ledger::key::read(&dawgmon::ledger::key::key_path(&d.database))
         .unwrap()
         .expect("the host's current key");
     // The attacker rewrites epoch 2's checkpoint (a tree without its last entry) and seals it
@@ -276,7 +276,7 @@ fn forward_security_the_current_key_cannot_reseal_the_past() {
         let store = dawgmon::store::Store::open_read_only(&db).await.unwrap();
         store.log_leaves(0).await.unwrap()
     });
-    let mut f = dawgmon::seal::merkle::Frontier::default();
+    let mut f = dawgmon::ledger::merkle::Frontier::default();
     for (_, l) in leaves.iter().take(size as usize - 1) {
         f.push(*l);
     }
@@ -285,7 +285,7 @@ fn forward_security_the_current_key_cannot_reseal_the_past() {
         if relabel {
             k.epoch = 2;
         }
-        let mut cp = dawgmon::seal::checkpoint::Checkpoint::seal(&k, f.size(), f.root(), time);
+        let mut cp = dawgmon::ledger::checkpoint::Checkpoint::seal(&k, f.size(), f.root(), time);
         cp.epoch = 2;
         sqlite(
             &db,
@@ -301,7 +301,7 @@ fn forward_security_the_current_key_cannot_reseal_the_past() {
     // And the same forged line offered as a published checkpoint is refused too.
     let mut k = stolen.clone();
     k.epoch = 2;
-    let cp = dawgmon::seal::checkpoint::Checkpoint::seal(&k, f.size(), f.root(), time);
+    let cp = dawgmon::ledger::checkpoint::Checkpoint::seal(&k, f.size(), f.root(), time);
     let intact = copy(&d, work.path(), "intact.db");
     expect(
         &intact,
@@ -407,7 +407,7 @@ fn the_daemon_restarts_takes_new_epochs_and_verifies_across_the_restart() {
         .unwrap()
         .to_string();
     let epoch = |cp: &str| {
-        dawgmon::seal::checkpoint::Checkpoint::parse(cp)
+        dawgmon::ledger::checkpoint::Checkpoint::parse(cp)
             .unwrap()
             .epoch
     };
@@ -515,7 +515,7 @@ fn the_hooks_carry_the_checkpoint_and_the_seal_metrics() {
     d.ctl_ok(&["scan"]);
     let status = d.ctl_json(&["status"]);
     let cp = status["checkpoint"].as_str().unwrap().to_string();
-    let parsed = dawgmon::seal::checkpoint::Checkpoint::parse(&cp).unwrap();
+    let parsed = dawgmon::ledger::checkpoint::Checkpoint::parse(&cp).unwrap();
     let metrics = fs::read_to_string(&textfile).unwrap();
     assert!(
         metrics.contains(&format!("dawgmon_seal_epoch {}\n", parsed.epoch))
@@ -545,7 +545,7 @@ fn a_clock_gone_back_a_gap_in_the_log_and_a_missing_key_are_named_never_reinitia
     let key = block_on(async {
         let store = Store::open(&db).await.unwrap();
         let done = init(&store, &db, false).await.unwrap();
-        let label = dawgmon::seal::entry::Entry::Label {
+        let label = dawgmon::ledger::entry::Entry::Label {
             label: "x".into(),
             scan: None,
             at: 0,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::args::{Args, Format};
 use crate::error::Error;
-use crate::seal::checkpoint::Checkpoint;
-use crate::seal::key::EpochKey;
+use crate::ledger::checkpoint::Checkpoint;
+use crate::ledger::key::EpochKey;
 use crate::seal::verify::{EXIT_ERROR, Options};
 use crate::store::{NewMail, Store};
 

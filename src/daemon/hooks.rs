@@ -55,7 +55,7 @@ pub struct Hooks {
     root: PathBuf,
     last: Mutex<Option<Stored>>,
     /// The latest sealed checkpoint ([`crate::seal`]), carried by both files.
-    checkpoint: Mutex<Option<crate::seal::checkpoint::Checkpoint>>,
+    checkpoint: Mutex<Option<crate::ledger::checkpoint::Checkpoint>>,
     worker: worker::Worker,
 }
 
@@ -90,7 +90,7 @@ impl Hooks {
     }
 
     /// The latest sealed checkpoint, for the next files written.
-    pub fn set_checkpoint(&self, cp: crate::seal::checkpoint::Checkpoint) {
+    pub fn set_checkpoint(&self, cp: crate::ledger::checkpoint::Checkpoint) {
         *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(cp);
     }
 
@@ -279,7 +279,7 @@ fn metrics(
 
 /// The seal's metrics: the tree size and epoch, so a history cut or a sealing stopped shows
 /// as a drop or a flat line in any dashboard.
-fn seal_metrics(cp: &crate::seal::checkpoint::Checkpoint) -> String {
+fn seal_metrics(cp: &crate::ledger::checkpoint::Checkpoint) -> String {
     format!(
         "# HELP dawgmon_seal_tree_size Entries in the sealed log at the latest checkpoint.\n\
          # TYPE dawgmon_seal_tree_size gauge\ndawgmon_seal_tree_size {}\n\
@@ -330,19 +330,4 @@ fn append_changes(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_before_any_stored_scan_say_only_that_the_scan_failed() {
-        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let text = metrics(false, at, Duration::from_millis(1500), None);
-        assert!(text.contains("dawgmon_last_scan_success 0\n"), "{text}");
-        assert!(
-            text.contains("dawgmon_last_scan_duration_seconds 1.500\n"),
-            "{text}"
-        );
-        assert!(!text.contains("dawgmon_last_scan_changes"), "{text}");
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
-}
+mod tests;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::seal::{self, Sealer, key};
+use crate::ledger::key;
+use crate::seal::{self, Sealer};
 use crate::store::Store;
 
 /// Where the daemon leaves the verification key it made at its first start, for the admin to

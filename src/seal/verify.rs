@@ -11,12 +11,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::checkpoint::{Checkpoint, time_text};
-use super::entry::Entry;
-use super::key::EpochKey;
-use super::merkle::{self, Frontier, Hash};
-use crate::sources::common::sha256_bytes;
 use crate::error::StoreError;
+use crate::ledger::checkpoint::{Checkpoint, time_text};
+use crate::ledger::entry::Entry;
+use crate::ledger::key::EpochKey;
+use crate::ledger::merkle::{self, Frontier, Hash};
+use crate::sources::common::sha256_bytes;
 use crate::store::{Manifest, Store, content_hash};
 
 /// What a finding is about (its bit in the exit status).
@@ -285,7 +285,7 @@ async fn check_scans(
         v.sort_unstable();
         v
     };
-    for (lo, hi) in super::entry::ranges(&gone) {
+    for (lo, hi) in crate::ledger::entry::ranges(&gone) {
         out.add(Kind::Removed, format!("{} removed", span(lo, hi)));
     }
     Ok(())

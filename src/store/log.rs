@@ -1,5 +1,5 @@
 //! The sealed history's tables (schema 9): the log of leaves and the seals. The store only
-//! keeps them; what goes in them and what they prove is [`crate::seal`]'s. Label, report and
+//! keeps them; what goes in them and what they prove is the seal module's. Label, report and
 //! prune entries are appended here, inside the transactions that make those events, so an
 //! event and its leaf are stored together or not at all.
 
@@ -11,10 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use super::{Store, load_blob, open_error};
 use crate::error::StoreError;
+use crate::ledger::checkpoint::Checkpoint;
+use crate::ledger::entry::Entry;
+use crate::ledger::merkle::Hash;
 use crate::model::Item;
-use crate::seal::checkpoint::Checkpoint;
-use crate::seal::entry::Entry;
-use crate::seal::merkle::Hash;
 
 /// One row of the log.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub(crate) async fn append(
     at: i64,
 ) -> Result<(), StoreError> {
     let bytes = entry.to_bytes();
-    let leaf = crate::seal::merkle::leaf_hash(&bytes);
+    let leaf = crate::ledger::merkle::leaf_hash(&bytes);
     sqlx::query(
         "INSERT INTO log (seq, kind, scan_id, at, entry, leaf)
          SELECT COALESCE(MAX(seq) + 1, 0), ?, ?, ?, ?, ? FROM log",
@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// Holds the verification key the daemon made at its first start until a report carries
-    /// it out (see [`crate::mail::report_unreported`]); `None` clears it.
+    /// it out (see mail's report_unreported); `None` clears it.
     pub async fn set_pending_key(&self, key: Option<&str>) -> Result<(), StoreError> {
         let q = match key {
             Some(k) => sqlx::query(
