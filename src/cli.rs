@@ -21,10 +21,11 @@ use crate::store::Store;
 pub mod args;
 mod backend;
 mod render;
+mod seal;
 mod tuning;
 mod watch;
 
-pub use args::{Args, By, Color, Command, Format, IgnoreCommand, Level, MailCommand};
+pub use args::{Args, By, Color, Command, Format, IgnoreCommand, Level, MailCommand, SealCommand};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -77,6 +78,17 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     } = &args.command
     {
         return mail_test(args, config).await;
+    }
+    match &args.command {
+        Command::Seal {
+            command: SealCommand::Init { reinit },
+        } => return seal::init(args, *reinit).await,
+        Command::Verify {
+            keys,
+            checkpoints,
+            as_of,
+        } => return seal::verify(args, keys, checkpoints, as_of.as_deref()).await,
+        _ => {}
     }
     if let Command::Rules = &args.command {
         let rules = local_rules(&args.daemon_config)?;
@@ -239,6 +251,11 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
                 tuning::suggest(backend, *scans, &args.collectors).await?
             );
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::Seal { .. } | Command::Verify { .. } => {
+            return Err(Error::Internal(
+                "seal and verify run before a back end".into(),
+            ));
         }
         Command::Rules => {
             let rules = local_rules(&args.daemon_config)?;

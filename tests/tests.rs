@@ -17,6 +17,7 @@ mod nspawn_live;
 mod package_upgrade;
 mod reports;
 mod rules;
+mod seal;
 mod systemd;
 mod systemd_live;
 mod trust;
