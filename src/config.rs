@@ -162,6 +162,9 @@ pub struct Config {
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
+    /// The fleet store (`[fleet]`, see README "Many hosts"); `None`: scans stay local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 impl Default for Config {
@@ -192,6 +195,7 @@ impl Default for Config {
             rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
             watches: Vec::new(),
             mail: None,
+            fleet: None,
         }
     }
 }
@@ -237,6 +241,9 @@ impl Config {
         }
         if config.scan_timeout == 0 {
             return Err("scan_timeout must be at least 1 (seconds)".into());
+        }
+        if let Some(fleet) = &config.fleet {
+            fleet.validate()?;
         }
         if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
             return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());

@@ -4,7 +4,8 @@
 //! collectors (read the host through [`host::Host`]) → [`model::Snapshot`] → [`store`] (SQLite,
 //! content-addressed) → [`diff`] (pure) → [`report`] (text / JSON, pure) → the daemon's API or
 //! the `dawgctl` command line, and
-//! [`mail`] (outbox in the store, then SMTP or sendmail).
+//! [`mail`] (outbox in the store, then SMTP or sendmail), and [`fleet`] (outbox in the store,
+//! then PostgreSQL, which `dawgctl fleet` asks across hosts).
 
 pub mod api;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod hostfs;
 pub mod mail;

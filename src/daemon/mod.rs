@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod fleet;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub started: Instant,
     /// Mailed reports; `None` when `[mail]` is not configured.
     pub mail: Option<Arc<mail::DaemonMail>>,
+    /// The fleet push; `None` when `[fleet]` is not configured.
+    pub fleet: Option<Arc<fleet::DaemonFleet>>,
     /// Heavy requests (diffs) at once.
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
@@ -103,7 +106,13 @@ pub async fn run(
             "fleet hooks on"
         );
     }
-    let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
+    let fleet = fleet::DaemonFleet::new(&config, engine.clone())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let scans = Arc::new(
+        scans::Scans::new(engine)
+            .with_hooks(hooks)
+            .with_fleet(fleet.clone()),
+    );
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -111,6 +120,7 @@ pub async fn run(
         started_at: Utc::now(),
         started: Instant::now(),
         mail: mail.clone(),
+        fleet: fleet.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
     });
@@ -119,6 +129,10 @@ pub async fn run(
         Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
         None => None,
     };
+    let pushing = fleet.as_ref().map(|f| {
+        tracing::info!(to = %f.to(), "fleet push on");
+        f.spawn()
+    });
     let delivery = mail.as_ref().map(|m| {
         tracing::info!(via = m.mailer.via(), "mail reports on");
         m.spawn()
@@ -164,6 +178,9 @@ pub async fn run(
     }
     if let (Some(m), Some(task)) = (&mail, delivery) {
         m.stop(task, SHUTDOWN_GRACE).await;
+    }
+    if let (Some(f), Some(task)) = (&fleet, pushing) {
+        f.stop(task, SHUTDOWN_GRACE).await;
     }
     let _ = stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(5), &mut server)

@@ -104,6 +104,8 @@ pub struct Scans {
     skipped: Mutex<Option<SkippedScans>>,
     /// Files written after every scan (`prometheus_textfile`, `change_log`); `None`: off.
     hooks: Option<Arc<super::hooks::Hooks>>,
+    /// The fleet push (`[fleet]`): every stored scan is queued before it is answered.
+    fleet: Option<Arc<super::fleet::DaemonFleet>>,
     /// Test failpoint: the next scan task panics after its scan.
     #[cfg(test)]
     panic_in_task: AtomicBool,
@@ -124,6 +126,7 @@ impl Scans {
             last_scheduled: Mutex::new(None),
             skipped: Mutex::new(None),
             hooks: None,
+            fleet: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
         }
@@ -138,6 +141,12 @@ impl Scans {
     /// The same runner writing the fleet hooks' files after every scan.
     pub fn with_hooks(mut self, hooks: Option<super::hooks::Hooks>) -> Self {
         self.hooks = hooks.map(Arc::new);
+        self
+    }
+
+    /// The same runner queueing every stored scan for the fleet store.
+    pub fn with_fleet(mut self, fleet: Option<Arc<super::fleet::DaemonFleet>>) -> Self {
+        self.fleet = fleet;
         self
     }
 
@@ -294,6 +303,9 @@ impl Scans {
                     // Handed to the hooks' thread: a slow or stuck hook never holds the scan.
                     if let Some(h) = &this.hooks {
                         h.after_scan(Some(r.clone()), r.elapsed);
+                    }
+                    if let Some(f) = &this.fleet {
+                        f.after_scan(&r).await;
                     }
                     Ok(r)
                 }

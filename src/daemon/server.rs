@@ -251,6 +251,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         reload_refused: shared.reload.get(),
         hooks: shared.scans.hook_status(),
         skipped_scans: shared.scans.skipped(),
+        fleet: match &shared.fleet {
+            Some(f) => Some(f.status().await),
+            None => None,
+        },
     }))
 }
 

@@ -28,11 +28,13 @@ use crate::model::{Item, Outcome, Snapshot};
 
 mod blobs;
 mod digests;
+mod fleet_outbox;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
+pub use fleet_outbox::{FleetBacklog, FleetItem};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
