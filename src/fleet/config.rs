@@ -9,7 +9,7 @@
 //!
 //! TCP connections use TLS and verify the server (rustls; the system's CA store, or the CA in
 //! `sslrootcert=/path/ca.pem` in the URL): `sslmode` may be `verify-full` (the default here) or
-//! `verify-ca`, nothing weaker. A UNIX-socket URL (`postgres:///dawgmon?host=/run/postgresql`)
+//! `verify-ca`, nothing weaker. A UNIX-socket URL (`postgres://ROLE@localhost/dawgmon?host=/run/postgresql`)
 //! needs no TLS. The password comes from `password_file` (its first line), or from `password`
 //! as `dawgctl fleet add-host` prints it: that credential can only add rows about its own host,
 //! and the daemon warns when the config file holding it is readable by others.
@@ -38,7 +38,7 @@ impl std::fmt::Debug for Password {
 #[serde(deny_unknown_fields)]
 pub struct FleetConfig {
     /// `postgres://ROLE@HOST[:PORT]/DATABASE[?sslmode=verify-full&sslrootcert=...]`, or a
-    /// UNIX socket: `postgres://ROLE@/DATABASE?host=/run/postgresql`.
+    /// UNIX socket: `postgres://ROLE@localhost/DATABASE?host=/run/postgresql`.
     pub url: String,
     /// A file whose first line is the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +76,22 @@ impl FleetConfig {
             (None, None) => None,
         };
         options(&self.url, password.as_deref())
+    }
+}
+
+/// Warns (in the log) when `config` holds a fleet password and its file `path` is readable by
+/// others than its owner and group root.
+pub fn warn_if_exposed(path: &Path, config: &crate::config::Config) {
+    use std::os::unix::fs::MetadataExt;
+    if config.fleet.as_ref().is_some_and(|f| f.password.is_some())
+        && let Ok(meta) = std::fs::metadata(path)
+        && (meta.mode() & 0o004 != 0 || (meta.mode() & 0o040 != 0 && meta.gid() != 0))
+    {
+        tracing::warn!(
+            "{} holds the [fleet] password and others may read it: chmod 600 {0}, or move the \
+             password to a file named by password_file",
+            path.display()
+        );
     }
 }
 
@@ -185,7 +201,7 @@ mod tests {
         let e = cfg("postgres://h:secret@db/d").validate().unwrap_err();
         assert!(e.contains("password_file") && !e.contains("secret"), "{e}");
         assert!(
-            cfg("postgres://h@/d?host=/run/postgresql")
+            cfg("postgres://h@localhost/d?host=/run/postgresql")
                 .validate()
                 .is_ok()
         );
@@ -195,7 +211,7 @@ mod tests {
 
     #[test]
     fn the_password_never_shows_in_debug_or_serialised_config() {
-        let mut c = cfg("postgres://h@/d?host=/tmp");
+        let mut c = cfg("postgres://h@localhost/d?host=/tmp");
         c.password = Some(Password("hunter2".into()));
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!toml::to_string(&c).unwrap().contains("hunter2"));
