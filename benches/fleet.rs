@@ -94,12 +94,18 @@ fn state(host: u64, rng: &mut Rng) -> Snapshot {
             ("package", "sudo".into()),
             (
                 "package_digest",
-                if differs { "sudo: differs" } else { "sudo: matches" }.into(),
+                if differs {
+                    "sudo: differs"
+                } else {
+                    "sudo: matches"
+                }
+                .into(),
             ),
         ]),
     });
     suids.sort_by(|a, b| a.key.cmp(&b.key));
-    snap.results.insert("list_suids".into(), Outcome::Items(suids));
+    snap.results
+        .insert("list_suids".into(), Outcome::Items(suids));
     let mut pkgs: Vec<Item> = (0..150)
         .map(|i| Item {
             key: format!("pkg{i:03}"),
@@ -107,7 +113,8 @@ fn state(host: u64, rng: &mut Rng) -> Snapshot {
         })
         .collect();
     pkgs.sort_by(|a, b| a.key.cmp(&b.key));
-    snap.results.insert("list_packages".into(), Outcome::Items(pkgs));
+    snap.results
+        .insert("list_packages".into(), Outcome::Items(pkgs));
     snap
 }
 
@@ -127,7 +134,8 @@ fn day_changes(rng: &mut Rng, day: u64) -> Vec<Change> {
         }
     }
     if rng.below(2) == 0 {
-        let f = ["/etc/hosts", "/etc/resolv.conf", "/etc/fstab", "/etc/motd"][rng.below(4) as usize];
+        let f =
+            ["/etc/hosts", "/etc/resolv.conf", "/etc/fstab", "/etc/motd"][rng.below(4) as usize];
         out.push(change(
             "check_etc",
             ChangeKind::Modified,
@@ -144,7 +152,10 @@ fn day_changes(rng: &mut Rng, day: u64) -> Vec<Change> {
             format!("/tmp/.x{}", rng.below(1000)),
             Severity::Critical,
             None,
-            Some(fields(&[("mode", "4755".into()), ("package", "none".into())])),
+            Some(fields(&[
+                ("mode", "4755".into()),
+                ("package", "none".into()),
+            ])),
         ));
     }
     if rng.below(1000) == 0 {
@@ -208,7 +219,11 @@ async fn main() {
     let t = Instant::now();
     let mut creds = Vec::new();
     for h in 0..hosts {
-        creds.push(admin::add_host(&mut conn, &owner_url, &format!("host{h:05}")).await.unwrap());
+        creds.push(
+            admin::add_host(&mut conn, &owner_url, &format!("host{h:05}"))
+                .await
+                .unwrap(),
+        );
     }
     println!("hosts made: {hosts} in {:.1} s", t.elapsed().as_secs_f64());
 
@@ -220,8 +235,12 @@ async fn main() {
     let t = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (creds, next, changes_sent, scans_sent) =
-            (creds.clone(), next.clone(), changes_sent.clone(), scans_sent.clone());
+        let (creds, next, changes_sent, scans_sent) = (
+            creds.clone(),
+            next.clone(),
+            changes_sent.clone(),
+            scans_sent.clone(),
+        );
         handles.push(tokio::spawn(async move {
             loop {
                 let h = next.fetch_add(1, Ordering::SeqCst);
@@ -237,8 +256,8 @@ async fn main() {
                     machine_id: format!("{:032x}", h),
                 };
                 for d in 0..=days {
-                    let at: DateTime<Utc> =
-                        now - chrono::Duration::days((days - d) as i64) + chrono::Duration::seconds((h % 3600) as i64);
+                    let at: DateTime<Utc> = now - chrono::Duration::days((days - d) as i64)
+                        + chrono::Duration::seconds((h % 3600) as i64);
                     let info = ScanInfo {
                         id: d as i64 + 1,
                         label: None,
@@ -249,10 +268,22 @@ async fn main() {
                         changes: None,
                         warnings: None,
                     };
-                    let changes = if d == 0 { Vec::new() } else { day_changes(&mut rng, d) };
+                    let changes = if d == 0 {
+                        Vec::new()
+                    } else {
+                        day_changes(&mut rng, d)
+                    };
                     let report = Report {
-                        from: (d > 0).then(|| ScanRef { id: d as i64, label: None, started_at: at }),
-                        to: ScanRef { id: d as i64 + 1, label: None, started_at: at },
+                        from: (d > 0).then(|| ScanRef {
+                            id: d as i64,
+                            label: None,
+                            started_at: at,
+                        }),
+                        to: ScanRef {
+                            id: d as i64 + 1,
+                            label: None,
+                            started_at: at,
+                        },
                         changes,
                         warnings: Vec::new(),
                         ignored: 0,
@@ -279,7 +310,10 @@ async fn main() {
         nc as f64 / secs,
         ns as f64 / secs
     );
-    sqlx::query("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let bytes: i64 = sqlx::query_scalar(
         "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_inherits i
          JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'dawgmon.changes'::regclass",
@@ -299,7 +333,9 @@ async fn main() {
     let (p50, p99, n) = timed(runs, || {
         let owner = owner.clone();
         async move {
-            let mut c = connect::connect(&owner, connect::Who::Reader).await.unwrap();
+            let mut c = connect::connect(&owner, connect::Who::Reader)
+                .await
+                .unwrap();
             let f = query::ChangeFilter {
                 since: Utc::now() - chrono::Duration::days(7),
                 collectors: vec!["list_suids".into()],
@@ -317,11 +353,15 @@ async fn main() {
         }
     })
     .await;
-    println!("query setuid gained in 7 days: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)");
+    println!(
+        "query setuid gained in 7 days: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)"
+    );
     let (p50, p99, n) = timed(runs, || {
         let owner = owner.clone();
         async move {
-            let mut c = connect::connect(&owner, connect::Who::Reader).await.unwrap();
+            let mut c = connect::connect(&owner, connect::Who::Reader)
+                .await
+                .unwrap();
             let f = query::WhereFilter {
                 key: "/usr/bin/sudo".into(),
                 collectors: Vec::new(),
@@ -338,11 +378,15 @@ async fn main() {
         }
     })
     .await;
-    println!("query sudo differs now: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)");
+    println!(
+        "query sudo differs now: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)"
+    );
     let (p50, p99, n) = timed(runs, || {
         let owner = owner.clone();
         async move {
-            let mut c = connect::connect(&owner, connect::Who::Reader).await.unwrap();
+            let mut c = connect::connect(&owner, connect::Who::Reader)
+                .await
+                .unwrap();
             let mut n = 0;
             query::hosts(&mut c, |_| {
                 n += 1;
@@ -354,5 +398,7 @@ async fn main() {
         }
     })
     .await;
-    println!("query fleet hosts: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)");
+    println!(
+        "query fleet hosts: p50 {p50:.1} ms, p99 {p99:.1} ms ({n} hosts, {runs} runs, connect included)"
+    );
 }

@@ -81,7 +81,7 @@ fn daemon(root: &TreeBuilder, fleet_table: &str) -> Daemon {
 }
 
 fn backlog(d: &Daemon) -> Value {
-    d.ctl_json(&["status", "--format", "json"])["fleet"]["backlog"].clone()
+    d.ctl_json(&["status"])["fleet"]["backlog"].clone()
 }
 
 /// Waits until the daemon's fleet outbox is empty.

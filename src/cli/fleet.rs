@@ -41,11 +41,12 @@ pub async fn run(args: &Args, command: &FleetCommand) -> Result<ExitCode, Error>
         }
         FleetCommand::AddHost { name, owner } | FleetCommand::AddReader { name, owner } => {
             let host = matches!(command, FleetCommand::AddHost { .. });
-            let (mut conn, to) = owner_conn(owner).await?;
+            let (mut conn, _) = owner_conn(owner).await?;
+            // The URL as given (it holds no password): the printed one keeps its parameters.
             let creds = if host {
-                admin::add_host(&mut conn, &to, name).await
+                admin::add_host(&mut conn, &owner.url, name).await
             } else {
-                admin::add_reader(&mut conn, &to, name).await
+                admin::add_reader(&mut conn, &owner.url, name).await
             }
             .map_err(usage)?;
             connect::close(conn).await;

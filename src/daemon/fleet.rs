@@ -259,9 +259,13 @@ impl DaemonFleet {
     pub fn spawn(self: &Arc<Self>) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            // Scans stored while no daemon ran.
+            // Scans stored while no daemon ran; and everything waiting is due now (a restart
+            // often follows a fixed [fleet] table).
             if let Err(e) = this.queue(None).await {
                 tracing::error!("cannot queue stored scans for the fleet store: {e}");
+            }
+            if let Err(e) = this.engine.store.fleet_retry_now(Utc::now()).await {
+                tracing::warn!("cannot reschedule the fleet outbox: {e}");
             }
             while !this.stopping.load(Ordering::SeqCst) {
                 let idle = this.deliver().await.max(Duration::from_millis(200));

@@ -115,6 +115,19 @@ pub async fn close(conn: PgConnection) {
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
 }
 
+fn is_tls(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("certificate") || m.contains("tls") || m.contains("handshake")
+}
+
+fn tls(message: &str) -> String {
+    format!(
+        "TLS failed ({message}): the server's certificate is not trusted for this host name; \
+         add its CA to the system store (update-ca-certificates) or name it in the URL with \
+         sslrootcert=/path/ca.pem"
+    )
+}
+
 /// A connection error in words, with the fix.
 pub fn explain(e: &sqlx::Error, who: Who) -> String {
     let cred = match who {
@@ -138,11 +151,9 @@ pub fn explain(e: &sqlx::Error, who: Who) -> String {
             ),
             _ => db.message().to_string(),
         },
-        sqlx::Error::Tls(inner) => format!(
-            "TLS failed ({inner}): the server's certificate is not trusted for this host name; \
-             add its CA to the system store (update-ca-certificates) or name it in the URL \
-             with sslrootcert=/path/ca.pem"
-        ),
+        sqlx::Error::Tls(inner) => tls(&inner.to_string()),
+        // rustls' refusals reach sqlx as I/O errors.
+        sqlx::Error::Io(io) if is_tls(&io.to_string()) => tls(&io.to_string()),
         sqlx::Error::Io(io) => format!(
             "{io}: is PostgreSQL running and listening there (pg_lsclusters, listen_addresses)?"
         ),

@@ -21,7 +21,7 @@ pub const DB: &str = "dawgmon";
 pub struct Pg {
     dir: TempDir,
     pub port: u16,
-    /// With TLS: the server's certificate (its own CA).
+    /// With TLS: the CA that signed the server's certificate.
     pub cert: Option<PathBuf>,
 }
 
@@ -98,29 +98,75 @@ impl Pg {
         let port = free_port();
         let mut cert = None;
         if tls {
+            // A CA, and a server certificate for localhost that it signed (rustls refuses a
+            // CA certificate as the server's own).
+            let ca = dir.path().join("ca.crt");
+            let ca_key = dir.path().join("ca.key");
             let crt = dir.path().join("server.crt");
             let key = dir.path().join("server.key");
-            let out = Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                ])
-                .args([
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&crt)
-                .output()
-                .expect("openssl (apt-get install openssl)");
-            assert!(
-                out.status.success(),
-                "openssl: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let csr = dir.path().join("server.csr");
+            let ext = dir.path().join("server.ext");
+            fs::write(
+                &ext,
+                "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
+            )
+            .unwrap();
+            let openssl = |args: &[&std::ffi::OsStr]| {
+                let out = Command::new("openssl")
+                    .args(args)
+                    .output()
+                    .expect("openssl (apt-get install openssl)");
+                assert!(
+                    out.status.success(),
+                    "openssl: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            let s = |v: &str| std::ffi::OsString::from(v);
+            openssl(&[
+                &s("req"),
+                &s("-x509"),
+                &s("-newkey"),
+                &s("rsa:2048"),
+                &s("-nodes"),
+                &s("-days"),
+                &s("2"),
+                &s("-subj"),
+                &s("/CN=dawgmon test CA"),
+                &s("-keyout"),
+                ca_key.as_os_str(),
+                &s("-out"),
+                ca.as_os_str(),
+            ]);
+            openssl(&[
+                &s("req"),
+                &s("-newkey"),
+                &s("rsa:2048"),
+                &s("-nodes"),
+                &s("-subj"),
+                &s("/CN=localhost"),
+                &s("-keyout"),
+                key.as_os_str(),
+                &s("-out"),
+                csr.as_os_str(),
+            ]);
+            openssl(&[
+                &s("x509"),
+                &s("-req"),
+                &s("-in"),
+                csr.as_os_str(),
+                &s("-CA"),
+                ca.as_os_str(),
+                &s("-CAkey"),
+                ca_key.as_os_str(),
+                &s("-CAcreateserial"),
+                &s("-days"),
+                &s("2"),
+                &s("-extfile"),
+                ext.as_os_str(),
+                &s("-out"),
+                crt.as_os_str(),
+            ]);
             chown_postgres(&key);
             fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
             hba.push_str("hostssl all all 127.0.0.1/32 scram-sha-256\n");
@@ -130,7 +176,7 @@ impl Pg {
                 crt.display(),
                 key.display()
             ));
-            cert = Some(crt);
+            cert = Some(ca);
         }
         conf.push_str(&format!("port = {port}\n"));
         fs::write(data.join("pg_hba.conf"), hba).unwrap();
