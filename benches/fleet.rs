@@ -274,7 +274,7 @@ async fn main() {
                         day_changes(&mut rng, d)
                     };
                     let report = Report {
-                        from: (d > 0).then(|| ScanRef {
+                        from: (d > 0).then_some(ScanRef {
                             id: d as i64,
                             label: None,
                             started_at: at,

@@ -281,7 +281,7 @@ fn a_host_role_cannot_write_for_another_host_nor_update_or_delete() {
          received_at) VALUES (9, now(), now(), 'x', 'y', '2000-01-01')"
             .into(),
         "SELECT count(*) FROM dawgmon.changes".into(),
-        format!("DROP TABLE dawgmon.changes_default"),
+        "DROP TABLE dawgmon.changes_default".into(),
     ];
     for sql in &refused {
         let e = as_host(&pg, &a, sql).expect_err(sql);

@@ -152,14 +152,11 @@ pub async fn run(args: &Args, command: &FleetCommand) -> Result<ExitCode, Error>
         }
         FleetCommand::Where { key, field, conn } => {
             let collector = args.collectors.clone();
-            let field = match field {
-                None => None,
-                Some(f) => Some(
-                    f.split_once('=')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .unwrap_or((f.clone(), "*".to_string())),
-                ),
-            };
+            let field = field.as_ref().map(|f| {
+                f.split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .unwrap_or((f.clone(), "*".to_string()))
+            });
             let filter = WhereFilter {
                 key: key.clone(),
                 collectors: collector,
