@@ -78,6 +78,17 @@ pub struct Status {
     /// Why sealing fails, if it does (the fix is in the text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal_problem: Option<String>,
+    /// The fleet push and its backlog; `None`: `[fleet]` is not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+}
+
+/// Where the daemon sends its scans (`[fleet]`) and what waits to go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// role@host:port/database (no password).
+    pub to: String,
+    pub backlog: crate::store::FleetBacklog,
 }
 
 /// How the fleet hooks (`prometheus_textfile`, `change_log`) fare since the daemon started.

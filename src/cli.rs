@@ -20,12 +20,15 @@ use crate::store::Store;
 
 pub mod args;
 mod backend;
+mod fleet;
 mod render;
 mod seal;
 mod tuning;
 mod watch;
 
-pub use args::{Args, By, Color, Command, Format, IgnoreCommand, Level, MailCommand, SealCommand};
+pub use args::{
+    Args, By, Color, Command, FleetCommand, Format, IgnoreCommand, Level, MailCommand, SealCommand,
+};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -57,6 +60,9 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     collectors::Registry::default()
         .check_names(&args.collectors)
         .map_err(Error::Usage)?;
+    if let Command::Fleet { command } = &args.command {
+        return fleet::run(args, command).await;
+    }
     if args.format == Format::Sarif && !prints_report(&args.command) {
         return Err(Error::Usage(
             "--format sarif is for reports (scan, baseline, diff, watch): use --format json here"
@@ -279,7 +285,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Watch { command } => return watch::run(backend, args, command).await,
-        Command::Mail { .. } => unreachable!("handled by run"),
+        Command::Mail { .. } | Command::Fleet { .. } => unreachable!("handled by run"),
     };
     print_report(&report, args, &backend.package_root());
     if args.exit_code && shown_changes(&report, args) {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::collectors;
 use crate::paths;
 
+pub mod fleet;
 pub mod mail;
 
 /// The default schedule: hourly, at minute 7.
@@ -164,6 +165,9 @@ pub struct Config {
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<mail::MailConfig>,
+    /// The fleet store (`[fleet]`, see README "Many hosts"); `None`: scans stay local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<fleet::FleetConfig>,
 }
 
 impl Default for Config {
@@ -194,6 +198,7 @@ impl Default for Config {
             rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
             watches: Vec::new(),
             mail: None,
+            fleet: None,
         }
     }
 }
@@ -239,6 +244,9 @@ impl Config {
         }
         if config.scan_timeout == 0 {
             return Err("scan_timeout must be at least 1 (seconds)".into());
+        }
+        if let Some(fleet) = &config.fleet {
+            fleet.validate()?;
         }
         if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
             return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());

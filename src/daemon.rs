@@ -22,6 +22,7 @@ use crate::store::Store;
 
 pub mod accept;
 pub mod auth;
+pub mod fleet;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
@@ -51,6 +52,8 @@ pub struct Shared {
     pub started: Instant,
     /// Mailed reports; `None` when `[mail]` is not configured.
     pub mail: Option<Arc<mail::DaemonMail>>,
+    /// The fleet push; `None` when `[fleet]` is not configured.
+    pub fleet: Option<Arc<fleet::DaemonFleet>>,
     /// Heavy requests (diffs) at once.
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
@@ -104,12 +107,15 @@ pub async fn run(
             "fleet hooks on"
         );
     }
+    let fleet = fleet::DaemonFleet::new(&config, engine.clone())
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let sealer = seal::start(&config, &store).await;
     let ticker = seal::spawn_ticker(sealer.clone());
     let scans = Arc::new(
         scans::Scans::new(engine)
             .with_hooks(hooks)
-            .with_sealer(sealer),
+            .with_sealer(sealer)
+            .with_fleet(fleet.clone()),
     );
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -118,6 +124,7 @@ pub async fn run(
         started_at: Utc::now(),
         started: Instant::now(),
         mail: mail.clone(),
+        fleet: fleet.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
     });
@@ -126,6 +133,10 @@ pub async fn run(
         Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
         None => None,
     };
+    let pushing = fleet.as_ref().map(|f| {
+        tracing::info!(to = %f.to(), "fleet push on");
+        f.spawn()
+    });
     let delivery = mail.as_ref().map(|m| {
         tracing::info!(via = m.mailer.via(), "mail reports on");
         m.spawn()
@@ -171,6 +182,9 @@ pub async fn run(
     }
     if let (Some(m), Some(task)) = (&mail, delivery) {
         m.stop(task, SHUTDOWN_GRACE).await;
+    }
+    if let (Some(f), Some(task)) = (&fleet, pushing) {
+        f.stop(task, SHUTDOWN_GRACE).await;
     }
     let _ = stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(5), &mut server)

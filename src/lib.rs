@@ -3,7 +3,8 @@
 //! The flow, one direction only: [`sources`] read the host through [`host::Host`] →
 //! [`collectors`] (the checks) → [`model::Snapshot`] → [`store`] (SQLite, content-addressed) →
 //! [`diff`] and [`rules`] (pure) → [`report`] (text / JSON / SARIF, pure), glued by [`engine`] →
-//! [`mail`] (outbox in the store, then SMTP or sendmail) and hooks → the daemon's API or the
+//! [`mail`] (outbox in the store, then SMTP or sendmail), [`fleet`] (outbox in the store, then
+//! PostgreSQL, which `dawgctl fleet` asks across hosts) and hooks → the daemon's API or the
 //! `dawgctl` command line. [`LAYERS`] declares the order; docs/ARCHITECTURE.md draws it.
 
 /// The layers of the crate, lowest first: a module may name modules of its own layer or below,
@@ -22,7 +23,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["config"],
     &["report"],
     &["engine"],
-    &["mail"],
+    &["mail", "fleet"],
     &["api"],
     &["daemon", "cli", "client"],
 ];
@@ -36,6 +37,7 @@ pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod hostfs;
 pub mod ledger;

@@ -33,12 +33,14 @@ mod retention;
 use open::{open_error, or_full};
 mod digests;
 mod log;
+mod fleet_outbox;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
 pub use log::{LogRow, ScanRow};
+pub use fleet_outbox::{FleetBacklog, FleetItem};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };

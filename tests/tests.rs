@@ -8,6 +8,7 @@ mod config;
 mod daemon;
 mod daemon_limits;
 mod faults;
+mod fleet;
 mod hooks;
 mod install;
 mod journald;

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     if !args.check {
         init_logging(&config);
         daemon::accept::raise_descriptor_limit();
+        dawgmon::config::fleet::warn_if_exposed(&path, &config);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

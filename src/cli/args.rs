@@ -163,6 +163,12 @@ pub enum Command {
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
     },
+    /// The fleet store: many hosts' scans in one PostgreSQL, asked across hosts (README:
+    /// "Many hosts: the fleet store").
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +182,100 @@ pub enum SealCommand {
         #[arg(long)]
         reinit: bool,
     },
+}
+
+/// Where `dawgctl fleet` connects.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetConn {
+    /// postgres://ROLE@HOST/DATABASE (a reader's, made by `fleet add-reader`) [default: the
+    /// url of [fleet] in the daemon's config file, with its password].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A file whose first line is the password for --url.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Where the database owner connects (`fleet init`, `add-host`, `add-reader`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetOwner {
+    /// postgres://OWNER@HOST/DATABASE, or over the socket:
+    /// postgres://OWNER@localhost/DATABASE?host=/run/postgresql.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// A file whose first line is the owner's password (none: peer or trust authentication).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Create or upgrade the schema and the roles dawgmon_host and dawgmon_reader (as the
+    /// database owner, with CREATEROLE). Safe to run again.
+    Init {
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Make a host's login role (it may only add rows about its own host) and print its
+    /// [fleet] table once, to append to that host's dawgmond.toml.
+    AddHost {
+        /// 1-48 letters, digits, '.', '_' or '-'.
+        name: String,
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Make a login role that may read everything (for `fleet hosts/changes/where`) and print
+    /// its URL and password once.
+    AddReader {
+        name: String,
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Each host: last seen, last scan, the changes of that scan by severity; hosts silent
+    /// for more than twice their schedule are STALE.
+    Hosts {
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+    /// Changes across hosts, host by host, in time order (-c NAME: only those collectors').
+    Changes {
+        /// How far back: a duration ("7d", "12h") or a time (RFC 3339).
+        #[arg(long, default_value = "7d", value_name = "WHEN")]
+        since: String,
+        /// Only hosts whose name matches GLOB (`*`, `?`).
+        #[arg(long, value_name = "GLOB")]
+        host: Option<String>,
+        /// Only added, removed or modified items.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Only changes at or above LEVEL.
+        #[arg(long, value_enum, value_name = "LEVEL", default_value_t = Level::Info)]
+        severity: Level,
+        /// Only items whose key matches GLOB.
+        #[arg(long, value_name = "GLOB")]
+        key: Option<String>,
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+    /// Which hosts have an item matching KEY-GLOB now, e.g. `fleet where /usr/bin/sudo
+    /// --field 'package_digest=*differs'` (-c NAME: only those collectors' items).
+    Where {
+        #[arg(value_name = "KEY-GLOB")]
+        key: String,
+        /// Only items whose field NAME matches GLOB.
+        #[arg(long, value_name = "NAME=GLOB")]
+        field: Option<String>,
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+}
+
+/// A change kind, as `fleet changes --kind` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Added,
+    Removed,
+    Modified,
 }
 
 #[derive(Debug, Subcommand)]

@@ -229,6 +229,9 @@ pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
             Some((m, t)) => format!("hooks:     ok now; {count}, the last at {}: {m}", when(t)),
         });
     }
+    if let Some(f) = &s.fleet {
+        lines.push(fleet_line(f));
+    }
     if let Some(k) = &s.skipped_scans {
         lines.push(format!(
             "skipped:   {} scheduled scan{}, the last at {}: {}",
@@ -239,6 +242,44 @@ pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The fleet push in `dawgctl status`: "fleet:     to ROLE@HOST/DB, all sent (last: scan
+/// 12 at 14:07:00)" or "fleet:     to ..., 3 scans waiting since 13:07:00 (scan 10 first),
+/// last error: ... (attempt 4), next try 14:07:00".
+pub fn fleet_line(f: &crate::api::FleetStatus) -> String {
+    let b = &f.backlog;
+    let mut line = format!("fleet:     to {}", f.to);
+    if b.pending == 0 {
+        line.push_str(", all sent");
+        if let (Some(id), Some(t)) = (b.last_sent_scan, b.last_sent_at) {
+            line.push_str(&format!(" (last: scan {id} at {})", when(t)));
+        }
+        return line;
+    }
+    line.push_str(&format!(
+        ", {} scan{} waiting",
+        b.pending,
+        if b.pending == 1 { "" } else { "s" }
+    ));
+    if let Some(t) = b.oldest {
+        line.push_str(&format!(" since {}", when(t)));
+    }
+    if let Some(id) = b.oldest_scan {
+        line.push_str(&format!(" (scan {id} first)"));
+    }
+    if let Some(e) = &b.last_error {
+        let e: Vec<&str> = e.split_whitespace().collect();
+        line.push_str(&format!(
+            ", last error: {} (attempt {})",
+            e.join(" "),
+            b.attempts
+        ));
+    }
+    if let Some(t) = b.next_attempt_at {
+        line.push_str(&format!(", next try {}", when(t)));
+    }
+    line
 }
 
 /// `dawgctl status`.

@@ -9,14 +9,17 @@
 //! - `change_log`: one JSON object per change, appended (`O_APPEND`, one write per scan): the
 //!   report's change fields (`collector`, `kind`, `key`, `message`, `severity`, `before`,
 //!   `after`) plus `host`, `scan_id`, `from_scan_id`, `time` (when the scan started) and
-//!   `checkpoint` (the latest sealed checkpoint, [`crate::seal`]). Created
-//!   0640; journald/rsyslog/Vector/Fluent Bit ship it as it is.
+//!   `checkpoint` (the latest sealed checkpoint, [`crate::seal`]), and the Elastic Common Schema
+//!   fields ([`ecs`]: `@timestamp`, `host.name`, `host.id`, `event.*`, `rule.name`,
+//!   `file.path`, `package.name`). Created 0640; journald/rsyslog/Vector/Fluent Bit ship it as
+//!   it is, to OpenSearch or Loki unchanged.
 //!
 //! Both are written so that whoever can write their directory cannot redirect or block root
 //! ([`files`]), off the scan task with a timeout ([`worker`]). A failed, stuck or skipped run
 //! is a warning in the journal (with the fix, under the shipped unit's read-only file system)
 //! and in `status`; it never fails or holds up a scan.
 
+mod ecs;
 mod files;
 mod worker;
 
@@ -139,8 +142,12 @@ impl Hooks {
                 let mut problems = Vec::new();
                 // Also without changes: a file planted there stays a warning until removed.
                 if let (Some(path), Some(r)) = (&change_log, &result)
-                    && let Err(e) =
-                        append_changes(path, r, &crate::engine::hostname(&root), line.as_deref())
+                    && let Err(e) = append_changes(
+                        path,
+                        r,
+                        &crate::fleet::push::identity(&root, None, crate::engine::hostname(&root)),
+                        line.as_deref(),
+                    )
                 {
                     let m = format!(
                         "cannot append to the change log {}: {e}{}",
@@ -304,13 +311,15 @@ fn escape(v: &str) -> String {
 fn append_changes(
     path: &Path,
     r: &ScanResult,
-    host: &str,
+    who: &crate::fleet::push::Identity,
     checkpoint: Option<&str>,
 ) -> std::io::Result<()> {
+    let host = who.hostname.as_str();
     let mut lines = String::new();
     for c in &r.report.changes {
         let mut v = serde_json::to_value(c).map_err(std::io::Error::other)?;
         if let Some(o) = v.as_object_mut() {
+            ecs::add(o, c, r.report.to.started_at, who);
             o.insert("host".into(), host.into());
             o.insert("scan_id".into(), r.info.id.into());
             o.insert(

@@ -257,6 +257,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
             .and_then(|s| s.checkpoint())
             .map(|c| c.to_line()),
         seal_problem: shared.scans.sealer().and_then(|s| s.problem()),
+        fleet: match &shared.fleet {
+            Some(f) => Some(f.status().await),
+            None => None,
+        },
     }))
 }
 

@@ -104,6 +104,8 @@ pub struct Scans {
     hooks: Option<Arc<super::hooks::Hooks>>,
     /// Seals an epoch after every scan ([`crate::seal`]); `None` in unit tests.
     sealer: Option<Arc<crate::seal::Sealer>>,
+    /// The fleet push (`[fleet]`): every stored scan is queued before it is answered.
+    fleet: Option<Arc<super::fleet::DaemonFleet>>,
     /// Test failpoint: the next scan task panics after its scan.
     #[cfg(test)]
     panic_in_task: AtomicBool,
@@ -124,6 +126,7 @@ impl Scans {
             skipped: Mutex::new(None),
             hooks: None,
             sealer: None,
+            fleet: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
         }
@@ -153,6 +156,12 @@ impl Scans {
     /// The sealer, when sealing is on.
     pub fn sealer(&self) -> Option<&Arc<crate::seal::Sealer>> {
         self.sealer.as_ref()
+    }
+
+    /// The same runner queueing every stored scan for the fleet store.
+    pub fn with_fleet(mut self, fleet: Option<Arc<super::fleet::DaemonFleet>>) -> Self {
+        self.fleet = fleet;
+        self
     }
 
     /// The engine scans run with.
@@ -307,6 +316,9 @@ impl Scans {
                     // Handed to the hooks' thread: a slow or stuck hook never holds the scan.
                     if let Some(h) = &this.hooks {
                         h.after_scan(Some(r.clone()), r.elapsed);
+                    }
+                    if let Some(f) = &this.fleet {
+                        f.after_scan(&r).await;
                     }
                     Ok(r)
                 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test module uses a different part.
 
+pub mod pg;
 pub mod smtp;
 
 use std::fs;
