@@ -21,15 +21,18 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod events;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
+pub mod requests;
 pub mod scans;
 pub mod scheduler;
 pub mod serve;
 pub mod server;
 pub mod setup;
+pub mod trigger;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
@@ -54,6 +57,10 @@ pub struct Shared {
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
     pub reload: setup::ReloadNote,
+    /// What the realtime watch does (for `GET /v1/status`).
+    pub realtime: Arc<std::sync::Mutex<crate::api::RealtimeStatus>>,
+    /// Targeted scans from inside the daemon (the realtime watch, pollers).
+    pub requests: requests::ScanRequests,
 }
 
 /// Runs the daemon until `shutdown` resolves, with a configuration that passed
@@ -104,6 +111,8 @@ pub async fn run(
         );
     }
     let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
+    let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
+    let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -113,6 +122,8 @@ pub async fn run(
         mail: mail.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
+        realtime: events.status.clone(),
+        requests,
     });
 
     let scheduler = match &config.schedule.0 {
@@ -159,6 +170,8 @@ pub async fn run(
     if let Some(s) = scheduler {
         s.stop().await;
     }
+    events.stop().await;
+    requested.abort();
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
     }
