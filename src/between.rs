@@ -88,6 +88,47 @@ pub fn transients(
     out
 }
 
+/// Names who made the changes `changes` (those of scan `to`) where the watch saw it: an added
+/// or modified item whose observation in the window (as for [`transients`]) matches what the
+/// scan found gets ` (seen at T1, made by pid N (...))` at the end of its message.
+pub fn attribute(
+    changes: &mut [Change],
+    observations: &[Observation],
+    after: &dyn Fn(&str) -> Option<DateTime<Utc>>,
+    upto: DateTime<Utc>,
+) {
+    if observations.is_empty() {
+        return;
+    }
+    // The newest sighting of each item.
+    let mut newest: BTreeMap<(&str, &str), &Observation> = BTreeMap::new();
+    for o in observations {
+        if o.seen_at > upto || after(&o.collector).is_none_or(|a| o.seen_at <= a) {
+            continue;
+        }
+        newest.insert((o.collector.as_str(), o.key.as_str()), o);
+    }
+    for c in changes.iter_mut() {
+        if c.kind == ChangeKind::Removed
+            || c.after.as_ref().is_some_and(|f| f.get(SEEN_AT).is_some())
+        {
+            continue;
+        }
+        let Some(o) = newest.get(&(c.collector.as_str(), c.key.as_str())) else {
+            continue;
+        };
+        if o.pid.is_none_or(|p| p <= 0) {
+            continue;
+        }
+        c.message = format!(
+            "{} (seen at {}, made by {})",
+            c.message,
+            at(o.seen_at),
+            actor(o)
+        );
+    }
+}
+
 fn change(o: &Observation, gone_by: DateTime<Utc>, rules: &Rules) -> Change {
     let subject = Subject {
         collector: &o.collector,

@@ -196,8 +196,8 @@ impl Engine {
         };
         let mut report = report_against(earlier, &info, &out.snapshot, &self.rules);
         if report.from.is_some() {
-            let seen = self.between(&starts, &info, &out.snapshot).await?;
-            report.changes.extend(seen);
+            self.between(&starts, &info, &out.snapshot, &mut report.changes)
+                .await?;
         }
         if report.from.is_some() {
             self.store
@@ -426,9 +426,8 @@ impl Engine {
         });
         let mut report = report_against(earlier, to, &snapshot, &self.rules);
         if report.from.is_some() {
-            report
-                .changes
-                .extend(self.between(&starts, to, &snapshot).await?);
+            self.between(&starts, to, &snapshot, &mut report.changes)
+                .await?;
         }
         Ok(StoredReport { report, items })
     }
@@ -449,8 +448,8 @@ impl Engine {
         let new = self.store.load(to.id).await?;
         let mut report = compare(&from, &old, to, &new, only, &self.rules);
         if from.started_at < to.started_at {
-            let seen = self.between_stored(&from, to, &new, only).await?;
-            report.changes.extend(seen);
+            self.between_stored(&from, to, &new, only, &mut report.changes)
+                .await?;
         }
         Ok(report)
     }

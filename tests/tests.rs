@@ -13,6 +13,7 @@ mod install;
 mod journald;
 mod mail;
 mod nspawn_live;
+mod realtime;
 mod reports;
 mod rules;
 mod systemd;

@@ -68,6 +68,8 @@ impl Collector for CronJobs {
             "/etc/cron.weekly",
             "/etc/cron.monthly",
             "/var/spool/cron",
+            "/var/spool/at",
+            "/etc/anacrontab",
         ])
     }
     fn observes(&self) -> bool {

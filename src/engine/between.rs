@@ -33,7 +33,8 @@ impl Engine {
         Ok(out)
     }
 
-    /// The items seen between scans that scan `to` (its `snapshot`) no longer has; a
+    /// Adds to `changes` (scan `to`'s, against its `snapshot`) the items seen between scans
+    /// that `to` no longer has, and names who made the others where the watch saw it; a
     /// collector's window opens when its earlier scan started (`starts`) and closes when `to`
     /// started.
     pub(super) async fn between(
@@ -41,25 +42,29 @@ impl Engine {
         starts: &BTreeMap<String, DateTime<Utc>>,
         to: &ScanInfo,
         snapshot: &Snapshot,
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let Some(first) = starts.values().min() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let seen = self
             .store
             .observations_between(*first, to.started_at)
             .await?;
         if seen.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        Ok(crate::between::transients(
+        let after = |c: &str| starts.get(c).copied();
+        crate::between::attribute(changes, &seen, &after, to.started_at);
+        changes.extend(crate::between::transients(
             &seen,
-            &|c| starts.get(c).copied(),
+            &after,
             to.started_at,
             snapshot,
             to.finished_at,
             &self.rules,
-        ))
+        ));
+        Ok(())
     }
 
     /// [`Engine::between`] for two stored scans compared directly (`dawgctl diff --since`):
@@ -70,13 +75,14 @@ impl Engine {
         to: &ScanInfo,
         snapshot: &Snapshot,
         only: Option<&[String]>,
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let starts = snapshot
             .results
             .keys()
             .filter(|n| only.is_none_or(|o| crate::collectors::named_in(n, o)))
             .map(|n| (n.clone(), from.started_at))
             .collect();
-        self.between(&starts, to, snapshot).await
+        self.between(&starts, to, snapshot, changes).await
     }
 }

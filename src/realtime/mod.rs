@@ -266,10 +266,19 @@ fn poll_in(fd: i32, timeout_ms: i32) -> bool {
     unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
 }
 
+/// In debug builds (the tests'), the reader stops reading while this file exists under the
+/// scanned root, so a test can fill the kernel's queue (only root can make it at `/`).
+pub const TEST_PAUSE: &str = ".dawgmon-test-pause-realtime";
+
 fn fanotify_loop(ctx: &Ctx, mut fan: fanotify::Fanotify) {
     let mut buf = vec![0u8; BUFFER];
     let mut last_mounts = Instant::now();
+    let pause = ctx.map.root().join(TEST_PAUSE);
     while !ctx.stop.load(Ordering::SeqCst) {
+        if cfg!(debug_assertions) && pause.exists() {
+            std::thread::sleep(BATCH_PAUSE);
+            continue;
+        }
         if last_mounts.elapsed() >= MOUNT_CHECK {
             last_mounts = Instant::now();
             let before = fan.marked().len();
@@ -481,8 +490,11 @@ fn handle(ctx: &Ctx, touches: Vec<Touch>) {
             ("list_file_caps", fields)
         };
         if ctx.map.setid.contains(&collector) {
-            let a = actor();
-            seen.push(a.observation(now, collector, inside.display().to_string(), fields));
+            let key = host.display(&t.real);
+            // As the scan would judge it: a set-id file no package owns is critical.
+            let mut fields = fields;
+            crate::collectors::pkgdb::attribute(host, &key, &mut fields);
+            seen.push(actor().observation(now, collector, key, fields));
         }
     }
     if !due.is_empty() {
