@@ -4,7 +4,10 @@
 //! when identical) and reports each like a scheduled scan (mail, journal, hooks).
 //!
 //! Requests that wait while a scan runs are merged: one scan per trigger, of the union of the
-//! collectors asked for.
+//! collectors asked for. After a targeted scan the next one waits [`REST_FACTOR`] times as long
+//! as it took (at most [`MAX_REST`]): a user who makes setuid files in a loop gets the setuid
+//! walk run at most a fifth of the time, not back to back, and nothing is lost meanwhile (the
+//! requests and the watch's debounce keep collecting).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,6 +23,11 @@ use super::trigger::Trigger;
 /// Requests waiting at most; past it [`ScanRequests::try_request`] refuses (the waiting ones
 /// already cover a scan soon).
 const QUEUE: usize = 64;
+
+/// A targeted scan rests this many times its own duration before the next one starts.
+pub const REST_FACTOR: u32 = 4;
+/// The longest rest.
+pub const MAX_REST: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A handle to ask the daemon for a scan of some collectors.
 #[derive(Clone)]
@@ -65,7 +73,8 @@ pub fn spawn(
                 };
                 match scans.run(req, trigger).await {
                     Ok((result, _)) => {
-                        super::mail::after_scan(mail.as_deref(), scans.engine(), &result).await
+                        super::mail::after_scan(mail.as_deref(), scans.engine(), &result).await;
+                        tokio::time::sleep((result.elapsed * REST_FACTOR).min(MAX_REST)).await;
                     }
                     Err(ScanError::Stopping) => return,
                     Err(e) => tracing::error!(trigger = trigger.as_str(), "scan failed: {e}"),
