@@ -277,7 +277,7 @@ mod tests {
         // Before the earlier scan, after the later one, or a collector the later scan did not run.
         assert!(
             transients(
-                &[o.clone()],
+                std::slice::from_ref(&o),
                 &|_| Some(t(150)),
                 t(200),
                 &snap(vec![]),
@@ -288,7 +288,7 @@ mod tests {
         );
         assert!(
             transients(
-                &[o.clone()],
+                std::slice::from_ref(&o),
                 &|_| Some(t(100)),
                 t(149),
                 &snap(vec![]),
@@ -299,7 +299,7 @@ mod tests {
         );
         assert!(
             transients(
-                &[o.clone()],
+                std::slice::from_ref(&o),
                 &|_| None,
                 t(200),
                 &snap(vec![]),

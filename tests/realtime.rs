@@ -259,7 +259,7 @@ fn an_overflow_gives_an_overflow_scan_that_reports_a_change_made_during_it() {
     fs::write(&pause, "").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..100 {
-        fs::write(root.join(format!("etc/flood/f{i}")), "x").unwrap();
+        fs::write(root.join(&format!("etc/flood/f{i}")), "x").unwrap();
     }
     let kept = root.join("var/tmp/rt-kept");
     fs::write(&kept, "x").unwrap();

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 use super::map::PathMap;
-use super::{ATTRIB, CHANGED, Ctx, DIR, GONE, Touch};
+use super::{ATTRIB, CHANGED, Ctx, DIR, GONE, Touch, WRITTEN};
 
 /// Directories watched at most (each watch is about 1 KiB of kernel memory).
 const MAX_WATCHES: usize = 4096;
@@ -95,12 +95,13 @@ impl Watcher {
                     None => dir.clone(),
                 };
                 let mut flags = 0;
-                if e.mask.intersects(
-                    AddWatchFlags::IN_CREATE
-                        | AddWatchFlags::IN_MOVED_TO
-                        | AddWatchFlags::IN_CLOSE_WRITE,
-                ) {
+                if e.mask
+                    .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                {
                     flags |= CHANGED;
+                }
+                if e.mask.contains(AddWatchFlags::IN_CLOSE_WRITE) {
+                    flags |= WRITTEN;
                 }
                 if e.mask.contains(AddWatchFlags::IN_ATTRIB) {
                     flags |= ATTRIB;

@@ -345,8 +345,10 @@ struct Touch {
     pub pid: Option<i32>,
 }
 
-/// Made, written, moved in.
+/// Made or moved in.
 const CHANGED: u8 = 1;
+/// Written and closed (a write clears the set-id bits: no mode check needed).
+const WRITTEN: u8 = 16;
 /// Mode, owner or xattrs changed.
 const ATTRIB: u8 = 2;
 /// Deleted or moved away.
@@ -354,8 +356,11 @@ const GONE: u8 = 4;
 /// The entry is a directory.
 const DIR: u8 = 8;
 
+/// A directory an event named, opened, and its path.
+type OpenDir = (Arc<OwnedFd>, PathBuf);
+
 fn resolve(ctx: &Ctx, fan: &fanotify::Fanotify, raw: Vec<fanotify::RawEvent>) -> Vec<Touch> {
-    let mut dirs: HashMap<([i32; 2], Vec<u8>), Option<(Arc<OwnedFd>, PathBuf)>> = HashMap::new();
+    let mut dirs: HashMap<([i32; 2], Vec<u8>), Option<OpenDir>> = HashMap::new();
     let mut out: BTreeMap<PathBuf, Touch> = BTreeMap::new();
     lock(&ctx.out.status).events += raw.len() as u64;
     for e in raw {
@@ -371,8 +376,11 @@ fn resolve(ctx: &Ctx, fan: &fanotify::Fanotify, raw: Vec<fanotify::RawEvent>) ->
             continue; // the directory is gone already
         };
         let mut flags = 0;
-        if e.mask & (libc::FAN_CREATE | libc::FAN_MOVED_TO | libc::FAN_CLOSE_WRITE) != 0 {
+        if e.mask & (libc::FAN_CREATE | libc::FAN_MOVED_TO) != 0 {
             flags |= CHANGED;
+        }
+        if e.mask & libc::FAN_CLOSE_WRITE != 0 {
+            flags |= WRITTEN;
         }
         if e.mask & libc::FAN_ATTRIB != 0 {
             flags |= ATTRIB;
