@@ -15,9 +15,9 @@ use super::{
     Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, load_blob, or_full, parse_manifest,
     validate_label,
 };
-use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
+use crate::sources::common::sha256_bytes;
 
 /// What [`Store::save_keeping_bases`] did: the scan stored, and the earlier outputs it loaded.
 #[derive(Debug)]
