@@ -2,7 +2,8 @@
 # The realtime watch's figures (issue 17), as root, from a checkout with the binaries built
 # (cargo build --release; BIN=target/debug to use a debug build):
 #   latency   setuid file created -> its event scan stored (from the daemon's log), p50/p99
-#             over TRIALS trials (default 100)
+#             over TRIALS trials (default 100) in a small root, then over LIVE_TRIALS (default
+#             10) on the live root, where the targeted scan walks every local file system
 #   churn     a writer (create, write 4 KB, chmod, unlink) on the root file system for
 #             CHURN_SECS s (default 20), daemon off then on: writer ops/s, daemon CPU, events/s
 #   unpack    100,000 files written into usr/ (and 500 into etc/) of the scanned root: event
@@ -22,6 +23,7 @@ exec python3 - "$BIN" "$TRIALS" "$CHURN_SECS" "$IDLE_SECS" <<'PY'
 import json, os, re, shutil, subprocess, sys, tempfile, time
 
 BIN, TRIALS, CHURN, IDLE = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+LIVE = int(os.environ.get("LIVE_TRIALS", "10"))
 BIN = os.path.abspath(BIN)
 
 class Daemon:
@@ -116,6 +118,31 @@ for i in range(TRIALS):
     time.sleep(1.2)  # its removal's scan, so the next trial starts idle
 print(f"latency: setuid file -> event scan stored, {len(lat)} trials: p50 {pct(lat,50):.2f} s, "
       f"p99 {pct(lat,99):.2f} s, max {max(lat):.2f} s")
+d.stop()
+
+# --- latency on the live root: list_suids walks every local file system -------------------
+d = Daemon("/", ["list_suids"])
+d.ctl("scan")
+live = []
+for i in range(LIVE):
+    seen = len(STORED.findall(d.stored()))
+    path = f"/var/tmp/dawgmon-rt-suid-{os.getpid()}-{i}"
+    t0 = time.time()
+    with open(path, "w") as f:
+        f.write("x")
+    os.chmod(path, 0o4755)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        hits = STORED.findall(d.stored())
+        if len(hits) > seen:
+            live.append(ts(hits[seen][0]) - t0)
+            break
+        time.sleep(0.02)
+    os.unlink(path)
+    time.sleep(max(2.0, 5 * (live[-1] if live else 1)))
+if live:
+    print(f"latency (live root /, whole-system setuid walk), {len(live)} trials: p50 {pct(live,50):.2f} s, "
+          f"max {max(live):.2f} s")
 d.stop()
 
 # --- churn A/B -----------------------------------------------------------------------------
