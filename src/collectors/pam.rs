@@ -430,5 +430,4 @@ fn hide_secret(host: &Host, arg: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "pam_tests.rs"]
 mod tests;
