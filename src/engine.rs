@@ -21,6 +21,11 @@ use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
 
 mod between;
+mod digests;
+mod history;
+
+pub use history::OUTAGE_KEY;
+use history::{Earlier, unavailable_warnings};
 
 /// A progress callback, called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -255,151 +260,6 @@ impl Engine {
         })
     }
 
-    /// The digests the selected collectors carry over from their last scans, except for a
-    /// collector whose full re-hash is due (`rehash_every`): it starts empty and reads every
-    /// file. A row that cannot be read is logged and treated the same way.
-    async fn carried_digests(
-        &self,
-        collectors: &[&'static dyn Collector],
-        now: DateTime<Utc>,
-    ) -> Result<Carried, Error> {
-        let mut out = Carried::default();
-        let now_ms = now.timestamp_millis();
-        for c in collectors {
-            let Some(row) = self.store.digests(c.name()).await? else {
-                continue;
-            };
-            let due = self.options.rehash_every.is_some_and(|every| {
-                now_ms.saturating_sub(row.rehashed_at) >= every.as_millis() as i64
-            });
-            if due {
-                tracing::info!("{}: full re-hash due (rehash_every)", c.name());
-                continue;
-            }
-            match DigestCache::decode(&row.chunks) {
-                Ok(cache) => {
-                    out.caches.insert(c.name().to_string(), Arc::new(cache));
-                    out.rehashed_at
-                        .insert(c.name().to_string(), row.rehashed_at);
-                }
-                Err(e) => tracing::warn!(
-                    "{}: the carried-over digests are unreadable ({e}); every file is read again",
-                    c.name()
-                ),
-            }
-        }
-        // The rows read (as large as the digests) are freed: give their pages back before the
-        // walk, whose threads allocate elsewhere and would not reuse them.
-        release_freed_memory();
-        Ok(out)
-    }
-
-    /// Stores, for each collector that worked in this scan, the digests it computed or reused,
-    /// for the next scan; a collector that could not run keeps its old row. Failing to store
-    /// them costs the next scan time, not correctness: logged, not an error. Returns the files
-    /// hashed and the files whose digest was carried over.
-    async fn keep_digests(
-        &self,
-        host: &Host,
-        worked: &[String],
-        rehashed_at: &HashMap<String, i64>,
-        started_at: DateTime<Utc>,
-    ) -> (u64, u64) {
-        let mut counts = (0, 0);
-        for (name, cache) in host.take_digests() {
-            let (hashed, reused) = cache.counts();
-            counts.0 += hashed;
-            counts.1 += reused;
-            if !worked.contains(&name) {
-                continue;
-            }
-            let row = store::StoredDigests {
-                // Carried over: the last full re-hash stays; started empty: this scan was one.
-                rehashed_at: rehashed_at
-                    .get(&name)
-                    .copied()
-                    .unwrap_or(started_at.timestamp_millis()),
-                chunks: cache.encode(),
-            };
-            // What the previous scan knew is no longer needed: freed before the rows are written.
-            drop(cache);
-            if let Err(e) = self.store.set_digests(&name, &row).await {
-                tracing::warn!("{name}: cannot store the digests for the next scan: {e}");
-            }
-        }
-        counts
-    }
-
-    /// What the collectors in `names` found last before scan `id`: for each, the output of
-    /// the newest earlier scan in which it WORKED, however far back — so a change made while a
-    /// collector was unavailable (or not run, in a scan of a subset) is reported by the first
-    /// scan in which it works again, never lost. Also notes since when each was not compared.
-    ///
-    /// Only manifests (content hashes) are read to find them; the content is loaded only for
-    /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
-    /// no diff, and an output already in `loaded` (with the same hash) is not read again.
-    async fn earlier_outcomes(
-        &self,
-        id: i64,
-        names: &[String],
-        loaded: store::Loaded,
-    ) -> Result<Option<Earlier>, Error> {
-        let Some(prev) = self.store.previous(id).await? else {
-            return Ok(None);
-        };
-        let history = self.store.history_before(id).await?;
-        let mut manifests: HashMap<String, store::Manifest> = HashMap::new();
-        let mut found = store::Manifest::new();
-        let mut base: BTreeMap<String, (i64, DateTime<Utc>)> = BTreeMap::new();
-        let mut gaps: BTreeMap<String, Gap> = BTreeMap::new();
-        let mut pending: Vec<&String> = names.iter().collect();
-        for (scan, finished, hash) in &history {
-            if pending.is_empty() {
-                break;
-            }
-            if !manifests.contains_key(hash) {
-                let m = self.store.manifest_by_hash(*scan, hash).await?;
-                manifests.insert(hash.clone(), m);
-            }
-            let m = &manifests[hash];
-            pending.retain(|name| match m.get(*name) {
-                Some(entry @ store::ManifestEntry::Blob(_)) => {
-                    found.insert((*name).clone(), entry.clone());
-                    base.insert((*name).clone(), (*scan, *finished));
-                    false
-                }
-                Some(store::ManifestEntry::Unavailable(why)) => {
-                    // Going back in time: each one found is older.
-                    let gap = gaps.entry((*name).clone()).or_insert_with(|| Gap {
-                        scans: 0,
-                        why: why.clone(),
-                    });
-                    gap.scans += 1;
-                    found
-                        .entry((*name).clone())
-                        .or_insert_with(|| store::ManifestEntry::Unavailable(why.clone()));
-                    true
-                }
-                None => true, // not run in that scan (a subset): look further back
-            });
-        }
-        let now = self.store.manifest(id).await?;
-        let unchanged = |n: &String| {
-            matches!(found.get(n), Some(store::ManifestEntry::Blob(_)))
-                && found.get(n) == now.get(n)
-        };
-        let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
-        found.retain(|n, _| compare.contains(n));
-        let old = self.store.load_entries(prev.id, found, loaded).await?;
-        Ok(Some(Earlier {
-            prev,
-            old,
-            compare,
-            base,
-            gaps,
-        }))
-    }
-
     /// The report a stored scan got when it was made, computed again (as [`Engine::scan`]
     /// computes it, against the scans before it). Used to mail scans after the fact (see
     /// `mail::report_unreported`): a scan `dawgctl --local` stored, or one the daemon
@@ -482,148 +342,12 @@ impl Engine {
     }
 }
 
-/// What [`Engine::carried_digests`] found: caches by collector, and when each was last
-/// re-hashed in full.
-#[derive(Default)]
-struct Carried {
-    caches: HashMap<String, Arc<DigestCache>>,
-    rehashed_at: HashMap<String, i64>,
-}
-
 /// Sets a scan's cancel flag when dropped.
 struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// A run of scans in which a collector could not run, back from the scan being compared.
-#[derive(Debug, Clone)]
-struct Gap {
-    /// How many scans in a row it was unavailable.
-    scans: usize,
-    /// Why, in the newest of them.
-    why: String,
-}
-
-/// What a new scan is compared with (see [`Engine::earlier_outcomes`]).
-struct Earlier {
-    /// The scan just before the new one.
-    prev: ScanInfo,
-    /// Per collector, the output of the newest scan in which it worked (or, if it never
-    /// did, its newest failure), for the collectors whose output differs.
-    old: Snapshot,
-    /// The collectors to compare.
-    compare: Vec<String>,
-    /// Per collector, the newest scan in which it worked, and when.
-    base: BTreeMap<String, (i64, DateTime<Utc>)>,
-    /// Per collector, the scans right before the new one in which it could not run.
-    gaps: BTreeMap<String, Gap>,
-}
-
-/// The pseudo-key of an outage or recovery change (no item has a key in brackets).
-pub const OUTAGE_KEY: &str = "(collector)";
-
-impl Earlier {
-    /// An outage is itself a change worth hearing about: a collector that worked in the scan
-    /// before and could not run now (what it watches is blind until it recovers), and its
-    /// recovery (what changed meanwhile follows in the same report). The severity is the
-    /// rules' (`outage.*` and `recovery.*` in dist/config/rules.toml, keyed [`OUTAGE_KEY`]).
-    /// A continuing outage is a warning only.
-    fn outages(&self, new: &Snapshot, rules: &crate::rules::Rules) -> Vec<Change> {
-        let mut out = Vec::new();
-        for (name, outcome) in &new.results {
-            let worked_before = self.base.contains_key(name) && !self.gaps.contains_key(name);
-            match outcome {
-                Outcome::Unavailable(why) if worked_before => {
-                    let mut after = Fields::new();
-                    after.insert("reason", why);
-                    out.push(Change {
-                        collector: name.clone(),
-                        kind: ChangeKind::Added,
-                        key: OUTAGE_KEY.into(),
-                        message: format!(
-                            "collector {name} stopped working: {why} (its changes are not seen \
-                             until it works again)"
-                        ),
-                        severity: Default::default(),
-                        rule: None,
-                        before: None,
-                        after: Some(after),
-                    });
-                }
-                Outcome::Items(_) => {
-                    let (Some(gap), Some((scan, at))) = (self.gaps.get(name), self.base.get(name))
-                    else {
-                        continue;
-                    };
-                    let mut before = Fields::new();
-                    before.insert("reason", &gap.why);
-                    out.push(Change {
-                        collector: name.clone(),
-                        kind: ChangeKind::Removed,
-                        key: OUTAGE_KEY.into(),
-                        message: format!(
-                            "collector {name} works again after failing in the last {} stored \
-                             scan{}: compared with scan {scan} ({}), its last good one",
-                            gap.scans,
-                            if gap.scans == 1 { "" } else { "s" },
-                            at.format("%Y-%m-%d %H:%M UTC"),
-                        ),
-                        severity: Default::default(),
-                        rule: None,
-                        before: Some(before),
-                        after: None,
-                    });
-                }
-                _ => {}
-            }
-        }
-        for change in &mut out {
-            let subject = crate::rules::Subject {
-                collector: &change.collector,
-                kind: change.kind,
-                key: &change.key,
-                old: change.before.as_ref(),
-                new: change.after.as_ref(),
-            };
-            let (severity, rule) = rules.judge(&subject);
-            change.rule = rule.map(str::to_string);
-            change.severity = severity;
-        }
-        out
-    }
-
-    /// "Not compared since": for a collector still unavailable that worked in some earlier scan
-    /// but not in the previous one, say since when it is blind.
-    fn gap_warnings(&self, new: &Snapshot) -> Vec<Warning> {
-        let mut out = Vec::new();
-        for (name, gap) in &self.gaps {
-            if !matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
-                continue;
-            }
-            // A collector that never worked here (no systemd on this host) has the diff's own
-            // "not compared" line; repeating it every scan would be noise.
-            let Some((scan, at)) = self.base.get(name) else {
-                continue;
-            };
-            let since = format!(
-                "not compared since scan {scan} ({}), the last in which it worked",
-                at.format("%Y-%m-%d %H:%M UTC")
-            );
-            out.push(Warning {
-                collector: name.clone(),
-                message: format!(
-                    "{name} {since}; unavailable in the last {} stored scan{} and this one ({})",
-                    gap.scans,
-                    if gap.scans == 1 { "" } else { "s" },
-                    gap.why,
-                ),
-            });
-        }
-        out
     }
 }
 
@@ -662,21 +386,6 @@ fn report_against(
             ignored: 0,
         },
     }
-}
-
-/// For a first scan, which has nothing to compare with: which collectors could not run.
-fn unavailable_warnings(snapshot: &Snapshot) -> Vec<crate::model::Warning> {
-    snapshot
-        .results
-        .iter()
-        .filter_map(|(name, o)| match o {
-            crate::model::Outcome::Unavailable(why) => Some(crate::model::Warning {
-                collector: name.clone(),
-                message: format!("{name} unavailable: {why}"),
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Pure: the report between two loaded snapshots, optionally limited to some collectors.
