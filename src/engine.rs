@@ -134,8 +134,8 @@ impl Engine {
             .await
     }
 
-    /// [`Engine::scan`], recording what started it (`trigger`, see
-    /// `crate::daemon::trigger::Trigger`). The report includes the items seen between the
+    /// [`Engine::scan`], recording what started it (`trigger`: one of the names of the
+    /// daemon's `Trigger`). The report includes the items seen between the
     /// scans that this one no longer has ([`crate::between`]).
     pub async fn scan_triggered(
         &self,

@@ -1,4 +1,4 @@
-//! `realtime` and `realtime_queue`: the watch between scans (see [`crate::realtime`]).
+//! `realtime` and `realtime_queue`: the watch between scans (see src/realtime.rs).
 
 use serde::{Deserialize, Serialize};
 
