@@ -116,14 +116,16 @@ for i in range(TRIALS):
         time.sleep(0.02)
     os.unlink(path)
     time.sleep(1.2)  # its removal's scan, so the next trial starts idle
-print(f"latency: setuid file -> event scan stored, {len(lat)} trials: p50 {pct(lat,50):.2f} s, "
-      f"p99 {pct(lat,99):.2f} s, max {max(lat):.2f} s")
+if lat:
+    print(f"latency: setuid file -> event scan stored, {len(lat)} trials: p50 {pct(lat,50):.2f} s, "
+          f"p99 {pct(lat,99):.2f} s, max {max(lat):.2f} s", flush=True)
 d.stop()
 
 # --- latency on the live root: list_suids walks every local file system -------------------
-d = Daemon("/", ["list_suids"])
-d.ctl("scan")
 live = []
+d = Daemon("/", ["list_suids"]) if LIVE else None
+if d:
+    d.ctl("scan")
 for i in range(LIVE):
     seen = len(STORED.findall(d.stored()))
     path = f"/var/tmp/dawgmon-rt-suid-{os.getpid()}-{i}"
@@ -142,8 +144,9 @@ for i in range(LIVE):
     time.sleep(max(2.0, 5 * (live[-1] if live else 1)))
 if live:
     print(f"latency (live root /, whole-system setuid walk), {len(live)} trials: p50 {pct(live,50):.2f} s, "
-          f"max {max(live):.2f} s")
-d.stop()
+          f"max {max(live):.2f} s", flush=True)
+if d:
+    d.stop()
 
 # --- churn A/B -----------------------------------------------------------------------------
 def churn(secs):
@@ -166,7 +169,7 @@ ev0, cpu0, t0 = d.status()["realtime"]["events"], d.cpu(), time.time()
 on = churn(CHURN)
 ev1, cpu1, t1 = d.status()["realtime"]["events"], d.cpu(), time.time()
 print(f"churn: writer {off:.0f} ops/s off, {on:.0f} ops/s on ({(on/off-1)*100:+.1f}%); daemon CPU "
-      f"{(cpu1-cpu0)/(t1-t0)*100:.1f}% of one core at {(ev1-ev0)/(t1-t0):.0f} events/s")
+      f"{(cpu1-cpu0)/(t1-t0)*100:.1f}% of one core at {(ev1-ev0)/(t1-t0):.0f} events/s", flush=True)
 d.stop()
 
 # --- unpack --------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ h = d.history()
 scans = [x for x in h if x["trigger"] in ("event", "overflow")]
 print(f"unpack: 100,500 files in {t_end-t_start:.1f} s caused {len(scans)} scans "
       f"({sum(1 for x in scans if x['trigger']=='overflow')} overflow); idle "
-      f"{(idle_at or time.time()) - t_end:.1f} s after the last file; peak RSS {d.hwm_mb():.0f} MB")
+      f"{(idle_at or time.time()) - t_end:.1f} s after the last file; peak RSS {d.hwm_mb():.0f} MB", flush=True)
 d.stop()
 shutil.rmtree(root, ignore_errors=True)
 
