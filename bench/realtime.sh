@@ -208,10 +208,10 @@ shutil.rmtree(root, ignore_errors=True)
 
 # --- idle ----------------------------------------------------------------------------------
 d = Daemon("/", [], "")
-time.sleep(IDLE_SECS)
+time.sleep(IDLE)
 h = d.history()
 st = d.status()["realtime"]
-print(f"idle: live host, default collectors, {IDLE_SECS} s: {sum(1 for x in h if x['trigger'] != 'request')} "
+print(f"idle: live host, default collectors, {IDLE} s: {sum(1 for x in h if x['trigger'] != 'request')} "
       f"event scans ({st['events']} events read, mode {st['mode']})")
 d.stop()
 PY
