@@ -53,7 +53,9 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     // Check names before anything slow (a typo should not cost a scan or a connection).
-    collectors::check_names(&args.collectors).map_err(Error::Usage)?;
+    collectors::Registry::default()
+        .check_names(&args.collectors)
+        .map_err(Error::Usage)?;
     if args.format == Format::Sarif && !prints_report(&args.command) {
         return Err(Error::Usage(
             "--format sarif is for reports (scan, baseline, diff, watch): use --format json here"

@@ -48,6 +48,9 @@ mod users;
 pub mod watch;
 mod worldwritable;
 
+mod registry;
+pub use registry::Registry;
+
 /// One check of the attack surface.
 pub trait Collector: Sync {
     /// Unique snake_case name, used on the command line (`--collector NAME`) and in storage.
@@ -155,21 +158,6 @@ pub fn by_name(name: &str) -> Option<&'static dyn Collector> {
     COLLECTORS.iter().copied().find(|c| c.name() == name)
 }
 
-/// Checks collector names where the configured trees are not known (a client before it asks
-/// the daemon, a diff of stored scans): registry names must exist; `watch` and any
-/// `watch:PATH` pass (the scan that ran them, or the daemon, says whether they exist).
-pub fn check_names(names: &[String]) -> Result<(), String> {
-    let registry: Vec<String> = names
-        .iter()
-        .filter(|n| !is_watch_name(n))
-        .cloned()
-        .collect();
-    if registry.is_empty() {
-        return Ok(());
-    }
-    select(&registry).map(|_| ())
-}
-
 /// Whether `name` names watch trees: `watch` (all of them) or `watch:PATH`.
 pub fn is_watch_name(name: &str) -> bool {
     name == "watch" || name.starts_with(watch::PREFIX)
@@ -179,67 +167,6 @@ pub fn is_watch_name(name: &str) -> bool {
 pub fn named_in(name: &str, only: &[String]) -> bool {
     only.iter()
         .any(|o| o == name || (o == "watch" && name.starts_with(watch::PREFIX)))
-}
-
-/// [`select`] with the configured watch trees (see [`watch::collectors`]): with no names, the
-/// default set and every tree; otherwise the named ones, where `watch` names every tree.
-pub fn select_with(
-    names: &[String],
-    watches: &[&'static dyn Collector],
-) -> Result<Vec<&'static dyn Collector>, String> {
-    let is_watch = |n: &String| n == "watch" || n.starts_with(watch::PREFIX);
-    let (tree_names, names): (Vec<String>, Vec<String>) = names.iter().cloned().partition(is_watch);
-    for n in &tree_names {
-        if n != "watch" && !watches.iter().any(|w| w.name() == n) {
-            let known: Vec<&str> = watches.iter().map(|w| w.name()).collect();
-            return Err(if known.is_empty() {
-                format!(
-                    "{n:?}: no watch tree is configured (add a [[watch]] table, or --watch PATH with --local)"
-                )
-            } else {
-                format!(
-                    "{n:?} is not a configured watch tree; configured: {}",
-                    known.join(", ")
-                )
-            });
-        }
-    }
-    let mut out = if names.is_empty() && !tree_names.is_empty() {
-        Vec::new()
-    } else {
-        select(&names)?
-    };
-    out.extend(watches.iter().copied().filter(|w| {
-        tree_names.is_empty() && names.is_empty()
-            || tree_names.iter().any(|n| n == "watch" || n == w.name())
-    }));
-    Ok(out)
-}
-
-/// The collectors to run: the named ones (in registry order), or the default set when `names`
-/// is empty. An unknown name is an error that lists the valid ones.
-pub fn select(names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
-    if names.is_empty() {
-        return Ok(COLLECTORS
-            .iter()
-            .copied()
-            .filter(|c| c.default_enabled())
-            .collect());
-    }
-    for n in names {
-        if by_name(n).is_none() {
-            let all: Vec<&str> = COLLECTORS.iter().map(|c| c.name()).collect();
-            return Err(format!(
-                "unknown collector {n:?}; known collectors: {}",
-                all.join(", ")
-            ));
-        }
-    }
-    Ok(COLLECTORS
-        .iter()
-        .copied()
-        .filter(|c| names.iter().any(|n| n == c.name()))
-        .collect())
 }
 
 /// The generic message: `group x added (gid=5)`, `group x removed`,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::collectors::Collector;
+use crate::collectors::{COLLECTORS, Collector, Registry};
 use crate::error::{Error, StoreError};
 use crate::host::Host;
 use crate::hostfs::digests::DigestCache;
@@ -40,11 +40,9 @@ pub struct Engine {
     pub retention: usize,
     /// The severity and ignore rules every report is judged by.
     pub rules: Arc<crate::rules::Rules>,
-    /// The configured watch trees' collectors (see [`crate::collectors::watch`]).
-    pub watches: Vec<&'static dyn Collector>,
-    /// The collectors a scan that names none runs (the config's `collectors`; empty: the
-    /// registry's default set), every watch tree besides.
-    pub collectors: Vec<String>,
+    /// The checks a scan may run, the configured watch trees and the default set: it selects,
+    /// orders and names them.
+    pub registry: Registry,
     /// The digests the last scan computed, by file identity, so the next scan reads only files
     /// that changed (shared by clones: the daemon's scans all go through one engine).
     hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
@@ -85,8 +83,7 @@ impl Engine {
             options: ScanOptions::default(),
             retention: store::DEFAULT_RETENTION,
             rules: crate::rules::Rules::builtin(),
-            watches: Vec::new(),
-            collectors: Vec::new(),
+            registry: Registry::default(),
             hashes: Arc::default(),
         }
     }
@@ -101,25 +98,17 @@ impl Engine {
         engine.options = config.scan_options();
         engine.retention = config.retention;
         engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
-        engine.watches = config.watch_collectors().map_err(Error::Usage)?;
-        engine.collectors = config.collector_names();
+        engine.registry = Registry::new(
+            COLLECTORS,
+            config.watch_collectors().map_err(Error::Usage)?,
+            config.collector_names(),
+        );
         Ok(engine)
     }
 
-    /// The collectors `names` selects, the watch trees included (see
-    /// [`crate::collectors::select_with`]); with no names, [`Engine::collectors`] and every
-    /// watch tree.
+    /// The collectors `names` selects (see [`Registry::select`]).
     pub fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
-        if !names.is_empty() || self.collectors.is_empty() {
-            return crate::collectors::select_with(names, &self.watches);
-        }
-        let mut out = crate::collectors::select_with(&self.collectors, &self.watches)?;
-        for w in &self.watches {
-            if !out.iter().any(|c| c.name() == w.name()) {
-                out.push(*w);
-            }
-        }
-        Ok(out)
+        self.registry.select(names)
     }
 
     /// Scans the host now with `collectors`, stores the result (under `label`, if given), and

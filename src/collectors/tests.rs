@@ -21,14 +21,19 @@ fn names_are_unique_snake_case() {
 
 #[test]
 fn select_rejects_unknown_names_and_keeps_registry_order() {
-    let err = select(&["no_such".into()]).err().unwrap();
+    let err = Registry::default()
+        .select(&["no_such".into()])
+        .err()
+        .unwrap();
     assert!(
         err.contains("no_such") && err.contains("list_suids"),
         "{err}"
     );
-    let picked = select(&["list_suids".into(), "check_boot".into()]).unwrap();
+    let picked = Registry::default()
+        .select(&["list_suids".into(), "check_boot".into()])
+        .unwrap();
     let names: Vec<_> = picked.iter().map(|c| c.name()).collect();
     assert_eq!(names, ["check_boot", "list_suids"]);
-    let default = select(&[]).unwrap();
+    let default = Registry::default().select(&[]).unwrap();
     assert!(default.iter().all(|c| c.default_enabled()));
 }

@@ -432,7 +432,9 @@ async fn diff(
         .filter(|s| !s.is_empty())
         .map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
     if let Some(names) = &only {
-        crate::collectors::check_names(names).map_err(Error::Usage)?;
+        crate::collectors::Registry::default()
+            .check_names(names)
+            .map_err(Error::Usage)?;
     }
     Ok(Json(
         engine
@@ -444,6 +446,6 @@ async fn diff(
 /// `GET /v1/collectors`: every collector, `default` meaning the daemon runs it.
 async fn collectors(State(shared): State<Arc<Shared>>) -> ApiResult<Vec<api::CollectorInfo>> {
     let runs = shared.scans.default_collectors();
-    let watches = &shared.scans.engine().watches;
+    let watches = shared.scans.engine().registry.watches();
     Ok(Json(api::collector_infos(watches, |n| runs.contains(&n))))
 }

@@ -341,7 +341,8 @@ fn selection_names_trees_alone_with_others_or_by_default() {
     .unwrap();
     let names = |sel: &[&str]| -> Vec<&'static str> {
         let sel: Vec<String> = sel.iter().map(|s| s.to_string()).collect();
-        crate::collectors::select_with(&sel, &trees)
+        crate::collectors::Registry::new(crate::collectors::COLLECTORS, trees.clone(), Vec::new())
+            .select(&sel)
             .unwrap()
             .iter()
             .map(|c| c.name())
@@ -358,10 +359,13 @@ fn selection_names_trees_alone_with_others_or_by_default() {
         ["check_etc", "watch:/opt"]
     );
     assert_eq!(names(&["check_etc"]), ["check_etc"]);
-    let err = match crate::collectors::select_with(&["watch:/usr".to_string()], &trees) {
-        Err(e) => e,
-        Ok(_) => panic!("an unconfigured tree was selected"),
-    };
+    let err =
+        match crate::collectors::Registry::new(crate::collectors::COLLECTORS, trees, Vec::new())
+            .select(&["watch:/usr".to_string()])
+        {
+            Err(e) => e,
+            Ok(_) => panic!("an unconfigured tree was selected"),
+        };
     assert!(err.contains("watch:/opt"), "{err}");
 }
 
