@@ -267,6 +267,7 @@ async fn main() {
                         root: "/".into(),
                         changes: None,
                         warnings: None,
+                        trigger: Some("schedule".into()),
                     };
                     let changes = if d == 0 {
                         Vec::new()

@@ -46,6 +46,7 @@ async fn per_scan(n: usize) -> (f64, f64) {
         finished_at: Utc::now(),
         hostname: "bench".into(),
         root: "/".into(),
+        trigger: Some("schedule".into()),
     };
     let mut sizes = [0u64; 2];
     let mut sealing = 0f64;

@@ -19,6 +19,8 @@ use crate::collectors;
 use crate::paths;
 
 pub mod fleet;
+mod realtime;
+pub use realtime::{DEFAULT_REALTIME_QUEUE, Realtime};
 pub mod mail;
 
 /// The default schedule: hourly, at minute 7.
@@ -53,7 +55,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 26] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -78,6 +80,8 @@ pub const KEYS: [&str; 24] = [
     "ignore",
     "rehash_every",
     "watch",
+    "realtime",
+    "realtime_queue",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -162,6 +166,10 @@ pub struct Config {
     /// Directory trees watched file by file (`[[watch]]` tables), each its own collector.
     #[serde(rename = "watch")]
     pub watches: Vec<crate::collectors::watch::WatchSpec>,
+    /// The watch between scans: `auto`, `inotify` or `off` (see [`Realtime`]).
+    pub realtime: Realtime,
+    /// fanotify's queue length in events; 0: unlimited (`FAN_UNLIMITED_QUEUE`).
+    pub realtime_queue: u32,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<mail::MailConfig>,
@@ -197,6 +205,8 @@ impl Default for Config {
             ignores: Vec::new(),
             rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
             watches: Vec::new(),
+            realtime: Realtime::Auto,
+            realtime_queue: DEFAULT_REALTIME_QUEUE,
             mail: None,
             fleet: None,
         }
@@ -256,6 +266,12 @@ impl Config {
         }
         if config.idle_timeout == 0 {
             return Err("idle_timeout must be at least 1 (seconds)".into());
+        }
+        if (1..16).contains(&config.realtime_queue) {
+            return Err(format!(
+                "realtime_queue = {}: at least 16 events (16384 is the default; 0 is unlimited)",
+                config.realtime_queue
+            ));
         }
         if let Some(p) = &config.prometheus_textfile
             && (!p.is_absolute() || p.extension().is_none_or(|e| e != "prom"))

@@ -22,16 +22,19 @@ use crate::store::Store;
 
 pub mod accept;
 pub mod auth;
+pub mod events;
 pub mod fleet;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
+pub mod requests;
 pub mod routes;
 pub mod scans;
 pub mod scheduler;
 pub mod seal;
 pub mod setup;
+pub mod trigger;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
@@ -58,6 +61,10 @@ pub struct Shared {
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
     pub reload: setup::ReloadNote,
+    /// What the realtime watch does (for `GET /v1/status`).
+    pub realtime: Arc<std::sync::Mutex<crate::api::RealtimeStatus>>,
+    /// Targeted scans from inside the daemon (the realtime watch, pollers).
+    pub requests: requests::ScanRequests,
 }
 
 /// Runs the daemon until `shutdown` resolves, with a configuration that passed
@@ -117,6 +124,8 @@ pub async fn run(
             .with_sealer(sealer)
             .with_fleet(fleet.clone()),
     );
+    let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
+    let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -127,6 +136,8 @@ pub async fn run(
         fleet: fleet.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
+        realtime: events.status.clone(),
+        requests,
     });
 
     let scheduler = match &config.schedule.0 {
@@ -177,6 +188,8 @@ pub async fn run(
     if let Some(s) = scheduler {
         s.stop().await;
     }
+    events.stop().await;
+    requested.abort();
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
     }

@@ -20,15 +20,18 @@ pub const LAYERS: &[&[&str]] = &[
     &["scan"],
     &["store"],
     &["diff", "rules", "seal"],
+    &["between"],
     &["config"],
     &["report"],
     &["engine"],
     &["mail", "fleet"],
     &["api"],
+    &["realtime"],
     &["daemon", "cli", "client"],
 ];
 
 pub mod api;
+pub mod between;
 pub mod cli;
 pub mod client;
 pub mod collectors;
@@ -44,6 +47,7 @@ pub mod ledger;
 pub mod mail;
 pub mod model;
 pub mod paths;
+pub mod realtime;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -32,15 +32,17 @@ mod open;
 mod retention;
 use open::{open_error, or_full};
 mod digests;
-mod log;
 mod fleet_outbox;
+mod log;
+mod observations;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
-pub use log::{LogRow, ScanRow};
 pub use fleet_outbox::{FleetBacklog, FleetItem};
+pub use log::{LogRow, ScanRow};
+pub use observations::{MAX_OBSERVATIONS, Observation};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
@@ -52,7 +54,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 macro_rules! select_scan {
     ($rest:literal) => {
         concat!(
-            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings FROM scans ",
+            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings, trigger FROM scans ",
             $rest
         )
     };
@@ -72,6 +74,8 @@ pub struct NewScan {
     pub finished_at: DateTime<Utc>,
     pub hostname: String,
     pub root: String,
+    /// What started it (see [`ScanInfo::trigger`]).
+    pub trigger: Option<String>,
 }
 
 /// What a scan stored for one collector: the content hash of its items, or why it could not
@@ -396,6 +400,7 @@ fn scan_from_row(row: sqlx::sqlite::SqliteRow) -> ScanInfo {
         root: row.get("root"),
         changes: row.get("changes"),
         warnings: row.get("warnings"),
+        trigger: row.get("trigger"),
     }
 }
 

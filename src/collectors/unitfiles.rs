@@ -36,6 +36,15 @@ use crate::sources::unitfiles::{
 pub struct SystemdUnitfiles;
 
 impl Collector for SystemdUnitfiles {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/lib/systemd/system",
+            "/usr/lib/systemd/system",
+            "/usr/local/lib/systemd/system",
+        ])
+    }
     fn name(&self) -> &'static str {
         "systemd_unitfiles"
     }

@@ -20,7 +20,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-
 /// A password that never shows in `Debug` output and is never serialised back.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]

@@ -261,6 +261,13 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
             Some(f) => Some(f.status().await),
             None => None,
         },
+        realtime: Some(
+            shared
+                .realtime
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        ),
     }))
 }
 

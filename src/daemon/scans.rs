@@ -37,21 +37,7 @@ use super::notify;
 /// Changes of one scan logged one by one at most (the rest are counted).
 const MAX_LOGGED_CHANGES: usize = 1000;
 
-/// What started a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Request,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Request => "request",
-        }
-    }
-}
+pub use super::trigger::Trigger;
 
 /// Why [`Scans::run`] did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -292,7 +278,10 @@ impl Scans {
                 tx: Some(tx),
             };
             let began = std::time::Instant::now();
-            let result = this.engine.scan(label, selected, on_progress).await;
+            let result = this
+                .engine
+                .scan_triggered(label, selected, on_progress, trigger.as_str())
+                .await;
             #[cfg(test)]
             if this.panic_in_task.swap(false, Ordering::SeqCst) {
                 panic!("failpoint: the scan task panics");
@@ -304,7 +293,6 @@ impl Scans {
                 Ok(r) => {
                     // The scan's entry and its epoch's seal, before anything leaves the host
                     // (hooks, mail), so what leaves carries a checkpoint that covers the scan.
-                    // TODO(issue 17): take the trigger from `scans.trigger` once it exists.
                     if let Some(s) = &this.sealer
                         && let Some(cp) = s.seal_logged(&[(r.info.id, trigger.as_str())]).await
                         && let Some(h) = &this.hooks
