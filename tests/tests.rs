@@ -13,6 +13,7 @@ mod install;
 mod journald;
 mod mail;
 mod nspawn_live;
+mod poll_schedule;
 mod reports;
 mod rules;
 mod systemd;

@@ -38,7 +38,7 @@ mod pipes;
 mod polkit;
 mod processes;
 mod rootrun;
-mod sockdiag;
+pub(crate) mod sockdiag;
 mod sockproc;
 mod ssh_access;
 mod sudo_rules;

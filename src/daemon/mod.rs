@@ -25,6 +25,7 @@ pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
+pub mod poll;
 pub mod scans;
 pub mod scheduler;
 pub mod serve;
@@ -54,6 +55,8 @@ pub struct Shared {
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
     pub reload: setup::ReloadNote,
+    /// The schedule as it runs (the default one resolved to this host's minute); `None`: off.
+    pub plan: Option<scheduler::Plan>,
 }
 
 /// Runs the daemon until `shutdown` resolves, with a configuration that passed
@@ -104,6 +107,7 @@ pub async fn run(
         );
     }
     let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
+    let plan = scheduler::Plan::from_config(&config)?;
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -113,12 +117,17 @@ pub async fn run(
         mail: mail.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
+        plan: plan.clone(),
     });
 
-    let scheduler = match &config.schedule.0 {
-        Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
-        None => None,
-    };
+    let scheduler = plan.map(|p| scheduler::start(p, scans.clone(), mail.clone()));
+    let poller = poll::start(
+        config.root.clone(),
+        Duration::from_secs(config.poll_interval),
+        &scans.default_collectors(),
+        poll::via_scans(scans.clone(), mail.clone()),
+    )
+    .map_err(|e| Error::Internal(format!("cannot start the poller thread: {e}")))?;
     let delivery = mail.as_ref().map(|m| {
         tracing::info!(via = m.mailer.via(), "mail reports on");
         m.spawn()
@@ -158,6 +167,9 @@ pub async fn run(
     notify::stopping("stopping");
     if let Some(s) = scheduler {
         s.stop().await;
+    }
+    if let Some(p) = poller {
+        p.stop();
     }
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
