@@ -80,6 +80,35 @@ pub struct Status {
     /// Scheduled scans skipped because another scan was running; `None`: none since the start.
     #[serde(default)]
     pub skipped_scans: Option<SkippedScans>,
+    /// The realtime watch (file-system events between scans); `None`: an older daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeStatus>,
+}
+
+/// What the realtime watch does and why (`dawgctl status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealtimeStatus {
+    /// `fanotify`, `inotify` or `off` (the schedule alone).
+    pub mode: String,
+    /// Why this mode (the fallback's reason, or the configuration).
+    pub why: String,
+    /// Mount points whose file systems are marked (fanotify) or directories watched
+    /// (inotify).
+    pub watching: Vec<String>,
+    /// Marks that failed, each `PATH: reason` (those file systems fall back to the schedule).
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// Events read, scans they asked for, overflows, and observations recorded or dropped.
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub event_scans: u64,
+    #[serde(default)]
+    pub overflows: u64,
+    #[serde(default)]
+    pub observations: u64,
+    #[serde(default)]
+    pub observations_dropped: u64,
 }
 
 /// How the fleet hooks (`prometheus_textfile`, `change_log`) fare since the daemon started.

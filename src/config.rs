@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::collectors;
 use crate::paths;
 
+mod realtime;
+pub use realtime::{DEFAULT_REALTIME_QUEUE, Realtime};
+
 /// The default schedule: hourly, at a minute and second of this host's own (derived from the
 /// scanned root's machine id, see `daemon::scheduler`), each run after a random delay of up to
 /// [`DEFAULT_RANDOM_DELAY`].
@@ -62,7 +65,7 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 26] = [
+pub const KEYS: [&str; 28] = [
     "socket",
     "socket_group",
     "socket_mode",
@@ -89,6 +92,8 @@ pub const KEYS: [&str; 26] = [
     "ignore",
     "rehash_every",
     "watch",
+    "realtime",
+    "realtime_queue",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -179,6 +184,10 @@ pub struct Config {
     /// Directory trees watched file by file (`[[watch]]` tables), each its own collector.
     #[serde(rename = "watch")]
     pub watches: Vec<crate::collectors::watch::WatchSpec>,
+    /// The watch between scans: `auto`, `inotify` or `off` (see [`Realtime`]).
+    pub realtime: Realtime,
+    /// fanotify's queue length in events; 0: unlimited (`FAN_UNLIMITED_QUEUE`).
+    pub realtime_queue: u32,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<crate::mail::MailConfig>,
@@ -213,6 +222,8 @@ impl Default for Config {
             ignores: Vec::new(),
             rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
             watches: Vec::new(),
+            realtime: Realtime::Auto,
+            realtime_queue: DEFAULT_REALTIME_QUEUE,
             mail: None,
         }
     }
@@ -289,6 +300,12 @@ impl Config {
                 "schedule_random_delay = {}: at most {MAX_RANDOM_DELAY} (seconds, one day); 0 \
                  runs every scheduled scan on time",
                 config.schedule_random_delay.unwrap_or_default()
+            ));
+        }
+        if (1..16).contains(&config.realtime_queue) {
+            return Err(format!(
+                "realtime_queue = {}: at least 16 events (16384 is the default; 0 is unlimited)",
+                config.realtime_queue
             ));
         }
         if let Some(p) = &config.prometheus_textfile

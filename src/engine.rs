@@ -20,6 +20,8 @@ use crate::report::{Report, ScanRef};
 use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
 
+mod between;
+
 /// A progress callback, called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -123,6 +125,20 @@ impl Engine {
         collectors: Vec<&'static dyn Collector>,
         progress: ProgressFn,
     ) -> Result<ScanResult, Error> {
+        self.scan_triggered(label, collectors, progress, "request")
+            .await
+    }
+
+    /// [`Engine::scan`], recording what started it (`trigger`, see
+    /// `crate::daemon::trigger::Trigger`). The report includes the items seen between the
+    /// scans that this one no longer has ([`crate::between`]).
+    pub async fn scan_triggered(
+        &self,
+        label: Option<String>,
+        collectors: Vec<&'static dyn Collector>,
+        progress: ProgressFn,
+        trigger: &str,
+    ) -> Result<ScanResult, Error> {
         if let Some(l) = &label {
             store::validate_label(l)?;
         }
@@ -161,6 +177,7 @@ impl Engine {
             finished_at,
             hostname: hostname(&self.root),
             root: self.root.display().to_string(),
+            trigger: Some(trigger.to_string()),
         };
         // A changed output is stored as a delta against this collector's output in the scan
         // before, which the store loads for that; the comparison below needs the same output
@@ -173,7 +190,15 @@ impl Engine {
         let info = saved.info;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
         let earlier = self.earlier_outcomes(info.id, &names, saved.bases).await?;
-        let report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        let starts = match &earlier {
+            Some(e) => self.window_starts(&e.base).await?,
+            None => BTreeMap::new(),
+        };
+        let mut report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        if report.from.is_some() {
+            let seen = self.between(&starts, &info, &out.snapshot).await?;
+            report.changes.extend(seen);
+        }
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -181,6 +206,7 @@ impl Engine {
         }
         if self.retention > 0 {
             self.store.prune(self.retention).await?;
+            self.store.prune_observations().await?;
         }
         let items = out
             .snapshot
@@ -384,6 +410,10 @@ impl Engine {
         let earlier = self
             .earlier_outcomes(to.id, &names, store::Loaded::default())
             .await?;
+        let starts = match &earlier {
+            Some(e) => self.window_starts(&e.base).await?,
+            None => BTreeMap::new(),
+        };
         let items = earlier.is_none().then(|| {
             snapshot
                 .results
@@ -394,10 +424,13 @@ impl Engine {
                 })
                 .sum()
         });
-        Ok(StoredReport {
-            report: report_against(earlier, to, &snapshot, &self.rules),
-            items,
-        })
+        let mut report = report_against(earlier, to, &snapshot, &self.rules);
+        if report.from.is_some() {
+            report
+                .changes
+                .extend(self.between(&starts, to, &snapshot).await?);
+        }
+        Ok(StoredReport { report, items })
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
@@ -414,7 +447,12 @@ impl Engine {
         };
         let old = self.store.load(from.id).await?;
         let new = self.store.load(to.id).await?;
-        Ok(compare(&from, &old, to, &new, only, &self.rules))
+        let mut report = compare(&from, &old, to, &new, only, &self.rules);
+        if from.started_at < to.started_at {
+            let seen = self.between_stored(&from, to, &new, only).await?;
+            report.changes.extend(seen);
+        }
+        Ok(report)
     }
 
     /// The default "since" scan for `to`: the newest baseline before it, else the scan before.

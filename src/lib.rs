@@ -7,6 +7,7 @@
 //! [`mail`] (outbox in the store, then SMTP or sendmail).
 
 pub mod api;
+pub mod between;
 pub mod cli;
 pub mod client;
 pub mod collectors;
@@ -20,6 +21,7 @@ pub mod hostfs;
 pub mod mail;
 pub mod model;
 pub mod paths;
+pub mod realtime;
 pub mod report;
 pub mod rules;
 pub mod scan;

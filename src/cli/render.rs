@@ -73,15 +73,17 @@ pub fn history(scans: &[ScanInfo], format: Format) {
         return json(&scans);
     }
     println!(
-        "{:>6}  {:<19}  {:>7}  {:>8}  LABEL",
-        "ID", "STARTED", "CHANGES", "WARNINGS"
+        "{:>6}  {:<19}  {:<8}  {:>7}  {:>8}  LABEL",
+        "ID", "STARTED", "TRIGGER", "CHANGES", "WARNINGS"
     );
     for s in scans {
         let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         println!(
-            "{:>6}  {:<19}  {:>7}  {:>8}  {}",
+            "{:>6}  {:<19}  {:<8}  {:>7}  {:>8}  {}",
             s.id,
             local(s.started_at),
+            // Scans stored before the trigger was recorded: unknown.
+            s.trigger.as_deref().unwrap_or("-"),
             n(s.changes),
             n(s.warnings),
             s.label.as_deref().unwrap_or("")
@@ -229,6 +231,9 @@ pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
             Some((m, t)) => format!("hooks:     ok now; {count}, the last at {}: {m}", when(t)),
         });
     }
+    if let Some(r) = &s.realtime {
+        lines.push(realtime_line(r));
+    }
     if let Some(k) = &s.skipped_scans {
         lines.push(format!(
             "skipped:   {} scheduled scan{}, the last at {}: {}",
@@ -343,4 +348,33 @@ pub fn status(status: &Status, format: Format) {
             }
         }
     }
+}
+
+/// `realtime:  fanotify (3 file systems; 120 events, 2 event scans, 0 overflows)`, with the
+/// reason of a fallback and the marks that failed.
+fn realtime_line(r: &crate::api::RealtimeStatus) -> String {
+    let mut line = format!(
+        "realtime:  {}: {} ({} watched; {} events, {} event scans, {} overflows, {} observations",
+        if r.mode.is_empty() {
+            "starting"
+        } else {
+            &r.mode
+        },
+        r.why,
+        r.watching.len(),
+        r.events,
+        r.event_scans,
+        r.overflows,
+        r.observations
+    );
+    if r.observations_dropped > 0 {
+        line.push_str(&format!(", {} dropped", r.observations_dropped));
+    }
+    line.push(')');
+    for f in &r.failed {
+        line.push_str(&format!(
+            "\n           not marked (scheduled scans only): {f}"
+        ));
+    }
+    line
 }

@@ -22,6 +22,9 @@ const PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 const DIR: &str = "/etc/apparmor.d";
 
 impl Collector for ApparmorProfiles {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/apparmor.d"])
+    }
     fn name(&self) -> &'static str {
         "apparmor_profiles"
     }

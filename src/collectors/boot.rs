@@ -16,6 +16,9 @@ use crate::model::{Change, Item};
 pub struct CheckBoot;
 
 impl Collector for CheckBoot {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/boot"])
+    }
     fn name(&self) -> &'static str {
         "check_boot"
     }

@@ -59,6 +59,20 @@ const SPECIAL: [&str; 8] = [
 ];
 
 impl Collector for CronJobs {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/crontab",
+            "/etc/cron.d",
+            "/etc/cron.hourly",
+            "/etc/cron.daily",
+            "/etc/cron.weekly",
+            "/etc/cron.monthly",
+            "/var/spool/cron",
+        ])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "cron_jobs"
     }

@@ -30,6 +30,9 @@ const POLICY_DIRS: [&str; 2] = ["/etc/dbus-1/system.d", "/usr/share/dbus-1/syste
 const MAIN: [&str; 2] = ["/usr/share/dbus-1/system.conf", "/etc/dbus-1/system.conf"];
 
 impl Collector for DbusServices {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/dbus-1", "/usr/share/dbus-1"])
+    }
     fn name(&self) -> &'static str {
         "dbus_services"
     }

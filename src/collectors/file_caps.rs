@@ -17,6 +17,9 @@ use crate::model::{Change, ChangeKind, Fields, Item};
 pub struct ListFileCaps;
 
 impl Collector for ListFileCaps {
+    fn watches_setid(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "list_file_caps"
     }

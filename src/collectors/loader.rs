@@ -34,6 +34,12 @@ pub struct DynamicLoader;
 const MAX_DEPTH: usize = 16;
 
 impl Collector for DynamicLoader {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "dynamic_loader"
     }

@@ -80,6 +80,31 @@ pub trait Collector: Sync {
     fn message(&self, change: &Change) -> String {
         default_message(self.noun(), change)
     }
+
+    /// Host paths (as seen under the scanned root) whose changes can change this collector's
+    /// output: the realtime watch runs it when an entry at or below one changes. A component
+    /// may hold `*` (any run of characters within one name: `/home/*/.ssh`, `/etc/rc*.d`).
+    fn watch_paths(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether a new or changed setuid, setgid or file-capability entry, wherever it is,
+    /// concerns it (the realtime watch then runs it).
+    fn watches_setid(&self) -> bool {
+        false
+    }
+
+    /// Whether the realtime watch runs it at once when its paths change, to record what it
+    /// saw even if it is undone before the next scan. Only for collectors that read a few
+    /// small files.
+    fn observes(&self) -> bool {
+        false
+    }
+}
+
+/// [`Collector::watch_paths`] from a literal list.
+fn paths(list: &[&str]) -> Vec<String> {
+    list.iter().map(|p| p.to_string()).collect()
 }
 
 /// Every collector, in execution and report order. One line per collector.

@@ -41,6 +41,12 @@ const CONTROLS: [&str; 6] = [
 ];
 
 impl Collector for PamStacks {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/pam.d", "/etc/pam.conf"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "pam_stacks"
     }

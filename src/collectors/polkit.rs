@@ -37,6 +37,9 @@ const PKLA: [&str; 2] = [
 pub const MAX_NODES: u32 = 200_000;
 
 impl Collector for PolkitRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/polkit-1", "/usr/share/polkit-1"])
+    }
     fn name(&self) -> &'static str {
         "polkit_rules"
     }

@@ -53,6 +53,12 @@ pub const MAX_KEYS_FILE: u64 = 1 << 20;
 pub const MAX_KEYS: usize = 1000;
 
 impl Collector for SshAccess {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/root/.ssh", "/home/*/.ssh", "/etc/ssh"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "ssh_access"
     }

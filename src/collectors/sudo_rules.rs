@@ -43,6 +43,12 @@ pub struct SudoRules;
 pub const MAX_DEPTH: usize = 8;
 
 impl Collector for SudoRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/sudoers", "/etc/sudoers.d", "/etc/doas.conf"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "sudo_rules"
     }

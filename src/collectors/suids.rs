@@ -28,6 +28,9 @@ use crate::model::{Change, ChangeKind, Fields, Item};
 pub struct ListSuids;
 
 impl Collector for ListSuids {
+    fn watches_setid(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "list_suids"
     }

@@ -34,6 +34,9 @@ const RC_LOCAL: &str = "rc.local";
 pub struct ListSysvinitJobs;
 
 impl Collector for ListSysvinitJobs {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/init.d", "/etc/rc*.d"])
+    }
     fn name(&self) -> &'static str {
         "list_sysvinit_jobs"
     }

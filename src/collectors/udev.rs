@@ -28,6 +28,14 @@ const DIRS: [&str; 5] = [
 ];
 
 impl Collector for UdevRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/udev",
+            "/lib/udev/rules.d",
+            "/usr/lib/udev/rules.d",
+            "/run/udev/rules.d",
+        ])
+    }
     fn name(&self) -> &'static str {
         "udev_rules"
     }

@@ -81,6 +81,15 @@ const LINK_DIRS: [&str; 3] = [".wants", ".requires", ".upholds"];
 pub struct SystemdUnitfiles;
 
 impl Collector for SystemdUnitfiles {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/lib/systemd/system",
+            "/usr/lib/systemd/system",
+            "/usr/local/lib/systemd/system",
+        ])
+    }
     fn name(&self) -> &'static str {
         "systemd_unitfiles"
     }

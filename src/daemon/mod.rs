@@ -21,16 +21,19 @@ use crate::error::Error;
 use crate::store::Store;
 
 pub mod auth;
+pub mod events;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
 pub mod poll;
+pub mod requests;
 pub mod scans;
 pub mod scheduler;
 pub mod serve;
 pub mod server;
 pub mod setup;
+pub mod trigger;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
@@ -57,6 +60,10 @@ pub struct Shared {
     pub reload: setup::ReloadNote,
     /// The schedule as it runs (the default one resolved to this host's minute); `None`: off.
     pub plan: Option<scheduler::Plan>,
+    /// What the realtime watch does (for `GET /v1/status`).
+    pub realtime: Arc<std::sync::Mutex<crate::api::RealtimeStatus>>,
+    /// Targeted scans from inside the daemon (the realtime watch, pollers).
+    pub requests: requests::ScanRequests,
 }
 
 /// Runs the daemon until `shutdown` resolves, with a configuration that passed
@@ -108,6 +115,8 @@ pub async fn run(
     }
     let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
     let plan = scheduler::Plan::from_config(&config)?;
+    let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
+    let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -118,6 +127,8 @@ pub async fn run(
         heavy: limits::Heavy::default(),
         reload: note,
         plan: plan.clone(),
+        realtime: events.status.clone(),
+        requests,
     });
 
     let scheduler = plan.map(|p| scheduler::start(p, scans.clone(), mail.clone()));
@@ -125,7 +136,7 @@ pub async fn run(
         config.root.clone(),
         Duration::from_secs(config.poll_interval),
         &scans.default_collectors(),
-        poll::via_scans(scans.clone(), mail.clone()),
+        poll::via_requests(shared.requests.clone()),
     )
     .map_err(|e| Error::Internal(format!("cannot start the poller thread: {e}")))?;
     let delivery = mail.as_ref().map(|m| {
@@ -171,6 +182,8 @@ pub async fn run(
     if let Some(p) = poller {
         p.stop();
     }
+    events.stop().await;
+    requested.abort();
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
     }

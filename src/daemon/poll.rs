@@ -12,21 +12,19 @@
 //!
 //! The first look is the starting point (the scans see that state), not a change. A surface
 //! whose read fails is warned about once and looked at again; its collectors still run on the
-//! schedule. While a requested scan of a surface waits or runs, a new difference is not asked
-//! for again: its digest stays the old one, so the next look after that scan asks again.
+//! schedule. A request the daemon's queue refuses (full) leaves the old digest, so the next
+//! look asks again.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::api::ScanRequest;
 use crate::host::Host;
 
-use super::mail::DaemonMail;
-use super::scans::{ScanError, Scans, Trigger};
+use super::requests::ScanRequests;
+use super::trigger::Trigger;
 
 pub mod looks;
 
@@ -186,45 +184,19 @@ impl Drop for Poller {
     }
 }
 
-/// Requests through [`Scans`]: each runs in its own task (waiting for a running scan, never in
-/// parallel with it) and is reported like any scan the daemon runs (`mail`, else marked
-/// reported). At most one request per collector set waits or runs at a time.
-pub fn via_scans(scans: Arc<Scans>, mail: Option<Arc<DaemonMail>>) -> RequestFn {
-    let runtime = tokio::runtime::Handle::current();
-    let pending: Arc<Mutex<BTreeSet<Vec<&'static str>>>> = Arc::default();
+/// Requests through the daemon's targeted-scan queue ([`ScanRequests`]): it runs them one at
+/// a time, merged while a scan runs, and reports each like any scan the daemon runs. A full
+/// queue refuses, and the poller asks again at its next look.
+pub fn via_requests(requests: ScanRequests) -> RequestFn {
     Arc::new(move |collectors: Vec<&'static str>, trigger: Trigger| {
-        if !pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(collectors.clone())
-        {
-            return false;
-        }
-        let (scans, mail, pending) = (scans.clone(), mail.clone(), pending.clone());
-        runtime.spawn(async move {
-            let req = ScanRequest {
-                label: None,
-                collectors: collectors.iter().map(|c| c.to_string()).collect(),
-            };
-            match scans.run(req, trigger).await {
-                Ok((result, _)) => {
-                    super::mail::after_scan(mail.as_deref(), scans.engine(), &result).await
-                }
-                Err(ScanError::Stopping) => {}
-                Err(e) => tracing::warn!("the scan the poller asked for failed: {e}"),
-            }
-            pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&collectors);
-        });
-        true
+        requests.try_request(collectors.iter().map(|c| c.to_string()).collect(), trigger)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn surfaces_name_registered_collectors() {

@@ -37,24 +37,7 @@ use super::notify;
 /// Changes of one scan logged one by one at most (the rest are counted).
 const MAX_LOGGED_CHANGES: usize = 1000;
 
-/// What started a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Request,
-    /// A look at the surfaces that are not files found a difference (`super::poll`).
-    Poll,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Request => "request",
-            Trigger::Poll => "poll",
-        }
-    }
-}
+pub use super::trigger::Trigger;
 
 /// Why [`Scans::run`] did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -286,7 +269,10 @@ impl Scans {
                 tx: Some(tx),
             };
             let began = std::time::Instant::now();
-            let result = this.engine.scan(label, selected, on_progress).await;
+            let result = this
+                .engine
+                .scan_triggered(label, selected, on_progress, trigger.as_str())
+                .await;
             #[cfg(test)]
             if this.panic_in_task.swap(false, Ordering::SeqCst) {
                 panic!("failpoint: the scan task panics");

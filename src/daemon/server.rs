@@ -255,6 +255,13 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         reload_refused: shared.reload.get(),
         hooks: shared.scans.hook_status(),
         skipped_scans: shared.scans.skipped(),
+        realtime: Some(
+            shared
+                .realtime
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        ),
     }))
 }
 

@@ -28,11 +28,13 @@ use crate::model::{Item, Outcome, Snapshot};
 
 mod blobs;
 mod digests;
+mod observations;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
+pub use observations::{MAX_OBSERVATIONS, Observation};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
@@ -44,7 +46,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 macro_rules! select_scan {
     ($rest:literal) => {
         concat!(
-            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings FROM scans ",
+            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings, trigger FROM scans ",
             $rest
         )
     };
@@ -68,6 +70,10 @@ pub struct ScanInfo {
     /// Changes and warnings against the scan before it, when that was compared.
     pub changes: Option<i64>,
     pub warnings: Option<i64>,
+    /// What started it (`schedule`, `request`, `event`, `overflow`, `startup`, `poll`);
+    /// `None` for scans stored before that was recorded.
+    #[serde(default)]
+    pub trigger: Option<String>,
 }
 
 /// What to record about a new scan besides its snapshot.
@@ -78,6 +84,8 @@ pub struct NewScan {
     pub finished_at: DateTime<Utc>,
     pub hostname: String,
     pub root: String,
+    /// What started it (see [`ScanInfo::trigger`]).
+    pub trigger: Option<String>,
 }
 
 /// What a scan stored for one collector: the content hash of its items, or why it could not
@@ -552,6 +560,7 @@ fn scan_from_row(row: sqlx::sqlite::SqliteRow) -> ScanInfo {
         root: row.get("root"),
         changes: row.get("changes"),
         warnings: row.get("warnings"),
+        trigger: row.get("trigger"),
     }
 }
 

@@ -154,8 +154,8 @@ impl Store {
                 .map_err(StoreError::sql("moving a baseline label"))?;
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest, trigger)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&scan.label)
         .bind(scan.started_at.timestamp_millis())
@@ -163,6 +163,7 @@ impl Store {
         .bind(&scan.hostname)
         .bind(&scan.root)
         .bind(&manifest_hash)
+        .bind(&scan.trigger)
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::sql("recording the scan"))?;
@@ -249,6 +250,7 @@ mod tests {
             finished_at: Utc::now(),
             hostname: "test".into(),
             root: "/".into(),
+            trigger: None,
         }
     }
 

@@ -579,7 +579,7 @@ fi
 # 4.8b Between scans: a setuid file that lives one second, with no scheduled scan in between,
 # is reported by `dawgctl diff --since` (realtime events, issue 17). Skipped when the
 # configuration or a drop-in turns realtime off.
-if ct_sh "grep -qs '^realtime *= *false' /etc/dawgmon/dawgmond.toml" ||
+if ct_sh "grep -Eqs '^realtime *= *(false|\"off\"|\"inotify\")' /etc/dawgmon/dawgmond.toml" ||
 	[[ ,$unit_caps, != *,cap_sys_admin,* ]]; then
 	log "realtime is off (realtime = false or no CAP_SYS_ADMIN): transient setuid check skipped"
 else
