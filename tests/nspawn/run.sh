@@ -600,15 +600,17 @@ else
 	transient=/usr/local/bin/zz-nspawn-transient
 	T0=$(now_ms)
 	ct_sh "cp /bin/true $transient && chmod 4755 $transient && sleep 1 && rm -f $transient"
-	# Debounce (≤ 1 s after the last event) plus a targeted scan: poll up to 20 s.
+	# Debounce (≤ 1 s after the last event) plus a targeted scan. Each `diff --since` without
+	# --to runs and stores a fresh scan (seconds with debug binaries): three tries at most.
 	found=""
-	for _ in $(seq 1 40); do
-		ct dawgctl diff --since nspawn-transient >"$OUT/transient-diff.txt" 2>&1 || true
+	for _ in 1 2 3; do
+		sleep 3
+		timeout 120 nsenter -t "$LEADER" -a env -i PATH="$CT_PATH" LC_ALL=C \
+			dawgctl diff --since nspawn-transient >"$OUT/transient-diff.txt" 2>&1 || true
 		if grep -q "$transient" "$OUT/transient-diff.txt"; then
 			found=1
 			break
 		fi
-		sleep 0.5
 	done
 	sched_after=$(last_scheduled)
 	if [[ -n $found && $sched_before == "$sched_after" ]]; then
@@ -620,6 +622,9 @@ else
 	fi
 	[[ -n $found ]] && ct_sh "test ! -e $transient" || true
 fi
+
+# What started each scan so far (schedule, request, event, overflow, startup, poll).
+ct dawgctl history --limit 100 >"$OUT/history.txt" 2>&1 || true
 
 # 4.9 systemd-analyze security: the exposure score of the unit as systemd runs it.
 ct systemd-analyze security --no-pager "$UNIT" >"$OUT/security-dawgmond.txt" 2>&1 || true
