@@ -337,7 +337,11 @@ T0=$(now_ms)
 	for cg in "${CGROUPS[@]}"; do echo "$BASHPID" >"$cg/cgroup.procs"; done
 	# --register=no needs --keep-unit: there is no host bus or machined to register with.
 	# --private-network: the container sees only its own loopback.
+	# nspawn's own system-call filter refuses fanotify_init, fanotify_mark and
+	# open_by_handle_at to a container (EPERM, whatever the unit allows): a host runs dawgmond
+	# outside any container, so the container is given them, as a host has them.
 	exec systemd-nspawn --boot --keep-unit --register=no --link-journal=no \
+		--system-call-filter="fanotify_init fanotify_mark open_by_handle_at" \
 		--console=passive --private-network -M "$NAME" -D "$ROOT"
 ) </dev/null >"$OUT/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
