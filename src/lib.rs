@@ -6,6 +6,27 @@
 //! the `dawgctl` command line, and
 //! [`mail`] (outbox in the store, then SMTP or sendmail).
 
+/// The layers of the crate, lowest first: a module may name modules of its own layer or below,
+/// never above (tests/layers.rs reads every `crate::` path of `src/` and holds this). Test code
+/// (`tests.rs` files, `#[cfg(test)]` items) may reach anywhere, like a crate's dev-dependencies.
+/// docs/ARCHITECTURE.md draws the same order.
+pub const LAYERS: &[&[&str]] = &[
+    &["model", "error", "paths", "secret"],
+    &["hostfs"],
+    &["host"],
+    &["sources"],
+    &["collectors"],
+    &["scan"],
+    &["store"],
+    &["diff", "rules"],
+    &["config"],
+    &["report"],
+    &["engine"],
+    &["mail"],
+    &["api"],
+    &["daemon", "cli", "client"],
+];
+
 pub mod api;
 pub mod between;
 pub mod cli;
@@ -26,4 +47,5 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod secret;
+pub mod sources;
 pub mod store;

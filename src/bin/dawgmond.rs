@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     };
     if !args.check {
         init_logging(&config);
-        daemon::serve::raise_descriptor_limit();
+        daemon::accept::raise_descriptor_limit();
         // Before any other thread exists: every thread then runs without CAP_SYS_ADMIN, which
         // only the realtime watch's thread raises, to place its marks.
         dawgmon::realtime::caps::lower_before_threads();

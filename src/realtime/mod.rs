@@ -225,7 +225,7 @@ fn open_fanotify(ctx: &Ctx, queue: u32) -> Result<fanotify::Fanotify, String> {
 fn mark_new(ctx: &Ctx, fan: &mut fanotify::Fanotify) {
     let root = ctx.map.root();
     let mut points = vec![root.to_path_buf()];
-    match crate::collectors::fswalk::local_mount_points(Path::new("/proc/self/mountinfo")) {
+    match crate::sources::fswalk::local_mount_points(Path::new("/proc/self/mountinfo")) {
         Ok(list) => points.extend(list.into_iter().filter(|p| p.starts_with(root))),
         Err(e) => tracing::warn!("realtime watch: {e}; only the root's file system is marked"),
     }
@@ -474,7 +474,7 @@ fn handle(ctx: &Ctx, touches: Vec<Touch>) {
         fields.insert("owner", host.user_name(st.st_uid));
         fields.insert("group", host.group_name(st.st_gid));
         let (collector, fields) = if setid {
-            fields.insert("perm", crate::collectors::common::mode_string(st.st_mode));
+            fields.insert("perm", crate::sources::common::mode_string(st.st_mode));
             fields.insert("size", st.st_size.to_string());
             ("list_suids", fields)
         } else {

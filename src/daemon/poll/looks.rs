@@ -84,7 +84,7 @@ fn live_listeners() -> io::Result<Vec<Vec<u8>>> {
             }
         }
     }
-    for l in crate::collectors::sockdiag::unix_listeners()? {
+    for l in crate::sources::sockdiag::unix_listeners()? {
         let mut line = format!("unix {} {} ", l.kind, l.inode).into_bytes();
         line.extend(l.name.unwrap_or_default());
         lines.push(line);
