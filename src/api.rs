@@ -42,9 +42,18 @@ pub struct Status {
     pub api_version: u32,
     pub started_at: DateTime<Utc>,
     pub uptime_secs: u64,
-    /// The cron expression, or `None` when scheduled scans are off.
+    /// The cron expression (the default `"hourly"` resolved to this host's minute), or `None`
+    /// when scheduled scans are off.
     pub schedule: Option<String>,
+    /// When the next scheduled scan starts, its random delay included.
     pub next_scan: Option<DateTime<Utc>>,
+    /// Seconds a scheduled scan waits after its time at most (drawn anew for each run); 0: on
+    /// time.
+    #[serde(default)]
+    pub schedule_random_delay_secs: u64,
+    /// Seconds between looks at listening sockets, kernel modules and mounts; `None`: off.
+    #[serde(default)]
+    pub poll_interval_secs: Option<u64>,
     /// The newest stored scan (whatever started it).
     pub last_scan: Option<ScanInfo>,
     /// What the last scheduled scan found, for reports and mail.

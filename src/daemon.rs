@@ -28,6 +28,7 @@ pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
+pub mod poll;
 pub mod requests;
 pub mod routes;
 pub mod scans;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
     pub reload: setup::ReloadNote,
+    /// The schedule as it runs (the default one resolved to this host's minute); `None`: off.
+    pub plan: Option<scheduler::Plan>,
     /// What the realtime watch does (for `GET /v1/status`).
     pub realtime: Arc<std::sync::Mutex<crate::api::RealtimeStatus>>,
     /// Targeted scans from inside the daemon (the realtime watch, pollers).
@@ -124,6 +127,7 @@ pub async fn run(
             .with_sealer(sealer)
             .with_fleet(fleet.clone()),
     );
+    let plan = scheduler::Plan::from_config(&config)?;
     let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
     let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
@@ -136,18 +140,23 @@ pub async fn run(
         fleet: fleet.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
+        plan: plan.clone(),
         realtime: events.status.clone(),
         requests,
     });
 
-    let scheduler = match &config.schedule.0 {
-        Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
-        None => None,
-    };
+    let scheduler = plan.map(|p| scheduler::start(p, scans.clone(), mail.clone()));
     let pushing = fleet.as_ref().map(|f| {
         tracing::info!(to = %f.to(), "fleet push on");
         f.spawn()
     });
+    let poller = poll::start(
+        config.root.clone(),
+        Duration::from_secs(config.poll_interval),
+        &scans.default_collectors(),
+        poll::via_requests(shared.requests.clone()),
+    )
+    .map_err(|e| Error::Internal(format!("cannot start the poller thread: {e}")))?;
     let delivery = mail.as_ref().map(|m| {
         tracing::info!(via = m.mailer.via(), "mail reports on");
         m.spawn()
@@ -187,6 +196,9 @@ pub async fn run(
     notify::stopping("stopping");
     if let Some(s) = scheduler {
         s.stop().await;
+    }
+    if let Some(p) = poller {
+        p.stop();
     }
     events.stop().await;
     requested.abort();

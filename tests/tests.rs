@@ -16,6 +16,7 @@ mod layers;
 mod mail;
 mod nspawn_live;
 mod package_upgrade;
+mod poll_schedule;
 mod realtime;
 mod reports;
 mod rules;

@@ -315,12 +315,22 @@ pub fn status(status: &Status, format: Format) {
             if let Some(why) = &s.reload_refused {
                 println!("warning:   reload refused, running the previous configuration: {why}");
             }
+            let delay = match s.schedule_random_delay_secs {
+                0 => String::new(),
+                d => format!(
+                    " + random delay up to {}",
+                    humantime::format_duration(std::time::Duration::from_secs(d),)
+                ),
+            };
             match (&s.schedule, s.next_scan) {
                 (Some(cron), Some(next)) => {
-                    println!("schedule:  {cron} (next scan {})", local(next))
+                    println!("schedule:  {cron} UTC{delay} (next scan {})", local(next))
                 }
-                (Some(cron), None) => println!("schedule:  {cron}"),
+                (Some(cron), None) => println!("schedule:  {cron} UTC{delay}"),
                 (None, _) => println!("schedule:  off (scans on request only)"),
+            }
+            if let Some(i) = s.poll_interval_secs {
+                println!("polling:   sockets, modules, mounts every {i} s");
             }
             match &s.scan_in_progress {
                 Some(p) => println!(

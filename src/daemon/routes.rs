@@ -231,8 +231,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         api_version: api::API_VERSION,
         started_at: shared.started_at,
         uptime_secs: shared.started.elapsed().as_secs(),
-        schedule: shared.config.schedule.0.clone(),
+        schedule: shared.plan.as_ref().map(|p| p.expr.clone()),
         next_scan,
+        schedule_random_delay_secs: shared.plan.as_ref().map_or(0, |p| p.random_delay.as_secs()),
+        poll_interval_secs: Some(shared.config.poll_interval).filter(|&i| {
+            i > 0 && !super::poll::active(&shared.scans.default_collectors()).is_empty()
+        }),
         last_scan: engine.store.latest().await?,
         last_scheduled,
         scan_in_progress: shared.scans.progress(),

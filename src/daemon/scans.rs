@@ -82,6 +82,9 @@ pub struct Scans {
     stopping: AtomicBool,
     /// When the next scheduled scan is due (kept up to date by the scheduler).
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
+    /// The next scan's time is drawn at random: the status line systemd shows every user does
+    /// not tell it (`dawgctl status` does).
+    next_scan_secret: AtomicBool,
     /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
     /// Scheduled scans skipped because another one ran (for `GET /v1/status`).
@@ -108,6 +111,7 @@ impl Scans {
             current: Mutex::new(None),
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
+            next_scan_secret: AtomicBool::new(false),
             last_scheduled: Mutex::new(None),
             skipped: Mutex::new(None),
             hooks: None,
@@ -405,9 +409,18 @@ impl Scans {
         }
     }
 
-    /// The status line between scans: "idle; next scan 14:07".
+    /// Whether the next scan's time is kept out of the status line (a random delay is in force).
+    pub fn set_next_scan_secret(&self, secret: bool) {
+        self.next_scan_secret.store(secret, Ordering::Relaxed);
+    }
+
+    /// The status line between scans: "idle; next scan 14:07", or without the time when it was
+    /// drawn at random (`systemctl status` shows this line to every user).
     pub fn idle_status(&self) -> String {
         match *lock(&self.next_scan) {
+            Some(_) if self.next_scan_secret.load(Ordering::Relaxed) => {
+                "idle; next scan at a random time (dawgctl status shows it)".to_string()
+            }
             Some(t) => format!(
                 "idle; next scan {}",
                 t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")
