@@ -96,12 +96,12 @@ impl Engine {
         let mut engine = Engine::new(store, config.root.clone());
         engine.options = config.scan_options();
         engine.retention = config.retention;
-        engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
         engine.registry = Registry::new(
             COLLECTORS,
             config.watch_collectors().map_err(Error::Usage)?,
             config.collector_names(),
         );
+        engine.rules = Arc::new(config.rules(&engine.registry).map_err(Error::Usage)?);
         Ok(engine)
     }
 
@@ -168,7 +168,7 @@ impl Engine {
         let info = saved.info;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
         let earlier = self.earlier_outcomes(info.id, &names, saved.bases).await?;
-        let report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        let report = report_against(earlier, &info, &out.snapshot, &self.rules, &self.registry);
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -245,7 +245,7 @@ impl Engine {
                 .sum()
         });
         Ok(StoredReport {
-            report: report_against(earlier, to, &snapshot, &self.rules),
+            report: report_against(earlier, to, &snapshot, &self.rules, &self.registry),
             items,
         })
     }
@@ -264,7 +264,15 @@ impl Engine {
         };
         let old = self.store.load(from.id).await?;
         let new = self.store.load(to.id).await?;
-        Ok(compare(&from, &old, to, &new, only, &self.rules))
+        Ok(compare(
+            &from,
+            &old,
+            to,
+            &new,
+            only,
+            &self.rules,
+            &self.registry,
+        ))
     }
 
     /// The default "since" scan for `to`: the newest baseline before it, else the scan before.
@@ -311,6 +319,7 @@ fn report_against(
     to: &ScanInfo,
     snapshot: &Snapshot,
     rules: &crate::rules::Rules,
+    registry: &Registry,
 ) -> Report {
     match earlier {
         Some(earlier) => {
@@ -321,6 +330,7 @@ fn report_against(
                 snapshot,
                 Some(&earlier.compare),
                 rules,
+                registry,
             );
             report.changes.extend(earlier.outages(snapshot, rules));
             // The gap warning says more than the diff's "not compared" for the same collector.
@@ -341,7 +351,8 @@ fn report_against(
     }
 }
 
-/// Pure: the report between two loaded snapshots, optionally limited to some collectors.
+/// Pure: the report between two loaded snapshots, optionally limited to some collectors, judged
+/// by `rules` and named by `registry`.
 pub fn compare(
     from: &ScanInfo,
     old: &Snapshot,
@@ -349,8 +360,9 @@ pub fn compare(
     new: &Snapshot,
     only: Option<&[String]>,
     rules: &crate::rules::Rules,
+    registry: &Registry,
 ) -> Report {
-    let d = crate::diff::diff_only(old, new, only, rules);
+    let d = crate::diff::diff_only(old, new, only, rules, registry);
     Report {
         from: Some(ScanRef::from(from)),
         to: ScanRef::from(to),
