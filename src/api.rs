@@ -71,6 +71,13 @@ pub struct Status {
     /// Scheduled scans skipped because another scan was running; `None`: none since the start.
     #[serde(default)]
     pub skipped_scans: Option<SkippedScans>,
+    /// The latest sealed checkpoint, one line, as `dawgctl verify --checkpoint` takes it;
+    /// `None` before the first seal (or from an older daemon).
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// Why sealing fails, if it does (the fix is in the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_problem: Option<String>,
 }
 
 /// How the fleet hooks (`prometheus_textfile`, `change_log`) fare since the daemon started.

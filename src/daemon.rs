@@ -29,6 +29,7 @@ pub mod notify;
 pub mod routes;
 pub mod scans;
 pub mod scheduler;
+pub mod seal;
 pub mod setup;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
@@ -103,7 +104,13 @@ pub async fn run(
             "fleet hooks on"
         );
     }
-    let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
+    let sealer = seal::start(&config, &store).await;
+    let ticker = seal::spawn_ticker(sealer.clone());
+    let scans = Arc::new(
+        scans::Scans::new(engine)
+            .with_hooks(hooks)
+            .with_sealer(sealer),
+    );
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -176,6 +183,7 @@ pub async fn run(
     if let Some(w) = watchdog {
         w.abort();
     }
+    ticker.abort();
     store.close().await;
     let _ = std::fs::remove_file(&config.socket);
     tracing::info!("stopped");

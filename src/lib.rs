@@ -11,14 +11,14 @@
 /// (`tests.rs` files, `#[cfg(test)]` items) may reach anywhere, like a crate's dev-dependencies.
 /// docs/ARCHITECTURE.md draws the same order.
 pub const LAYERS: &[&[&str]] = &[
-    &["model", "error", "paths", "secret"],
+    &["model", "error", "paths", "secret", "ledger"],
     &["hostfs"],
     &["host"],
     &["sources"],
     &["collectors"],
     &["scan"],
     &["store"],
-    &["diff", "rules"],
+    &["diff", "rules", "seal"],
     &["config"],
     &["report"],
     &["engine"],
@@ -38,12 +38,14 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod hostfs;
+pub mod ledger;
 pub mod mail;
 pub mod model;
 pub mod paths;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod seal;
 pub mod secret;
 pub mod sources;
 pub mod store;

@@ -32,11 +32,13 @@ mod open;
 mod retention;
 use open::{open_error, or_full};
 mod digests;
+mod log;
 mod outbox;
 mod save;
 mod settings;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
+pub use log::{LogRow, ScanRow};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
@@ -219,9 +221,24 @@ impl Store {
         if scan.label.as_deref() != Some(label) {
             return Err(StoreError::NotFound(label.to_string()));
         }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::sql("starting a transaction"))?;
         sqlx::query("UPDATE scans SET label = NULL WHERE id = ?")
             .bind(scan.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("deleting a baseline"))?;
+        // A label removed is an event of the sealed history (docs/trust.md).
+        let entry = crate::ledger::entry::Entry::Label {
+            label: label.to_string(),
+            scan: None,
+            at: Utc::now().timestamp_millis(),
+        };
+        log::append(&mut tx, &entry, Utc::now().timestamp_millis()).await?;
+        tx.commit()
             .await
             .map_err(StoreError::sql("deleting a baseline"))?;
         Ok(scan)

@@ -141,6 +141,41 @@ pub enum Command {
         #[command(subcommand)]
         command: IgnoreCommand,
     },
+    /// The sealed history (see docs/trust.md): `dawgctl seal init`.
+    Seal {
+        #[command(subcommand)]
+        command: SealCommand,
+    },
+    /// Check a database (a copy, on any machine) against the verification key and checkpoints
+    /// that left the host: every scan against the sealed log, the log against every seal and
+    /// checkpoint, every seal against its epoch's key. Without --key it checks internal
+    /// consistency only, which proves nothing against root. Exit status: 0 intact, else the
+    /// sum of 1 altered, 2 removed or truncated, 4 a seal invalid or missing, 8 sealing
+    /// stopped; 16 could not verify. Works on --database (or the config file's database).
+    Verify {
+        /// The verification key `dawgctl seal init` printed (repeatable: one per generation).
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// A checkpoint line from a mail, the journal or `dawgctl status` (repeatable).
+        #[arg(long = "checkpoint", value_name = "CP")]
+        checkpoints: Vec<String>,
+        /// When the copy was taken (RFC 3339), for "sealing stopped" [default: now].
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SealCommand {
+    /// Make the random seed of the sealed history, print the verification key once (store it
+    /// off the host) and queue it for mail when mail is configured. Refuses when the history
+    /// is sealed already.
+    Init {
+        /// Start a new key chain over an existing one (recorded in the log as an entry; the
+        /// old verification key still checks the seals before it).
+        #[arg(long)]
+        reinit: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

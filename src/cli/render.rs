@@ -319,6 +319,11 @@ pub fn status(status: &Status, format: Format) {
                 size(s.database_bytes)
             );
             println!("root:      {} ({} collectors)", s.root, s.collectors.len());
+            match (&s.checkpoint, &s.seal_problem) {
+                (_, Some(why)) => println!("sealing:   FAILING: {why}"),
+                (Some(cp), None) => println!("sealed:    {cp}"),
+                (None, None) => println!("sealed:    not yet"),
+            }
         }
         Status::Local {
             database,

@@ -15,6 +15,7 @@ use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
 use crate::sources::confdirs::{self, Content, Keys};
+use std::borrow::Cow;
 
 pub struct ApparmorProfiles;
 
@@ -30,6 +31,12 @@ impl Collector for ApparmorProfiles {
     }
     fn noun(&self) -> &'static str {
         "AppArmor"
+    }
+
+    /// The profile file in etc/apparmor.d (loaded profiles name no file).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        let name = item.key.strip_prefix("file ")?;
+        Some(Cow::Owned(format!("{DIR}/{name}")))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -15,6 +15,7 @@
 //! digits, `_` and `-` only), as Debian's cron does: `x.dpkg-old` is not run, so not listed.
 //! Spool files are read without following symlinks, at most [`MAX_SPOOL`] bytes.
 
+use std::borrow::Cow;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -67,6 +68,11 @@ impl Collector for CronJobs {
     }
     fn noun(&self) -> &'static str {
         "cron job"
+    }
+
+    /// The crontab, cron.d file or script a job comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "source")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -18,6 +18,7 @@
 //! No `etc/ld.so.conf` and no `etc/ld.so.preload` (a musl system) is no items. More than
 //! `max_items` files, lines and includes make the collector unavailable for that scan.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::collectors::Collector;
@@ -43,6 +44,11 @@ impl Collector for DynamicLoader {
     }
     fn noun(&self) -> &'static str {
         "dynamic loader"
+    }
+
+    /// The loader configuration file an entry is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -17,6 +17,7 @@
 //! fingerprint. Each file is read once; more than `max_items` files and lines make the
 //! collector unavailable for that scan (see [`crate::sources::includes`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collectors::Collector;
@@ -49,6 +50,11 @@ impl Collector for PamStacks {
     }
     fn noun(&self) -> &'static str {
         "PAM line"
+    }
+
+    /// The PAM file a rule is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

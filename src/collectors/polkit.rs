@@ -16,6 +16,7 @@
 //!   results.
 //! - `malformed ...` and `unreadable PATH` items for what does not parse or cannot be read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
@@ -44,6 +45,13 @@ impl Collector for PolkitRules {
     }
     fn noun(&self) -> &'static str {
         "polkit"
+    }
+
+    /// The rules or policy file an item comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
+            .or_else(|| super::key_path(item, "rules "))
+            .or_else(|| super::key_path(item, "unreadable "))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

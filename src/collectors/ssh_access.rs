@@ -31,6 +31,7 @@
 //! more than `max_items` files and lines (each file is read once per `Match` block, see
 //! [`crate::sources::includes`]).
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,11 @@ impl Collector for SshAccess {
     }
     fn noun(&self) -> &'static str {
         "ssh access"
+    }
+
+    /// The key file or sshd configuration file an item comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file").or_else(|| super::field_path(item, "source"))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -20,6 +20,7 @@
 //! collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
 //! `source=doas`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -51,6 +52,11 @@ impl Collector for SudoRules {
     }
     fn noun(&self) -> &'static str {
         "sudo rule"
+    }
+
+    /// The sudoers (or doas) file a rule is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -18,6 +18,7 @@
 //! vendor links under usr/lib included (those start it at boot too, while systemctl calls the
 //! unit static); instances such as `getty@tty1.service` count for their template.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::Path;
@@ -44,6 +45,11 @@ impl Collector for SystemdUnitfiles {
     fn noun(&self) -> &'static str {
         "systemd unit file"
     }
+    /// The unit file the unit is read from (a masked unit's link included).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "path")
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let mut seen = HashSet::new();
         let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);

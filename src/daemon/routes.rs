@@ -251,6 +251,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         reload_refused: shared.reload.get(),
         hooks: shared.scans.hook_status(),
         skipped_scans: shared.scans.skipped(),
+        checkpoint: shared
+            .scans
+            .sealer()
+            .and_then(|s| s.checkpoint())
+            .map(|c| c.to_line()),
+        seal_problem: shared.scans.sealer().and_then(|s| s.problem()),
     }))
 }
 

@@ -166,6 +166,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::sql("recording the scan"))?;
+        if let Some(label) = &scan.label {
+            // A label set or moved is an event of the sealed history (docs/trust.md).
+            let at = chrono::Utc::now().timestamp_millis();
+            let entry = crate::ledger::entry::Entry::Label {
+                label: label.clone(),
+                scan: Some(id),
+                at,
+            };
+            super::log::append(&mut tx, &entry, at).await?;
+        }
         tx.commit()
             .await
             .map_err(StoreError::sql("committing the scan"))?;
