@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::client::Client;
-use crate::collectors;
+use crate::collectors::{self, Registry};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::model::Severity;
@@ -206,7 +206,10 @@ fn read_local_config(path: &std::path::Path) -> Result<Option<crate::config::Con
 
 /// The rules of `--local` (see [`local_config`]).
 pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error> {
-    local_config(path)?.rules().map_err(Error::Usage)
+    // The built-in checks: `dawgctl rules` makes no watch tree (rules naming `watch:` pass).
+    local_config(path)?
+        .rules(&Registry::default())
+        .map_err(Error::Usage)
 }
 
 /// Runs one command on a back end.
@@ -287,7 +290,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
         Command::Watch { command } => return watch::run(backend, args, command).await,
         Command::Mail { .. } | Command::Fleet { .. } => unreachable!("handled by run"),
     };
-    print_report(&report, args, &backend.package_root());
+    print_report(&report, args, backend);
     if args.exit_code && shown_changes(&report, args) {
         return Ok(ExitCode::from(1));
     }
@@ -374,12 +377,13 @@ fn use_color(args: &Args, terminal: bool) -> bool {
 
 /// A report as the arguments ask for it (format, `--min-severity`), ending in a newline.
 /// `terminal`: whether it goes to a terminal (for `--color auto`); `root`: whose package
-/// database `--by package` consults.
+/// database `--by package` consults; `registry`: the collectors `--by package` names.
 pub fn render_report(
     report: &Report,
     args: &Args,
     terminal: bool,
     root: &std::path::Path,
+    registry: &Registry,
 ) -> String {
     let min = min_severity(args);
     let opts = TextOptions {
@@ -396,9 +400,14 @@ pub fn render_report(
     };
     match (args.format, args.by) {
         (Format::Json, Some(By::Package)) => {
-            format!("{}\n", report::by_package::render_json(report, min))
+            format!(
+                "{}\n",
+                report::by_package::render_json(report, min, registry)
+            )
         }
-        (Format::Text, Some(By::Package)) => report::by_package::render_text(report, opts),
+        (Format::Text, Some(By::Package)) => {
+            report::by_package::render_text(report, opts, registry)
+        }
         (Format::Json, None) => format!("{}\n", report::render_json_min(report, min)),
         (Format::Sarif, _) => format!("{}\n", report::sarif::render_sarif(report, min)),
         (Format::Text, None) => report::render_text(report, opts),
@@ -422,10 +431,16 @@ fn attribute(report: &Report, root: &std::path::Path) -> Report {
     out
 }
 
-fn print_report(report: &Report, args: &Args, root: &std::path::Path) {
+fn print_report(report: &Report, args: &Args, backend: &Backend) {
     print!(
         "{}",
-        render_report(report, args, std::io::stdout().is_terminal(), root)
+        render_report(
+            report,
+            args,
+            std::io::stdout().is_terminal(),
+            &backend.package_root(),
+            &backend.registry(),
+        )
     );
 }
 

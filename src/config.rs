@@ -330,7 +330,8 @@ impl Config {
         {
             return Err(format!("change_log = {p:?}: an absolute path"));
         }
-        config.rules()?;
+        // Before the trees' collectors are made: rules naming `watch:` pass either way.
+        config.rules(&collectors::Registry::default())?;
         collectors::watch::check_unique(&config.watches)?;
         Ok(config)
     }
@@ -341,9 +342,9 @@ impl Config {
     }
 
     /// The effective severity and ignore rules: the `[[rule]]` tables, then the built-in ones,
-    /// minus `disable_rules`, with the `[[ignore]]` tables.
-    pub fn rules(&self) -> Result<crate::rules::Rules, String> {
-        crate::rules::Rules::new(&self.rules, &self.disable_rules, &self.ignores)
+    /// minus `disable_rules`, with the `[[ignore]]` tables, naming collectors of `registry`.
+    pub fn rules(&self, registry: &collectors::Registry) -> Result<crate::rules::Rules, String> {
+        crate::rules::Rules::new(registry, &self.rules, &self.disable_rules, &self.ignores)
     }
 
     /// The collectors scans run, as names (empty: the default set).

@@ -6,11 +6,12 @@
 //!
 //! Each change is judged by the rules passed in ([`crate::rules::Rules`]: severity, rule id)
 //! while both full items are at hand, and changes an `[[ignore]]` table drops are only counted.
+//! The collectors' order and messages come from the [`Registry`] passed in (the engine's).
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 
-use crate::collectors;
+use crate::collectors::{self, Registry};
 use crate::model::{Change, ChangeKind, Fields, Item, Outcome, Snapshot, Warning};
 use crate::rules::{Rules, Subject};
 
@@ -23,15 +24,22 @@ pub struct Diff {
     pub ignored: usize,
 }
 
-/// Compares `old` with `new`, judged by the built-in rules. Collectors come out in registry
-/// order (unknown names, from an older or newer dawgmon, after them, by name); items by key.
+/// Compares `old` with `new`, judged by the built-in rules, named by the built-in checks.
+/// Collectors come out in registry order (watch trees and unknown names, from an older or
+/// newer dawgmon, after them, by name); items by key.
 pub fn diff(old: &Snapshot, new: &Snapshot) -> Diff {
-    diff_only(old, new, None, &Rules::builtin())
+    diff_only(old, new, None, &Rules::builtin(), &Registry::default())
 }
 
-/// [`diff`] with `rules`, limited to the collectors in `only` when given (borrowing, not
-/// copying, the snapshots: a million-item snapshot is over a gigabyte).
-pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules: &Rules) -> Diff {
+/// [`diff`] with `rules` and `registry`, limited to the collectors in `only` when given
+/// (borrowing, not copying, the snapshots: a million-item snapshot is over a gigabyte).
+pub fn diff_only(
+    old: &Snapshot,
+    new: &Snapshot,
+    only: Option<&[String]>,
+    rules: &Rules,
+    registry: &Registry,
+) -> Diff {
     let mut names: Vec<&String> = old
         .results
         .keys()
@@ -39,10 +47,7 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules:
         .filter(|n| only.is_none_or(|o| collectors::named_in(n, o)))
         .collect();
     names.sort_by_key(|n| {
-        let pos = collectors::COLLECTORS
-            .iter()
-            .position(|c| c.name() == n.as_str())
-            .unwrap_or(usize::MAX);
+        let pos = registry.position(n).unwrap_or(usize::MAX);
         (pos, (*n).clone())
     });
     names.dedup();
@@ -51,7 +56,7 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules:
     for name in names {
         match (old.results.get(name), new.results.get(name)) {
             (Some(Outcome::Items(a)), Some(Outcome::Items(b))) => {
-                diff_items(name, a, b, rules, &mut out)
+                diff_items(name, a, b, rules, registry, &mut out)
             }
             (Some(Outcome::Unavailable(why)), _) | (_, Some(Outcome::Unavailable(why))) => {
                 let which = if matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
@@ -78,20 +83,38 @@ pub fn diff_only(old: &Snapshot, new: &Snapshot, only: Option<&[String]>, rules:
     out
 }
 
-fn diff_items(collector: &str, old: &[Item], new: &[Item], rules: &Rules, out: &mut Diff) {
+fn diff_items(
+    collector: &str,
+    old: &[Item],
+    new: &[Item],
+    rules: &Rules,
+    registry: &Registry,
+    out: &mut Diff,
+) {
+    let named = Named {
+        name: collector,
+        by: registry.get(collector),
+    };
     // Both sides sorted by key, then one merge pass: no maps, no per-key lookups. Collector
     // output is normally sorted already (`Outcome::normalized`): then the slices are merged
     // as they are, without sorting and without a list of a million references beside them.
     if is_by_key(old) && is_by_key(new) {
-        merge(collector, old, new, rules, out);
+        merge(&named, old, new, rules, out);
     } else {
-        merge(collector, &by_key(old), &by_key(new), rules, out);
+        merge(&named, &by_key(old), &by_key(new), rules, out);
     }
+}
+
+/// A collector's name and, when the registry knows it, the collector that words its changes
+/// (looked up once per collector, not per change).
+struct Named<'a> {
+    name: &'a str,
+    by: Option<&'static dyn collectors::Collector>,
 }
 
 /// The changes between two lists of items sorted by key, keys unique (items or references).
 fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
-    collector: &str,
+    named: &Named,
     a: &[X],
     b: &[Y],
     rules: &Rules,
@@ -125,7 +148,7 @@ fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
             _ => unreachable!("the loop runs while one side has items"),
         };
         let subject = Subject {
-            collector,
+            collector: named.name,
             kind,
             key,
             old: x.map(|i| &i.fields),
@@ -143,7 +166,7 @@ fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
             _ => (x.map(|i| i.fields.clone()), y.map(|i| i.fields.clone())),
         };
         let (severity, rule) = rules.judge(&subject);
-        let mut change = describe(collector, kind, key, before, after);
+        let mut change = describe(named, kind, key, before, after);
         change.severity = severity;
         change.rule = rule.map(str::to_string);
         out.changes.push(change);
@@ -203,14 +226,14 @@ fn changed_fields(x: &Fields, y: &Fields) -> (Fields, Fields) {
 
 /// Builds the change with its collector's message (the severity is the rules').
 fn describe(
-    collector: &str,
+    named: &Named,
     kind: ChangeKind,
     key: &str,
     before: Option<Fields>,
     after: Option<Fields>,
 ) -> Change {
     let mut change = Change {
-        collector: collector.to_string(),
+        collector: named.name.to_string(),
         kind,
         key: key.to_string(),
         message: String::new(),
@@ -219,9 +242,9 @@ fn describe(
         before,
         after,
     };
-    change.message = match collectors::by_name(collector) {
+    change.message = match named.by {
         Some(c) => c.message(&change),
-        None => collectors::default_message(collector, &change),
+        None => collectors::default_message(named.name, &change),
     };
     change
 }

@@ -97,12 +97,12 @@ impl Engine {
         let mut engine = Engine::new(store, config.root.clone());
         engine.options = config.scan_options();
         engine.retention = config.retention;
-        engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
         engine.registry = Registry::new(
             COLLECTORS,
             config.watch_collectors().map_err(Error::Usage)?,
             config.collector_names(),
         );
+        engine.rules = Arc::new(config.rules(&engine.registry).map_err(Error::Usage)?);
         Ok(engine)
     }
 
@@ -188,7 +188,7 @@ impl Engine {
             Some(e) => self.window_starts(&e.base).await?,
             None => BTreeMap::new(),
         };
-        let mut report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        let mut report = report_against(earlier, &info, &out.snapshot, &self.rules, &self.registry);
         if report.from.is_some() {
             self.between(&starts, &info, &out.snapshot, &mut report.changes)
                 .await?;
@@ -273,7 +273,7 @@ impl Engine {
                 })
                 .sum()
         });
-        let mut report = report_against(earlier, to, &snapshot, &self.rules);
+        let mut report = report_against(earlier, to, &snapshot, &self.rules, &self.registry);
         if report.from.is_some() {
             self.between(&starts, to, &snapshot, &mut report.changes)
                 .await?;
@@ -295,7 +295,7 @@ impl Engine {
         };
         let old = self.store.load(from.id).await?;
         let new = self.store.load(to.id).await?;
-        let mut report = compare(&from, &old, to, &new, only, &self.rules);
+        let mut report = compare(&from, &old, to, &new, only, &self.rules, &self.registry);
         if from.started_at < to.started_at {
             self.between_stored(&from, to, &new, only, &mut report.changes)
                 .await?;
@@ -347,6 +347,7 @@ fn report_against(
     to: &ScanInfo,
     snapshot: &Snapshot,
     rules: &crate::rules::Rules,
+    registry: &Registry,
 ) -> Report {
     match earlier {
         Some(earlier) => {
@@ -357,6 +358,7 @@ fn report_against(
                 snapshot,
                 Some(&earlier.compare),
                 rules,
+                registry,
             );
             report.changes.extend(earlier.outages(snapshot, rules));
             // The gap warning says more than the diff's "not compared" for the same collector.
@@ -377,7 +379,8 @@ fn report_against(
     }
 }
 
-/// Pure: the report between two loaded snapshots, optionally limited to some collectors.
+/// Pure: the report between two loaded snapshots, optionally limited to some collectors, judged
+/// by `rules` and named by `registry`.
 pub fn compare(
     from: &ScanInfo,
     old: &Snapshot,
@@ -385,8 +388,9 @@ pub fn compare(
     new: &Snapshot,
     only: Option<&[String]>,
     rules: &crate::rules::Rules,
+    registry: &Registry,
 ) -> Report {
-    let d = crate::diff::diff_only(old, new, only, rules);
+    let d = crate::diff::diff_only(old, new, only, rules, registry);
     Report {
         from: Some(ScanRef::from(from)),
         to: ScanRef::from(to),

@@ -35,6 +35,7 @@ pub use crate::config::mail::{
 pub use render::{RenderOptions, Rendered, render, started_note};
 pub use transport::Mailer;
 
+use crate::collectors::Registry;
 use crate::engine::{Engine, ScanResult};
 pub use crate::error::MailError;
 use crate::error::{Error, StoreError};
@@ -74,12 +75,19 @@ pub fn decide(cfg: &MailConfig, report: &Report) -> Decision {
 }
 
 /// The outbox message a scan's report calls for under `cfg`, if any ([`decide`]). `items`
-/// (what a first scan recorded) goes into the "monitoring started" note.
-pub fn report_mail(cfg: &MailConfig, report: &Report, items: usize, host: &str) -> Option<NewMail> {
+/// (what a first scan recorded) goes into the "monitoring started" note; `registry` (the
+/// engine's) names the collectors.
+pub fn report_mail(
+    cfg: &MailConfig,
+    report: &Report,
+    items: usize,
+    host: &str,
+    registry: &Registry,
+) -> Option<NewMail> {
     let rendered = match decide(cfg, report) {
         Decision::Skip => return None,
         Decision::StartedNote => started_note(host, &report.to, items, &report.warnings),
-        Decision::Report => render(report, host, RenderOptions::from_config(cfg)),
+        Decision::Report => render(report, host, RenderOptions::from_config(cfg, registry)),
     };
     Some(NewMail {
         scan_id: Some(report.to.id),
@@ -98,8 +106,9 @@ pub async fn queue_report(
     cfg: &MailConfig,
     result: &ScanResult,
     host: &str,
+    registry: &Registry,
 ) -> Result<Option<i64>, MailError> {
-    let Some(mail) = report_mail(cfg, &result.report, result.items, host) else {
+    let Some(mail) = report_mail(cfg, &result.report, result.items, host, registry) else {
         return Ok(None);
     };
     let id = store.outbox_enqueue(&mail, Utc::now()).await?;
@@ -145,9 +154,15 @@ pub async fn report_unreported(
     let checkpoint = store.latest_seal().await?.map(|cp| cp.to_line());
     for scan in store.unreported().await? {
         let mut mail = match known.filter(|k| k.info.id == scan.id) {
-            Some(k) => report_mail(cfg, &k.report, k.items, &scan.hostname),
+            Some(k) => report_mail(cfg, &k.report, k.items, &scan.hostname, &engine.registry),
             None => match engine.report_stored(&scan).await {
-                Ok(r) => report_mail(cfg, &r.report, r.items.unwrap_or(0), &scan.hostname),
+                Ok(r) => report_mail(
+                    cfg,
+                    &r.report,
+                    r.items.unwrap_or(0),
+                    &scan.hostname,
+                    &engine.registry,
+                ),
                 Err(Error::Store(StoreError::NotFound(_))) => continue,
                 Err(e) => return Err(e),
             },

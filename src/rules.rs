@@ -18,7 +18,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::collectors;
+use crate::collectors::{self, Registry};
 use crate::model::{ChangeKind, Fields, Severity};
 
 mod compile;
@@ -254,7 +254,10 @@ pub struct Rules {
 }
 
 static BUILTIN: LazyLock<Arc<Rules>> = LazyLock::new(|| {
-    Arc::new(Rules::new(&[], &[], &[]).unwrap_or_else(|e| panic!("dist/config/rules.toml: {e}")))
+    Arc::new(
+        Rules::new(&Registry::default(), &[], &[], &[])
+            .unwrap_or_else(|e| panic!("dist/config/rules.toml: {e}")),
+    )
 });
 
 /// The built-in rule specs, in file order.
@@ -265,16 +268,19 @@ pub fn builtin_specs() -> Result<Vec<RuleSpec>, String> {
 }
 
 impl Rules {
-    /// The built-in rules and no ignores (what a default configuration gives).
+    /// The built-in rules and no ignores (what a default configuration gives), checked against
+    /// the built-in checks ([`Registry::default`]).
     pub fn builtin() -> Arc<Rules> {
         BUILTIN.clone()
     }
 
     /// The effective rules: `own` (the config's `[[rule]]` tables, in order) before the
     /// built-in ones, an own rule replacing the built-in one with its id in place; `disabled`
-    /// ids dropped; `ignores` compiled. Every problem is refused with the rule's id, the key
-    /// at fault and the fix.
+    /// ids dropped; `ignores` compiled. A rule or ignore must name a collector of `registry`
+    /// (any `watch:` glob passes). Every problem is refused with the rule's id, the key at
+    /// fault and the fix.
     pub fn new(
+        registry: &Registry,
         own: &[RuleSpec],
         disabled: &[String],
         ignores: &[IgnoreSpec],
@@ -302,9 +308,11 @@ impl Rules {
             .iter()
             .chain(builtin.iter().filter(|b| !seen.contains(b.id.as_str())))
             .filter(|r| !disabled.contains(&r.id));
-        let rules = specs.map(compile).collect::<Result<Vec<_>, _>>()?;
+        let rules = specs
+            .map(|s| compile(s, registry))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut by_collector: HashMap<&'static str, Vec<usize>> = HashMap::new();
-        for c in collectors::COLLECTORS {
+        for c in registry.all() {
             let list = by_collector.entry(c.name()).or_default();
             for (i, r) in rules.iter().enumerate() {
                 if r.collector.is_match(c.name()) {
@@ -314,7 +322,7 @@ impl Rules {
         }
         let ignores = ignores
             .iter()
-            .map(compile_ignore)
+            .map(|ig| compile_ignore(ig, registry))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Rules {
             rules,

@@ -60,6 +60,36 @@ fn violations(src: &Path) -> Vec<String> {
     out
 }
 
+/// The global collector list and its lookup, which the layers that judge and word changes must
+/// not reach for: they receive the engine's `collectors::Registry` (its configured watch trees
+/// included) as a parameter.
+const GLOBALS: &[&str] = &["COLLECTORS", "by_name"];
+const RECEIVERS: &[&str] = &["diff", "rules", "report"];
+
+/// Every place under `src` where a module of [`RECEIVERS`] names one of [`GLOBALS`], as
+/// "FILE:LINE: MODULE names collectors::NAME ...".
+fn globals_named(src: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (file, module) in source_files(src) {
+        if !RECEIVERS.contains(&module[0].as_str()) {
+            continue;
+        }
+        let shown = file.strip_prefix(src.parent().unwrap()).unwrap().display();
+        for (line, code) in code_lines(&std::fs::read_to_string(&file).unwrap()) {
+            for word in code.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if GLOBALS.contains(&word) {
+                    out.push(format!(
+                        "{shown}:{line}: {} names collectors::{word}: take a &collectors::Registry \
+                         from the caller instead",
+                        module[0]
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The modules `lib.rs` declares.
 fn top_modules(src: &Path) -> Vec<String> {
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
@@ -256,6 +286,55 @@ fn no_module_names_a_layer_above_its_own() {
         found.len(),
         found.join("\n")
     );
+}
+
+#[test]
+fn diff_rules_and_report_receive_the_registry() {
+    let src = std::env::var_os("DAWGMON_LAYERS_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = globals_named(&src);
+    assert!(
+        found.is_empty(),
+        "{} uses of the global registry:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+/// The registry check itself: a use of either global in code or in a `use` line of diff, rules
+/// or report (submodules included) is found; comments, test code and other layers are not read.
+#[test]
+fn the_registry_check_finds_each_global() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let write = |rel: &str, text: &str| {
+        let p = src.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "lib.rs",
+        "pub mod diff;\npub mod report;\npub mod engine;\n",
+    );
+    write(
+        "diff.rs",
+        "use crate::collectors::{self, COLLECTORS};\n// collectors::by_name in a comment\n\
+         fn f() { collectors::by_name(n) }\n#[cfg(test)]\nmod tests {\n    use crate::collectors::by_name;\n}\n",
+    );
+    write(
+        "report/by_package.rs",
+        "fn g() { let n = COLLECTORS.len(); }\n",
+    );
+    write("engine.rs", "use crate::collectors::COLLECTORS;\n");
+    let found = globals_named(&src);
+    let tail = ": take a &collectors::Registry from the caller instead";
+    let want = [
+        format!("src/diff.rs:1: diff names collectors::COLLECTORS{tail}"),
+        format!("src/diff.rs:3: diff names collectors::by_name{tail}"),
+        format!("src/report/by_package.rs:1: report names collectors::COLLECTORS{tail}"),
+    ];
+    assert_eq!(found, want, "{found:#?}");
 }
 
 /// The check itself: an upward `use`, a grouped one, a path in code, a `super::` path out of a

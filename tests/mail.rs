@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::helper::smtp::{SmtpSink, decode_qp, free_port, header};
 use chrono::Utc;
-use dawgmon::collectors::by_name;
+use dawgmon::collectors::{Registry, by_name};
 use dawgmon::engine::{Engine, ScanResult};
 use dawgmon::mail::{
     DeliveryStats, MailConfig, Mailer, ReportStats, SendPolicy, TransportKind, deliver_due,
@@ -97,10 +97,10 @@ fn reports_reach_a_real_smtp_server() {
         let mailer = Mailer::new(&cfg).unwrap();
 
         let (first, second) = host.baseline_then_change(&store).await;
-        let note = queue_report(&store, &cfg, &first, "planted-host")
+        let note = queue_report(&store, &cfg, &first, "planted-host", &Registry::default())
             .await
             .unwrap();
-        let report = queue_report(&store, &cfg, &second, "planted-host")
+        let report = queue_report(&store, &cfg, &second, "planted-host", &Registry::default())
             .await
             .unwrap();
         let (note, report) = (note.expect("a started note"), report.expect("a report"));
@@ -167,11 +167,16 @@ fn reports_reach_a_real_smtp_server() {
 
         // An unchanged scan sends nothing with send = "changes", a report with send = "always".
         let third = host.scan(&store).await;
-        assert_eq!(queue_report(&store, &cfg, &third, "h").await.unwrap(), None);
+        assert_eq!(
+            queue_report(&store, &cfg, &third, "h", &Registry::default())
+                .await
+                .unwrap(),
+            None
+        );
         let mut always = cfg.clone();
         always.send = SendPolicy::Always;
         assert!(
-            queue_report(&store, &always, &third, "h")
+            queue_report(&store, &always, &third, "h", &Registry::default())
                 .await
                 .unwrap()
                 .is_some()
@@ -179,7 +184,9 @@ fn reports_reach_a_real_smtp_server() {
         let mut high = cfg.clone();
         high.min_severity = dawgmon::model::Severity::High;
         assert_eq!(
-            queue_report(&store, &high, &second, "h").await.unwrap(),
+            queue_report(&store, &high, &second, "h", &Registry::default())
+                .await
+                .unwrap(),
             None
         );
 
@@ -206,7 +213,7 @@ fn a_report_sent_while_the_server_was_down_arrives_exactly_once() {
             let store = Store::open(&host.db).await.unwrap();
             let mailer = Mailer::new(&cfg).unwrap();
             let (_, second) = host.baseline_then_change(&store).await;
-            let id = queue_report(&store, &cfg, &second, "planted-host")
+            let id = queue_report(&store, &cfg, &second, "planted-host", &Registry::default())
                 .await
                 .unwrap()
                 .unwrap();
@@ -312,7 +319,7 @@ fn the_sendmail_transport_hands_the_report_to_the_mta() {
         cfg.sendmail.command = fake_sendmail(tmp.path(), 0);
         let mailer = Mailer::new(&cfg).unwrap();
         let (_, second) = host.baseline_then_change(&store).await;
-        let id = queue_report(&store, &cfg, &second, "planted-host")
+        let id = queue_report(&store, &cfg, &second, "planted-host", &Registry::default())
             .await
             .unwrap()
             .unwrap();
@@ -425,11 +432,25 @@ fn every_stored_scan_is_reported_once_in_order() {
             "{queued:?}"
         );
         // Computed again from the store, the report is the one the scan made.
-        let made = report_mail(&cfg, &second.report, second.items, "planted-host").unwrap();
+        let made = report_mail(
+            &cfg,
+            &second.report,
+            second.items,
+            "planted-host",
+            &engine.registry,
+        )
+        .unwrap();
         assert_eq!(queued[1].subject, made.subject);
         assert_eq!(queued[1].body_text, made.body_text);
         assert!(queued[1].body_text.contains(PLANTED));
-        let made = report_mail(&cfg, &first.report, first.items, "planted-host").unwrap();
+        let made = report_mail(
+            &cfg,
+            &first.report,
+            first.items,
+            "planted-host",
+            &engine.registry,
+        )
+        .unwrap();
         assert_eq!(queued[0].body_text, made.body_text);
 
         // Reported once: a second run queues nothing.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{self, CollectorInfo, ScanRequest, ScanResponse};
 use crate::client::Client;
+use crate::collectors::Registry;
 use crate::engine::{Engine, ProgressFn, ScanResult};
 use crate::error::{Error, StoreError};
 use crate::report::Report;
@@ -39,6 +40,16 @@ impl Backend {
         match self {
             Backend::Local(engine) => engine.root.clone(),
             Backend::Remote(_) => std::path::PathBuf::from("/"),
+        }
+    }
+
+    /// The collectors reports are worded by: the engine's registry with `--local`; the
+    /// built-in checks for the daemon (dawgctl does not know its watch trees, and a `watch:`
+    /// collector is worded alike whether configured or not).
+    pub fn registry(&self) -> Registry {
+        match self {
+            Backend::Local(engine) => engine.registry.clone(),
+            Backend::Remote(_) => Registry::default(),
         }
     }
 

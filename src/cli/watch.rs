@@ -90,6 +90,7 @@ pub async fn run(backend: &Backend, args: &Args, command: &[String]) -> Result<E
         args,
         std::io::stderr().is_terminal(),
         &backend.package_root(),
+        &backend.registry(),
     );
     let text = match args.format {
         Format::Text => format!(

@@ -3,7 +3,7 @@
 //! order, watch trees last) and names collectors; the daemon, `dawgctl --local`, the config
 //! check and the client's name check all ask it.
 
-use super::{COLLECTORS, Collector, is_watch_name};
+use super::{COLLECTORS, Collector, is_watch_name, watch};
 
 /// The collectors a scan may run and which of them run by default.
 #[derive(Clone)]
@@ -17,6 +17,17 @@ pub struct Registry {
     defaults: Vec<String>,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |l: &[&dyn Collector]| l.iter().map(|c| c.name()).collect::<Vec<_>>();
+        f.debug_struct("Registry")
+            .field("builtin", &names(self.builtin))
+            .field("watches", &names(&self.watches))
+            .field("defaults", &self.defaults)
+            .finish()
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Registry::new(COLLECTORS, Vec::new(), Vec::new())
@@ -24,7 +35,7 @@ impl Default for Registry {
 }
 
 impl Registry {
-    pub fn new(
+    pub const fn new(
         builtin: &'static [&'static dyn Collector],
         watches: Vec<&'static dyn Collector>,
         defaults: Vec<String>,
@@ -39,6 +50,30 @@ impl Registry {
     /// The configured watch trees' collectors.
     pub fn watches(&self) -> &[&'static dyn Collector] {
         &self.watches
+    }
+
+    /// Every collector it knows: the built-in checks in registry order, then the configured
+    /// watch trees.
+    pub fn all(&self) -> impl Iterator<Item = &'static dyn Collector> + '_ {
+        self.builtin.iter().chain(&self.watches).copied()
+    }
+
+    /// The collector called `name`, for its noun and messages: a built-in check, a configured
+    /// watch tree, or for any other `watch:PATH` (a tree configured once, or elsewhere) one that
+    /// renders a tree's messages. `None`: a name this dawgmon does not know (an older or newer
+    /// database).
+    pub fn get(&self, name: &str) -> Option<&'static dyn Collector> {
+        self.all().find(|c| c.name() == name).or_else(|| {
+            name.starts_with(watch::PREFIX)
+                .then_some(&watch::ANY as &'static dyn Collector)
+        })
+    }
+
+    /// Where the built-in check `name` comes in registry order (reports list collectors in
+    /// it); `None` for a watch tree or a name it does not know (reports put those after the
+    /// checks, by name).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.builtin.iter().position(|c| c.name() == name)
     }
 
     /// The configured default names (empty: the built-in default set).

@@ -245,7 +245,7 @@ fn rules_and_ignores_are_checked_when_the_file_is_loaded() {
     .unwrap();
     assert_eq!(good.rules.len(), 1);
     assert_eq!(good.ignores.len(), 1);
-    let rules = good.rules().unwrap();
+    let rules = good.rules(&crate::collectors::Registry::default()).unwrap();
     assert_eq!(rules.specs().next().unwrap().id, "local.a");
     assert!(!rules.specs().any(|r| r.id == "uptime.reboot"));
     let e = Config::parse(

@@ -52,7 +52,9 @@ impl Prepared {
         }
         // The rules are checked as the file is parsed; the watch trees' collectors are made
         // when the engine is (once per configuration), from specs the parse checked too.
-        config.rules().map_err(Error::Usage)?;
+        config
+            .rules(&crate::collectors::Registry::default())
+            .map_err(Error::Usage)?;
         Ok(Prepared {
             config,
             admin,

@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Local, Utc};
 
+use crate::collectors::Registry;
 use crate::config::mail::fill_subject;
 use crate::model::{Change, Severity, Warning};
 use crate::report::{Report, ScanRef, TextOptions, by_package, change_line, headline};
@@ -33,14 +34,17 @@ pub struct RenderOptions<'a> {
     pub subject: &'a str,
     /// Change and warning lines shown before the message is cut (at least 1).
     pub max_lines: usize,
+    /// The collectors, for their nouns in the package verdicts (the engine's).
+    pub registry: &'a Registry,
 }
 
 impl<'a> RenderOptions<'a> {
-    /// The options a configuration asks for.
-    pub fn from_config(cfg: &'a super::MailConfig) -> Self {
+    /// The options a configuration asks for, naming collectors by `registry`.
+    pub fn from_config(cfg: &'a super::MailConfig, registry: &'a Registry) -> Self {
         RenderOptions {
             subject: &cfg.subject,
             max_lines: cfg.max_lines,
+            registry,
         }
     }
 }
@@ -114,7 +118,7 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
     text.push_str(&format!("{compared}\n"));
     html.push_str(&format!("<p>{}</p>\n", esc(&compared)));
     if operation.is_some() {
-        packages(report, shown_changes, &mut text, &mut html);
+        packages(report, shown_changes, opts.registry, &mut text, &mut html);
     }
     for (severity, collectors) in groups.iter().filter(|_| operation.is_none()) {
         let mut budget = shown_of
@@ -185,7 +189,13 @@ pub fn render(report: &Report, host: &str, opts: RenderOptions) -> Rendered {
 /// `shown` loudest changes get a line (the cut drops the least severe first, as the severity
 /// layout does); a package none of whose changes made the cut is left out (the operation line
 /// names it).
-fn packages(report: &Report, shown: usize, text: &mut String, html: &mut String) {
+fn packages(
+    report: &Report,
+    shown: usize,
+    registry: &Registry,
+    text: &mut String,
+    html: &mut String,
+) {
     let mut loudest: Vec<&Change> = report
         .changes
         .iter()
@@ -206,7 +216,7 @@ fn packages(report: &Report, shown: usize, text: &mut String, html: &mut String)
         if changes.is_empty() {
             continue;
         }
-        let verdict = g.verdict();
+        let verdict = g.verdict(registry);
         text.push_str(&format!("\n== {verdict} ==\n"));
         html.push_str(&format!(
             "<h3 style=\"color: {}\">{}</h3>\n<ul>\n",

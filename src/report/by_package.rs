@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::collectors;
+use crate::collectors::Registry;
 use crate::model::{Change, ChangeKind, Fields, Severity};
 
 use super::{Report, TextOptions, change_line, hidden, summary};
@@ -134,15 +134,16 @@ impl Group<'_> {
             .unwrap_or_default()
     }
 
-    /// `nginx 1.24 (installed): 1 port tcp 0.0.0.0:80 [high], 2 systemd unit files [low]`.
-    pub fn verdict(&self) -> String {
+    /// `nginx 1.24 (installed): 1 port tcp 0.0.0.0:80 [high], 2 systemd unit files [low]`, each
+    /// collector counted by its noun in `registry` (by its name when it has none there).
+    pub fn verdict(&self, registry: &Registry) -> String {
         let head = match (&self.owner, &self.operation) {
             (Owner::Package(p), Some(op)) => format!("{p}{} ({})", op.versions(), op.verb),
             (Owner::Package(p), None) => format!("{p} (unchanged package)"),
             (Owner::Unattributed, _) => "Not attributed to a package".to_string(),
             (Owner::NoPackage, _) => "NO PACKAGE OWNS THESE".to_string(),
         };
-        let counts = counts_by_noun(&self.changes);
+        let counts = counts_by_noun(&self.changes, registry);
         if counts.is_empty() {
             return format!("{head}: no other change");
         }
@@ -152,7 +153,7 @@ impl Group<'_> {
 
 /// `1 suid binary /usr/bin/x [high], 2 files [medium]`: per collector, in order of appearance,
 /// the count by the collector's noun (the key when there is one) and the loudest level.
-fn counts_by_noun(changes: &[&Change]) -> String {
+fn counts_by_noun(changes: &[&Change], registry: &Registry) -> String {
     let mut by: Vec<(&str, Vec<&Change>)> = Vec::new();
     for c in changes {
         match by.iter_mut().find(|(n, _)| *n == c.collector) {
@@ -162,7 +163,7 @@ fn counts_by_noun(changes: &[&Change]) -> String {
     }
     by.iter()
         .map(|(collector, cs)| {
-            let noun = collectors::by_name(collector).map_or(*collector, |c| c.noun());
+            let noun = registry.get(collector).map_or(*collector, |c| c.noun());
             let loudest = cs.iter().map(|c| c.severity).max().unwrap_or_default();
             match cs.as_slice() {
                 [one] => format!("1 {noun} {} [{loudest}]", one.key),
@@ -335,7 +336,7 @@ pub fn shown<'a>(groups: &'a [Group<'a>], min: Severity) -> impl Iterator<Item =
 
 /// The report as text, grouped by package: the summary, the package operation, then each
 /// group's verdict and its change lines (indented), then the warnings.
-pub fn render_text(report: &Report, opts: TextOptions) -> String {
+pub fn render_text(report: &Report, opts: TextOptions, registry: &Registry) -> String {
     let mut out = summary(&report.changes, report.warnings.len(), opts.min_severity);
     out.push('\n');
     if let Some(line) = operation_line(report) {
@@ -345,7 +346,7 @@ pub fn render_text(report: &Report, opts: TextOptions) -> String {
     let groups = group(report);
     for g in shown(&groups, opts.min_severity) {
         out.push('\n');
-        out.push_str(&g.verdict());
+        out.push_str(&g.verdict(registry));
         out.push('\n');
         for c in g.changes.iter().filter(|c| c.severity >= opts.min_severity) {
             out.push_str("  ");
@@ -365,8 +366,8 @@ pub fn render_text(report: &Report, opts: TextOptions) -> String {
 /// The report as JSON, grouped by package: `from`, `to`, `operations`, `groups` (each with
 /// `owner`: `package`, `unattributed` or `none`; `package`, `operation`, `package_change`,
 /// `max_severity`, `verdict`, `changes`), `warnings`, and `filter` when `min_severity` left
-/// changes out (as in the plain JSON report).
-pub fn render_json(report: &Report, min: Severity) -> String {
+/// changes out (as in the plain JSON report). `registry` names the collectors in verdicts.
+pub fn render_json(report: &Report, min: Severity, registry: &Registry) -> String {
     #[derive(Serialize)]
     struct JsonGroup<'a> {
         owner: &'static str,
@@ -412,7 +413,7 @@ pub fn render_json(report: &Report, min: Severity) -> String {
                 operation: &g.operation,
                 package_change: g.package_change,
                 max_severity: g.max_severity(),
-                verdict: g.verdict(),
+                verdict: g.verdict(registry),
                 changes: g
                     .changes
                     .iter()

@@ -40,7 +40,7 @@ pub(super) fn compile_globs(id: &str, key: &str, globs: &[String]) -> Result<Any
 }
 
 /// Checks one rule and compiles it.
-pub(super) fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
+pub(super) fn compile(spec: &RuleSpec, registry: &Registry) -> Result<Compiled, String> {
     let id = spec.id.as_str();
     let well_formed = id.split_once('.').is_some_and(|(a, w)| {
         !a.is_empty()
@@ -77,11 +77,7 @@ pub(super) fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
     // name one is accepted.
     let names_a_watch = spec.collector.starts_with(collectors::watch::PREFIX)
         || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
-    if !names_a_watch
-        && !collectors::COLLECTORS
-            .iter()
-            .any(|c| collector.is_match(c.name()))
-    {
+    if !names_a_watch && !registry.all().any(|c| collector.is_match(c.name())) {
         return Err(rule_error(
             id,
             "collector",
@@ -119,7 +115,10 @@ pub(super) fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
     })
 }
 
-pub(super) fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> {
+pub(super) fn compile_ignore(
+    ig: &IgnoreSpec,
+    registry: &Registry,
+) -> Result<CompiledIgnore, String> {
     let at = format!("[[ignore]] collector = {:?}", ig.collector);
     let bad = |what: &str, glob: &str, e: String| {
         format!(
@@ -132,11 +131,7 @@ pub(super) fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> 
     // name one is accepted.
     let names_a_watch = ig.collector.starts_with(collectors::watch::PREFIX)
         || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
-    if !names_a_watch
-        && !collectors::COLLECTORS
-            .iter()
-            .any(|c| collector.is_match(c.name()))
-    {
+    if !names_a_watch && !registry.all().any(|c| collector.is_match(c.name())) {
         return Err(format!(
             "{at}: collector matches no collector; name one that `dawgctl collectors` lists"
         ));

@@ -46,9 +46,11 @@ fn outage_rules_hold_the_critical_sight_collectors() {
     };
     // A watch tree (any configured path) counts as sight: a blind /usr/bin hides a replaced
     // binary.
-    let names = collectors::COLLECTORS
-        .iter()
+    let names = collectors::Registry::default()
+        .all()
         .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .into_iter()
         .chain(["watch:/usr/bin", "watch:/"]);
     for name in names {
         let sight = CRITICAL_SIGHT.contains(&name) || name.starts_with("watch:");
@@ -111,7 +113,7 @@ why = "test"
 "#,
     )
     .unwrap();
-    let rules = Rules::new(&own, &[], &[]).unwrap();
+    let rules = Rules::new(&Registry::default(), &own, &[], &[]).unwrap();
     let a = Item::new("x.service")
         .with("state", "enabled")
         .with("sha256", "1");
@@ -142,7 +144,7 @@ why = "nothing listens here"
 "#,
     )
     .unwrap();
-    let rules = Rules::new(&own, &[], &[]).unwrap();
+    let rules = Rules::new(&Registry::default(), &own, &[], &[]).unwrap();
     let ids: Vec<&str> = rules.specs().map(|s| s.id.as_str()).collect();
     assert_eq!(ids[0], "port.new");
     assert_eq!(ids.iter().filter(|i| **i == "port.new").count(), 1);
@@ -164,9 +166,9 @@ why = "nothing listens here"
     let builtin = Rules::builtin();
     assert_eq!(builtin.judge(&lo), (Severity::Low, Some("port.loopback")));
 
-    let quiet = Rules::new(&[], &["port.new".into()], &[]).unwrap();
+    let quiet = Rules::new(&Registry::default(), &[], &["port.new".into()], &[]).unwrap();
     assert_eq!(quiet.judge(&s), (Severity::Info, None));
-    let err = Rules::new(&[], &["port.nope".into()], &[]).unwrap_err();
+    let err = Rules::new(&Registry::default(), &[], &["port.nope".into()], &[]).unwrap_err();
     assert!(
         err.contains("port.nope") && err.contains("dawgctl rules"),
         "{err}"
@@ -175,7 +177,8 @@ why = "nothing listens here"
 
 #[test]
 fn bad_rules_are_refused_with_id_key_and_fix() {
-    let refuse = |text: &str| Rules::new(&spec(text).unwrap(), &[], &[]).unwrap_err();
+    let refuse =
+        |text: &str| Rules::new(&Registry::default(), &spec(text).unwrap(), &[], &[]).unwrap_err();
     let e = refuse(
         "[[rule]]\nid = \"x.y\"\ncollector = \"no_such\"\nseverity = \"low\"\nwhy = \"w\"\n",
     );
@@ -257,7 +260,13 @@ why = "w"
 "#,
     )
     .unwrap();
-    let rules = Rules::new(&own, &["mount.hardening-lost".into()], &[]).unwrap();
+    let rules = Rules::new(
+        &Registry::default(),
+        &own,
+        &["mount.hardening-lost".into()],
+        &[],
+    )
+    .unwrap();
     let (a, b) = (f("rw,nosuid"), f("rw,nosuid,nodev"));
     assert_eq!(
         judge(&rules, ChangeKind::Modified, Some(&a), Some(&b)).as_deref(),
@@ -294,6 +303,7 @@ fn ignores_drop_whole_items_or_only_listed_field_changes() {
         toml::from_str::<F>(text).unwrap().ignore
     };
     let rules = Rules::new(
+        &Registry::default(),
         &[],
         &[],
         &ig(r#"[[ignore]]
@@ -316,6 +326,7 @@ fields = ["sha256", "size"]
         &snap("list_ifaces", vec![Item::new("veth2")]),
         None,
         &rules,
+        &Registry::default(),
     );
     assert_eq!(d.ignored, 2, "veth1 removed and veth2 added are ignored");
     assert_eq!(d.changes.len(), 1);
@@ -338,6 +349,7 @@ fields = ["sha256", "size"]
         ),
         None,
         &rules,
+        &Registry::default(),
     );
     assert_eq!((d.ignored, d.changes.len()), (1, 1));
     assert_eq!(d.changes[0].key, "/etc/hosts");
@@ -347,6 +359,7 @@ fields = ["sha256", "size"]
         &snap("check_etc", vec![item("/etc/resolv.conf", "2", "mallory")]),
         None,
         &rules,
+        &Registry::default(),
     );
     assert_eq!((d.ignored, d.changes.len()), (0, 1));
     let d = crate::diff::diff_only(
@@ -354,10 +367,17 @@ fields = ["sha256", "size"]
         &snap("check_etc", vec![item("/etc/resolv.conf", "1", "root")]),
         None,
         &rules,
+        &Registry::default(),
     );
     assert_eq!((d.ignored, d.changes.len()), (0, 1));
 
-    let bad = Rules::new(&[], &[], &ig("[[ignore]]\ncollector = \"nope\"\n")).unwrap_err();
+    let bad = Rules::new(
+        &Registry::default(),
+        &[],
+        &[],
+        &ig("[[ignore]]\ncollector = \"nope\"\n"),
+    )
+    .unwrap_err();
     assert!(
         bad.contains("nope") && bad.contains("dawgctl collectors"),
         "{bad}"
@@ -387,9 +407,9 @@ fn judging_a_large_diff_costs_little() {
     };
     let (a, b) = (snap("1"), snap("2"));
     let all: Vec<String> = Rules::builtin().specs().map(|s| s.id.clone()).collect();
-    let none = Rules::new(&[], &all, &[]).unwrap();
+    let none = Rules::new(&Registry::default(), &[], &all, &[]).unwrap();
     let t = std::time::Instant::now();
-    let bare = crate::diff::diff_only(&a, &b, None, &none);
+    let bare = crate::diff::diff_only(&a, &b, None, &none, &Registry::default());
     let without = t.elapsed();
     assert!(bare.changes.iter().all(|c| c.rule.is_none()));
     let t = std::time::Instant::now();

@@ -43,9 +43,13 @@ fn report(changes: Vec<Change>, warnings: usize) -> Report {
     }
 }
 
+/// The built-in checks, as the engine's registry holds them with no watch tree configured.
+const BUILTIN: &Registry = &Registry::new(crate::collectors::COLLECTORS, Vec::new(), Vec::new());
+
 const OPTS: RenderOptions = RenderOptions {
     subject: super::super::DEFAULT_SUBJECT,
     max_lines: 500,
+    registry: BUILTIN,
 };
 
 /// The report rendered for host web1 with the subject "x", cut after `max_lines` lines.
@@ -56,6 +60,7 @@ fn cut_at(r: &Report, max_lines: usize) -> Rendered {
         RenderOptions {
             subject: "x",
             max_lines,
+            registry: BUILTIN,
         },
     )
 }

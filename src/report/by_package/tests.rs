@@ -131,7 +131,10 @@ fn install() -> Report {
 fn changes_go_under_their_package_with_a_verdict() {
     let report = install();
     let groups = group(&report);
-    let names: Vec<String> = groups.iter().map(|g| g.verdict()).collect();
+    let names: Vec<String> = groups
+        .iter()
+        .map(|g| g.verdict(&Registry::default()))
+        .collect();
     assert_eq!(
         names,
         [
@@ -143,6 +146,13 @@ fn changes_go_under_their_package_with_a_verdict() {
             "Not attributed to a package: 1 port tcp 0.0.0.0:80 [high]",
             "NO PACKAGE OWNS THESE: 1 suid binary /usr/local/bin/sh [critical]",
         ],
+    );
+    // The nouns are the registry's that is passed in: one without the checks names them.
+    let bare = Registry::new(&[], Vec::new(), Vec::new());
+    assert_eq!(
+        groups[0].verdict(&bare),
+        "nginx 1.24.0-1 (installed): 1 list_suids /usr/lib/nginx/helper [high], \
+         3 check_etcs [medium]"
     );
     // Loudest first inside a group; a path two packages share goes to the one installed.
     let nginx: Vec<&str> = groups[0].changes.iter().map(|c| c.key.as_str()).collect();
@@ -166,7 +176,7 @@ fn changes_go_under_their_package_with_a_verdict() {
 #[test]
 fn text_and_json_forms() {
     let report = install();
-    let text = render_text(&report, TextOptions::default());
+    let text = render_text(&report, TextOptions::default(), &Registry::default());
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("10 changes detected (1 warning): 1 critical"));
     assert!(lines[1].starts_with("Package operation: upgraded libc6"));
@@ -187,6 +197,7 @@ fn text_and_json_forms() {
             min_severity: Severity::High,
             ..Default::default()
         },
+        &Registry::default(),
     );
     assert!(
         high.lines()
@@ -198,7 +209,8 @@ fn text_and_json_forms() {
     assert!(!high.contains("/etc/nginx/sites"), "{high}");
     assert!(high.contains("nginx 1.24.0-1 (installed): 1 suid binary"));
 
-    let v: Value = serde_json::from_str(&render_json(&report, Severity::Info)).unwrap();
+    let v: Value =
+        serde_json::from_str(&render_json(&report, Severity::Info, &Registry::default())).unwrap();
     assert_eq!(v["from"]["label"], "apt-pre");
     assert_eq!(v["operations"].as_array().unwrap().len(), 3);
     assert_eq!(v["operations"][0]["verb"], "upgraded");
@@ -216,7 +228,12 @@ fn text_and_json_forms() {
     assert_eq!(groups[5]["owner"], "none");
     assert!(groups[5]["package"].is_null());
     assert!(v.get("filter").is_none());
-    let v: Value = serde_json::from_str(&render_json(&report, Severity::Critical)).unwrap();
+    let v: Value = serde_json::from_str(&render_json(
+        &report,
+        Severity::Critical,
+        &Registry::default(),
+    ))
+    .unwrap();
     assert_eq!(v["groups"].as_array().unwrap().len(), 1);
     assert_eq!(v["filter"]["hidden"], 9);
 }
@@ -227,7 +244,11 @@ fn a_report_without_packages_has_no_operation() {
     report.changes.retain(|c| c.collector != PACKAGES);
     assert_eq!(operation_line(&report), None);
     let groups = group(&report);
-    assert!(groups[0].verdict().contains("(unchanged package)"));
+    assert!(
+        groups[0]
+            .verdict(&Registry::default())
+            .contains("(unchanged package)")
+    );
     // Without an installed nginx, the shared directory goes under the name as given.
     assert!(groups.iter().any(|g| g.name() == "cron,nginx"));
 }

@@ -268,11 +268,15 @@ fn real_collectors_on_a_fake_root_are_judged_as_sshd_and_the_kernel_read_their_f
         let found = item(&items, key).clone();
         change(c.name(), None, Some(found)).severity
     };
-    let ssh = crate::collectors::by_name("ssh_access").unwrap();
+    let ssh = crate::collectors::Registry::default()
+        .get("ssh_access")
+        .unwrap();
     assert_eq!(judge(ssh, "sshd PermitRootLogin"), Severity::High);
     assert_eq!(judge(ssh, "sshd PermitEmptyPasswords"), Severity::High);
     assert_eq!(judge(ssh, "sshd StrictModes"), Severity::Medium);
-    let sysctl = crate::collectors::by_name("sysctl_hardening").unwrap();
+    let sysctl = crate::collectors::Registry::default()
+        .get("sysctl_hardening")
+        .unwrap();
     assert_eq!(judge(sysctl, "kernel.yama.ptrace_scope"), Severity::Medium);
     // The stored value keeps its spelling: the reader sees what the file says.
     let items = sysctl.collect(&host).unwrap();
