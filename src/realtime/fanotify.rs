@@ -192,9 +192,144 @@ impl Fanotify {
         }
         // SAFETY: a new descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let path = dir_path(&fd)?;
         Ok((fd, path))
     }
+}
+
+/// The most levels [`dir_path`] climbs, and the most entries it reads in one directory.
+const MAX_DEPTH: usize = 512;
+const MAX_ENTRIES: usize = 200_000;
+
+/// The path, from this process's `/`, of the directory `fd` (opened from a file handle).
+///
+/// The kernel's name for it (`/proc/self/fd/N`) is taken when it leads back to that very
+/// directory (same device and inode). It does not when the directory lies outside this
+/// process's root or its mount (a container's root is a directory of the host's file system,
+/// which its file-system mark covers whole; a bind mount's handle names the directory from the
+/// mount's own root). Then the path is found by climbing `..` to `/`, naming each directory by
+/// its inode in its parent's listing; a directory from which `/` cannot be reached is not this
+/// root's to report (`ENOENT`), never a guess.
+fn dir_path(fd: &OwnedFd) -> io::Result<PathBuf> {
+    let id = |st: &libc::stat| (st.st_dev, st.st_ino);
+    let want = id(&fstat(fd.as_raw_fd())?);
+    if let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        && path.is_absolute()
+        && let Ok(meta) = std::fs::metadata(&path)
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (meta.dev(), meta.ino()) == want {
+            return Ok(path);
+        }
+    }
+    climb(fd, want)
+}
+
+/// [`dir_path`] the slow way: up through `..` to `/`.
+fn climb(fd: &OwnedFd, want: (libc::dev_t, libc::ino_t)) -> io::Result<PathBuf> {
+    let id = |st: &libc::stat| (st.st_dev, st.st_ino);
+    let root = std::fs::metadata("/")?;
+    let root = {
+        use std::os::unix::fs::MetadataExt;
+        (root.dev(), root.ino())
+    };
+    let unreachable = || io::Error::new(io::ErrorKind::NotFound, "not below this root");
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut cur = fd.try_clone()?;
+    let mut here = want;
+    while here != root {
+        if names.len() >= MAX_DEPTH {
+            return Err(unreachable());
+        }
+        let parent = openat_dir(cur.as_raw_fd(), c"..")?;
+        let up = id(&fstat(parent.as_raw_fd())?);
+        if up == here {
+            return Err(unreachable()); // the top of the file system, and not our root
+        }
+        names.push(name_in(&parent, here).ok_or_else(unreachable)?);
+        cur = parent;
+        here = up;
+    }
+    let mut path = PathBuf::from("/");
+    for n in names.iter().rev() {
+        path.push(OsStr::from_bytes(n));
+    }
+    Ok(path)
+}
+
+fn fstat(fd: i32) -> io::Result<libc::stat> {
+    // SAFETY: a zeroed stat buffer filled by the kernel.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) == 0 {
+            Ok(st)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+fn openat_dir(dirfd: i32, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid C string; a new descriptor we own on success.
+    let fd = unsafe {
+        libc::openat(
+            dirfd,
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The name under which directory `parent` holds the directory `child` (device, inode): by the
+/// listing's inode number, else (a mount point, whose listing shows the covered inode) by
+/// `fstatat` of each subdirectory.
+fn name_in(parent: &OwnedFd, child: (libc::dev_t, libc::ino_t)) -> Option<Vec<u8>> {
+    let list = || -> Option<Vec<(Vec<u8>, u64)>> {
+        let dir = nix::dir::Dir::openat(
+            parent,
+            ".",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        let mut out = Vec::new();
+        for e in dir.into_iter().flatten().take(MAX_ENTRIES) {
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                out.push((n.to_vec(), e.ino()));
+            }
+        }
+        Some(out)
+    };
+    let entries = list()?;
+    let same = |name: &[u8]| -> bool {
+        let Ok(c) = CString::new(name) else {
+            return false;
+        };
+        // SAFETY: a zeroed stat buffer and a valid C string.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstatat(
+                parent.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0
+                && (st.st_dev, st.st_ino) == child
+        }
+    };
+    if let Some((n, _)) = entries
+        .iter()
+        .find(|(n, ino)| *ino == child.1 as u64 && same(n))
+    {
+        return Some(n.clone());
+    }
+    entries.into_iter().find(|(n, _)| same(n)).map(|(n, _)| n)
 }
 
 /// Parses a buffer of events; returns whether one was `FAN_Q_OVERFLOW`.
@@ -265,3 +400,6 @@ pub fn join(dir: &Path, name: &[u8]) -> PathBuf {
         dir.join(OsStr::from_bytes(name))
     }
 }
+
+#[cfg(test)]
+mod tests;
