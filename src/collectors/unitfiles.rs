@@ -91,8 +91,8 @@ impl Collector for SystemdUnitfiles {
         "systemd unit file"
     }
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let mut seen = HashSet::new();
-        let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+        let shared = system_scope(host);
+        let (system, mut seen) = (&shared.0, shared.1.clone());
         let user = Scope::read(host, &USER_DIRS, &mut seen);
         if system.dirs == 0 && user.dirs == 0 {
             return Err(CollectError::Unavailable(format!(
@@ -353,8 +353,8 @@ pub(super) struct RootUnit {
 /// says). Masked, dangling and alias entries run nothing of their own. No unit directories:
 /// no units.
 pub(super) fn root_units(host: &Host) -> Result<Vec<RootUnit>, CollectError> {
-    let mut seen = HashSet::new();
-    let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+    let shared = system_scope(host);
+    let system = &shared.0;
     if let Some(why) = &system.failed {
         return Err(CollectError::Unavailable(why.clone()));
     }
@@ -509,16 +509,44 @@ fn is_unit_name(name: &str) -> bool {
         .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
-fn read(host: &Host, real: &Path) -> Option<Vec<u8>> {
-    match host.read_real(real) {
-        Ok(b) => Some(b),
+/// The system manager's unit directories, listed once per scan and shared by
+/// `systemd_unitfiles` and `root_run_writable` (through [`root_units`]), with the directories
+/// they took (the user scope skips those).
+fn system_scope(host: &Host) -> std::sync::Arc<(Scope, HashSet<PathBuf>)> {
+    host.shared(|| {
+        let mut seen = HashSet::new();
+        let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+        (system, seen)
+    })
+}
+
+/// The unit files and drop-ins read in this scan, by real path: each is read once and shared
+/// by the collectors that parse it.
+#[derive(Default)]
+struct Contents(std::sync::Mutex<std::collections::HashMap<PathBuf, Option<Bytes>>>);
+
+type Bytes = std::sync::Arc<Vec<u8>>;
+
+fn read(host: &Host, real: &Path) -> Option<std::sync::Arc<Vec<u8>>> {
+    let cache = host.shared(Contents::default);
+    if let Some(known) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(real) {
+        return known.clone();
+    }
+    let read = match host.read_real(real) {
+        Ok(b) => Some(std::sync::Arc::new(b)),
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 host.note_denied(&host.display(real));
             }
             None
         }
-    }
+    };
+    cache
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(real.to_path_buf(), read.clone());
+    read
 }
 
 fn rel_to_root(host: &Host, real: &Path) -> PathBuf {
