@@ -59,6 +59,8 @@ pub struct ScanResult {
     pub files_hashed: u64,
     /// Files whose digest was carried over from the previous scan (metadata unchanged).
     pub files_carried: u64,
+    /// How long each collector ran (see [`crate::scan::ScanOutput::timings`]).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// What [`Engine::report_stored`] found.
@@ -163,16 +165,14 @@ impl Engine {
             root: self.root.display().to_string(),
         };
         // A changed output is stored as a delta against this collector's output in the scan
-        // before, which the store loads for that; the comparison below needs the same output
-        // (unless the collector failed or did not run in that scan: then an older one). The
-        // store hands back what it loaded, and `earlier_outcomes` uses an output from it when
-        // the hash matches, so a million-item output is read and decoded once. (The other way
-        // round, loading here first and passing bases into `save`, would need the new hashes,
-        // which only the store computes.)
-        let saved = self.store.save_keeping_bases(&meta, &out.snapshot).await?;
-        let info = saved.info;
+        // before, and compared with the output of the scan before in which it worked: both
+        // read that output item by item beside the new one, keeping only what differs (see
+        // `store::stream`), so a million-item output is never held twice.
+        let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let earlier = self.earlier_outcomes(info.id, &names, saved.bases).await?;
+        let earlier = self
+            .earlier_outcomes(info.id, &names, &out.snapshot)
+            .await?;
         let report = report_against(earlier, &info, &out.snapshot, &self.rules);
         if report.from.is_some() {
             self.store
@@ -207,7 +207,7 @@ impl Engine {
             .collect();
         // The snapshot goes before the digests are encoded: with a million-file tree both are
         // large, and only one need be in memory at a time.
-        let (denied, elapsed) = (out.denied, out.elapsed);
+        let (denied, elapsed, timings) = (out.denied, out.elapsed, out.timings);
         drop(out.snapshot);
         // glibc keeps freed small blocks resident: without this, the digests' 49 MB per million
         // files would come on top of the freed snapshot's pages (343 MB peak measured for a
@@ -226,6 +226,7 @@ impl Engine {
             unavailable,
             files_hashed: digest_counts.0,
             files_carried: digest_counts.1,
+            timings,
         })
     }
 
@@ -309,14 +310,14 @@ impl Engine {
     /// collector was unavailable (or not run, in a scan of a subset) is reported by the first
     /// scan in which it works again, never lost. Also notes since when each was not compared.
     ///
-    /// Only manifests (content hashes) are read to find them; the content is loaded only for
-    /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
-    /// no diff, and an output already in `loaded` (with the same hash) is not read again.
+    /// Only manifests (content hashes) are read to find them; the content is read only for
+    /// collectors whose output differs from scan `id`'s (`new`), so an unchanged host costs no
+    /// load and no diff, and then item by item, keeping only the items that differ.
     async fn earlier_outcomes(
         &self,
         id: i64,
         names: &[String],
-        loaded: store::Loaded,
+        new: &Snapshot,
     ) -> Result<Option<Earlier>, Error> {
         let Some(prev) = self.store.previous(id).await? else {
             return Ok(None);
@@ -364,10 +365,11 @@ impl Engine {
         };
         let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
         found.retain(|n, _| compare.contains(n));
-        let old = self.store.load_entries(prev.id, found, loaded).await?;
+        let (old, new) = self.store.load_differing(prev.id, found, new).await?;
         Ok(Some(Earlier {
             prev,
             old,
+            new,
             compare,
             base,
             gaps,
@@ -381,9 +383,7 @@ impl Engine {
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
         let snapshot = self.store.load(to.id).await?;
         let names: Vec<String> = snapshot.results.keys().cloned().collect();
-        let earlier = self
-            .earlier_outcomes(to.id, &names, store::Loaded::default())
-            .await?;
+        let earlier = self.earlier_outcomes(to.id, &names, &snapshot).await?;
         let items = earlier.is_none().then(|| {
             snapshot
                 .results
@@ -476,8 +476,12 @@ struct Earlier {
     /// The scan just before the new one.
     prev: ScanInfo,
     /// Per collector, the output of the newest scan in which it worked (or, if it never
-    /// did, its newest failure), for the collectors whose output differs.
+    /// did, its newest failure), for the collectors whose output differs: of their items,
+    /// only those that differ from the new scan's (see [`store::Store::load_differing`]).
     old: Snapshot,
+    /// The new scan's items that differ from `old`'s, by collector (every other outcome as
+    /// it is).
+    new: Snapshot,
     /// The collectors to compare.
     compare: Vec<String>,
     /// Per collector, the newest scan in which it worked, and when.
@@ -604,7 +608,7 @@ fn report_against(
                 &earlier.prev,
                 &earlier.old,
                 to,
-                snapshot,
+                &earlier.new,
                 Some(&earlier.compare),
                 rules,
             );

@@ -5,62 +5,35 @@
 //! ([`blobs::content_hash`]): an output already stored (the common case, a host that did not
 //! change) then costs its hash and one lookup. Only an output not stored yet is encoded, as a
 //! delta against this collector's output in the newest scan or whole, straight into the
-//! compressor. The earlier outputs loaded as bases are handed back ([`Saved::bases`]): the
-//! caller comparing the new scan with the one before usually needs exactly those, and a
-//! million-item output is then read and decoded once instead of twice.
+//! compressor. The base is read item by item and merged with the new output
+//! ([`super::stream`]): only the keys and items that differ are held, never a second copy of a
+//! million-item output.
 
 use std::collections::BTreeMap;
 
+use super::stream::{self, Differs, MergeError};
 use super::{
-    Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, load_blob, or_full, parse_manifest,
+    Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, or_full, parse_manifest,
     validate_label,
 };
 use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 
-/// What [`Store::save_keeping_bases`] did: the scan stored, and the earlier outputs it loaded.
-#[derive(Debug)]
-pub struct Saved {
-    pub info: ScanInfo,
-    pub bases: Loaded,
-}
-
-/// Collector outputs already loaded from the store, by collector name, with their content
-/// hash, for [`Store::load_entries`] to use instead of reading them again.
-#[derive(Debug, Default)]
-pub struct Loaded(BTreeMap<String, (String, Vec<Item>)>);
-
-impl Loaded {
-    /// The items of blob `hash` if they were loaded for collector `name`, taken out.
-    pub fn take(&mut self, name: &str, hash: &str) -> Option<Vec<Item>> {
-        match self.0.get(name) {
-            Some((h, _)) if h == hash => self.0.remove(name).map(|(_, items)| items),
-            _ => None,
-        }
-    }
-}
-
 impl Store {
     /// Stores a scan and its snapshot in one transaction. A label already used by another scan
     /// moves to this one (the older scan stays, unlabelled).
     pub async fn save(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<ScanInfo, StoreError> {
-        Ok(self.save_keeping_bases(scan, snapshot).await?.info)
-    }
-
-    /// [`Store::save`], also handing back the earlier outputs it loaded to store changed ones
-    /// as deltas (see the module documentation).
-    pub async fn save_keeping_bases(
-        &self,
-        scan: &NewScan,
-        snapshot: &Snapshot,
-    ) -> Result<Saved, StoreError> {
         self.save_inner(scan, snapshot)
             .await
             .map_err(|e| or_full(&self.path, "store the scan", e))
     }
 
-    async fn save_inner(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<Saved, StoreError> {
+    async fn save_inner(
+        &self,
+        scan: &NewScan,
+        snapshot: &Snapshot,
+    ) -> Result<ScanInfo, StoreError> {
         if let Some(label) = &scan.label {
             validate_label(label)?;
         }
@@ -91,7 +64,6 @@ impl Store {
             .await
             .map_err(StoreError::sql("starting a transaction"))?;
         let mut previous: Option<Manifest> = None;
-        let mut bases = Loaded::default();
         for (name, hash, json_len, items) in &outputs {
             let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?")
                 .bind(hash)
@@ -106,17 +78,16 @@ impl Store {
                 previous = Some(newest_manifest(&mut tx).await?);
             }
             let base = match previous.as_ref().and_then(|m| m.get(*name)) {
-                Some(ManifestEntry::Blob(b)) => base(&mut tx, name, b).await?,
+                Some(ManifestEntry::Blob(b)) => base_depth(&mut tx, b).await?,
                 _ => None,
             };
-            let (stored, is_delta) = blobs::encode(
-                items,
-                *json_len,
-                base.as_ref().map(|(h, old, _)| (h.as_str(), &old[..])),
-            );
-            let (base_hash, depth) = match (is_delta, &base) {
-                (true, Some((h, _, d))) => (Some(h), *d),
-                _ => (None, 0),
+            let delta = match &base {
+                Some((h, _)) => delta_against(&mut tx, name, h, items, *json_len).await,
+                None => None,
+            };
+            let (stored, base_hash, depth) = match (delta, base) {
+                (Some(bytes), Some((h, d))) => (bytes, Some(h), d),
+                _ => (blobs::encode(items, *json_len, None).0, None, 0),
             };
             sqlx::query("INSERT INTO blobs (hash, data, base, depth) VALUES (?, ?, ?, ?)")
                 .bind(hash)
@@ -126,9 +97,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::sql("storing collector output"))?;
-            if let Some((h, old, _)) = base {
-                bases.0.insert((*name).clone(), (h, old));
-            }
         }
         let inserted = sqlx::query("INSERT OR IGNORE INTO manifests (hash, data) VALUES (?, ?)")
             .bind(&manifest_hash)
@@ -169,38 +137,76 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::sql("committing the scan"))?;
-        Ok(Saved {
-            info: self.get(id).await?,
-            bases,
-        })
+        self.get(id).await
     }
 }
 
-/// Blob `hash` (collector `name`'s previous output) as a base for a delta: its hash, items and
-/// the depth a delta against it would have. `None` when the chain below it is already as deep
-/// as allowed, or when it is unreadable (a damaged base must not cost the new scan: the new
-/// output is then stored whole).
-async fn base(
+/// Blob `hash` (a collector's previous output) as a base for a delta: its hash and the depth
+/// a delta against it would have. `None` when the chain below it is already as deep as allowed.
+async fn base_depth(
     conn: &mut sqlx::SqliteConnection,
-    name: &str,
     hash: &str,
-) -> Result<Option<(String, Vec<Item>, i64)>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     let depth: Option<i64> = sqlx::query_scalar("SELECT depth FROM blobs WHERE hash = ?")
         .bind(hash)
         .fetch_optional(&mut *conn)
         .await
         .map_err(StoreError::sql("looking up collector output"))?;
-    let Some(depth) = depth.filter(|d| d + 1 < blobs::MAX_DEPTH) else {
-        return Ok(None);
-    };
-    match load_blob(conn, hash).await {
-        Ok(old) => Ok(Some((hash.to_string(), old, depth + 1))),
+    Ok(depth
+        .filter(|d| d + 1 < blobs::MAX_DEPTH)
+        .map(|d| (hash.to_string(), d + 1)))
+}
+
+/// The stored form of `items` as a delta against blob `base` (collector `name`'s previous
+/// output), read item by item; `None` when the delta is not worth it (half the whole output
+/// or more: the merge stops as soon as that is certain), or the base is unsorted or unreadable
+/// (a damaged base must not cost the new scan: the new output is then stored whole).
+async fn delta_against(
+    conn: &mut sqlx::SqliteConnection,
+    name: &str,
+    base: &str,
+    items: &[Item],
+    json_len: u64,
+) -> Option<Vec<u8>> {
+    if !stream::sorted(items) {
+        return None;
+    }
+    let old = match stream::open(conn, base).await {
+        Ok(old) => old,
         Err(e) => {
             tracing::warn!(
                 "{name}: the previous output is unreadable ({e}); storing this one whole"
             );
-            Ok(None)
+            return None;
         }
+    };
+    let limit = json_len / 2;
+    // A lower bound of the delta's JSON: each key with its quotes and comma, each item with
+    // its braces and "key" name besides.
+    let mut bound = 0u64;
+    let (mut del, mut put) = (Vec::new(), Vec::new());
+    let merged = stream::merge(old, items, |d| {
+        match d {
+            Differs::Gone(o) => {
+                bound += o.key.len() as u64 + 3;
+                del.push(o.key);
+            }
+            Differs::New(n) | Differs::Changed(_, n) => {
+                bound += n.key.len() as u64 + 10;
+                put.push(n);
+            }
+        }
+        bound < limit
+    });
+    match merged {
+        Ok(()) => blobs::encode_delta(base, &del, put, json_len),
+        Err(MergeError::Read(e)) => {
+            tracing::warn!(
+                "{name}: the previous output is unreadable ({e}); storing this one whole"
+            );
+            None
+        }
+        Err(MergeError::Unsorted | MergeError::Stopped) => None,
     }
 }
 
@@ -252,57 +258,65 @@ mod tests {
         }
     }
 
-    /// Blobs keep the address they always had (sha256 of the items' JSON); a new or unchanged
-    /// output hands back nothing, a changed one its base: the previous scan's output, which
-    /// `load_entries` then takes instead of reading it.
+    /// The base and depth row of blob `hash`.
+    async fn base_of(store: &Store, hash: &str) -> (Option<String>, i64) {
+        sqlx::query_as("SELECT base, depth FROM blobs WHERE hash = ?")
+            .bind(hash)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    fn blob(m: &Manifest, name: &str) -> String {
+        match &m[name] {
+            ManifestEntry::Blob(h) => h.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Blobs keep the address they always had (sha256 of the items' JSON); a changed output is
+    /// stored as a delta against the previous one, which is read item by item for that, and it
+    /// loads back whole.
     #[tokio::test]
-    async fn a_changed_output_hands_back_the_previous_one() {
+    async fn a_changed_output_is_stored_as_a_delta_against_the_previous_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("d.db")).await.unwrap();
         let old = groups(500, None);
-        let first = store.save_keeping_bases(&meta(), &old).await.unwrap();
-        let second = store.save_keeping_bases(&meta(), &old).await.unwrap();
-        assert_eq!(first.bases.0.len() + second.bases.0.len(), 0);
+        store.save(&meta(), &old).await.unwrap();
+        let second = store.save(&meta(), &old).await.unwrap();
         let Some(Outcome::Items(items)) = old.results.get("check_groups") else {
             unreachable!()
         };
         let address = sha256_bytes(&serde_json::to_vec(items).unwrap());
-        let prev = store.manifest(second.info.id).await.unwrap();
+        let prev = store.manifest(second.id).await.unwrap();
         assert_eq!(prev["check_groups"], ManifestEntry::Blob(address.clone()));
 
-        let changed = store
-            .save_keeping_bases(&meta(), &groups(500, Some(7)))
-            .await
-            .unwrap();
-        let names: Vec<_> = changed.bases.0.keys().collect();
-        assert_eq!(names, ["check_groups"]);
-        assert_eq!(
-            changed.bases.0["check_groups"],
-            (address.clone(), items.clone())
-        );
-        let loaded = store
-            .load_entries(second.info.id, prev.clone(), changed.bases)
-            .await
-            .unwrap();
-        assert_eq!(loaded, old);
+        let new = groups(500, Some(7));
+        let changed = store.save(&meta(), &new).await.unwrap();
+        let now = blob(&store.manifest(changed.id).await.unwrap(), "check_groups");
+        assert_eq!(base_of(&store, &now).await, (Some(address), 1));
+        assert_eq!(store.load(changed.id).await.unwrap(), new);
+        assert_eq!(store.load(second.id).await.unwrap(), old);
+    }
 
-        // What is handed over is used as it is (not read again), for its hash only.
-        let fake = vec![Item::new("only-in-memory")];
-        let held = |hash: &str| {
-            Loaded(BTreeMap::from([(
-                "check_groups".to_string(),
-                (hash.to_string(), fake.clone()),
-            )]))
-        };
-        let taken = store
-            .load_entries(second.info.id, prev.clone(), held(&address))
+    /// A previous output that cannot be read costs nothing but the delta: the new output is
+    /// stored whole, and reads back.
+    #[tokio::test]
+    async fn an_unreadable_previous_output_is_not_a_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+        let first = store.save(&meta(), &groups(500, None)).await.unwrap();
+        let old = blob(&store.manifest(first.id).await.unwrap(), "check_groups");
+        sqlx::query("UPDATE blobs SET data = ? WHERE hash = ?")
+            .bind(b"[{\"key\":\"g0000\"},{\"ke".to_vec())
+            .bind(&old)
+            .execute(&store.pool)
             .await
             .unwrap();
-        assert_eq!(taken.results["check_groups"], Outcome::Items(fake.clone()));
-        let read = store
-            .load_entries(second.info.id, prev, held("another"))
-            .await
-            .unwrap();
-        assert_eq!(read, old);
+        let new = groups(500, Some(7));
+        let changed = store.save(&meta(), &new).await.unwrap();
+        let now = blob(&store.manifest(changed.id).await.unwrap(), "check_groups");
+        assert_eq!(base_of(&store, &now).await, (None, 0));
+        assert_eq!(store.load(changed.id).await.unwrap(), new);
     }
 }
