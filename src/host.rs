@@ -779,7 +779,10 @@ mod tests {
         let host = Host::new(dir.path());
         let first = host.read_source("/etc/passwd").unwrap();
         std::fs::write(&passwd, "mallory:x:0:0::/root:/bin/sh\n").unwrap();
-        assert!(Arc::ptr_eq(&first, &host.read_source("/etc/passwd").unwrap()));
+        assert!(Arc::ptr_eq(
+            &first,
+            &host.read_source("/etc/passwd").unwrap()
+        ));
         assert_eq!(
             host.read_source_string("/etc/passwd").unwrap(),
             "root:x:0:0::/root:/bin/sh\n"
