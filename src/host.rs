@@ -439,7 +439,7 @@ impl Host {
     /// sandboxing (read-only binds, its state directory), and the host's mounts are what
     /// matter. Otherwise the scanner's own, `/proc/self/mountinfo`. Decided once per scan.
     pub fn mountinfo(&self) -> &'static str {
-        *self.mountinfo.get_or_init(|| {
+        self.mountinfo.get_or_init(|| {
             if self.is_live() && std::fs::File::open("/proc/1/mountinfo").is_ok() {
                 "/proc/1/mountinfo"
             } else {
