@@ -19,6 +19,7 @@ use dawgmon::host::Host;
 use dawgmon::hostfs::digests::DigestCache;
 use dawgmon::model::Outcome;
 use dawgmon::scan::{self, ScanOptions};
+use dawgmon::sources;
 use dawgmon::store::{NewScan, Store, content_hash};
 
 struct Clock {
@@ -69,7 +70,7 @@ async fn main() {
     {
         let host = Host::new(&root);
         clock.t = Instant::now();
-        let spec = |hash| collectors::fswalk::TreeSpec {
+        let spec = |hash| sources::fswalk::TreeSpec {
             dir: "/etc",
             hash,
             exclude: None,
@@ -79,7 +80,7 @@ async fn main() {
         };
         let cache = DigestCache::default();
         let walk = |hash, cache: &DigestCache| {
-            collectors::fswalk::walk_tree(&host, &spec(hash), cache).expect("walk")
+            sources::fswalk::walk_tree(&host, &spec(hash), cache).expect("walk")
         };
         let entries = walk(false, &cache);
         clock.lap("walk only (no file read)");

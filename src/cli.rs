@@ -408,7 +408,7 @@ fn attribute(report: &Report, root: &std::path::Path) -> Report {
     let db = std::cell::OnceCell::new();
     let mut out = report.clone();
     report::by_package::attribute(&mut out, |path| {
-        db.get_or_init(|| collectors::pkgdb::Packages::of(&host, false))
+        db.get_or_init(|| crate::sources::pkgdb::Packages::of(&host, false))
             .package_of(path)
             .filter(|p| p != "none")
     });

@@ -742,7 +742,7 @@ mod tests {
         std::fs::write(&p, b"abc").unwrap();
         assert_eq!(
             hash_file(open(), 3, 1 << 20, &no).unwrap(),
-            Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
+            Hashed::Sha256(crate::sources::common::sha256_bytes(b"abc"))
         );
         let yes = || true;
         assert!(hash_file(open(), 3, 1 << 20, &yes).is_err());

@@ -24,4 +24,5 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod secret;
+pub mod sources;
 pub mod store;

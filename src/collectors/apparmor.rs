@@ -11,10 +11,10 @@
 //! all (neither source) is no items, not an error.
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys};
 
 pub struct ApparmorProfiles;
 

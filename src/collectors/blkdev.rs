@@ -10,10 +10,10 @@
 use std::path::Path;
 
 use crate::collectors::Collector;
-use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes, escape_os};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::render_modified;
 
 /// The `list_blkdev` collector.
 pub struct ListBlkdev;
@@ -76,7 +76,7 @@ impl Collector for ListBlkdev {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about = crate::collectors::common::render_named(
+                let about = crate::sources::common::render_named(
                     &f,
                     &["size", "model", "type", "ro", "removable"],
                 );

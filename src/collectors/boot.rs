@@ -7,10 +7,10 @@
 //! `mtime` when a file cannot be read).
 
 use crate::collectors::Collector;
-use crate::collectors::etc::{tree_items, tree_message};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, Item};
+use crate::sources::tree::{tree_items, tree_message};
 
 /// Checks kernels, initramfs and boot loader files under /boot.
 pub struct CheckBoot;
@@ -64,7 +64,7 @@ mod tests {
         let loader = &items[4];
         assert_eq!(
             loader.fields["sha256"],
-            crate::collectors::common::sha256_bytes(b"loader")
+            crate::sources::common::sha256_bytes(b"loader")
         );
         assert_eq!(&loader.fields["type"], "file");
         assert_eq!(&items[5].fields["target"], "vmlinuz-6.1.0");

@@ -20,11 +20,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::collectors::Collector;
-use crate::collectors::common::{mode_string, not_read_why, read_untrusted};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::hostfs::{Hashed, not_hashed};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::{mode_string, not_read_why, read_untrusted};
 
 pub struct CronJobs;
 
@@ -127,7 +127,7 @@ impl Collector for CronJobs {
                 }
             }
         }
-        Ok(crate::collectors::common::unique_keys(items))
+        Ok(crate::sources::common::unique_keys(items))
     }
 
     fn message(&self, change: &Change) -> String {
@@ -169,7 +169,7 @@ impl Collector for CronJobs {
         match user {
             _ if change.kind == ChangeKind::Modified => format!(
                 "{noun} {what} changed: {}",
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
             Some(u) => format!("{noun} {what} {verb} (user={u})"),
             None => format!("{noun} {what} {verb}"),

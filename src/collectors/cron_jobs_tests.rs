@@ -215,7 +215,7 @@ fn cron_d_spools_anacron_at_and_scripts() {
     assert_eq!(&lr.fields["executable"], "yes");
     assert_eq!(
         lr.fields["sha256"],
-        crate::collectors::common::sha256_bytes(b"#!/bin/sh\nlogrotate /etc/logrotate.conf\n")
+        crate::sources::common::sha256_bytes(b"#!/bin/sh\nlogrotate /etc/logrotate.conf\n")
     );
     assert_eq!(
         &by_key(&items, "script /etc/cron.weekly/plain").fields["executable"],
@@ -330,7 +330,7 @@ fn shipped_rules_fit_the_items() {
         (&root_at.fields["user"], &root_at.fields["command"]),
         ("root", "/sbin/reboot")
     );
-    crate::collectors::common::rules_check::assert_rules_fit("cron_jobs", &items);
+    crate::sources::common::rules_check::assert_rules_fit("cron_jobs", &items);
 }
 
 /// The live host: the collector runs, and two runs on an idle host agree.

@@ -13,11 +13,11 @@
 //!   parsed with roxmltree, as the polkit collector does (external entities never fetched).
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
-use crate::collectors::polkit::parse_xml;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys, line_text};
+use crate::sources::xml::parse_xml;
 
 pub struct DbusServices;
 

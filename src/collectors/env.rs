@@ -23,11 +23,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::collectors::Collector;
-use crate::collectors::common::render_fields;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::model::{Change, ChangeKind, Fields, Item};
 use crate::secret::FingerprintKey;
+use crate::sources::common::render_fields;
 
 pub struct Env;
 
@@ -182,8 +182,8 @@ fn item(name: &OsStr, value: &OsStr, secret: &FingerprintKey) -> Option<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::common::sha256_bytes;
     use crate::model::Severity;
+    use crate::sources::common::sha256_bytes;
 
     fn key() -> FingerprintKey {
         FingerprintKey::from_bytes([7; 32])

@@ -6,13 +6,13 @@
 //! the SHA-256 of regular files. No mtime when a hash exists: content is what matters and
 //! mtime-only touches are noise. A file that cannot be read (not root: /etc/shadow) is noted as
 //! denied and carries `mtime` instead of the hash, so a change is still seen.
-//! The tree helpers here are shared with `check_boot`.
+//! The tree walk and messages are [`crate::sources::tree`], shared with `check_boot`.
 
-use crate::collectors::common::{render_fields, render_modified};
-use crate::collectors::{Collector, fswalk};
+use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
-use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::model::{Change, Item};
+use crate::sources::tree::{tree_items, tree_message};
 
 /// Checks every file, directory and link under /etc.
 pub struct CheckEtc;
@@ -35,87 +35,13 @@ impl Collector for CheckEtc {
     }
 }
 
-/// The items of one tree: every entry with its fields (see the module documentation), walked
-/// on several threads, mounts below it entered, digests carried over by collector `name`.
-pub(super) fn tree_items(
-    host: &Host,
-    name: &str,
-    host_dir: &str,
-) -> Result<Vec<Item>, CollectError> {
-    let spec = fswalk::TreeSpec {
-        dir: host_dir,
-        hash: true,
-        exclude: None,
-        cross_mounts: true,
-        // Only root writes under /etc and /boot: no bound needed against a hostile user.
-        max_entries: usize::MAX,
-        verify_packages: false,
-    };
-    fswalk::walk_tree(host, &spec, &host.digests(name))
-}
-
-/// What an item is called in messages, from its `type` field (or the perm string's first
-/// character when only other fields changed).
-fn noun_of(fields: Option<&Fields>) -> &'static str {
-    let Some(f) = fields else { return "file" };
-    let t = f.get("type").or_else(|| {
-        f.get("perm").and_then(|p| match p.chars().next() {
-            Some('d') => Some("dir"),
-            Some('l') => Some("symlink"),
-            Some('p') => Some("fifo"),
-            Some('s') => Some("socket"),
-            _ => None,
-        })
-    });
-    match t {
-        Some("dir") => "directory",
-        Some("symlink") => "symlink",
-        Some("fifo") => "named pipe",
-        Some("socket") => "socket",
-        Some("char" | "block") => "device",
-        _ => "file",
-    }
-}
-
-/// `file /etc/x got created (owner=root, group=root, perm=-rw-r--r--, size=747)`,
-/// `file /etc/x got deleted`, `file /etc/group changed: content changed, size from 937 to 954`.
-pub(super) fn tree_message(change: &Change) -> String {
-    match change.kind {
-        ChangeKind::Added => {
-            let mut f = change.after.clone().unwrap_or_default();
-            let noun = noun_of(Some(&f));
-            for hidden in ["type", "sha256", "mtime"] {
-                f.remove(hidden);
-            }
-            format!("{noun} {} got created ({})", change.key, render_fields(&f))
-        }
-        ChangeKind::Removed => {
-            format!(
-                "{} {} got deleted",
-                noun_of(change.before.as_ref()),
-                change.key
-            )
-        }
-        ChangeKind::Modified => format!(
-            "{} {} changed: {}",
-            noun_of(change.after.as_ref()),
-            change.key,
-            render_modified(change)
-        ),
-    }
-}
-
-/// Whether regular files are hashed (`sha256`) or, unreadable, carry `mtime`.
-#[cfg(test)]
-pub(super) fn has_content_id(f: &Fields) -> bool {
-    f.contains_key("sha256") != f.contains_key("mtime")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::fswalk;
     use crate::model::Severity;
+    use crate::model::{ChangeKind, Fields};
+    use crate::sources::fswalk;
+    use crate::sources::tree::has_content_id;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
@@ -179,7 +105,7 @@ mod tests {
         assert_eq!(&alice.fields["size"], "20");
         assert_eq!(
             alice.fields["sha256"],
-            crate::collectors::common::sha256_bytes(b"alice ALL=(ALL) ALL\n")
+            crate::sources::common::sha256_bytes(b"alice ALL=(ALL) ALL\n")
         );
         assert!(!alice.fields.contains_key("mtime"));
         let mtab = find(&items, "/etc/mtab");

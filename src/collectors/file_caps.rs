@@ -7,11 +7,12 @@
 //! kernel's `vfs_cap_data` (revisions 1-3) is decoded into libcap's text form
 //! (`cap_net_raw,cap_net_admin=ep`, plus ` [rootid=N]` for namespaced v3 capabilities).
 
-use crate::collectors::common::{mode_string, render_fields, render_modified};
-use crate::collectors::{Collector, fswalk};
+use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::sources::common::{mode_string, render_fields, render_modified};
+use crate::sources::fswalk;
 
 /// Lists files with capabilities.
 pub struct ListFileCaps;
@@ -41,7 +42,7 @@ impl Collector for ListFileCaps {
                 fields.insert("perm", mode_string(s.mode));
                 fields.insert("caps", caps);
                 let key = host.display(&s.path);
-                super::pkgdb::attribute(host, &key, &mut fields);
+                crate::sources::pkgdb::attribute(host, &key, &mut fields);
                 Item { key, fields }
             })
             .collect())

@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 
 use crate::collectors::Collector;
-use crate::collectors::users::{fingerprint, password_state, text};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::passwd::{fingerprint, password_state, text};
 
 pub struct CheckGroups;
 

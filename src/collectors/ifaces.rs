@@ -14,10 +14,10 @@ use std::net::Ipv6Addr;
 use std::path::Path;
 
 use crate::collectors::Collector;
-use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::render_modified;
 
 /// The `list_ifaces` collector.
 pub struct ListIfaces;
@@ -88,7 +88,7 @@ impl Collector for ListIfaces {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about = crate::collectors::common::render_named(
+                let about = crate::sources::common::render_named(
                     &f,
                     &["mac", "addresses", "mtu", "type", "state"],
                 );

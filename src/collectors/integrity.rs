@@ -40,6 +40,7 @@ use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::hostfs::{Stat, gone};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::pkgdb::parse_line;
 
 const INFO: &str = "/var/lib/dpkg/info";
 
@@ -172,7 +173,7 @@ impl Collector for PackageIntegrity {
             ChangeKind::Modified => format!(
                 "{noun} {} changed: {}",
                 change.key,
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
         }
     }
@@ -187,21 +188,6 @@ fn item(key: String, package: &str, kind: &str, state: &str) -> Item {
 
 fn changed(st: &Stat) -> (i64, i64) {
     (st.st_ctime, st.st_ctime_nsec)
-}
-
-/// `MD5  path` (two spaces; dpkg also accepts `MD5 *path`): the digest and the path without
-/// its leading `/`. `None` for anything else.
-pub fn parse_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let sum = line.get(..32)?;
-    if !sum.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let rest = line.get(32..)?;
-    let rel = rest
-        .strip_prefix(b"  ")
-        .or_else(|| rest.strip_prefix(b" *"))?;
-    let rel = rel.strip_prefix(b"/").unwrap_or(rel);
-    (!rel.is_empty()).then_some((sum, rel))
 }
 
 /// Whether a packaged path is one where a changed file gives root (see the module docs).

@@ -59,11 +59,11 @@ impl Collector for KernelVersion {
         match change.kind {
             ChangeKind::Modified => format!(
                 "kernel changed: {}",
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
             ChangeKind::Added => format!(
                 "kernel added ({})",
-                crate::collectors::common::render_fields(
+                crate::sources::common::render_fields(
                     change.after.as_ref().unwrap_or(&Default::default())
                 )
             ),

@@ -11,7 +11,7 @@
 //!   library every program loads.
 //! - `include PATTERN`: each include line, with `matches` (how many files it pulled in) and
 //!   `loop=yes` when it leads to a file this walk already read (a loop back, or the same file
-//!   reached twice: each file is read once per scan, see [`super::includes`]).
+//!   reached twice: each file is read once per scan, see [`crate::sources::includes`]).
 //! - `malformed FILE: TEXT` for a line that is not a directory, and `unreadable FILE` for a file
 //!   that cannot be read, so neither is silently lost.
 //!
@@ -21,11 +21,12 @@
 use std::collections::HashSet;
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
-use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys, line_text};
+use crate::sources::glob::expand;
+use crate::sources::includes::{Includes, Read};
 
 pub struct DynamicLoader;
 
@@ -217,56 +218,6 @@ fn with_stat(host: &Host, item: Item, path: &str) -> Item {
         Err(e) if confdirs::absent(&e) => item.with("exists", "no"),
         Err(e) => item.with("exists", format!("unknown ({})", confdirs::reason(&e))),
     }
-}
-
-/// The regular files a glob names (wildcards allowed in any component), sorted as glob(3)
-/// sorts them. Names starting with a dot match only a pattern that starts with one.
-pub(crate) fn expand(host: &Host, pattern: &str) -> Vec<String> {
-    let mut current = vec![String::new()];
-    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
-        let mut next = Vec::new();
-        for base in &current {
-            if comp == "." {
-                next.push(base.clone());
-                continue;
-            }
-            if comp == ".." {
-                // Lexically, as the path is shown: the root has no parent.
-                next.push(
-                    base.rsplit_once('/')
-                        .map_or(String::new(), |(b, _)| b.to_string()),
-                );
-                continue;
-            }
-            if !comp.contains(['*', '?', '[']) {
-                next.push(format!("{base}/{comp}"));
-                continue;
-            }
-            let real = host.path(if base.is_empty() { "/" } else { base });
-            let Ok(entries) = host.list_dir(&real) else {
-                continue;
-            };
-            for (name, _) in entries {
-                let name = name.to_string_lossy();
-                if name.starts_with('.') && !comp.starts_with('.') {
-                    continue;
-                }
-                if confdirs::fnmatch(comp.as_bytes(), name.as_bytes()) {
-                    next.push(format!("{base}/{name}"));
-                }
-            }
-        }
-        current = next;
-    }
-    let mut files: Vec<String> = current
-        .into_iter()
-        .filter(|p| {
-            host.stat(p)
-                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[cfg(test)]

@@ -9,14 +9,9 @@ use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
 
-pub mod common;
-pub mod fswalk;
-pub mod pkgdb;
-
 mod apparmor;
 mod blkdev;
 mod boot;
-pub(crate) mod confdirs;
 mod cron_jobs;
 mod dbus;
 mod env;
@@ -24,7 +19,6 @@ mod etc;
 mod file_caps;
 mod groups;
 mod ifaces;
-mod includes;
 mod integrity;
 mod kernel;
 mod loader;
@@ -38,8 +32,6 @@ mod pipes;
 mod polkit;
 mod processes;
 mod rootrun;
-mod sockdiag;
-mod sockproc;
 mod ssh_access;
 mod sudo_rules;
 mod suids;
@@ -233,7 +225,7 @@ pub fn default_message(noun: &str, change: &Change) -> String {
             let fields = change
                 .after
                 .as_ref()
-                .map(common::render_fields)
+                .map(crate::sources::common::render_fields)
                 .unwrap_or_default();
             if fields.is_empty() {
                 format!("{noun} {} added", change.key)
@@ -246,7 +238,7 @@ pub fn default_message(noun: &str, change: &Change) -> String {
             format!(
                 "{noun} {} changed: {}",
                 change.key,
-                common::render_modified(change)
+                crate::sources::common::render_modified(change)
             )
         }
     }

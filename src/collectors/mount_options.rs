@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs;
-use crate::collectors::mounts::parse_line;
 use crate::error::CollectError;
 use crate::host::{Host, unescape_bytes};
 use crate::model::{Fields, Item};
+use crate::sources::confdirs;
+use crate::sources::mountinfo::parse_line;
 
 pub struct MountOptions;
 

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use crate::collectors::Collector;
-use crate::collectors::processes::{Process, table};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::procfs::{Process, table};
 
 pub struct NeedsRestart;
 

@@ -15,16 +15,16 @@
 //! not parse is an item `service:malformed:TEXT` with the line number and what is wrong.
 //! Argument values that look like credentials (`passwd=`, `secret=`...) are stored only as a
 //! fingerprint. Each file is read once; more than `max_items` files and lines make the
-//! collector unavailable for that scan (see [`super::includes`]).
+//! collector unavailable for that scan (see [`crate::sources::includes`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
-use crate::collectors::includes::Includes;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::confdirs::{self, Content, Keys, line_text};
+use crate::sources::includes::Includes;
 
 pub struct PamStacks;
 
@@ -85,7 +85,7 @@ impl Collector for PamStacks {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about = crate::collectors::common::render_named(
+                let about = crate::sources::common::render_named(
                     &f,
                     &["control", "arguments", "position", "file", "error"],
                 );

@@ -4,11 +4,12 @@
 //! write is a way in. Found by the shared walk of [`fswalk::special_files`]; fields are owner,
 //! group and perm (a pipe has no content worth hashing).
 
-use crate::collectors::common::{mode_string, render_fields, render_modified};
-use crate::collectors::{Collector, fswalk};
+use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::sources::common::{mode_string, render_fields, render_modified};
+use crate::sources::fswalk;
 
 /// Lists named pipes.
 pub struct ListPipes;

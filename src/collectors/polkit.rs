@@ -10,7 +10,7 @@
 //!   `allow_any`, `allow_inactive`, `allow_active`, the `file`, and the program it runs when it
 //!   names one (`exec_path`). Actions that ask for a password are not items. The XML is parsed
 //!   with roxmltree (DTDs allowed, external entities never fetched, entity expansion bounded by
-//!   the crate, and at most [`MAX_NODES`] nodes per file).
+//!   the crate, and at most [`crate::sources::xml::MAX_NODES`] nodes per file).
 //! - `pkla FILE [SECTION]`: each section of the local authority's `.pkla` files (polkit before
 //!   0.106; `etc/` and `var/lib/polkit-1/localauthority/*/`) with `identity`, `action` and the
 //!   results.
@@ -19,11 +19,12 @@
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
-use crate::collectors::loader::expand;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys, line_text};
+use crate::sources::glob::expand;
+use crate::sources::xml::parse_xml;
 
 pub struct PolkitRules;
 
@@ -33,8 +34,6 @@ const PKLA: [&str; 2] = [
     "/etc/polkit-1/localauthority/*/*.pkla",
     "/var/lib/polkit-1/localauthority/*/*.pkla",
 ];
-/// Nodes parsed at most per policy file (the largest shipped ones have a few thousand).
-pub const MAX_NODES: u32 = 200_000;
 
 impl Collector for PolkitRules {
     fn name(&self) -> &'static str {
@@ -104,32 +103,6 @@ impl Collector for PolkitRules {
             }
         }
         Ok(out)
-    }
-}
-
-/// Parses one XML policy file (polkit actions, D-Bus policy) safely: DTDs allowed, external
-/// entities never fetched, at most [`MAX_NODES`] nodes. A file that does not parse becomes a
-/// `malformed FILE` item in `out` (with the parser's error) and `None`.
-pub fn parse_xml<'t>(
-    text: &'t str,
-    file: &str,
-    keys: &mut Keys,
-    out: &mut Vec<Item>,
-) -> Option<roxmltree::Document<'t>> {
-    let opts = roxmltree::ParsingOptions {
-        allow_dtd: true,
-        nodes_limit: MAX_NODES,
-        ..roxmltree::ParsingOptions::default()
-    };
-    match roxmltree::Document::parse_with_options(text, opts) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            out.push(
-                Item::new(keys.unique(format!("malformed {file}")))
-                    .with("error", line_text(&e.to_string())),
-            );
-            None
-        }
     }
 }
 

@@ -39,11 +39,11 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::collectors::Collector;
-use crate::collectors::common::mode_string;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::hostfs::trace::{Step, StepKind};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::mode_string;
 
 /// `used_by` names at most this many users of one path (a writable `/usr` is used by all).
 pub const MAX_USERS: usize = 12;
@@ -140,7 +140,7 @@ impl Collector for RootRunWritable {
             ChangeKind::Modified => format!(
                 "root-run {what} {} changed: {}",
                 change.key,
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
         }
     }

@@ -29,7 +29,7 @@
 //!
 //! Unavailable when `etc/passwd` cannot be read, or when `sshd_config` and its includes hold
 //! more than `max_items` files and lines (each file is read once per `Match` block, see
-//! [`super::includes`]).
+//! [`crate::sources::includes`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,10 +37,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::collectors::Collector;
-use crate::collectors::common::{not_read_why, read_untrusted};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::{not_read_why, read_untrusted};
 
 mod keys;
 mod sshd;
@@ -64,7 +64,7 @@ impl Collector for SshAccess {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let passwd = super::users::read_passwd(host)?;
+        let passwd = crate::sources::passwd::read_passwd(host)?;
         let config = sshd::Config::read(host)?;
         let mut items = config.items();
         let patterns = config.authorized_keys_files();
@@ -171,7 +171,7 @@ impl Collector for SshAccess {
                 for side in [&mut rest.before, &mut rest.after].into_iter().flatten() {
                     side.remove("lifts");
                 }
-                let rest = crate::collectors::common::render_modified(&rest);
+                let rest = crate::sources::common::render_modified(&rest);
                 let (user, fp) = change.key.split_once(':').unwrap_or(("", &change.key));
                 format!("authorized key {fp} for {user} changed: {lifts}{rest}")
                     .trim_end_matches("; ")
@@ -184,7 +184,7 @@ impl Collector for SshAccess {
             (_, ChangeKind::Modified) if change.key.starts_with("sshd ") => format!(
                 "{} changed: {}",
                 change.key,
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
             _ => crate::collectors::default_message(self.noun(), change),
         }

@@ -687,7 +687,7 @@ fn shipped_rules_fit_the_items() {
     );
     let items = SshAccess.collect(&Host::new(r)).unwrap();
     assert_eq!(&by_key(&items, "sshd StrictModes").fields["value"], "no");
-    crate::collectors::common::rules_check::assert_rules_fit("ssh_access", &items);
+    crate::sources::common::rules_check::assert_rules_fit("ssh_access", &items);
 }
 
 #[test]

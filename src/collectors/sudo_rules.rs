@@ -14,7 +14,7 @@
 //! relative to the including file's directory), `@includedir`/`#includedir` (files in
 //! lexical order, skipping names that end in `~` or contain a `.`), at most
 //! [`MAX_DEPTH`] deep, each file once per scan (known by device and inode, see
-//! [`super::includes`]). Each alias is expanded once per scan, however many rules name it. More
+//! [`crate::sources::includes`]). Each alias is expanded once per scan, however many rules name it. More
 //! than `max_items` files and entries, an alias standing for more than `max_items` members, or
 //! more than [`RESOLVED_PER_ITEM`] × `max_items` members in all the resolved lists make the
 //! collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
@@ -27,10 +27,10 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::collectors::Collector;
-use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::includes::{Includes, Read};
 
 mod doas;
 mod parse;
@@ -88,7 +88,7 @@ impl Collector for SudoRules {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(CollectError::io("/etc/doas.conf", e)),
         }
-        Ok(crate::collectors::common::unique_keys(items))
+        Ok(crate::sources::common::unique_keys(items))
     }
 
     /// `sudo rule dave -> ALL: ALL added (who=dave, nopasswd, setenv, file=/etc/sudoers.d/x)`:

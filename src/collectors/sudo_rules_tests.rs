@@ -351,7 +351,7 @@ fn shipped_rules_fit_the_items() {
         &by_key(&items, "Defaults:bob env_reset").fields["value"],
         "off"
     );
-    crate::collectors::common::rules_check::assert_rules_fit("sudo_rules", &items);
+    crate::sources::common::rules_check::assert_rules_fit("sudo_rules", &items);
 }
 
 proptest::proptest! {

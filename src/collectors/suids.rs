@@ -16,13 +16,14 @@
 //! nobody can explain. System accounts (a service's uid) are never "ordinary": a set-id file
 //! of theirs is a way into that service.
 
-use crate::collectors::common::{mode_string, render_fields, render_modified};
+use crate::sources::common::{mode_string, render_fields, render_modified};
 use std::ops::RangeInclusive;
 
-use crate::collectors::{Collector, fswalk};
+use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::sources::fswalk;
 
 /// Lists setuid and setgid files.
 pub struct ListSuids;
@@ -51,7 +52,7 @@ impl Collector for ListSuids {
             let hashed = host.hash_walked(&s.path);
             fswalk::content_fields(host, &s.path, s.mtime, hashed, &mut fields);
             let key = host.display(&s.path);
-            super::pkgdb::attribute(host, &key, &mut fields);
+            crate::sources::pkgdb::attribute(host, &key, &mut fields);
             if ordinary.user_made(s) {
                 fields.insert("user_made", "yes");
             }
@@ -172,7 +173,7 @@ mod tests {
         assert_eq!(&su.fields["size"], "9");
         assert_eq!(
             su.fields["sha256"],
-            crate::collectors::common::sha256_bytes(b"su binary")
+            crate::sources::common::sha256_bytes(b"su binary")
         );
         let wall = &items[2];
         assert_eq!(

@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys, line_text};
 
 pub struct SysctlHardening;
 

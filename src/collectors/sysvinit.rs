@@ -16,11 +16,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::collectors::Collector;
-use crate::collectors::common::{file_fields, render_fields, render_modified};
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::hostfs::{Hashed, not_hashed};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::{file_fields, render_fields, render_modified};
 
 /// Where the scripts live: Debian's path first, then RHEL's.
 const INIT_DIRS: [&str; 2] = ["etc/init.d", "etc/rc.d/init.d"];
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(&a["perm"], "-rwxr-xr-x");
         assert_eq!(
             a["sha256"],
-            crate::collectors::common::sha256_bytes(b"#!/bin/sh\necho apache\n")
+            crate::sources::common::sha256_bytes(b"#!/bin/sh\necho apache\n")
         );
         assert_eq!(
             &m["quiet"]["runlevels"], "S",

@@ -12,10 +12,10 @@
 use std::collections::HashMap;
 
 use crate::collectors::Collector;
-use crate::collectors::common::render_modified;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::sources::common::render_modified;
 
 /// What differs between the three kinds of object.
 struct Kind {
@@ -151,7 +151,7 @@ fn item(host: &Host, kind: &Kind, row: &HashMap<&str, &str>) -> Option<Item> {
 
 /// `owner=root, group=root, perms=0600, size=4096, creator=root`.
 fn render(f: &Fields) -> String {
-    crate::collectors::common::render_named(
+    crate::sources::common::render_named(
         f,
         &["owner", "group", "perms", "size", "nsems", "creator"],
     )

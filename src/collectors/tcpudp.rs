@@ -15,12 +15,12 @@ use std::net::SocketAddr;
 use procfs::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs::{FromReadSI, current_system_info};
 
-use crate::collectors::common::render_modified;
-use crate::collectors::sockproc::socket_owners;
 use crate::collectors::{Collector, default_message};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::render_modified;
+use crate::sources::sockproc::socket_owners;
 
 /// The `list_tcpudp_ports` collector.
 pub struct ListTcpudpPorts;

@@ -12,10 +12,10 @@
 //! - `malformed FILE: TEXT` for a rule line that does not parse, with its line number.
 
 use crate::collectors::Collector;
-use crate::collectors::confdirs::{self, Content, Keys, line_text};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Item;
+use crate::sources::confdirs::{self, Content, Keys, line_text};
 
 pub struct UdevRules;
 

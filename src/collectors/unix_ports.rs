@@ -7,7 +7,7 @@
 //! are the socket type and the owning processes. Inodes are left out: they change whenever a
 //! service restarts, which is not a change of the attack surface.
 //!
-//! On the live host the table comes from netlink `sock_diag` (see [`super::sockdiag`]): names
+//! On the live host the table comes from netlink `sock_diag` (see [`crate::sources::sockdiag`]): names
 //! as exact bytes, one message per socket. `proc/net/unix` prints names raw, so a local user
 //! who binds a path holding a newline can forge whole lines there; it is read only under a
 //! root other than `/`, or when the kernel offers no `sock_diag` for UNIX sockets
@@ -16,11 +16,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collectors::Collector;
-use crate::collectors::common::render_modified;
-use crate::collectors::sockproc::socket_owners;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::render_modified;
+use crate::sources::sockproc::socket_owners;
 
 /// The `list_unix_ports` collector.
 pub struct ListUnixPorts;
@@ -50,7 +50,7 @@ impl Collector for ListUnixPorts {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let live = if host.is_live() {
-            match super::sockdiag::unix_listeners() {
+            match crate::sources::sockdiag::unix_listeners() {
                 Ok(list) => Some(list),
                 Err(e) => {
                     tracing::debug!(
@@ -105,7 +105,7 @@ impl Collector for ListUnixPorts {
         match change.kind {
             ChangeKind::Added => {
                 let f = change.after.clone().unwrap_or_default();
-                let about = crate::collectors::common::render_named(&f, &["type", "process"]);
+                let about = crate::sources::common::render_named(&f, &["type", "process"]);
                 if about.is_empty() {
                     format!("{noun} {} opened", change.key)
                 } else {

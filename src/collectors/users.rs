@@ -8,10 +8,11 @@
 //! (crypt hashes are salted) but which changes whenever the hash does.
 
 use crate::collectors::Collector;
-use crate::collectors::common::{render_modified, sha256_bytes};
 use crate::error::CollectError;
-use crate::host::{Host, escape_bytes};
+use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
+use crate::sources::common::render_modified;
+use crate::sources::passwd::{fingerprint, password_state, read_passwd, text};
 
 pub struct CheckUsers;
 
@@ -109,28 +110,6 @@ impl Collector for CheckUsers {
     }
 }
 
-/// `locked` (`!` or `*` prefix: no password login), `none` (empty: login without a password),
-/// or `set`.
-pub(super) fn password_state(hash: &str) -> &'static str {
-    if hash.is_empty() {
-        "none"
-    } else if hash.starts_with(['!', '*']) {
-        "locked"
-    } else {
-        "set"
-    }
-}
-
-/// The first 16 hex digits of the SHA-256 of a password hash: changes with it, reveals nothing.
-pub(super) fn fingerprint(hash: &str) -> String {
-    sha256_bytes(hash.as_bytes())[..16].to_string()
-}
-
-/// Text from an account file as stored text (control characters escaped).
-pub(super) fn text(s: &str) -> String {
-    escape_bytes(s.as_bytes())
-}
-
 fn with_password(item: Item, hash: &str, source: &str) -> Item {
     let item = item
         .with("password", password_state(hash))
@@ -207,18 +186,6 @@ fn visibility(change: &Change) -> Option<bool> {
         (false, true) => Some(true),
         _ => None,
     }
-}
-
-/// The root's `etc/passwd`; its absence makes a collector that needs it unavailable, saying
-/// why (users, SSH keys of every account).
-pub(crate) fn read_passwd(host: &Host) -> Result<String, CollectError> {
-    host.read_source_string("/etc/passwd").map_err(|e| match e {
-        CollectError::Unavailable(_) => CollectError::Unavailable(format!(
-            "etc/passwd does not exist under {}: not the root of a Linux system?",
-            host.root().display()
-        )),
-        other => other,
-    })
 }
 
 #[cfg(test)]

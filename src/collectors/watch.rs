@@ -19,11 +19,11 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::Collector;
-use super::etc::tree_message;
-use super::fswalk::{self, TreeSpec};
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::fswalk::{self, TreeSpec};
+use crate::sources::tree::tree_message;
 
 /// What every watch collector's name starts with.
 pub const PREFIX: &str = "watch:";

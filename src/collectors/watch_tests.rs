@@ -42,7 +42,7 @@ fn fixture() -> tempfile::TempDir {
 }
 
 fn sha(content: &[u8]) -> String {
-    crate::collectors::common::sha256_bytes(content)
+    crate::sources::common::sha256_bytes(content)
 }
 
 fn collect(root: &Path, spec: WatchSpec, cache: DigestCache) -> Result<Vec<Item>, CollectError> {

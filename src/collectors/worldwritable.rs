@@ -5,11 +5,12 @@
 //! directory, or rewrite such a file. Found by the same walk as `list_suids` (one mode test per
 //! entry it already `stat`s: no extra system call). A host with a sane setup has none.
 
-use crate::collectors::common::mode_string;
-use crate::collectors::{Collector, fswalk};
+use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
+use crate::sources::common::mode_string;
+use crate::sources::fswalk;
 
 /// World-writable entries of system paths.
 pub struct WorldWritable;
@@ -60,7 +61,7 @@ impl Collector for WorldWritable {
             ChangeKind::Removed => format!("{subject}: fixed (or removed)"),
             ChangeKind::Modified => format!(
                 "{subject} changed: {}",
-                crate::collectors::common::render_modified(change)
+                crate::sources::common::render_modified(change)
             ),
         }
     }

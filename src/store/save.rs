@@ -16,9 +16,9 @@ use super::{
     Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, or_full, parse_manifest,
     validate_label,
 };
-use crate::collectors::common::sha256_bytes;
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
+use crate::sources::common::sha256_bytes;
 
 impl Store {
     /// Stores a scan and its snapshot in one transaction. A label already used by another scan

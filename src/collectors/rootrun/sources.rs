@@ -59,7 +59,7 @@ fn add(uses: &mut Uses, path: PathBuf, by: &str) {
 }
 
 fn systemd(host: &Host, tracer: &mut Tracer, uses: &mut Uses) -> Result<(), CollectError> {
-    for unit in super::super::unitfiles::root_units(host)? {
+    for unit in crate::sources::unitfiles::root_units(host)? {
         let by = format!("systemd:{}", unit.name);
         for file in unit.files {
             add(uses, file, &by);

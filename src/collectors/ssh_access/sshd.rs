@@ -2,16 +2,16 @@
 //! keyword a line (`Keyword value` or `Keyword=value`, case-insensitive), the first value of a
 //! keyword winning, except the lists that accumulate; `Match` starts a block that lasts until
 //! the next `Match` or the end of its file. Each file is read once per `Match` block it is
-//! included in (see [`crate::collectors::includes`]): a file included again there is an
+//! included in (see [`crate::sources::includes`]): a file included again there is an
 //! `unread` item (sshd itself refuses a loop), and more than `max_items` files and lines make
 //! the collector unavailable.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::collectors::includes::{Includes, Read};
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
+use crate::sources::includes::{Includes, Read};
 
 const MAIN: &str = "/etc/ssh/sshd_config";
 const MAX_DEPTH: usize = 8;

@@ -131,8 +131,8 @@ mod tests {
             "a forged entry appeared"
         );
         // Through the collector on the live host: the exact name, escaped, and no forgery.
-        use crate::collectors::Collector;
-        let items = super::super::unix_ports::ListUnixPorts
+        let items = crate::collectors::by_name("list_unix_ports")
+            .unwrap()
             .collect(&crate::host::Host::new("/"))
             .unwrap();
         let key = crate::host::escape_bytes(want);

@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use globset::GlobSet;
 
 use super::{Job, LOCAL_FS, child_from, errno, fatal, parse_mountinfo, stat_at};
-use crate::collectors::common::mode_string;
-use crate::collectors::pkgdb;
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
 use crate::hostfs::digests::{DigestCache, PackageMatch};
 use crate::hostfs::{self, Stat};
 use crate::model::Item;
+use crate::sources::common::mode_string;
+use crate::sources::pkgdb;
 
 /// What to walk and how.
 pub struct TreeSpec<'a> {

@@ -9,10 +9,10 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::collectors::common::sha256_bytes;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::hostfs::{self, Stat};
+use crate::sources::common::sha256_bytes;
 
 /// One file of a merged set of drop-in directories.
 pub struct ConfFile {
@@ -223,7 +223,7 @@ pub fn writable_by(host: &Host, st: &Stat) -> Option<String> {
 
 /// The `ls`-style permission string of a status.
 pub fn perm(st: &Stat) -> String {
-    crate::collectors::common::mode_string(st.st_mode)
+    crate::sources::common::mode_string(st.st_mode)
 }
 
 /// A line of a configuration file as stored text: whitespace runs collapsed, control

@@ -204,8 +204,8 @@ fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
         };
         out.push(Mount {
             dev: String::from_utf8_lossy(dev).into_owned(),
-            root: super::mounts::unescape_octal(root),
-            point: super::mounts::unescape_octal(point),
+            root: super::mountinfo::unescape_octal(root),
+            point: super::mountinfo::unescape_octal(point),
             fstype: String::from_utf8_lossy(fstype).into_owned(),
         });
     }

@@ -29,11 +29,11 @@ fn mountinfo_lines_parse_with_escapes_and_optional_fields() {
         ]
     );
     assert_eq!(
-        crate::collectors::mounts::unescape_octal(b"a\\012b\\134"),
+        crate::sources::mountinfo::unescape_octal(b"a\\012b\\134"),
         b"a\nb\\"
     );
     assert_eq!(
-        crate::collectors::mounts::unescape_octal(b"bad\\9x"),
+        crate::sources::mountinfo::unescape_octal(b"bad\\9x"),
         b"bad\\9x"
     );
 }
@@ -210,7 +210,7 @@ fn hashing_refuses_fifos_and_symlinks() {
     std::fs::write(dir.path().join("f"), b"abc").unwrap();
     assert_eq!(
         host.hash_walked(&dir.path().join("f")).unwrap(),
-        Hashed::Sha256(crate::collectors::common::sha256_bytes(b"abc"))
+        Hashed::Sha256(crate::sources::common::sha256_bytes(b"abc"))
     );
 }
 
@@ -274,7 +274,7 @@ fn running_out_of_descriptors_fails_the_walk_instead_of_losing_files() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "collectors::fswalk::tests::emfile_child",
+            "sources::fswalk::tests::emfile_child",
             "--ignored",
             "--nocapture",
         ])
@@ -341,7 +341,6 @@ fn live_walk_timing() {
 /// the key; the other lists of the same walk are still whole.
 #[test]
 fn fifos_past_max_items_are_an_outage_and_stop_growing() {
-    use crate::collectors::Collector;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("tmp")).unwrap();
@@ -353,7 +352,8 @@ fn fifos_past_max_items_are_an_outage_and_stop_growing() {
     let host = Host::new(root).with_max_items(10);
     let found = walk_special(&host, 3).unwrap();
     assert_eq!(found.fifos.len(), 10, "kept up to the cap, no more");
-    let e = crate::collectors::pipes::ListPipes
+    let e = crate::collectors::by_name("list_pipes")
+        .unwrap()
         .collect(&host)
         .unwrap_err()
         .to_string();
@@ -361,10 +361,14 @@ fn fifos_past_max_items_are_an_outage_and_stop_growing() {
         e.contains("more than 10 named pipes") && e.contains("max_items"),
         "{e}"
     );
-    let suids = crate::collectors::suids::ListSuids.collect(&host).unwrap();
+    let suids = crate::collectors::by_name("list_suids")
+        .unwrap()
+        .collect(&host)
+        .unwrap();
     assert_eq!(suids.len(), 1, "{suids:?}");
     // Under the default cap the same walk lists them all.
-    let all = crate::collectors::pipes::ListPipes
+    let all = crate::collectors::by_name("list_pipes")
+        .unwrap()
         .collect(&Host::new(root))
         .unwrap();
     assert_eq!(all.len(), 30);

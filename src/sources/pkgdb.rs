@@ -197,7 +197,7 @@ fn load_sums(host: &Host) -> PackageSums {
         let stem = &name.as_bytes()[..name.len() - ".md5sums".len()];
         let package: std::sync::Arc<str> = escape_bytes(stem).into();
         for line in bytes.split(|b| *b == b'\n') {
-            let Some((sum, rel)) = super::integrity::parse_line(line) else {
+            let Some((sum, rel)) = parse_line(line) else {
                 continue;
             };
             let mut md5 = [0u8; 16];
@@ -354,4 +354,19 @@ mod tests {
             let _ = owner(&host, "/usr/bin/ip");
         }
     }
+}
+
+/// `MD5  path` (two spaces; dpkg also accepts `MD5 *path`): the digest and the path without
+/// its leading `/`. `None` for anything else.
+pub fn parse_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sum = line.get(..32)?;
+    if !sum.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let rest = line.get(32..)?;
+    let rel = rest
+        .strip_prefix(b"  ")
+        .or_else(|| rest.strip_prefix(b" *"))?;
+    let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+    (!rel.is_empty()).then_some((sum, rel))
 }
