@@ -17,6 +17,7 @@ mod reports;
 mod rules;
 mod systemd;
 mod systemd_live;
+mod timings;
 mod trust;
 mod watch;
 mod writable;
