@@ -56,7 +56,8 @@ fn scan_timings_as_text_list_each_collector_slowest_first() {
     let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
     assert_eq!(names, ["check_etc", "check_groups"], "{stderr}");
     assert!(rows[0].0 >= rows[1].0, "not slowest first:\n{stderr}");
-    // Hashing 8 MiB takes tens of milliseconds at least; reading a short group file does not.
+    // Hashing 8 MiB (in a test build) takes tens of milliseconds at least; reading a short
+    // group file does not.
     assert!(
         rows[0].0 >= 10.0,
         "check_etc hashed 8 MiB in no time:\n{stderr}"
