@@ -44,7 +44,8 @@ fn live_snapshot() -> Snapshot {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let chosen: Vec<_> = collectors::select(&[])
+    let chosen: Vec<_> = collectors::Registry::default()
+        .select(&[])
         .expect("default set")
         .into_iter()
         .filter(|c| !skip.iter().any(|s| s == c.name()))

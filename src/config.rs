@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::collectors;
 use crate::paths;
 
+pub mod mail;
+
 /// The default schedule: hourly, at minute 7.
 ///
 /// Why hourly: a full scan walks every file system for setuid files and capabilities, which is
@@ -161,7 +163,7 @@ pub struct Config {
     pub watches: Vec<crate::collectors::watch::WatchSpec>,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mail: Option<crate::mail::MailConfig>,
+    pub mail: Option<mail::MailConfig>,
 }
 
 impl Default for Config {
@@ -414,7 +416,10 @@ pub struct CollectorName(pub String);
 impl TryFrom<String> for CollectorName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        collectors::select(std::slice::from_ref(&s))?;
+        // A watch tree's name is checked against the configured trees when the engine is built.
+        if !s.starts_with(collectors::watch::PREFIX) {
+            collectors::Registry::default().select(std::slice::from_ref(&s))?;
+        }
         Ok(CollectorName(s))
     }
 }
@@ -460,264 +465,4 @@ impl From<LogLevel> for String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mail::{MailConfig, TransportKind};
-
-    #[test]
-    fn empty_file_is_the_defaults() {
-        assert_eq!(Config::parse("").unwrap(), Config::default());
-    }
-
-    #[test]
-    fn missing_default_file_is_the_defaults_but_a_named_one_is_an_error() {
-        let p = Path::new("/nonexistent/dawgmond.toml");
-        assert_eq!(Config::load(p, false).unwrap(), Config::default());
-        let e = Config::load(p, true).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/dawgmond.toml"), "{e}");
-    }
-
-    #[test]
-    fn values_parse() {
-        let c = Config::parse(
-            "socket = \"/tmp/s.sock\"\nsocket_mode = 0o666\nschedule = \"*/5 * * * * *\"\n\
-             collectors = [\"check_groups\"]\nadmin_group = \"adm\"\nretention = 3\n",
-        )
-        .unwrap();
-        assert_eq!(c.socket, PathBuf::from("/tmp/s.sock"));
-        assert_eq!(c.socket_mode, Mode(0o666));
-        assert_eq!(c.schedule.0.as_deref(), Some("*/5 * * * * *"));
-        assert_eq!(c.collector_names(), ["check_groups"]);
-        assert_eq!(c.admin_group.as_deref(), Some("adm"));
-        assert_eq!(
-            Config::parse("socket_mode = \"0640\"").unwrap().socket_mode,
-            Mode(0o640)
-        );
-        assert_eq!(
-            Config::parse("schedule = \"off\"").unwrap().schedule.0,
-            None
-        );
-    }
-
-    #[test]
-    fn errors_name_the_line_and_the_key() {
-        let e = Config::parse("retention = 3\nsocket_mod = 0o660\n").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("socket_mod"), "{e}");
-        let e = Config::parse("\n\nschedule = \"*/15 * * * *\"\n").unwrap_err();
-        assert!(e.contains("line 3") && e.contains("6"), "{e}");
-        let e = Config::parse("schedule = \"0 99 * * * *\"").unwrap_err();
-        assert!(e.contains("line 1") && e.contains("cron"), "{e}");
-        let e = Config::parse("collectors = [\"nope\"]").unwrap_err();
-        assert!(
-            e.contains("line 1") && e.contains("unknown collector"),
-            "{e}"
-        );
-        let e = Config::parse("socket_mode = 660").unwrap_err();
-        assert!(e.contains("0o660"), "{e}");
-        let e = Config::parse("retention = \"x\"").unwrap_err();
-        assert!(e.contains("retention"), "{e}");
-        let e = Config::parse("collector_timeout = 0").unwrap_err();
-        assert!(e.contains("collector_timeout"), "{e}");
-        let e = Config::parse("idle_timeout = 0").unwrap_err();
-        assert!(e.contains("idle_timeout"), "{e}");
-        let e = Config::parse("log_target = \"syslog\"").unwrap_err();
-        assert!(e.contains("log_target") && e.contains("journal"), "{e}");
-        let c = Config::parse(
-            "log_target = \"journal\"\nprometheus_textfile = \"/p/d.prom\"\nchange_log = \"/l/c.jsonl\"\n",
-        )
-        .unwrap();
-        assert_eq!(c.log_target, LogTarget::Journal);
-        assert_eq!(c.prometheus_textfile, Some(PathBuf::from("/p/d.prom")));
-        assert_eq!(c.change_log, Some(PathBuf::from("/l/c.jsonl")));
-        let c = Config::parse("idle_timeout = 3").unwrap();
-        assert_eq!(c.idle_timeout(), Duration::from_secs(3));
-    }
-
-    #[test]
-    fn config_file_documents_every_key() {
-        let text = include_str!("../dist/config/dawgmond.toml");
-        // `#key = value` lines show the defaults: uncommented, they are exactly the defaults.
-        let uncommented: String = text
-            .lines()
-            .filter(|l| l.starts_with('#') && l[1..].starts_with(|c: char| c.is_ascii_lowercase()))
-            .map(|l| format!("{}\n", &l[1..]))
-            .collect();
-        assert_eq!(Config::parse(&uncommented).unwrap(), Config::default());
-        for key in KEYS {
-            assert!(
-                text.contains(&format!("#{key} = ")) || text.contains(&format!("# {key} = ")),
-                "dist/config/dawgmond.toml does not document {key}"
-            );
-        }
-        let all = toml::to_string(&Config {
-            socket_group: Some("g".into()),
-            admin_group: Some("g".into()),
-            prometheus_textfile: Some("/p".into()),
-            change_log: Some("/c".into()),
-            ..Config::default()
-        })
-        .unwrap();
-        assert_eq!(
-            all.lines().count(),
-            KEYS.len(),
-            "KEYS is out of date: {all}"
-        );
-    }
-
-    /// dawgmond.toml(5) is generated by build.rs from dist/config/dawgmond.toml: every key is
-    /// an entry there, with its default.
-    #[test]
-    fn man_page_documents_every_key() {
-        let page = include_str!(concat!(env!("OUT_DIR"), "/dawgmon-doc/man/dawgmond.toml.5"));
-        assert!(page.starts_with(".TH DAWGMOND.TOML 5"), "{page}");
-        for key in KEYS.iter().chain(MAIL_KEYS.iter()) {
-            assert!(
-                page.contains(&format!(".TP\n\\fB{key} = ")),
-                "dawgmond.toml(5) has no entry for {key}"
-            );
-        }
-        for table in ["[mail]", "[mail.smtp]", "[mail.sendmail]"] {
-            assert!(page.contains(&format!(".SS \"{table}\"")), "{table}");
-        }
-        assert!(page.contains("\\fBapt_hook = true\\fR"));
-    }
-
-    #[test]
-    fn config_file_documents_every_mail_key_with_its_default() {
-        let text = include_str!("../dist/config/dawgmond.toml");
-        let section = text
-            .split_once("# --- Mail reports")
-            .expect("a mail section")
-            .1;
-        // `# key = value` and `# [table]` lines: uncommented, the defaults (login keys aside).
-        let block: String = section
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| {
-                l.starts_with("[mail")
-                    || l.split_once(" = ").is_some_and(|(k, _)| {
-                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                    })
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        for key in MAIL_KEYS {
-            assert!(
-                block.contains(&format!("\n{key} = ")) || block.starts_with(&format!("{key} = ")),
-                "dist/config/dawgmond.toml does not document mail key {key}"
-            );
-        }
-        for table in ["[mail]", "[mail.smtp]", "[mail.sendmail]"] {
-            assert!(block.contains(table), "{table} is not documented");
-        }
-        let defaults: String = block
-            .lines()
-            .filter(|l| !l.starts_with("username") && !l.starts_with("password_"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let parsed = Config::parse(&defaults).unwrap().mail.unwrap();
-        let mut want = MailConfig::new(
-            "dawgmon@host.example",
-            &["root@host.example"],
-            TransportKind::Smtp,
-        );
-        want.smtp.port = Some(25);
-        assert_eq!(parsed, want);
-        // With a login as documented (one password source at a time).
-        let login = defaults.replace(
-            "[mail.smtp]\n",
-            "[mail.smtp]\nusername = \"u\"\npassword_file = \"/etc/dawgmon/smtp-password\"\n",
-        );
-        Config::parse(&login).unwrap();
-    }
-
-    #[test]
-    fn the_documented_mail_examples_parse() {
-        let docs = include_str!("../docs/mail.md");
-        let readme = include_str!("../README.md");
-        let mut seen = 0;
-        for text in [docs, readme] {
-            for block in text.split("```toml\n").skip(1) {
-                let block = block.split("```").next().unwrap();
-                if !block.starts_with("[mail]") {
-                    continue;
-                }
-                let c = Config::parse(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
-                assert!(c.mail.is_some());
-                seen += 1;
-            }
-        }
-        assert!(seen >= 4, "the minimal examples are gone: {seen}");
-        let c = Config::parse(
-            "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.sendmail]\n",
-        )
-        .unwrap();
-        assert_eq!(c.mail.unwrap().transport, TransportKind::Sendmail);
-        assert_eq!(Config::default().mail, None);
-    }
-
-    #[test]
-    fn mail_errors_name_the_line_and_the_key() {
-        let e = Config::parse("retention = 3\n[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\nsnd = \"always\"\n")
-            .unwrap_err();
-        assert!(e.contains("line 5") && e.contains("snd"), "{e}");
-        let e = Config::parse("[mail]\nfrom = \"a@b.example\"\nto = []\n").unwrap_err();
-        assert!(e.contains("mail.to") && e.contains("line"), "{e}");
-        let e = Config::parse(
-            "[mail]\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n[mail.smtp]\npassword = \"x\"\n",
-        )
-        .unwrap_err();
-        assert!(e.contains("password_file"), "{e}");
-        let e = Config::parse("[mail]\nto = [\"c@d.example\"]\n").unwrap_err();
-        assert!(e.contains("from"), "{e}");
-    }
-
-    #[test]
-    fn rehash_every_and_watch_tables_are_checked_when_the_file_is_loaded() {
-        let every = |v: &str| Config::parse(&format!("rehash_every = {v:?}\n"));
-        assert_eq!(
-            every("36h").unwrap().scan_options().rehash_every,
-            Some(Duration::from_secs(36 * 3600))
-        );
-        assert_eq!(every("off").unwrap().scan_options().rehash_every, None);
-        assert!(every("10s").unwrap_err().contains("at least a minute"));
-        let bad = every("weekly").unwrap_err();
-        assert!(
-            bad.contains("rehash_every") && bad.contains("\"7d\""),
-            "{bad}"
-        );
-        let twice = Config::parse("[[watch]]\npath = \"/opt\"\n[[watch]]\npath = \"/opt\"\n");
-        assert!(twice.unwrap_err().contains("configured twice"));
-        let relative = Config::parse("[[watch]]\npath = \"opt\"\n").unwrap_err();
-        assert!(
-            relative.contains("line 1") && relative.contains("absolute"),
-            "{relative}"
-        );
-    }
-
-    #[test]
-    fn rules_and_ignores_are_checked_when_the_file_is_loaded() {
-        // Loading is also what a reload (SIGHUP) does: a bad rule there keeps the old config.
-        let good = Config::parse(
-            "disable_rules = [\"uptime.reboot\"]\n[[rule]]\nid = \"local.a\"\n\
-             collector = \"env\"\nseverity = \"high\"\nwhy = \"w\"\n\
-             [[ignore]]\ncollector = \"list_ifaces\"\nkey = [\"veth*\"]\n",
-        )
-        .unwrap();
-        assert_eq!(good.rules.len(), 1);
-        assert_eq!(good.ignores.len(), 1);
-        let rules = good.rules().unwrap();
-        assert_eq!(rules.specs().next().unwrap().id, "local.a");
-        assert!(!rules.specs().any(|r| r.id == "uptime.reboot"));
-        let e = Config::parse(
-            "[[rule]]\nid = \"local.a\"\ncollector = \"env\"\nkey = [\"{a\"]\n\
-             severity = \"high\"\nwhy = \"w\"\n",
-        )
-        .unwrap_err();
-        assert!(e.contains("\"local.a\": key") && e.contains("glob"), "{e}");
-        let e = Config::parse("disable_rules = [\"no.such\"]\n").unwrap_err();
-        assert!(e.contains("no.such"), "{e}");
-        let e = Config::parse("[[ignore]]\ncollector = \"env\"\nfield = [\"x\"]\n").unwrap_err();
-        assert!(e.contains("field"), "{e}");
-    }
-}
+mod tests;

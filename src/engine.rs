@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::collectors::Collector;
+use crate::collectors::{COLLECTORS, Collector, Registry};
 use crate::error::{Error, StoreError};
 use crate::host::Host;
 use crate::hostfs::digests::DigestCache;
@@ -19,6 +19,12 @@ use crate::model::{Change, ChangeKind, Fields, Outcome, Snapshot, Warning};
 use crate::report::{Report, ScanRef};
 use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
+
+mod digests;
+mod history;
+
+pub use history::OUTAGE_KEY;
+use history::{Earlier, unavailable_warnings};
 
 /// A progress callback, called from worker threads.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -33,11 +39,9 @@ pub struct Engine {
     pub retention: usize,
     /// The severity and ignore rules every report is judged by.
     pub rules: Arc<crate::rules::Rules>,
-    /// The configured watch trees' collectors (see [`crate::collectors::watch`]).
-    pub watches: Vec<&'static dyn Collector>,
-    /// The collectors a scan that names none runs (the config's `collectors`; empty: the
-    /// registry's default set), every watch tree besides.
-    pub collectors: Vec<String>,
+    /// The checks a scan may run, the configured watch trees and the default set: it selects,
+    /// orders and names them.
+    pub registry: Registry,
     /// The digests the last scan computed, by file identity, so the next scan reads only files
     /// that changed (shared by clones: the daemon's scans all go through one engine).
     hashes: Arc<std::sync::Mutex<HashMap<Identity, String>>>,
@@ -80,8 +84,7 @@ impl Engine {
             options: ScanOptions::default(),
             retention: store::DEFAULT_RETENTION,
             rules: crate::rules::Rules::builtin(),
-            watches: Vec::new(),
-            collectors: Vec::new(),
+            registry: Registry::default(),
             hashes: Arc::default(),
         }
     }
@@ -96,25 +99,17 @@ impl Engine {
         engine.options = config.scan_options();
         engine.retention = config.retention;
         engine.rules = Arc::new(config.rules().map_err(Error::Usage)?);
-        engine.watches = config.watch_collectors().map_err(Error::Usage)?;
-        engine.collectors = config.collector_names();
+        engine.registry = Registry::new(
+            COLLECTORS,
+            config.watch_collectors().map_err(Error::Usage)?,
+            config.collector_names(),
+        );
         Ok(engine)
     }
 
-    /// The collectors `names` selects, the watch trees included (see
-    /// [`crate::collectors::select_with`]); with no names, [`Engine::collectors`] and every
-    /// watch tree.
+    /// The collectors `names` selects (see [`Registry::select`]).
     pub fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
-        if !names.is_empty() || self.collectors.is_empty() {
-            return crate::collectors::select_with(names, &self.watches);
-        }
-        let mut out = crate::collectors::select_with(&self.collectors, &self.watches)?;
-        for w in &self.watches {
-            if !out.iter().any(|c| c.name() == w.name()) {
-                out.push(*w);
-            }
-        }
-        Ok(out)
+        self.registry.select(names)
     }
 
     /// Scans the host now with `collectors`, stores the result (under `label`, if given), and
@@ -230,155 +225,9 @@ impl Engine {
         })
     }
 
-    /// The digests the selected collectors carry over from their last scans, except for a
-    /// collector whose full re-hash is due (`rehash_every`): it starts empty and reads every
-    /// file. A row that cannot be read is logged and treated the same way.
-    async fn carried_digests(
-        &self,
-        collectors: &[&'static dyn Collector],
-        now: DateTime<Utc>,
-    ) -> Result<Carried, Error> {
-        let mut out = Carried::default();
-        let now_ms = now.timestamp_millis();
-        for c in collectors {
-            let Some(row) = self.store.digests(c.name()).await? else {
-                continue;
-            };
-            let due = self.options.rehash_every.is_some_and(|every| {
-                now_ms.saturating_sub(row.rehashed_at) >= every.as_millis() as i64
-            });
-            if due {
-                tracing::info!("{}: full re-hash due (rehash_every)", c.name());
-                continue;
-            }
-            match DigestCache::decode(&row.chunks) {
-                Ok(cache) => {
-                    out.caches.insert(c.name().to_string(), Arc::new(cache));
-                    out.rehashed_at
-                        .insert(c.name().to_string(), row.rehashed_at);
-                }
-                Err(e) => tracing::warn!(
-                    "{}: the carried-over digests are unreadable ({e}); every file is read again",
-                    c.name()
-                ),
-            }
-        }
-        // The rows read (as large as the digests) are freed: give their pages back before the
-        // walk, whose threads allocate elsewhere and would not reuse them.
-        release_freed_memory();
-        Ok(out)
-    }
-
-    /// Stores, for each collector that worked in this scan, the digests it computed or reused,
-    /// for the next scan; a collector that could not run keeps its old row. Failing to store
-    /// them costs the next scan time, not correctness: logged, not an error. Returns the files
-    /// hashed and the files whose digest was carried over.
-    async fn keep_digests(
-        &self,
-        host: &Host,
-        worked: &[String],
-        rehashed_at: &HashMap<String, i64>,
-        started_at: DateTime<Utc>,
-    ) -> (u64, u64) {
-        let mut counts = (0, 0);
-        for (name, cache) in host.take_digests() {
-            let (hashed, reused) = cache.counts();
-            counts.0 += hashed;
-            counts.1 += reused;
-            if !worked.contains(&name) {
-                continue;
-            }
-            let row = store::StoredDigests {
-                // Carried over: the last full re-hash stays; started empty: this scan was one.
-                rehashed_at: rehashed_at
-                    .get(&name)
-                    .copied()
-                    .unwrap_or(started_at.timestamp_millis()),
-                chunks: cache.encode(),
-            };
-            // What the previous scan knew is no longer needed: freed before the rows are written.
-            drop(cache);
-            if let Err(e) = self.store.set_digests(&name, &row).await {
-                tracing::warn!("{name}: cannot store the digests for the next scan: {e}");
-            }
-        }
-        counts
-    }
-
-    /// What the collectors in `names` found last before scan `id`: for each, the output of
-    /// the newest earlier scan in which it WORKED, however far back — so a change made while a
-    /// collector was unavailable (or not run, in a scan of a subset) is reported by the first
-    /// scan in which it works again, never lost. Also notes since when each was not compared.
-    ///
-    /// Only manifests (content hashes) are read to find them; the content is read only for
-    /// collectors whose output differs from scan `id`'s (`new`), so an unchanged host costs no
-    /// load and no diff, and then item by item, keeping only the items that differ.
-    async fn earlier_outcomes(
-        &self,
-        id: i64,
-        names: &[String],
-        new: &Snapshot,
-    ) -> Result<Option<Earlier>, Error> {
-        let Some(prev) = self.store.previous(id).await? else {
-            return Ok(None);
-        };
-        let history = self.store.history_before(id).await?;
-        let mut manifests: HashMap<String, store::Manifest> = HashMap::new();
-        let mut found = store::Manifest::new();
-        let mut base: BTreeMap<String, (i64, DateTime<Utc>)> = BTreeMap::new();
-        let mut gaps: BTreeMap<String, Gap> = BTreeMap::new();
-        let mut pending: Vec<&String> = names.iter().collect();
-        for (scan, finished, hash) in &history {
-            if pending.is_empty() {
-                break;
-            }
-            if !manifests.contains_key(hash) {
-                let m = self.store.manifest_by_hash(*scan, hash).await?;
-                manifests.insert(hash.clone(), m);
-            }
-            let m = &manifests[hash];
-            pending.retain(|name| match m.get(*name) {
-                Some(entry @ store::ManifestEntry::Blob(_)) => {
-                    found.insert((*name).clone(), entry.clone());
-                    base.insert((*name).clone(), (*scan, *finished));
-                    false
-                }
-                Some(store::ManifestEntry::Unavailable(why)) => {
-                    // Going back in time: each one found is older.
-                    let gap = gaps.entry((*name).clone()).or_insert_with(|| Gap {
-                        scans: 0,
-                        why: why.clone(),
-                    });
-                    gap.scans += 1;
-                    found
-                        .entry((*name).clone())
-                        .or_insert_with(|| store::ManifestEntry::Unavailable(why.clone()));
-                    true
-                }
-                None => true, // not run in that scan (a subset): look further back
-            });
-        }
-        let now = self.store.manifest(id).await?;
-        let unchanged = |n: &String| {
-            matches!(found.get(n), Some(store::ManifestEntry::Blob(_)))
-                && found.get(n) == now.get(n)
-        };
-        let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
-        found.retain(|n, _| compare.contains(n));
-        let (old, new) = self.store.load_differing(prev.id, found, new).await?;
-        Ok(Some(Earlier {
-            prev,
-            old,
-            new,
-            compare,
-            base,
-            gaps,
-        }))
-    }
-
     /// The report a stored scan got when it was made, computed again (as [`Engine::scan`]
     /// computes it, against the scans before it). Used to mail scans after the fact (see
-    /// [`crate::mail::report_unreported`]): a scan `dawgctl --local` stored, or one the daemon
+    /// `mail::report_unreported`): a scan `dawgctl --local` stored, or one the daemon
     /// stored just before it stopped. Loads the whole scan.
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
         let snapshot = self.store.load(to.id).await?;
@@ -445,152 +294,12 @@ impl Engine {
     }
 }
 
-/// What [`Engine::carried_digests`] found: caches by collector, and when each was last
-/// re-hashed in full.
-#[derive(Default)]
-struct Carried {
-    caches: HashMap<String, Arc<DigestCache>>,
-    rehashed_at: HashMap<String, i64>,
-}
-
 /// Sets a scan's cancel flag when dropped.
 struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// A run of scans in which a collector could not run, back from the scan being compared.
-#[derive(Debug, Clone)]
-struct Gap {
-    /// How many scans in a row it was unavailable.
-    scans: usize,
-    /// Why, in the newest of them.
-    why: String,
-}
-
-/// What a new scan is compared with (see [`Engine::earlier_outcomes`]).
-struct Earlier {
-    /// The scan just before the new one.
-    prev: ScanInfo,
-    /// Per collector, the output of the newest scan in which it worked (or, if it never
-    /// did, its newest failure), for the collectors whose output differs: of their items,
-    /// only those that differ from the new scan's (see [`store::Store::load_differing`]).
-    old: Snapshot,
-    /// The new scan's items that differ from `old`'s, by collector (every other outcome as
-    /// it is).
-    new: Snapshot,
-    /// The collectors to compare.
-    compare: Vec<String>,
-    /// Per collector, the newest scan in which it worked, and when.
-    base: BTreeMap<String, (i64, DateTime<Utc>)>,
-    /// Per collector, the scans right before the new one in which it could not run.
-    gaps: BTreeMap<String, Gap>,
-}
-
-/// The pseudo-key of an outage or recovery change (no item has a key in brackets).
-pub const OUTAGE_KEY: &str = "(collector)";
-
-impl Earlier {
-    /// An outage is itself a change worth hearing about: a collector that worked in the scan
-    /// before and could not run now (what it watches is blind until it recovers), and its
-    /// recovery (what changed meanwhile follows in the same report). The severity is the
-    /// rules' (`outage.*` and `recovery.*` in dist/config/rules.toml, keyed [`OUTAGE_KEY`]).
-    /// A continuing outage is a warning only.
-    fn outages(&self, new: &Snapshot, rules: &crate::rules::Rules) -> Vec<Change> {
-        let mut out = Vec::new();
-        for (name, outcome) in &new.results {
-            let worked_before = self.base.contains_key(name) && !self.gaps.contains_key(name);
-            match outcome {
-                Outcome::Unavailable(why) if worked_before => {
-                    let mut after = Fields::new();
-                    after.insert("reason", why);
-                    out.push(Change {
-                        collector: name.clone(),
-                        kind: ChangeKind::Added,
-                        key: OUTAGE_KEY.into(),
-                        message: format!(
-                            "collector {name} stopped working: {why} (its changes are not seen \
-                             until it works again)"
-                        ),
-                        severity: Default::default(),
-                        rule: None,
-                        before: None,
-                        after: Some(after),
-                    });
-                }
-                Outcome::Items(_) => {
-                    let (Some(gap), Some((scan, at))) = (self.gaps.get(name), self.base.get(name))
-                    else {
-                        continue;
-                    };
-                    let mut before = Fields::new();
-                    before.insert("reason", &gap.why);
-                    out.push(Change {
-                        collector: name.clone(),
-                        kind: ChangeKind::Removed,
-                        key: OUTAGE_KEY.into(),
-                        message: format!(
-                            "collector {name} works again after failing in the last {} stored \
-                             scan{}: compared with scan {scan} ({}), its last good one",
-                            gap.scans,
-                            if gap.scans == 1 { "" } else { "s" },
-                            at.format("%Y-%m-%d %H:%M UTC"),
-                        ),
-                        severity: Default::default(),
-                        rule: None,
-                        before: Some(before),
-                        after: None,
-                    });
-                }
-                _ => {}
-            }
-        }
-        for change in &mut out {
-            let subject = crate::rules::Subject {
-                collector: &change.collector,
-                kind: change.kind,
-                key: &change.key,
-                old: change.before.as_ref(),
-                new: change.after.as_ref(),
-            };
-            let (severity, rule) = rules.judge(&subject);
-            change.rule = rule.map(str::to_string);
-            change.severity = severity;
-        }
-        out
-    }
-
-    /// "Not compared since": for a collector still unavailable that worked in some earlier scan
-    /// but not in the previous one, say since when it is blind.
-    fn gap_warnings(&self, new: &Snapshot) -> Vec<Warning> {
-        let mut out = Vec::new();
-        for (name, gap) in &self.gaps {
-            if !matches!(new.results.get(name), Some(Outcome::Unavailable(_))) {
-                continue;
-            }
-            // A collector that never worked here (no systemd on this host) has the diff's own
-            // "not compared" line; repeating it every scan would be noise.
-            let Some((scan, at)) = self.base.get(name) else {
-                continue;
-            };
-            let since = format!(
-                "not compared since scan {scan} ({}), the last in which it worked",
-                at.format("%Y-%m-%d %H:%M UTC")
-            );
-            out.push(Warning {
-                collector: name.clone(),
-                message: format!(
-                    "{name} {since}; unavailable in the last {} stored scan{} and this one ({})",
-                    gap.scans,
-                    if gap.scans == 1 { "" } else { "s" },
-                    gap.why,
-                ),
-            });
-        }
-        out
     }
 }
 
@@ -629,21 +338,6 @@ fn report_against(
             ignored: 0,
         },
     }
-}
-
-/// For a first scan, which has nothing to compare with: which collectors could not run.
-fn unavailable_warnings(snapshot: &Snapshot) -> Vec<crate::model::Warning> {
-    snapshot
-        .results
-        .iter()
-        .filter_map(|(name, o)| match o {
-            crate::model::Outcome::Unavailable(why) => Some(crate::model::Warning {
-                collector: name.clone(),
-                message: format!("{name} unavailable: {why}"),
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Pure: the report between two loaded snapshots, optionally limited to some collectors.
@@ -693,223 +387,4 @@ pub fn hostname(root: &std::path::Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::collectors::by_name;
-
-    /// A fake root with `etc/group` and `etc/os-release`, and an engine over a new database
-    /// beside it.
-    async fn fixture() -> (tempfile::TempDir, PathBuf, Engine) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        std::fs::write(root.join("etc/os-release"), "ID=debian\n").unwrap();
-        let store = Store::open(&dir.path().join("d.db")).await.unwrap();
-        let engine = Engine::new(store, root.clone());
-        (dir, root, engine)
-    }
-
-    /// Digests carry over between scans through the database, and `rehash_every` makes a scan
-    /// read every file again; a subset scan without the collector keeps its row.
-    #[tokio::test]
-    async fn digests_carry_over_until_a_full_rehash_is_due() {
-        let (_dir, root, mut engine) = fixture().await;
-        for n in 0..5 {
-            std::fs::write(root.join(format!("etc/f{n}")), format!("{n}")).unwrap();
-        }
-        let etc = || vec![by_name("check_etc").unwrap()];
-        let quiet: ProgressFn = Arc::new(|_| {});
-        let first = engine.scan(None, etc(), quiet.clone()).await.unwrap();
-        assert_eq!((first.files_hashed, first.files_carried), (7, 0));
-        let second = engine.scan(None, etc(), quiet.clone()).await.unwrap();
-        assert_eq!((second.files_hashed, second.files_carried), (0, 7));
-        let other = vec![by_name("lsb_version").unwrap()];
-        engine.scan(None, other, quiet.clone()).await.unwrap();
-        let row = engine.store.digests("check_etc").await.unwrap().unwrap();
-        // The last full re-hash was long ago: the next scan reads everything.
-        let old = store::StoredDigests {
-            rehashed_at: row.rehashed_at - 8 * 24 * 3600 * 1000,
-            ..row
-        };
-        engine.store.set_digests("check_etc", &old).await.unwrap();
-        let due = engine.scan(None, etc(), quiet.clone()).await.unwrap();
-        assert_eq!((due.files_hashed, due.files_carried), (7, 0));
-        assert!(due.report.changes.is_empty(), "{:?}", due.report.changes);
-        let after = engine.store.digests("check_etc").await.unwrap().unwrap();
-        assert!(
-            after.rehashed_at > old.rehashed_at,
-            "the re-hash is recorded"
-        );
-        // Never forced when off; a damaged row only costs a full read.
-        engine.options.rehash_every = None;
-        engine
-            .store
-            .set_digests(
-                "check_etc",
-                &store::StoredDigests {
-                    rehashed_at: 0,
-                    ..after
-                },
-            )
-            .await
-            .unwrap();
-        let off = engine.scan(None, etc(), quiet.clone()).await.unwrap();
-        assert_eq!(off.files_carried, 7);
-        let junk = store::StoredDigests {
-            rehashed_at: 0,
-            chunks: vec![b"junk".to_vec()],
-        };
-        engine.store.set_digests("check_etc", &junk).await.unwrap();
-        let damaged = engine.scan(None, etc(), quiet).await.unwrap();
-        assert_eq!((damaged.files_hashed, damaged.files_carried), (7, 0));
-    }
-
-    /// Regression: a scan of a subset of collectors must not make the next full scan compare
-    /// the others with nothing (and so miss what changed in between).
-    #[tokio::test]
-    async fn a_partial_scan_does_not_hide_changes_from_the_next_full_scan() {
-        let (_dir, root, engine) = fixture().await;
-        let both = vec![
-            by_name("check_groups").unwrap(),
-            by_name("lsb_version").unwrap(),
-        ];
-        let quiet: ProgressFn = Arc::new(|_| {});
-        engine
-            .scan(None, both.clone(), quiet.clone())
-            .await
-            .unwrap();
-
-        std::fs::write(root.join("etc/group"), "root:x:0:\nvboxusers:x:130:\n").unwrap();
-        let partial = engine
-            .scan(None, vec![by_name("lsb_version").unwrap()], quiet.clone())
-            .await
-            .unwrap();
-        assert!(partial.report.changes.is_empty());
-        assert!(
-            partial.report.warnings.is_empty(),
-            "{:?}",
-            partial.report.warnings
-        );
-
-        let full = engine.scan(None, both, quiet).await.unwrap();
-        let keys: Vec<_> = full.report.changes.iter().map(|c| c.key.as_str()).collect();
-        assert_eq!(keys, ["vboxusers"], "{:?}", full.report);
-        assert!(
-            full.report.warnings.is_empty(),
-            "{:?}",
-            full.report.warnings
-        );
-        assert_eq!(full.report.from.unwrap().id, partial.info.id);
-    }
-
-    /// Regression (issue 8, item 1): a change made while a collector was unavailable was never
-    /// reported (the next scan compared with the failed outcome). Now it is compared with the
-    /// newest scan in which it worked, however many failed scans and prunes lie between; the
-    /// outage and the recovery are changes of their own (item 8).
-    #[tokio::test]
-    async fn a_change_made_during_an_outage_is_reported_when_the_collector_recovers() {
-        let (_dir, root, mut engine) = fixture().await;
-        engine.retention = 2;
-        let groups = vec![by_name("check_groups").unwrap()];
-        let quiet: ProgressFn = Arc::new(|_| {});
-        let good = engine
-            .scan(None, groups.clone(), quiet.clone())
-            .await
-            .unwrap();
-
-        // The source breaks: one outage change, high.
-        std::fs::remove_file(root.join("etc/group")).unwrap();
-        let broke = engine
-            .scan(None, groups.clone(), quiet.clone())
-            .await
-            .unwrap();
-        let c = &broke.report.changes;
-        assert_eq!(c.len(), 1, "{c:?}");
-        assert_eq!(
-            (c[0].key.as_str(), c[0].kind),
-            (OUTAGE_KEY, ChangeKind::Added)
-        );
-        assert_eq!(c[0].severity, crate::model::Severity::High);
-
-        // Still broken, for longer than the retention: warnings only, saying since when.
-        for _ in 0..4 {
-            let still = engine
-                .scan(None, groups.clone(), quiet.clone())
-                .await
-                .unwrap();
-            assert!(still.report.changes.is_empty(), "{:?}", still.report);
-            assert!(
-                still.report.warnings.iter().any(|w| w
-                    .message
-                    .contains(&format!("not compared since scan {}", good.info.id))),
-                "{:?}",
-                still.report.warnings
-            );
-        }
-        assert!(
-            engine.store.get(good.info.id).await.is_ok(),
-            "the last good scan must survive pruning"
-        );
-
-        // Meanwhile a group was added; the source comes back.
-        std::fs::write(root.join("etc/group"), "root:x:0:\nsneaky:x:0:\n").unwrap();
-        let back = engine.scan(None, groups, quiet).await.unwrap();
-        let keys: Vec<(&str, ChangeKind)> = back
-            .report
-            .changes
-            .iter()
-            .map(|c| (c.key.as_str(), c.kind))
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                ("sneaky", ChangeKind::Added),
-                (OUTAGE_KEY, ChangeKind::Removed)
-            ],
-            "{:?}",
-            back.report
-        );
-        let msg = &back.report.changes[1].message;
-        assert!(
-            msg.contains(&format!("compared with scan {}", good.info.id)),
-            "{msg}"
-        );
-    }
-
-    /// A stored scan's report, computed again later (to mail a scan the daemon did not make),
-    /// is the one the scan got: changes, outages, recoveries and warnings alike.
-    #[tokio::test]
-    async fn a_stored_scan_gets_its_report_again() {
-        let (_dir, root, engine) = fixture().await;
-        let both = vec![
-            by_name("check_groups").unwrap(),
-            by_name("lsb_version").unwrap(),
-        ];
-        let quiet: ProgressFn = Arc::new(|_| {});
-        let mut made = vec![
-            engine
-                .scan(None, both.clone(), quiet.clone())
-                .await
-                .unwrap(),
-        ];
-        std::fs::remove_file(root.join("etc/group")).unwrap();
-        made.push(
-            engine
-                .scan(None, both.clone(), quiet.clone())
-                .await
-                .unwrap(),
-        );
-        std::fs::write(root.join("etc/group"), "root:x:0:\nsneaky:x:0:\n").unwrap();
-        std::fs::write(root.join("etc/os-release"), "ID=ubuntu\n").unwrap();
-        made.push(engine.scan(None, both, quiet).await.unwrap());
-        assert!(!made[1].report.changes.is_empty() && made[2].report.changes.len() >= 3);
-
-        for m in &made {
-            let again = engine.report_stored(&m.info).await.unwrap();
-            assert_eq!(again.report, m.report);
-            let first = m.report.from.is_none();
-            assert_eq!(again.items, first.then_some(m.items));
-        }
-    }
-}
+mod tests;

@@ -169,5 +169,43 @@ pub enum Error {
     Internal(String),
     /// Talking to the daemon failed, or the daemon refused the request.
     #[error(transparent)]
-    Client(#[from] crate::client::ClientError),
+    Client(#[from] ClientError),
+}
+
+/// Why a request to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach dawgmond at {0}: no such file (is the daemon running? systemctl status dawgmond; or use --local)"
+    )]
+    NoSocket(PathBuf),
+    #[error(
+        "cannot reach dawgmond at {0}: nothing listens there (the daemon stopped: systemctl status dawgmond; or use --local)"
+    )]
+    Refused(PathBuf),
+    #[error(
+        "cannot connect to dawgmond at {0}: permission denied (ask an admin to add you to the group that owns the socket, or run as root)"
+    )]
+    Denied(PathBuf),
+    #[error("cannot talk to dawgmond at {socket}: {message}")]
+    Io { socket: PathBuf, message: String },
+    /// The daemon answered with an error; its message names the problem.
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    #[error(
+        "dawgmond speaks API version {theirs} and this dawgctl version {ours}: install matching versions of dawgctl and dawgmond"
+    )]
+    Version { theirs: String, ours: u32 },
+    #[error("unexpected answer from dawgmond to {what}: {message}")]
+    Protocol { what: String, message: String },
+}
+
+impl ClientError {
+    /// The HTTP status the daemon answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }

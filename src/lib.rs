@@ -1,10 +1,31 @@
 //! dawgmon: an attack-surface change monitor for Linux.
 //!
-//! The flow, one direction only:
-//! collectors (read the host through [`host::Host`]) → [`model::Snapshot`] → [`store`] (SQLite,
-//! content-addressed) → [`diff`] (pure) → [`report`] (text / JSON, pure) → the daemon's API or
-//! the `dawgctl` command line, and
-//! [`mail`] (outbox in the store, then SMTP or sendmail).
+//! The flow, one direction only: [`sources`] read the host through [`host::Host`] →
+//! [`collectors`] (the checks) → [`model::Snapshot`] → [`store`] (SQLite, content-addressed) →
+//! [`diff`] and [`rules`] (pure) → [`report`] (text / JSON / SARIF, pure), glued by [`engine`] →
+//! [`mail`] (outbox in the store, then SMTP or sendmail) and hooks → the daemon's API or the
+//! `dawgctl` command line. [`LAYERS`] declares the order; docs/ARCHITECTURE.md draws it.
+
+/// The layers of the crate, lowest first: a module may name modules of its own layer or below,
+/// never above (tests/layers.rs reads every `crate::` path of `src/` and holds this). Test code
+/// (`tests.rs` files, `#[cfg(test)]` items) may reach anywhere, like a crate's dev-dependencies.
+/// docs/ARCHITECTURE.md draws the same order.
+pub const LAYERS: &[&[&str]] = &[
+    &["model", "error", "paths", "secret"],
+    &["hostfs"],
+    &["host"],
+    &["sources"],
+    &["collectors"],
+    &["scan"],
+    &["store"],
+    &["diff", "rules"],
+    &["config"],
+    &["report"],
+    &["engine"],
+    &["mail"],
+    &["api"],
+    &["daemon", "cli", "client"],
+];
 
 pub mod api;
 pub mod cli;

@@ -187,3 +187,18 @@ pub struct Warning {
     pub collector: String,
     pub message: String,
 }
+
+/// One stored scan, without its content (the store keeps it; reports, the client and the
+/// daemon show it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanInfo {
+    pub id: i64,
+    pub label: Option<String>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    pub hostname: String,
+    pub root: String,
+    /// Changes and warnings against the scan before it, when that was compared.
+    pub changes: Option<i64>,
+    pub warnings: Option<i64>,
+}

@@ -21,7 +21,11 @@ use serde::{Deserialize, Serialize};
 use crate::collectors;
 use crate::model::{ChangeKind, Fields, Severity};
 
+mod compile;
+mod glob;
 mod parse;
+use compile::{compile, compile_ignore, rule_error};
+use glob::{AnyGlob, Glob};
 pub use parse::Parse;
 
 /// The built-in rules, as shipped in `dist/config/rules.toml`.
@@ -93,109 +97,6 @@ pub struct IgnoreSpec {
 struct RuleFile {
     #[serde(default)]
     rule: Vec<RuleSpec>,
-}
-
-/// A glob of the rules (parsed at load, compiled at first use); `!` in front negates it.
-#[derive(Debug, Clone)]
-struct Glob {
-    negated: bool,
-    glob: globset::Glob,
-    /// Compiled on first use: compiling every rule's regex at start-up cost each `dawgctl`
-    /// call ~55 ms and 10 MB (most rules never see a change in a given run).
-    matcher: OnceLock<GlobMatcher>,
-}
-
-/// Parses one glob of the rules' dialect: `!` in front negates, `*` crosses `/`.
-fn parse_glob(text: &str) -> Result<(bool, globset::Glob), String> {
-    let (negated, pattern) = match text.strip_prefix('!') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let glob = GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
-        .map_err(|e| e.kind().to_string())?;
-    Ok((negated, glob))
-}
-
-impl Glob {
-    fn new(text: &str) -> Result<Glob, String> {
-        let (negated, glob) = parse_glob(text)?;
-        Ok(Glob::parsed(negated, glob))
-    }
-
-    fn parsed(negated: bool, glob: globset::Glob) -> Glob {
-        Glob {
-            negated,
-            glob,
-            matcher: OnceLock::new(),
-        }
-    }
-
-    fn is_match(&self, text: &str) -> bool {
-        // Most globs are plain names (`collector = "check_etc"`): compared as text, no regex.
-        let pattern = self.glob.glob();
-        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
-            return (pattern == text) != self.negated;
-        }
-        let matcher = self.matcher.get_or_init(|| self.glob.compile_matcher());
-        matcher.is_match(text) != self.negated
-    }
-}
-
-/// A list of key globs, any one of which may match (none: every key). The plain globs are
-/// one [`GlobSet`] (one pass over the key, literals and prefixes without a regex); negated
-/// ones are checked one by one.
-#[derive(Debug, Clone, Default)]
-struct AnyGlob {
-    empty: bool,
-    plain: Vec<globset::Glob>,
-    /// Built on first use (see [`Glob::matcher`]); `Err` when the set cannot be built (a
-    /// regex size limit), in which case each glob is matched on its own.
-    set: OnceLock<Result<GlobSet, Vec<GlobMatcher>>>,
-    negated: Vec<Glob>,
-}
-
-impl AnyGlob {
-    fn new(globs: &[String]) -> Result<AnyGlob, (String, String)> {
-        let mut plain = Vec::new();
-        let mut negated = Vec::new();
-        for text in globs {
-            let (neg, glob) = parse_glob(text).map_err(|e| (text.clone(), e))?;
-            if neg {
-                negated.push(Glob::parsed(true, glob));
-            } else {
-                plain.push(glob);
-            }
-        }
-        Ok(AnyGlob {
-            empty: globs.is_empty(),
-            plain,
-            set: OnceLock::new(),
-            negated,
-        })
-    }
-
-    fn is_match(&self, text: &str) -> bool {
-        if self.empty {
-            return true;
-        }
-        let set = self.set.get_or_init(|| {
-            let mut set = GlobSetBuilder::new();
-            for g in &self.plain {
-                set.add(g.clone());
-            }
-            set.build()
-                .map_err(|_| self.plain.iter().map(|g| g.compile_matcher()).collect())
-        });
-        let plain = match set {
-            Ok(set) => set.is_match(text),
-            Err(each) => each.iter().any(|m| m.is_match(text)),
-        };
-        plain || self.negated.iter().any(|g| g.is_match(text))
-    }
 }
 
 /// The entries of a comma-separated list field (spaces around entries trimmed, empty ones
@@ -363,122 +264,6 @@ pub fn builtin_specs() -> Result<Vec<RuleSpec>, String> {
         .map_err(|e| format!("the built-in rules do not parse: {}", e.to_string().trim()))
 }
 
-/// An error about one rule: its id, the key at fault, the problem and the fix.
-fn rule_error(id: &str, key: &str, problem: &str, fix: &str) -> String {
-    format!("rule {id:?}: {key}: {problem}; {fix}")
-}
-
-fn compile_fields(
-    id: &str,
-    key: &str,
-    fields: &BTreeMap<String, String>,
-) -> Result<Vec<(String, Glob)>, String> {
-    fields
-        .iter()
-        .map(|(name, glob)| {
-            Glob::new(glob).map(|g| (name.clone(), g)).map_err(|e| {
-                rule_error(
-                    id,
-                    &format!("{key}.{name}"),
-                    &format!("bad glob {glob:?} ({e})"),
-                    "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
-                )
-            })
-        })
-        .collect()
-}
-
-fn compile_globs(id: &str, key: &str, globs: &[String]) -> Result<AnyGlob, String> {
-    AnyGlob::new(globs).map_err(|(glob, e)| {
-        rule_error(
-            id,
-            key,
-            &format!("bad glob {glob:?} ({e})"),
-            "write a shell glob: * ? [abc] {a,b}, ! in front to negate",
-        )
-    })
-}
-
-/// Checks one rule and compiles it.
-fn compile(spec: &RuleSpec) -> Result<Compiled, String> {
-    let id = spec.id.as_str();
-    let well_formed = id.split_once('.').is_some_and(|(a, w)| {
-        !a.is_empty()
-            && !w.is_empty()
-            && id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-    });
-    if !well_formed {
-        return Err(rule_error(
-            id,
-            "id",
-            "not of the form <area>.<what>",
-            "use lowercase letters, digits, '-' and '_' around one or more dots, e.g. \"suid.unowned\"",
-        ));
-    }
-    if spec.why.trim().is_empty() {
-        return Err(rule_error(
-            id,
-            "why",
-            "empty",
-            "say in one line why the change matters this much",
-        ));
-    }
-    let collector = Glob::new(&spec.collector).map_err(|e| {
-        rule_error(
-            id,
-            "collector",
-            &format!("bad glob {:?} ({e})", spec.collector),
-            "name a collector (dawgctl collectors lists them) or write a glob",
-        )
-    })?;
-    // A watch tree's collector (`watch:PATH`) exists only when configured: any glob that can
-    // name one is accepted.
-    let names_a_watch = spec.collector.starts_with(collectors::watch::PREFIX)
-        || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
-    if !names_a_watch
-        && !collectors::COLLECTORS
-            .iter()
-            .any(|c| collector.is_match(c.name()))
-    {
-        return Err(rule_error(
-            id,
-            "collector",
-            &format!("{:?} matches no collector", spec.collector),
-            "name one that `dawgctl collectors` lists",
-        ));
-    }
-    for (key, list) in [
-        ("missing", &spec.missing),
-        ("changed", &spec.changed),
-        ("grew", &spec.grew),
-    ] {
-        if list.iter().any(|f| f.is_empty()) {
-            return Err(rule_error(
-                id,
-                key,
-                "an empty field name",
-                "list field names, e.g. [\"perm\"]",
-            ));
-        }
-    }
-    Ok(Compiled {
-        kinds: if spec.kind.is_empty() {
-            7
-        } else {
-            spec.kind.iter().map(|k| kind_bit(*k)).fold(0, |a, b| a | b)
-        },
-        collector,
-        key: compile_globs(id, "key", &spec.key)?,
-        item: compile_fields(id, "item", &spec.item)?,
-        was: compile_fields(id, "was", &spec.was)?,
-        has: compile_fields(id, "has", &spec.has)?,
-        lost: compile_fields(id, "lost", &spec.lost)?,
-        spec: spec.clone(),
-    })
-}
-
 impl Rules {
     /// The built-in rules and no ignores (what a default configuration gives).
     pub fn builtin() -> Arc<Rules> {
@@ -585,36 +370,6 @@ fn only_fields_differ(s: &Subject, allowed: &BTreeSet<String>) -> bool {
         .chain(b.keys())
         .filter(|&k| a.get(k) != b.get(k))
         .all(|k| allowed.contains(k))
-}
-
-fn compile_ignore(ig: &IgnoreSpec) -> Result<CompiledIgnore, String> {
-    let at = format!("[[ignore]] collector = {:?}", ig.collector);
-    let bad = |what: &str, glob: &str, e: String| {
-        format!(
-            "{at}: {what}: bad glob {glob:?} ({e}); write a shell glob: * ? [abc] {{a,b}}, ! in \
-             front to negate"
-        )
-    };
-    let collector = Glob::new(&ig.collector).map_err(|e| bad("collector", &ig.collector, e))?;
-    // A watch tree's collector (`watch:PATH`) exists only when configured: any glob that can
-    // name one is accepted.
-    let names_a_watch = ig.collector.starts_with(collectors::watch::PREFIX)
-        || collector.is_match(&format!("{}/", collectors::watch::PREFIX));
-    if !names_a_watch
-        && !collectors::COLLECTORS
-            .iter()
-            .any(|c| collector.is_match(c.name()))
-    {
-        return Err(format!(
-            "{at}: collector matches no collector; name one that `dawgctl collectors` lists"
-        ));
-    }
-    let key = AnyGlob::new(&ig.key).map_err(|(k, e)| bad("key", &k, e))?;
-    Ok(CompiledIgnore {
-        collector,
-        key,
-        fields: ig.fields.iter().cloned().collect(),
-    })
 }
 
 /// The collectors whose blindness hides a way to root or into the host. Their outage and

@@ -1,7 +1,6 @@
 //! Shared readers of the host: each turns one part of the scanned root (a kernel table, a
-//! database, a kind of configuration file, a file-system walk) into plain data for the checks in
-//! [`crate::collectors`]. A source names no check; a check borrows another check's code only
-//! through a source here.
+//! database, a kind of configuration file, a file-system walk) into plain data for the checks
+//! (the `collectors` layer above). A source names no check; code two checks need lives here.
 
 pub mod common;
 pub(crate) mod confdirs;

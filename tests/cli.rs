@@ -14,10 +14,7 @@ use serde_json::Value;
 use crate::helper::{json, live_lock, ok, quiet_host};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
-    Command::new(crate::helper::dawgctl_bin())
-        .arg("--local")
-        .arg("--database")
-        .arg(db)
+    crate::helper::local(db, None)
         .args(args)
         .env_remove("DAWGMON_SYSTEMD_BUS")
         .output()
@@ -241,10 +238,8 @@ fn collectors_lists_every_dawgmon_check() {
     // A database of its own: the host's /var/lib/dawgmon/dawgmon.db is none of this test's
     // business (and may be from another version of dawgmon).
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(crate::helper::dawgctl_bin())
-        .arg("--database")
-        .arg(dir.path().join("d.db"))
-        .args(["--local", "collectors"])
+    let out = crate::helper::local(&dir.path().join("d.db"), None)
+        .arg("collectors")
         .output()
         .unwrap();
     let text = ok(&out);
@@ -290,9 +285,7 @@ fn unprivileged_user_scans_what_it_can_and_says_so_once() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let db = tmp.path().join("nobody.db");
-    let out = Command::new(crate::helper::dawgctl_bin())
-        .args(["--local", "--database"])
-        .arg(&db)
+    let out = crate::helper::local(&db, None)
         .args(["-c", "check_etc", "-c", "check_users", "scan"])
         .uid(65534)
         .gid(65534)
@@ -318,12 +311,7 @@ fn watch_runs_the_command_and_prints_what_it_changed() {
         "read line; echo \"out:$line\"; echo err >&2; echo 'watchers:x:4343:' >> {}; exit 3",
         group.display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dawgctl"))
-        .arg("--local")
-        .arg("--database")
-        .arg(&db)
-        .arg("--root")
-        .arg(root.path())
+    let mut child = crate::helper::local(&db, Some(root.path()))
         .args([
             "-c",
             "check_groups",
@@ -406,10 +394,8 @@ fn a_closed_pipe_ends_dawgctl_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(crate::helper::dawgctl_bin())
-        .arg("--database")
-        .arg(dir.path().join("d.db"))
-        .args(["--local", "rules"])
+    let out = crate::helper::local(&dir.path().join("d.db"), None)
+        .arg("rules")
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .output()

@@ -63,12 +63,7 @@ pub(crate) fn install_nginx(root: &TreeBuilder) {
 }
 
 fn dawgctl(db: &Path, root: &Path, args: &[&str]) -> Output {
-    Command::new(crate::helper::dawgctl_bin())
-        .arg("--local")
-        .arg("--database")
-        .arg(db)
-        .arg("--root")
-        .arg(root)
+    crate::helper::local(db, Some(root))
         .args(COLLECTORS)
         .args(["--no-timestamps", "--color", "never"])
         .args(args)

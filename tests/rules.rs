@@ -10,12 +10,7 @@ use crate::helper::{DaemonOptions, TreeBuilder, json, ok};
 
 /// `dawgctl --local` on `root` with the config file `config`, check_etc only (fast).
 fn local(db: &Path, root: &Path, config: &Path, args: &[&str]) -> Output {
-    Command::new(crate::helper::dawgctl_bin())
-        .arg("--local")
-        .arg("--database")
-        .arg(db)
-        .arg("--root")
-        .arg(root)
+    crate::helper::local(db, Some(root))
         .arg("--daemon-config")
         .arg(config)
         .args(["-c", "check_etc"])

@@ -11,6 +11,7 @@ mod faults;
 mod hooks;
 mod install;
 mod journald;
+mod layers;
 mod mail;
 mod nspawn_live;
 mod reports;

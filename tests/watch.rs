@@ -44,12 +44,7 @@ fn md5_hex(data: &[u8]) -> String {
 }
 
 fn local(root: &Path, db: &Path, args: &[&str]) -> Output {
-    Command::new(crate::helper::dawgctl_bin())
-        .arg("--local")
-        .arg("--database")
-        .arg(db)
-        .arg("--root")
-        .arg(root)
+    crate::helper::local(db, Some(root))
         .args(["--daemon-config", "/nonexistent/dawgmond.toml"])
         .args(args)
         .output()

@@ -4,15 +4,12 @@
 
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::helper::{TreeBuilder, ok};
 
 fn dawgctl(db: &Path, args: &[&str]) -> Output {
-    Command::new(crate::helper::dawgctl_bin())
-        .arg("--local")
-        .arg("--database")
-        .arg(db)
+    crate::helper::local(db, None)
         .args(args)
         .output()
         .expect("run dawgctl")

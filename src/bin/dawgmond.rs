@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     };
     if !args.check {
         init_logging(&config);
-        daemon::serve::raise_descriptor_limit();
+        daemon::accept::raise_descriptor_limit();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -153,7 +153,7 @@ impl Backend {
         match self {
             Backend::Local(engine) => {
                 let defaults = engine.select(&[]).map_err(Error::Usage)?;
-                Ok(api::collector_infos(&engine.watches, |n| {
+                Ok(api::collector_infos(engine.registry.watches(), |n| {
                     defaults.iter().any(|c| c.name() == n)
                 }))
             }

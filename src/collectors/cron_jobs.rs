@@ -440,5 +440,4 @@ fn script(host: &Host, period: &str, real: &Path) -> Option<Item> {
 }
 
 #[cfg(test)]
-#[path = "cron_jobs_tests.rs"]
 mod tests;

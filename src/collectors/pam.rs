@@ -424,5 +424,4 @@ fn hide_secret(host: &Host, arg: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "pam_tests.rs"]
 mod tests;

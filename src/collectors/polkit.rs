@@ -204,5 +204,4 @@ fn pkla(text: &str, file: &str, keys: &mut Keys, out: &mut Vec<Item>) {
 }
 
 #[cfg(test)]
-#[path = "polkit_tests.rs"]
 mod tests;

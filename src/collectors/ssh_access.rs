@@ -456,5 +456,4 @@ fn account_file(
 }
 
 #[cfg(test)]
-#[path = "ssh_access_tests.rs"]
 mod tests;

@@ -546,5 +546,4 @@ pub(crate) fn is_tag(word: &str) -> bool {
 pub(crate) type Tags = BTreeSet<String>;
 
 #[cfg(test)]
-#[path = "sudo_rules_tests.rs"]
 mod tests;

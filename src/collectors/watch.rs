@@ -290,5 +290,4 @@ pub fn watch_message(change: &Change) -> String {
 }
 
 #[cfg(test)]
-#[path = "watch_tests.rs"]
 mod tests;

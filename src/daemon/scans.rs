@@ -92,8 +92,6 @@ struct Running {
 /// The daemon's scan runner and what it remembers about scans.
 pub struct Scans {
     engine: Engine,
-    /// The collectors requests choose from (the registry; tests pass their own).
-    registry: &'static [&'static dyn Collector],
     current: Mutex<Option<Running>>,
     stopping: AtomicBool,
     /// When the next scheduled scan is due (kept up to date by the scheduler).
@@ -117,7 +115,6 @@ impl Scans {
     pub fn new(engine: Engine) -> Self {
         Scans {
             engine,
-            registry: collectors::COLLECTORS,
             current: Mutex::new(None),
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
@@ -129,9 +126,12 @@ impl Scans {
         }
     }
 
-    /// The same runner choosing collectors from `registry`.
+    /// The same runner choosing collectors from `registry`'s built-in checks (a test's list)
+    /// instead of [`collectors::COLLECTORS`].
     pub fn with_registry(mut self, registry: &'static [&'static dyn Collector]) -> Self {
-        self.registry = registry;
+        let r = &self.engine.registry;
+        self.engine.registry =
+            collectors::Registry::new(registry, r.watches().to_vec(), r.defaults().to_vec());
         self
     }
 
@@ -155,19 +155,9 @@ impl Scans {
             .collect()
     }
 
-    /// What a request naming `names` runs: the engine's choice ([`Engine::select`]: with no
-    /// names, the configured `collectors` or the default set, and every watch tree), or, over
-    /// a test registry, [`pick`] from it.
+    /// What a request naming `names` runs (see [`crate::collectors::Registry::select`]).
     fn select(&self, names: &[String]) -> Result<Vec<&'static dyn Collector>, String> {
-        if std::ptr::eq(self.registry, collectors::COLLECTORS) {
-            return self.engine.select(names);
-        }
-        let names = if names.is_empty() {
-            &self.engine.collectors
-        } else {
-            names
-        };
-        pick(self.registry, names)
+        self.engine.select(names)
     }
 
     /// The fleet hooks' problems; `None` when no hook is configured.
@@ -476,30 +466,6 @@ impl Drop for Finish {
         };
         self.end(Err(why));
     }
-}
-
-/// From a test registry: the named collectors in registry order, or its default set.
-fn pick(
-    registry: &'static [&'static dyn Collector],
-    names: &[String],
-) -> Result<Vec<&'static dyn Collector>, String> {
-    if let Some(n) = names
-        .iter()
-        .find(|n| !registry.iter().any(|c| c.name() == *n))
-    {
-        return Err(format!("unknown collector {n:?}"));
-    }
-    Ok(registry
-        .iter()
-        .copied()
-        .filter(|c| {
-            if names.is_empty() {
-                c.default_enabled()
-            } else {
-                names.iter().any(|n| n == c.name())
-            }
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Local, Utc};
 
+use crate::config::mail::fill_subject;
 use crate::model::{Change, Severity, Warning};
 use crate::report::{Report, ScanRef, TextOptions, by_package, change_line, headline};
 
@@ -42,43 +43,6 @@ impl<'a> RenderOptions<'a> {
             max_lines: cfg.max_lines,
         }
     }
-}
-
-/// Fills `{name}` placeholders through `lookup`; `{{` and `}}` are literal braces. An unknown
-/// name or an unbalanced brace is an error naming it.
-pub fn fill_subject(
-    template: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if tail.starts_with("{{") || tail.starts_with("}}") {
-            out.push_str(&tail[..1]);
-            rest = &tail[2..];
-        } else if tail.starts_with('}') {
-            return Err(format!(
-                "unmatched '}}' in {template:?} (write '}}}}' for a literal brace)"
-            ));
-        } else {
-            let end = tail.find('}').ok_or_else(|| {
-                format!("unclosed '{{' in {template:?} (write '{{{{' for a literal brace)")
-            })?;
-            let name = &tail[1..end];
-            let value = lookup(name).ok_or_else(|| {
-                format!(
-                    "unknown placeholder {{{name}}} in {template:?}: use {}",
-                    super::PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                )
-            })?;
-            out.push_str(&value);
-            rest = &tail[end + 1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// The subject of a report: the template filled in, control characters removed.
@@ -446,5 +410,4 @@ fn one_line(s: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "render_tests.rs"]
 mod tests;

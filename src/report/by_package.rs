@@ -518,5 +518,4 @@ fn part_cmp(a: &str, b: &str) -> Ordering {
 }
 
 #[cfg(test)]
-#[path = "by_package_tests.rs"]
 mod tests;

@@ -235,5 +235,4 @@ impl<'a> Log<'a> {
 }
 
 #[cfg(test)]
-#[path = "sarif_tests.rs"]
 mod tests;

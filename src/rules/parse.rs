@@ -119,5 +119,4 @@ pub fn systemd_bool(text: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
-#[path = "parse_tests.rs"]
 mod tests;

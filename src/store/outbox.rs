@@ -341,5 +341,4 @@ fn mail_from_row(row: sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError>
 }
 
 #[cfg(test)]
-#[path = "outbox_tests.rs"]
 mod tests;

@@ -2,7 +2,7 @@
 //! (a scheduled scan, a scan requested through the API, `dawgctl --local`).
 //!
 //! A scan is stored unreported. The daemon reports unreported scans in id order
-//! ([`crate::mail::report_unreported`]): it computes each one's report against the scan before
+//! (`mail::report_unreported`): it computes each one's report against the scan before
 //! it, then [`Store::mark_reported`] writes its mail to the outbox (when it calls for one) and
 //! marks the scan reported in one transaction, so a crash between the two can neither lose a
 //! report nor queue it twice. Two reporters racing for one scan are safe too: only the one whose
@@ -90,5 +90,4 @@ impl Store {
 }
 
 #[cfg(test)]
-#[path = "reported_tests.rs"]
 mod tests;

@@ -182,6 +182,17 @@ pub fn dawgctl_bin() -> &'static str {
     for_anyone(env!("CARGO_BIN_EXE_dawgctl"))
 }
 
+/// `dawgctl --local --database DB`, scanning `root` when given (the host's `/` otherwise); the
+/// test adds the rest (`--daemon-config`, `-c NAME`, the command).
+pub fn local(db: &Path, root: Option<&Path>) -> Command {
+    let mut cmd = Command::new(dawgctl_bin());
+    cmd.arg("--local").arg("--database").arg(db);
+    if let Some(root) = root {
+        cmd.arg("--root").arg(root);
+    }
+    cmd
+}
+
 /// The test binary itself, runnable by any user (tests re-run it as `nobody`).
 pub fn test_exe() -> &'static str {
     let exe = std::env::current_exe().expect("the test binary's path");
