@@ -27,6 +27,7 @@ mod args;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/store/migrations");
+    println!("cargo:rerun-if-changed=src/fleet/migrations");
     println!("cargo:rerun-if-changed=src/cli/args.rs");
     println!("cargo:rerun-if-changed=dist/config/dawgmond.toml");
     println!("cargo:rerun-if-changed=build.rs");

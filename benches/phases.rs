@@ -130,6 +130,7 @@ async fn main() {
             finished_at: now,
             hostname: "bench".into(),
             root: root.display().to_string(),
+            trigger: None,
         };
         let info = store.save(&meta, &out.snapshot).await.expect("save");
         clock.lap("Store::save");

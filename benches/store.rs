@@ -34,6 +34,7 @@ fn meta() -> NewScan {
         finished_at: now,
         hostname: "bench".into(),
         root: "/".into(),
+        trigger: None,
     }
 }
 

@@ -42,9 +42,18 @@ pub struct Status {
     pub api_version: u32,
     pub started_at: DateTime<Utc>,
     pub uptime_secs: u64,
-    /// The cron expression, or `None` when scheduled scans are off.
+    /// The cron expression (the default `"hourly"` resolved to this host's minute), or `None`
+    /// when scheduled scans are off.
     pub schedule: Option<String>,
+    /// When the next scheduled scan starts, its random delay included.
     pub next_scan: Option<DateTime<Utc>>,
+    /// Seconds a scheduled scan waits after its time at most (drawn anew for each run); 0: on
+    /// time.
+    #[serde(default)]
+    pub schedule_random_delay_secs: u64,
+    /// Seconds between looks at listening sockets, kernel modules and mounts; `None`: off.
+    #[serde(default)]
+    pub poll_interval_secs: Option<u64>,
     /// The newest stored scan (whatever started it).
     pub last_scan: Option<ScanInfo>,
     /// What the last scheduled scan found, for reports and mail.
@@ -71,6 +80,53 @@ pub struct Status {
     /// Scheduled scans skipped because another scan was running; `None`: none since the start.
     #[serde(default)]
     pub skipped_scans: Option<SkippedScans>,
+    /// The latest sealed checkpoint, one line, as `dawgctl verify --checkpoint` takes it;
+    /// `None` before the first seal (or from an older daemon).
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// Why sealing fails, if it does (the fix is in the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_problem: Option<String>,
+    /// The fleet push and its backlog; `None`: `[fleet]` is not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+    /// The realtime watch (file-system events between scans); `None`: an older daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeStatus>,
+}
+
+/// Where the daemon sends its scans (`[fleet]`) and what waits to go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// role@host:port/database (no password).
+    pub to: String,
+    pub backlog: crate::store::FleetBacklog,
+}
+
+/// What the realtime watch does and why (`dawgctl status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealtimeStatus {
+    /// `fanotify`, `inotify` or `off` (the schedule alone).
+    pub mode: String,
+    /// Why this mode (the fallback's reason, or the configuration).
+    pub why: String,
+    /// Mount points whose file systems are marked (fanotify) or directories watched
+    /// (inotify).
+    pub watching: Vec<String>,
+    /// Marks that failed, each `PATH: reason` (those file systems fall back to the schedule).
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// Events read, scans they asked for, overflows, and observations recorded or dropped.
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub event_scans: u64,
+    #[serde(default)]
+    pub overflows: u64,
+    #[serde(default)]
+    pub observations: u64,
+    #[serde(default)]
+    pub observations_dropped: u64,
 }
 
 /// How the fleet hooks (`prometheus_textfile`, `change_log`) fare since the daemon started.

@@ -20,11 +20,15 @@ use crate::store::Store;
 
 pub mod args;
 mod backend;
+mod fleet;
 mod render;
+mod seal;
 mod tuning;
 mod watch;
 
-pub use args::{Args, By, Color, Command, Format, IgnoreCommand, Level, MailCommand};
+pub use args::{
+    Args, By, Color, Command, FleetCommand, Format, IgnoreCommand, Level, MailCommand, SealCommand,
+};
 pub use backend::Backend;
 
 /// Parses the process arguments and runs `dawgctl`.
@@ -56,6 +60,9 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     collectors::Registry::default()
         .check_names(&args.collectors)
         .map_err(Error::Usage)?;
+    if let Command::Fleet { command } = &args.command {
+        return fleet::run(args, command).await;
+    }
     if args.format == Format::Sarif && !prints_report(&args.command) {
         return Err(Error::Usage(
             "--format sarif is for reports (scan, baseline, diff, watch): use --format json here"
@@ -77,6 +84,17 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
     } = &args.command
     {
         return mail_test(args, config).await;
+    }
+    match &args.command {
+        Command::Seal {
+            command: SealCommand::Init { reinit },
+        } => return seal::init(args, *reinit).await,
+        Command::Verify {
+            keys,
+            checkpoints,
+            as_of,
+        } => return seal::verify(args, keys, checkpoints, as_of.as_deref()).await,
+        _ => {}
     }
     if let Command::Rules = &args.command {
         let rules = local_rules(&args.daemon_config)?;
@@ -259,6 +277,11 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Seal { .. } | Command::Verify { .. } => {
+            return Err(Error::Internal(
+                "seal and verify run before a back end".into(),
+            ));
+        }
         Command::Rules => {
             let rules = local_rules(&args.daemon_config)?;
             print!("{}", tuning::render_rules(&rules, args.format));
@@ -281,7 +304,7 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Watch { command } => return watch::run(backend, args, command).await,
-        Command::Mail { .. } => unreachable!("handled by run"),
+        Command::Mail { .. } | Command::Fleet { .. } => unreachable!("handled by run"),
     };
     print_report(&report, args, &backend.package_root());
     if args.exit_code && shown_changes(&report, args) {
@@ -403,7 +426,8 @@ pub fn render_report(
 
 /// The report with a `package` for the changes whose collectors set none, from the dpkg file
 /// lists under `root` (see [`report::by_package::attribute`]): only packages that own the path;
-/// a path no package lists stays unattributed.
+/// a path no package lists stays unattributed. Scans record `package` on every item that comes
+/// from a file (`scan::package`), so this serves changes from scans an older dawgmon stored.
 fn attribute(report: &Report, root: &std::path::Path) -> Report {
     let host = crate::host::Host::new(root);
     // Read only when a change needs it (the lists take a fraction of a second).

@@ -5,6 +5,8 @@
 //! Collectors are plain synchronous code: the scanner runs them on worker threads, so they may
 //! block on the file system freely.
 
+use std::borrow::Cow;
+
 use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
@@ -71,10 +73,61 @@ pub trait Collector: Sync {
     /// reported as "not compared", never as everything removed).
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError>;
 
+    /// The file one of this collector's items comes from (a unit file, a cron.d file, a PAM
+    /// file), as [`Host::display`] renders it: the scan records the package dpkg says owns it
+    /// as the item's `package` field (`none` when none does). `None` (the default): the item
+    /// has no such file (a user, a mount), or the collector set `package` itself.
+    fn package_path<'a>(&self, _item: &'a Item) -> Option<Cow<'a, str>> {
+        None
+    }
+
     /// The one-line message for a change of one of this collector's items.
     fn message(&self, change: &Change) -> String {
         default_message(self.noun(), change)
     }
+
+    /// Host paths (as seen under the scanned root) whose changes can change this collector's
+    /// output: the realtime watch runs it when an entry at or below one changes. A component
+    /// may hold `*` (any run of characters within one name: `/home/*/.ssh`, `/etc/rc*.d`).
+    fn watch_paths(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether a new or changed setuid, setgid or file-capability entry, wherever it is,
+    /// concerns it (the realtime watch then runs it).
+    fn watches_setid(&self) -> bool {
+        false
+    }
+
+    /// Whether the realtime watch runs it at once when its paths change, to record what it
+    /// saw even if it is undone before the next scan. Only for collectors that read a few
+    /// small files.
+    fn observes(&self) -> bool {
+        false
+    }
+}
+
+/// [`Collector::watch_paths`] from a literal list.
+fn paths(list: &[&str]) -> Vec<String> {
+    list.iter().map(|p| p.to_string()).collect()
+}
+
+/// The absolute path in `item`'s field `name` (a `file`, `path` or `source`), for
+/// [`Collector::package_path`].
+pub fn field_path<'a>(item: &'a Item, name: &str) -> Option<Cow<'a, str>> {
+    item.fields
+        .get(name)
+        .filter(|p| p.starts_with('/'))
+        .map(Cow::Borrowed)
+}
+
+/// The absolute path after `prefix` in `item`'s key (`policy /etc/dbus-1/system.d/x.conf`),
+/// for [`Collector::package_path`].
+pub fn key_path<'a>(item: &'a Item, prefix: &str) -> Option<Cow<'a, str>> {
+    item.key
+        .strip_prefix(prefix)
+        .filter(|p| p.starts_with('/'))
+        .map(Cow::Borrowed)
 }
 
 /// Every collector, in execution and report order. One line per collector.

@@ -18,16 +18,31 @@ use serde::{Deserialize, Serialize};
 use crate::collectors;
 use crate::paths;
 
+pub mod fleet;
+mod realtime;
+pub use realtime::{DEFAULT_REALTIME_QUEUE, Realtime};
 pub mod mail;
 
-/// The default schedule: hourly, at minute 7.
+/// The default schedule: hourly, at a minute and second of this host's own (derived from the
+/// scanned root's machine id, see `daemon::scheduler`), each run after a random delay of up to
+/// [`DEFAULT_RANDOM_DELAY`].
 ///
 /// Why hourly: a full scan walks every file system for setuid files and capabilities, which is
 /// real I/O on a large host; an hour bounds how long an unattended change goes unreported while
 /// keeping that cost negligible, and around an install the administrator scans on demand
-/// (`dawgctl baseline pre` / `dawgctl diff --since pre`) anyway. Why minute 7: off the top of
-/// the hour, where many timers and cron jobs pile up, and off Debian's cron.hourly (minute 17).
-pub const DEFAULT_SCHEDULE: &str = "0 7 * * * *";
+/// (`dawgctl baseline pre` / `dawgctl diff --since pre`) anyway. Why a minute of its own and a
+/// random delay: a fixed, published minute tells a local attacker when to act and when to
+/// undo, and makes a fleet scan all at once.
+pub const DEFAULT_SCHEDULE: &str = "hourly";
+
+/// Seconds of random delay (at most) before each run of the default schedule, drawn anew for
+/// each run, as systemd's `RandomizedDelaySec=` does: consecutive scans are 30 to 90 minutes
+/// apart, so the time since the last scan does not tell when the next one comes.
+pub const DEFAULT_RANDOM_DELAY: u64 = 1800;
+
+/// Seconds between two looks at the surfaces that are not files (listening sockets, kernel
+/// modules, mounts); a difference starts a scan of their collectors (`daemon::poll`).
+pub const DEFAULT_POLL_INTERVAL: u64 = 5;
 
 /// Unlabelled scans the daemon keeps: one week of hourly scans. Content is stored once per
 /// distinct value, so a week of an unchanged host costs little more than one scan.
@@ -52,13 +67,15 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 10;
 
 /// Every top-level key of the file, for the documentation test (the `[mail]` table's keys are
 /// [`MAIL_KEYS`]).
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 28] = [
     "socket",
     "socket_group",
     "socket_mode",
     "admin_group",
     "database",
     "schedule",
+    "schedule_random_delay",
+    "poll_interval",
     "collectors",
     "retention",
     "root",
@@ -77,6 +94,8 @@ pub const KEYS: [&str; 24] = [
     "ignore",
     "rehash_every",
     "watch",
+    "realtime",
+    "realtime_queue",
 ];
 
 /// Every key of the `[mail]` table and its sub-tables, for the documentation test.
@@ -114,6 +133,12 @@ pub struct Config {
     pub database: PathBuf,
     /// When scheduled scans run.
     pub schedule: Schedule,
+    /// Seconds of random delay (at most) before each scheduled scan; `None`: the default
+    /// ([`DEFAULT_RANDOM_DELAY`] for the default schedule, none for one set in the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_random_delay: Option<u64>,
+    /// Seconds between two looks at listening sockets, kernel modules and mounts; 0: off.
+    pub poll_interval: u64,
     /// Collectors that scans run; empty means the default set.
     pub collectors: Vec<CollectorName>,
     /// Unlabelled scans kept; 0 keeps all. Baselines are never pruned.
@@ -161,9 +186,16 @@ pub struct Config {
     /// Directory trees watched file by file (`[[watch]]` tables), each its own collector.
     #[serde(rename = "watch")]
     pub watches: Vec<crate::collectors::watch::WatchSpec>,
+    /// The watch between scans: `auto`, `inotify` or `off` (see [`Realtime`]).
+    pub realtime: Realtime,
+    /// fanotify's queue length in events; 0: unlimited (`FAN_UNLIMITED_QUEUE`).
+    pub realtime_queue: u32,
     /// Mailed change reports (`[mail]`, see docs/mail.md); `None`: no mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<mail::MailConfig>,
+    /// The fleet store (`[fleet]`, see README "Many hosts"); `None`: scans stay local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<fleet::FleetConfig>,
 }
 
 impl Default for Config {
@@ -175,6 +207,8 @@ impl Default for Config {
             admin_group: None,
             database: PathBuf::from(paths::SYSTEM_DATABASE),
             schedule: Schedule(Some(DEFAULT_SCHEDULE.to_string())),
+            schedule_random_delay: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
             collectors: Vec::new(),
             retention: DEFAULT_RETENTION,
             root: PathBuf::from("/"),
@@ -193,10 +227,19 @@ impl Default for Config {
             ignores: Vec::new(),
             rehash_every: RehashEvery(Some(crate::scan::DEFAULT_REHASH_EVERY)),
             watches: Vec::new(),
+            realtime: Realtime::Auto,
+            realtime_queue: DEFAULT_REALTIME_QUEUE,
             mail: None,
+            fleet: None,
         }
     }
 }
+
+/// The longest `poll_interval` (seconds): past an hour the scheduled scan sees as much.
+pub const MAX_POLL_INTERVAL: u64 = 3600;
+
+/// The longest `schedule_random_delay` (seconds): one day.
+pub const MAX_RANDOM_DELAY: u64 = 86_400;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +283,9 @@ impl Config {
         if config.scan_timeout == 0 {
             return Err("scan_timeout must be at least 1 (seconds)".into());
         }
+        if let Some(fleet) = &config.fleet {
+            fleet.validate()?;
+        }
         if config.max_hash_mib == 0 || config.max_hash_mib > 1 << 20 {
             return Err("max_hash_mib must be between 1 and 1048576 (MiB)".into());
         }
@@ -248,6 +294,28 @@ impl Config {
         }
         if config.idle_timeout == 0 {
             return Err("idle_timeout must be at least 1 (seconds)".into());
+        }
+        if config.poll_interval > MAX_POLL_INTERVAL {
+            return Err(format!(
+                "poll_interval = {}: at most {MAX_POLL_INTERVAL} (seconds); 0 turns polling off",
+                config.poll_interval
+            ));
+        }
+        if config
+            .schedule_random_delay
+            .is_some_and(|d| d > MAX_RANDOM_DELAY)
+        {
+            return Err(format!(
+                "schedule_random_delay = {}: at most {MAX_RANDOM_DELAY} (seconds, one day); 0 \
+                 runs every scheduled scan on time",
+                config.schedule_random_delay.unwrap_or_default()
+            ));
+        }
+        if (1..16).contains(&config.realtime_queue) {
+            return Err(format!(
+                "realtime_queue = {}: at least 16 events (16384 is the default; 0 is unlimited)",
+                config.realtime_queue
+            ));
         }
         if let Some(p) = &config.prometheus_textfile
             && (!p.is_absolute() || p.extension().is_none_or(|e| e != "prom"))
@@ -281,6 +349,17 @@ impl Config {
     /// The collectors scans run, as names (empty: the default set).
     pub fn collector_names(&self) -> Vec<String> {
         self.collectors.iter().map(|c| c.0.clone()).collect()
+    }
+
+    /// The random delay before each scheduled scan: the configured one, else
+    /// [`DEFAULT_RANDOM_DELAY`] for the default schedule and none for one written in the file
+    /// (kept as written).
+    pub fn schedule_random_delay(&self) -> Duration {
+        let default = match self.schedule.0.as_deref() {
+            Some(DEFAULT_SCHEDULE) => DEFAULT_RANDOM_DELAY,
+            _ => 0,
+        };
+        Duration::from_secs(self.schedule_random_delay.unwrap_or(default))
     }
 
     /// The per-collector timeout.
@@ -376,8 +455,9 @@ impl fmt::Debug for Mode {
     }
 }
 
-/// A cron expression with a seconds field (`"0 */15 * * * *"`), or `"off"` for no scheduled
-/// scans.
+/// A cron expression with a seconds field (`"0 */15 * * * *"`), `"hourly"` (the default: once
+/// an hour at this host's own minute and second, see `daemon::scheduler`), or `"off"` for no
+/// scheduled scans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Schedule(pub Option<String>);
@@ -389,17 +469,30 @@ impl TryFrom<String> for Schedule {
         if s == "off" {
             return Ok(Schedule(None));
         }
+        if s == DEFAULT_SCHEDULE {
+            return Ok(Schedule(Some(s)));
+        }
         let fields = s.split_whitespace().count();
         if !(6..=7).contains(&fields) {
             return Err(format!(
                 "schedule {s:?} has {fields} fields; it needs 6 (seconds minutes hours \
-                 day-of-month month day-of-week), e.g. \"0 */15 * * * *\", or \"off\""
+                 day-of-month month day-of-week), e.g. \"0 */15 * * * *\", or \"hourly\" or \"off\""
             ));
         }
-        tokio_cron_scheduler::Job::new_async(s.as_str(), |_, _| Box::pin(async {}))
-            .map_err(|_| format!("schedule {s:?} is not a valid cron expression"))?;
+        parse_cron(&s)
+            .map_err(|e| format!("schedule {s:?} is not a valid cron expression: {e}"))?;
         Ok(Schedule(Some(s)))
     }
+}
+
+/// A cron expression as the scheduler reads it: seconds first, 6 or 7 fields (the year last),
+/// in UTC; a day of the month and a day of the week must both match.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
 }
 
 impl From<Schedule> for String {

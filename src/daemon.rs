@@ -22,14 +22,20 @@ use crate::store::Store;
 
 pub mod accept;
 pub mod auth;
+pub mod events;
+pub mod fleet;
 pub mod hooks;
 pub mod limits;
 pub mod mail;
 pub mod notify;
+pub mod poll;
+pub mod requests;
 pub mod routes;
 pub mod scans;
 pub mod scheduler;
+pub mod seal;
 pub mod setup;
+pub mod trigger;
 
 /// How long a stopping daemon waits for a running scan before abandoning it. Short, so that
 /// `systemctl restart dawgmond` (after a package upgrade, say) is quick; an abandoned scan is
@@ -50,10 +56,18 @@ pub struct Shared {
     pub started: Instant,
     /// Mailed reports; `None` when `[mail]` is not configured.
     pub mail: Option<Arc<mail::DaemonMail>>,
+    /// The fleet push; `None` when `[fleet]` is not configured.
+    pub fleet: Option<Arc<fleet::DaemonFleet>>,
     /// Heavy requests (diffs) at once.
     pub heavy: limits::Heavy,
     /// Why the last reload was refused, if it was.
     pub reload: setup::ReloadNote,
+    /// The schedule as it runs (the default one resolved to this host's minute); `None`: off.
+    pub plan: Option<scheduler::Plan>,
+    /// What the realtime watch does (for `GET /v1/status`).
+    pub realtime: Arc<std::sync::Mutex<crate::api::RealtimeStatus>>,
+    /// Targeted scans from inside the daemon (the realtime watch, pollers).
+    pub requests: requests::ScanRequests,
 }
 
 /// Runs the daemon until `shutdown` resolves, with a configuration that passed
@@ -103,7 +117,19 @@ pub async fn run(
             "fleet hooks on"
         );
     }
-    let scans = Arc::new(scans::Scans::new(engine).with_hooks(hooks));
+    let fleet = fleet::DaemonFleet::new(&config, engine.clone())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let sealer = seal::start(&config, &store).await;
+    let ticker = seal::spawn_ticker(sealer.clone());
+    let scans = Arc::new(
+        scans::Scans::new(engine)
+            .with_hooks(hooks)
+            .with_sealer(sealer)
+            .with_fleet(fleet.clone()),
+    );
+    let plan = scheduler::Plan::from_config(&config)?;
+    let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
+    let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
         config: config.clone(),
         scans: scans.clone(),
@@ -111,14 +137,26 @@ pub async fn run(
         started_at: Utc::now(),
         started: Instant::now(),
         mail: mail.clone(),
+        fleet: fleet.clone(),
         heavy: limits::Heavy::default(),
         reload: note,
+        plan: plan.clone(),
+        realtime: events.status.clone(),
+        requests,
     });
 
-    let scheduler = match &config.schedule.0 {
-        Some(expr) => Some(scheduler::start(expr, scans.clone(), mail.clone()).await?),
-        None => None,
-    };
+    let scheduler = plan.map(|p| scheduler::start(p, scans.clone(), mail.clone()));
+    let pushing = fleet.as_ref().map(|f| {
+        tracing::info!(to = %f.to(), "fleet push on");
+        f.spawn()
+    });
+    let poller = poll::start(
+        config.root.clone(),
+        Duration::from_secs(config.poll_interval),
+        &scans.default_collectors(),
+        poll::via_requests(shared.requests.clone()),
+    )
+    .map_err(|e| Error::Internal(format!("cannot start the poller thread: {e}")))?;
     let delivery = mail.as_ref().map(|m| {
         tracing::info!(via = m.mailer.via(), "mail reports on");
         m.spawn()
@@ -159,11 +197,19 @@ pub async fn run(
     if let Some(s) = scheduler {
         s.stop().await;
     }
+    if let Some(p) = poller {
+        p.stop();
+    }
+    events.stop().await;
+    requested.abort();
     if scans.shutdown(SHUTDOWN_GRACE).await {
         notify::stopping("stopping; abandoned the running scan");
     }
     if let (Some(m), Some(task)) = (&mail, delivery) {
         m.stop(task, SHUTDOWN_GRACE).await;
+    }
+    if let (Some(f), Some(task)) = (&fleet, pushing) {
+        f.stop(task, SHUTDOWN_GRACE).await;
     }
     let _ = stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(5), &mut server)
@@ -176,6 +222,7 @@ pub async fn run(
     if let Some(w) = watchdog {
         w.abort();
     }
+    ticker.abort();
     store.close().await;
     let _ = std::fs::remove_file(&config.socket);
     tracing::info!("stopped");

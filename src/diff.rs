@@ -156,7 +156,14 @@ fn merge<X: Borrow<Item>, Y: Borrow<Item>>(
 /// field appearing (absent in the earlier scan) is the same item read by a newer dawgmon, not a
 /// change: without this, the first scan after an upgrade would report every such file.
 /// Once both scans record a field, every change of it is compared as usual.
-const INTRODUCED: &[&str] = &["ctime", "dev", "inode"];
+///
+/// `package` is one too: since the collectors name the package of every item that comes from
+/// a file (unit files, cron.d files, sudoers drop-ins, listeners by their executable, ...), an
+/// upgraded dawgmon's first scan would otherwise report each such item as modified. Stored
+/// scans are left as they are (no migration could ask dpkg who owned a file back then); the
+/// first comparison without the field costs nothing, and a package that changes later
+/// (`foo` → `none`, a file taken over) is a change as before.
+const INTRODUCED: &[&str] = &["ctime", "dev", "inode", "package"];
 
 /// Whether `new` differs from `old` only by [`INTRODUCED`] fields that `old` lacked.
 fn only_introduced(old: &Fields, new: &Fields) -> bool {

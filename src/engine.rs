@@ -20,6 +20,7 @@ use crate::report::{Report, ScanRef};
 use crate::scan::{self, Progress, ScanOptions};
 use crate::store::{self, NewScan, ScanInfo, Store};
 
+mod between;
 mod digests;
 mod history;
 
@@ -120,6 +121,20 @@ impl Engine {
         collectors: Vec<&'static dyn Collector>,
         progress: ProgressFn,
     ) -> Result<ScanResult, Error> {
+        self.scan_triggered(label, collectors, progress, "request")
+            .await
+    }
+
+    /// [`Engine::scan`], recording what started it (`trigger`: one of the names of the
+    /// daemon's `Trigger`). The report includes the items seen between the
+    /// scans that this one no longer has ([`crate::between`]).
+    pub async fn scan_triggered(
+        &self,
+        label: Option<String>,
+        collectors: Vec<&'static dyn Collector>,
+        progress: ProgressFn,
+        trigger: &str,
+    ) -> Result<ScanResult, Error> {
         if let Some(l) = &label {
             store::validate_label(l)?;
         }
@@ -158,6 +173,7 @@ impl Engine {
             finished_at,
             hostname: hostname(&self.root),
             root: self.root.display().to_string(),
+            trigger: Some(trigger.to_string()),
         };
         // A changed output is stored as a delta against this collector's output in the scan
         // before, and compared with the output of the scan before in which it worked: both
@@ -168,7 +184,15 @@ impl Engine {
         let earlier = self
             .earlier_outcomes(info.id, &names, &out.snapshot)
             .await?;
-        let report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        let starts = match &earlier {
+            Some(e) => self.window_starts(&e.base).await?,
+            None => BTreeMap::new(),
+        };
+        let mut report = report_against(earlier, &info, &out.snapshot, &self.rules);
+        if report.from.is_some() {
+            self.between(&starts, &info, &out.snapshot, &mut report.changes)
+                .await?;
+        }
         if report.from.is_some() {
             self.store
                 .set_summary(info.id, report.changes.len(), report.warnings.len())
@@ -176,6 +200,7 @@ impl Engine {
         }
         if self.retention > 0 {
             self.store.prune(self.retention).await?;
+            self.store.prune_observations().await?;
         }
         let items = out
             .snapshot
@@ -233,6 +258,10 @@ impl Engine {
         let snapshot = self.store.load(to.id).await?;
         let names: Vec<String> = snapshot.results.keys().cloned().collect();
         let earlier = self.earlier_outcomes(to.id, &names, &snapshot).await?;
+        let starts = match &earlier {
+            Some(e) => self.window_starts(&e.base).await?,
+            None => BTreeMap::new(),
+        };
         let items = earlier.is_none().then(|| {
             snapshot
                 .results
@@ -243,10 +272,12 @@ impl Engine {
                 })
                 .sum()
         });
-        Ok(StoredReport {
-            report: report_against(earlier, to, &snapshot, &self.rules),
-            items,
-        })
+        let mut report = report_against(earlier, to, &snapshot, &self.rules);
+        if report.from.is_some() {
+            self.between(&starts, to, &snapshot, &mut report.changes)
+                .await?;
+        }
+        Ok(StoredReport { report, items })
     }
 
     /// Compares two stored scans. `since` defaults to the newest baseline older than `to`, else
@@ -263,7 +294,12 @@ impl Engine {
         };
         let old = self.store.load(from.id).await?;
         let new = self.store.load(to.id).await?;
-        Ok(compare(&from, &old, to, &new, only, &self.rules))
+        let mut report = compare(&from, &old, to, &new, only, &self.rules);
+        if from.started_at < to.started_at {
+            self.between_stored(&from, to, &new, only, &mut report.changes)
+                .await?;
+        }
+        Ok(report)
     }
 
     /// The default "since" scan for `to`: the newest baseline before it, else the scan before.

@@ -141,8 +141,10 @@ pub async fn report_unreported(
         stats.reported = store.mark_all_reported(Utc::now()).await? as usize;
         return Ok(stats);
     };
+    // Every report carries the latest sealed checkpoint (docs/trust.md).
+    let checkpoint = store.latest_seal().await?.map(|cp| cp.to_line());
     for scan in store.unreported().await? {
-        let mail = match known.filter(|k| k.info.id == scan.id) {
+        let mut mail = match known.filter(|k| k.info.id == scan.id) {
             Some(k) => report_mail(cfg, &k.report, k.items, &scan.hostname),
             None => match engine.report_stored(&scan).await {
                 Ok(r) => report_mail(cfg, &r.report, r.items.unwrap_or(0), &scan.hostname),
@@ -150,11 +152,24 @@ pub async fn report_unreported(
                 Err(e) => return Err(e),
             },
         };
+        let key = match &mail {
+            Some(_) => store.pending_key().await?,
+            None => None,
+        };
+        if let (Some(m), Some(k)) = (mail.as_mut(), &key) {
+            with_verification_key(m, k);
+        }
+        if let (Some(m), Some(cp)) = (mail.as_mut(), &checkpoint) {
+            with_checkpoint(m, cp);
+        }
         if let Marked::Reported(queued) = store
             .mark_reported(scan.id, mail.as_ref(), Utc::now())
             .await?
         {
             stats.reported += 1;
+            if queued.is_some() && key.is_some() {
+                store.set_pending_key(None).await?;
+            }
             if let Some(id) = queued {
                 stats.queued += 1;
                 log_queued(id, &scan, known.is_some_and(|k| k.info.id == scan.id));
@@ -162,6 +177,56 @@ pub async fn report_unreported(
         }
     }
     Ok(stats)
+}
+
+/// The paragraph a report's text ends with: the latest sealed checkpoint, as `dawgctl verify
+/// --checkpoint` takes it.
+const CHECKPOINT_NOTE: &str = "Sealed checkpoint of this host's history (keep it: `dawgctl verify --checkpoint 'LINE'` checks a copy of the database against it):";
+
+/// Appends the checkpoint `line` to `mail`'s text and HTML.
+fn with_checkpoint(mail: &mut NewMail, line: &str) {
+    mail.body_text
+        .push_str(&format!("\n\n{CHECKPOINT_NOTE}\n{line}\n"));
+    if let Some(html) = &mut mail.body_html {
+        let note = format!(
+            "<p style=\"color:#666\">{}<br><code>{}</code></p>",
+            render::esc(CHECKPOINT_NOTE),
+            render::esc(line)
+        );
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &note),
+            None => html.push_str(&note),
+        }
+    }
+}
+
+/// Puts the verification key the daemon made at its first start into `mail` (once).
+fn with_verification_key(mail: &mut NewMail, key: &str) {
+    let note = format!(
+        "dawgmond started sealing this host's history. Its verification key (store it OFF the \
+         host, then delete DATABASE.verification-key there; whoever holds it can check and \
+         forge seals; see docs/trust.md):\n{key}\nCheck a copy of the database with: dawgctl \
+         verify --database COPY --key KEY"
+    );
+    mail.body_text.push_str(&format!("\n\n{note}\n"));
+    if let Some(html) = &mut mail.body_html {
+        let p = format!("<p><pre>{}</pre></p>", render::esc(&note));
+        match html.rfind("</body>") {
+            Some(at) => html.insert_str(at, &p),
+            None => html.push_str(&p),
+        }
+    }
+}
+
+/// The checkpoint line a report's text carries, if any (for the message's header).
+pub fn checkpoint_in(text: &str) -> Option<String> {
+    let at = text.rfind(CHECKPOINT_NOTE)?;
+    let line = text[at + CHECKPOINT_NOTE.len()..]
+        .lines()
+        .find(|l| !l.trim().is_empty())?;
+    crate::ledger::checkpoint::Checkpoint::parse(line)
+        .ok()
+        .map(|cp| cp.to_line())
 }
 
 fn log_queued(id: i64, scan: &ScanInfo, just_made: bool) {

@@ -201,4 +201,8 @@ pub struct ScanInfo {
     /// Changes and warnings against the scan before it, when that was compared.
     pub changes: Option<i64>,
     pub warnings: Option<i64>,
+    /// What started it (`schedule`, `request`, `event`, `overflow`, `startup`, `poll`);
+    /// `None` for scans stored before that was recorded.
+    #[serde(default)]
+    pub trigger: Option<String>,
 }

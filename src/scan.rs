@@ -22,6 +22,8 @@ use crate::collectors::Collector;
 use crate::host::Host;
 use crate::model::{Outcome, Snapshot};
 
+mod package;
+
 /// Progress of a running scan, reported after each collector finishes.
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -223,10 +225,14 @@ pub fn run(
     }
 }
 
-/// Runs one collector, turning errors and panics into `Unavailable`.
+/// Runs one collector, turning errors and panics into `Unavailable`, and gives its items the
+/// package of the file each comes from (see [`package`]).
 pub fn run_one(c: &dyn Collector, host: &Host) -> Outcome {
     match std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(host))) {
-        Ok(Ok(items)) => Outcome::Items(items).normalized(),
+        Ok(Ok(mut items)) => {
+            package::attribute(c, host, &mut items);
+            Outcome::Items(items).normalized()
+        }
         Ok(Err(e)) => Outcome::Unavailable(e.to_string()),
         Err(panic) => {
             let what = panic

@@ -31,23 +31,7 @@ impl FingerprintKey {
 
     /// A fresh random key from the kernel (getrandom(2), the source behind /dev/urandom).
     pub fn generate() -> std::io::Result<Self> {
-        let mut key = [0u8; KEY_LEN];
-        let mut filled = 0;
-        while filled < KEY_LEN {
-            let rest = &mut key[filled..];
-            // SAFETY: the pointer and length describe the unfilled tail of `key`, which
-            // getrandom writes at most `rest.len()` bytes into.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            filled += n as usize;
-        }
-        Ok(FingerprintKey(key))
+        random_key().map(FingerprintKey)
     }
 
     /// The key as it is stored in the database (hex).
@@ -66,6 +50,27 @@ impl FingerprintKey {
     pub fn fingerprint(&self, value: &[u8]) -> String {
         hex::encode(&hmac_sha256(&self.0, value)[..8])
     }
+}
+
+/// 32 random bytes from the kernel (getrandom(2), the source behind /dev/urandom).
+pub fn random_key() -> std::io::Result<[u8; KEY_LEN]> {
+    let mut key = [0u8; KEY_LEN];
+    let mut filled = 0;
+    while filled < KEY_LEN {
+        let rest = &mut key[filled..];
+        // SAFETY: the pointer and length describe the unfilled tail of `key`, which
+        // getrandom writes at most `rest.len()` bytes into.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(key)
 }
 
 /// HMAC-SHA256 (RFC 2104) of `message` under `key`.

@@ -32,12 +32,18 @@ mod open;
 mod retention;
 use open::{open_error, or_full};
 mod digests;
+mod fleet_outbox;
+mod log;
+mod observations;
 mod outbox;
 mod save;
 mod settings;
 mod stream;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
+pub use fleet_outbox::{FleetBacklog, FleetItem};
+pub use log::{LogRow, ScanRow};
+pub use observations::{MAX_OBSERVATIONS, Observation};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
@@ -48,7 +54,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 macro_rules! select_scan {
     ($rest:literal) => {
         concat!(
-            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings FROM scans ",
+            "SELECT id, label, started_at, finished_at, hostname, root, changes, warnings, trigger FROM scans ",
             $rest
         )
     };
@@ -68,6 +74,8 @@ pub struct NewScan {
     pub finished_at: DateTime<Utc>,
     pub hostname: String,
     pub root: String,
+    /// What started it (see [`ScanInfo::trigger`]).
+    pub trigger: Option<String>,
 }
 
 /// What a scan stored for one collector: the content hash of its items, or why it could not
@@ -219,9 +227,24 @@ impl Store {
         if scan.label.as_deref() != Some(label) {
             return Err(StoreError::NotFound(label.to_string()));
         }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::sql("starting a transaction"))?;
         sqlx::query("UPDATE scans SET label = NULL WHERE id = ?")
             .bind(scan.id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("deleting a baseline"))?;
+        // A label removed is an event of the sealed history (docs/trust.md).
+        let entry = crate::ledger::entry::Entry::Label {
+            label: label.to_string(),
+            scan: None,
+            at: Utc::now().timestamp_millis(),
+        };
+        log::append(&mut tx, &entry, Utc::now().timestamp_millis()).await?;
+        tx.commit()
             .await
             .map_err(StoreError::sql("deleting a baseline"))?;
         Ok(scan)
@@ -372,6 +395,7 @@ fn scan_from_row(row: sqlx::sqlite::SqliteRow) -> ScanInfo {
         root: row.get("root"),
         changes: row.get("changes"),
         warnings: row.get("warnings"),
+        trigger: row.get("trigger"),
     }
 }
 

@@ -137,6 +137,8 @@ fn install_of_a_package_is_reported_with_its_owner() {
     assert_eq!(conf["after"]["package"], name.as_str());
     let unit = change(&report, "systemd_unitfiles", &format!("{name}.service"));
     assert_eq!(unit["kind"], "added");
+    // Issue 16: the unit file names its package too, recorded by the collector at scan time.
+    assert_eq!(unit["after"]["package"], name.as_str(), "{unit:#}");
     let group = change(&report, "check_groups", &name);
     assert_eq!(group["kind"], "added");
     let package = change(&report, "list_packages", &name);
@@ -144,4 +146,42 @@ fn install_of_a_package_is_reported_with_its_owner() {
         package["message"].as_str().unwrap().contains("1.0"),
         "{package:#}"
     );
+
+    // `--by package` groups the package's setuid helper, conffile and unit file under it,
+    // from the stored items alone: the root dawgctl would look files up in is empty.
+    let empty = tempfile::tempdir().unwrap();
+    let to = report["to"]["id"].to_string();
+    let grouped = dawgctl(
+        &db,
+        &[
+            "--by",
+            "package",
+            "--root",
+            empty.path().to_str().unwrap(),
+            "diff",
+            "--since",
+            "pre-install",
+            "--to",
+            &to,
+        ],
+    );
+    let group = grouped["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["package"] == name.as_str())
+        .unwrap_or_else(|| panic!("no group for {name} in {grouped:#}"));
+    assert_eq!(group["operation"]["verb"], "installed", "{group:#}");
+    let members: Vec<&str> = group["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["collector"].as_str().unwrap())
+        .collect();
+    for collector in ["list_suids", "check_etc", "systemd_unitfiles"] {
+        assert!(
+            members.contains(&collector),
+            "{collector} not under {name}: {group:#}"
+        );
+    }
 }

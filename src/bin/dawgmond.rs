@@ -29,6 +29,10 @@ fn main() -> ExitCode {
     if !args.check {
         init_logging(&config);
         daemon::accept::raise_descriptor_limit();
+        dawgmon::config::fleet::warn_if_exposed(&path, &config);
+        // Before any other thread exists: every thread then runs without CAP_SYS_ADMIN, which
+        // only the realtime watch's thread raises, to place its marks.
+        dawgmon::realtime::caps::lower_before_threads();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

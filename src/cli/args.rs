@@ -146,6 +146,141 @@ pub enum Command {
         #[command(subcommand)]
         command: IgnoreCommand,
     },
+    /// The sealed history (see docs/trust.md): `dawgctl seal init`.
+    Seal {
+        #[command(subcommand)]
+        command: SealCommand,
+    },
+    /// Check a database (a copy, on any machine) against the verification key and checkpoints
+    /// that left the host: every scan against the sealed log, the log against every seal and
+    /// checkpoint, every seal against its epoch's key. Without --key it checks internal
+    /// consistency only, which proves nothing against root. Exit status: 0 intact, else the
+    /// sum of 1 altered, 2 removed or truncated, 4 a seal invalid or missing, 8 sealing
+    /// stopped; 16 could not verify. Works on --database (or the config file's database).
+    Verify {
+        /// The verification key `dawgctl seal init` printed (repeatable: one per generation).
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// A checkpoint line from a mail, the journal or `dawgctl status` (repeatable).
+        #[arg(long = "checkpoint", value_name = "CP")]
+        checkpoints: Vec<String>,
+        /// When the copy was taken (RFC 3339), for "sealing stopped" [default: now].
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+    },
+    /// The fleet store: many hosts' scans in one PostgreSQL, asked across hosts (README:
+    /// "Many hosts: the fleet store").
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SealCommand {
+    /// Make the random seed of the sealed history, print the verification key once (store it
+    /// off the host) and queue it for mail when mail is configured. Refuses when the history
+    /// is sealed already.
+    Init {
+        /// Start a new key chain over an existing one (recorded in the log as an entry; the
+        /// old verification key still checks the seals before it).
+        #[arg(long)]
+        reinit: bool,
+    },
+}
+
+/// Where `dawgctl fleet` connects.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetConn {
+    /// postgres://ROLE@HOST/DATABASE (a reader's, made by `fleet add-reader`) [default: the
+    /// url of [fleet] in the daemon's config file, with its password].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A file whose first line is the password for --url.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Where the database owner connects (`fleet init`, `add-host`, `add-reader`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetOwner {
+    /// postgres://OWNER@HOST/DATABASE, or over the socket:
+    /// postgres://OWNER@localhost/DATABASE?host=/run/postgresql.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// A file whose first line is the owner's password (none: peer or trust authentication).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Create or upgrade the schema and the roles dawgmon_host and dawgmon_reader (as the
+    /// database owner, with CREATEROLE). Safe to run again.
+    Init {
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Make a host's login role (it may only add rows about its own host) and print its
+    /// [fleet] table once, to append to that host's dawgmond.toml.
+    AddHost {
+        /// 1-48 letters, digits, '.', '_' or '-'.
+        name: String,
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Make a login role that may read everything (for `fleet hosts/changes/where`) and print
+    /// its URL and password once.
+    AddReader {
+        name: String,
+        #[command(flatten)]
+        owner: FleetOwner,
+    },
+    /// Each host: last seen, last scan, the changes of that scan by severity; hosts silent
+    /// for more than twice their schedule are STALE.
+    Hosts {
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+    /// Changes across hosts, host by host, in time order (-c NAME: only those collectors').
+    Changes {
+        /// How far back: a duration ("7d", "12h") or a time (RFC 3339).
+        #[arg(long, default_value = "7d", value_name = "WHEN")]
+        since: String,
+        /// Only hosts whose name matches GLOB (`*`, `?`).
+        #[arg(long, value_name = "GLOB")]
+        host: Option<String>,
+        /// Only added, removed or modified items.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Only changes at or above LEVEL.
+        #[arg(long, value_enum, value_name = "LEVEL", default_value_t = Level::Info)]
+        severity: Level,
+        /// Only items whose key matches GLOB.
+        #[arg(long, value_name = "GLOB")]
+        key: Option<String>,
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+    /// Which hosts have an item matching KEY-GLOB now, e.g. `fleet where /usr/bin/sudo
+    /// --field 'package_digest=*differs'` (-c NAME: only those collectors' items).
+    Where {
+        #[arg(value_name = "KEY-GLOB")]
+        key: String,
+        /// Only items whose field NAME matches GLOB.
+        #[arg(long, value_name = "NAME=GLOB")]
+        field: Option<String>,
+        #[command(flatten)]
+        conn: FleetConn,
+    },
+}
+
+/// A change kind, as `fleet changes --kind` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Added,
+    Removed,
+    Modified,
 }
 
 #[derive(Debug, Subcommand)]

@@ -73,15 +73,17 @@ pub fn history(scans: &[ScanInfo], format: Format) {
         return json(&scans);
     }
     println!(
-        "{:>6}  {:<19}  {:>7}  {:>8}  LABEL",
-        "ID", "STARTED", "CHANGES", "WARNINGS"
+        "{:>6}  {:<19}  {:<8}  {:>7}  {:>8}  LABEL",
+        "ID", "STARTED", "TRIGGER", "CHANGES", "WARNINGS"
     );
     for s in scans {
         let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         println!(
-            "{:>6}  {:<19}  {:>7}  {:>8}  {}",
+            "{:>6}  {:<19}  {:<8}  {:>7}  {:>8}  {}",
             s.id,
             local(s.started_at),
+            // Scans stored before the trigger was recorded: unknown.
+            s.trigger.as_deref().unwrap_or("-"),
             n(s.changes),
             n(s.warnings),
             s.label.as_deref().unwrap_or("")
@@ -229,6 +231,12 @@ pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
             Some((m, t)) => format!("hooks:     ok now; {count}, the last at {}: {m}", when(t)),
         });
     }
+    if let Some(f) = &s.fleet {
+        lines.push(fleet_line(f));
+    }
+    if let Some(r) = &s.realtime {
+        lines.push(realtime_line(r));
+    }
     if let Some(k) = &s.skipped_scans {
         lines.push(format!(
             "skipped:   {} scheduled scan{}, the last at {}: {}",
@@ -239,6 +247,44 @@ pub fn warning_lines(s: &crate::api::Status) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The fleet push in `dawgctl status`: "fleet:     to ROLE@HOST/DB, all sent (last: scan
+/// 12 at 14:07:00)" or "fleet:     to ..., 3 scans waiting since 13:07:00 (scan 10 first),
+/// last error: ... (attempt 4), next try 14:07:00".
+pub fn fleet_line(f: &crate::api::FleetStatus) -> String {
+    let b = &f.backlog;
+    let mut line = format!("fleet:     to {}", f.to);
+    if b.pending == 0 {
+        line.push_str(", all sent");
+        if let (Some(id), Some(t)) = (b.last_sent_scan, b.last_sent_at) {
+            line.push_str(&format!(" (last: scan {id} at {})", when(t)));
+        }
+        return line;
+    }
+    line.push_str(&format!(
+        ", {} scan{} waiting",
+        b.pending,
+        if b.pending == 1 { "" } else { "s" }
+    ));
+    if let Some(t) = b.oldest {
+        line.push_str(&format!(" since {}", when(t)));
+    }
+    if let Some(id) = b.oldest_scan {
+        line.push_str(&format!(" (scan {id} first)"));
+    }
+    if let Some(e) = &b.last_error {
+        let e: Vec<&str> = e.split_whitespace().collect();
+        line.push_str(&format!(
+            ", last error: {} (attempt {})",
+            e.join(" "),
+            b.attempts
+        ));
+    }
+    if let Some(t) = b.next_attempt_at {
+        line.push_str(&format!(", next try {}", when(t)));
+    }
+    line
 }
 
 /// `dawgctl status`.
@@ -269,12 +315,22 @@ pub fn status(status: &Status, format: Format) {
             if let Some(why) = &s.reload_refused {
                 println!("warning:   reload refused, running the previous configuration: {why}");
             }
+            let delay = match s.schedule_random_delay_secs {
+                0 => String::new(),
+                d => format!(
+                    " + random delay up to {}",
+                    humantime::format_duration(std::time::Duration::from_secs(d),)
+                ),
+            };
             match (&s.schedule, s.next_scan) {
                 (Some(cron), Some(next)) => {
-                    println!("schedule:  {cron} (next scan {})", local(next))
+                    println!("schedule:  {cron} UTC{delay} (next scan {})", local(next))
                 }
-                (Some(cron), None) => println!("schedule:  {cron}"),
+                (Some(cron), None) => println!("schedule:  {cron} UTC{delay}"),
                 (None, _) => println!("schedule:  off (scans on request only)"),
+            }
+            if let Some(i) = s.poll_interval_secs {
+                println!("polling:   sockets, modules, mounts every {i} s");
             }
             match &s.scan_in_progress {
                 Some(p) => println!(
@@ -319,6 +375,11 @@ pub fn status(status: &Status, format: Format) {
                 size(s.database_bytes)
             );
             println!("root:      {} ({} collectors)", s.root, s.collectors.len());
+            match (&s.checkpoint, &s.seal_problem) {
+                (_, Some(why)) => println!("sealing:   FAILING: {why}"),
+                (Some(cp), None) => println!("sealed:    {cp}"),
+                (None, None) => println!("sealed:    not yet"),
+            }
         }
         Status::Local {
             database,
@@ -333,6 +394,35 @@ pub fn status(status: &Status, format: Format) {
             }
         }
     }
+}
+
+/// `realtime:  fanotify (3 file systems; 120 events, 2 event scans, 0 overflows)`, with the
+/// reason of a fallback and the marks that failed.
+fn realtime_line(r: &crate::api::RealtimeStatus) -> String {
+    let mut line = format!(
+        "realtime:  {}: {} ({} watched; {} events, {} event scans, {} overflows, {} observations",
+        if r.mode.is_empty() {
+            "starting"
+        } else {
+            &r.mode
+        },
+        r.why,
+        r.watching.len(),
+        r.events,
+        r.event_scans,
+        r.overflows,
+        r.observations
+    );
+    if r.observations_dropped > 0 {
+        line.push_str(&format!(", {} dropped", r.observations_dropped));
+    }
+    line.push(')');
+    for f in &r.failed {
+        line.push_str(&format!(
+            "\n           not marked (scheduled scans only): {f}"
+        ));
+    }
+    line
 }
 
 /// `scan --timings` as text, on stderr: how long each collector ran, slowest first.

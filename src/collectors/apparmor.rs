@@ -15,6 +15,7 @@ use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::Item;
 use crate::sources::confdirs::{self, Content, Keys};
+use std::borrow::Cow;
 
 pub struct ApparmorProfiles;
 
@@ -22,6 +23,9 @@ const PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 const DIR: &str = "/etc/apparmor.d";
 
 impl Collector for ApparmorProfiles {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/apparmor.d"])
+    }
     fn name(&self) -> &'static str {
         "apparmor_profiles"
     }
@@ -30,6 +34,12 @@ impl Collector for ApparmorProfiles {
     }
     fn noun(&self) -> &'static str {
         "AppArmor"
+    }
+
+    /// The profile file in etc/apparmor.d (loaded profiles name no file).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        let name = item.key.strip_prefix("file ")?;
+        Some(Cow::Owned(format!("{DIR}/{name}")))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -16,6 +16,9 @@ use crate::sources::tree::{tree_items, tree_message};
 pub struct CheckBoot;
 
 impl Collector for CheckBoot {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/boot"])
+    }
     fn name(&self) -> &'static str {
         "check_boot"
     }

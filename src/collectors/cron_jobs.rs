@@ -15,6 +15,7 @@
 //! digits, `_` and `-` only), as Debian's cron does: `x.dpkg-old` is not run, so not listed.
 //! Spool files are read without following symlinks, at most [`MAX_SPOOL`] bytes.
 
+use std::borrow::Cow;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -59,6 +60,22 @@ const SPECIAL: [&str; 8] = [
 ];
 
 impl Collector for CronJobs {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/crontab",
+            "/etc/cron.d",
+            "/etc/cron.hourly",
+            "/etc/cron.daily",
+            "/etc/cron.weekly",
+            "/etc/cron.monthly",
+            "/var/spool/cron",
+            "/var/spool/at",
+            "/etc/anacrontab",
+        ])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "cron_jobs"
     }
@@ -67,6 +84,11 @@ impl Collector for CronJobs {
     }
     fn noun(&self) -> &'static str {
         "cron job"
+    }
+
+    /// The crontab, cron.d file or script a job comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "source")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

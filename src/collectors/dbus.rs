@@ -18,6 +18,7 @@ use crate::host::Host;
 use crate::model::Item;
 use crate::sources::confdirs::{self, Content, Keys, line_text};
 use crate::sources::xml::parse_xml;
+use std::borrow::Cow;
 
 pub struct DbusServices;
 
@@ -30,6 +31,9 @@ const POLICY_DIRS: [&str; 2] = ["/etc/dbus-1/system.d", "/usr/share/dbus-1/syste
 const MAIN: [&str; 2] = ["/usr/share/dbus-1/system.conf", "/etc/dbus-1/system.conf"];
 
 impl Collector for DbusServices {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/dbus-1", "/usr/share/dbus-1"])
+    }
     fn name(&self) -> &'static str {
         "dbus_services"
     }
@@ -38,6 +42,13 @@ impl Collector for DbusServices {
     }
     fn noun(&self) -> &'static str {
         "D-Bus"
+    }
+
+    /// The service or policy file an item comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
+            .or_else(|| super::key_path(item, "policy "))
+            .or_else(|| super::key_path(item, "unreadable "))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

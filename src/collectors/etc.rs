@@ -18,6 +18,9 @@ use crate::sources::tree::{tree_items, tree_message};
 pub struct CheckEtc;
 
 impl Collector for CheckEtc {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc"])
+    }
     fn name(&self) -> &'static str {
         "check_etc"
     }

@@ -18,6 +18,9 @@ use crate::sources::fswalk;
 pub struct ListFileCaps;
 
 impl Collector for ListFileCaps {
+    fn watches_setid(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "list_file_caps"
     }

@@ -18,6 +18,12 @@ use crate::sources::passwd::{fingerprint, password_state, text};
 pub struct CheckGroups;
 
 impl Collector for CheckGroups {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/group", "/etc/gshadow"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "check_groups"
     }

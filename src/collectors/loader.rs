@@ -18,6 +18,7 @@
 //! No `etc/ld.so.conf` and no `etc/ld.so.preload` (a musl system) is no items. More than
 //! `max_items` files, lines and includes make the collector unavailable for that scan.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::collectors::Collector;
@@ -35,6 +36,12 @@ pub struct DynamicLoader;
 const MAX_DEPTH: usize = 16;
 
 impl Collector for DynamicLoader {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "dynamic_loader"
     }
@@ -43,6 +50,11 @@ impl Collector for DynamicLoader {
     }
     fn noun(&self) -> &'static str {
         "dynamic loader"
+    }
+
+    /// The loader configuration file an entry is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -17,6 +17,7 @@
 //! fingerprint. Each file is read once; more than `max_items` files and lines make the
 //! collector unavailable for that scan (see [`crate::sources::includes`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collectors::Collector;
@@ -41,6 +42,12 @@ const CONTROLS: [&str; 6] = [
 ];
 
 impl Collector for PamStacks {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/pam.d", "/etc/pam.conf"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "pam_stacks"
     }
@@ -49,6 +56,11 @@ impl Collector for PamStacks {
     }
     fn noun(&self) -> &'static str {
         "PAM line"
+    }
+
+    /// The PAM file a rule is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -10,6 +10,7 @@ use crate::host::Host;
 use crate::model::{Change, ChangeKind, Fields, Item};
 use crate::sources::common::{mode_string, render_fields, render_modified};
 use crate::sources::fswalk;
+use std::borrow::Cow;
 
 /// Lists named pipes.
 pub struct ListPipes;
@@ -24,6 +25,11 @@ impl Collector for ListPipes {
     fn noun(&self) -> &'static str {
         "named pipe"
     }
+    /// The named pipe itself (packages do not ship them: `none` unless one lists it).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        Some(Cow::Borrowed(item.key.as_str()))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found

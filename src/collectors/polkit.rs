@@ -16,6 +16,7 @@
 //!   results.
 //! - `malformed ...` and `unreadable PATH` items for what does not parse or cannot be read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
@@ -36,6 +37,9 @@ const PKLA: [&str; 2] = [
 ];
 
 impl Collector for PolkitRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/polkit-1", "/usr/share/polkit-1"])
+    }
     fn name(&self) -> &'static str {
         "polkit_rules"
     }
@@ -44,6 +48,13 @@ impl Collector for PolkitRules {
     }
     fn noun(&self) -> &'static str {
         "polkit"
+    }
+
+    /// The rules or policy file an item comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
+            .or_else(|| super::key_path(item, "rules "))
+            .or_else(|| super::key_path(item, "unreadable "))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

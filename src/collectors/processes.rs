@@ -4,8 +4,9 @@
 //! crate, which always reads the absolute `/proc`). Kernel threads are skipped. Processes are
 //! keyed `user:name` (real user, command name), never by pid, and several processes of one key
 //! (worker pools) make one item, so an idle host gives the same output scan after scan; worker
-//! counts are left out for the same reason. Fields: the executable(s), the effective user when
-//! it differs (setuid programs), and the effective capabilities (`full`, `none` or the mask).
+//! counts are left out for the same reason. Fields: the executable(s) and their `package`, the
+//! effective user when it differs (setuid programs), and the effective capabilities (`full`,
+//! `none` or the mask).
 //!
 //! Off by default: short-lived processes (cron jobs, shells, package hooks, this scan's own
 //! helpers) come and go on an idle host, so the list is for debugging rather than reports.
@@ -70,10 +71,20 @@ impl Collector for ListProcesses {
         let join = |s: &BTreeSet<String>| {
             (!s.is_empty()).then(|| s.iter().cloned().collect::<Vec<_>>().join(", "))
         };
+        let packages = std::cell::OnceCell::new();
         Ok(by_key
             .into_iter()
             .map(|(key, [exe, euser, caps])| {
+                // The program's package: that of its executable(s).
+                let package = (!exe.is_empty())
+                    .then(|| {
+                        packages
+                            .get_or_init(|| crate::sources::pkgdb::Packages::of(host, false))
+                            .package_of_all(exe.iter().map(String::as_str))
+                    })
+                    .flatten();
                 Item::new(key)
+                    .with_opt("package", package)
                     .with_opt("exe", join(&exe))
                     .with_opt("effective_user", join(&euser))
                     .with_opt("capabilities", join(&caps))

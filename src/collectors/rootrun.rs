@@ -34,6 +34,7 @@
 mod commands;
 mod sources;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
@@ -61,6 +62,11 @@ impl Collector for RootRunWritable {
     fn noun(&self) -> &'static str {
         "root-run path"
     }
+    /// The file itself (a directory is shared by packages: it names none).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        (item.fields.get("what") == Some("file")).then_some(Cow::Borrowed(item.key.as_str()))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let uses = sources::gather(host)?;
         let mut found: BTreeMap<PathBuf, Finding> = BTreeMap::new();

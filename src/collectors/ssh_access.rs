@@ -31,6 +31,7 @@
 //! more than `max_items` files and lines (each file is read once per `Match` block, see
 //! [`crate::sources::includes`]).
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,12 @@ pub const MAX_KEYS_FILE: u64 = 1 << 20;
 pub const MAX_KEYS: usize = 1000;
 
 impl Collector for SshAccess {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/root/.ssh", "/home/*/.ssh", "/etc/ssh"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "ssh_access"
     }
@@ -61,6 +68,11 @@ impl Collector for SshAccess {
     }
     fn noun(&self) -> &'static str {
         "ssh access"
+    }
+
+    /// The key file or sshd configuration file an item comes from.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file").or_else(|| super::field_path(item, "source"))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -20,6 +20,7 @@
 //! collector unavailable for that scan. `doas.conf` rules (OpenDoas) use the same fields, with
 //! `source=doas`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -43,6 +44,12 @@ pub struct SudoRules;
 pub const MAX_DEPTH: usize = 8;
 
 impl Collector for SudoRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/sudoers", "/etc/sudoers.d", "/etc/doas.conf"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "sudo_rules"
     }
@@ -51,6 +58,11 @@ impl Collector for SudoRules {
     }
     fn noun(&self) -> &'static str {
         "sudo rule"
+    }
+
+    /// The sudoers (or doas) file a rule is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

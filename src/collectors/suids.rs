@@ -29,6 +29,9 @@ use crate::sources::fswalk;
 pub struct ListSuids;
 
 impl Collector for ListSuids {
+    fn watches_setid(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "list_suids"
     }

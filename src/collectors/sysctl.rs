@@ -11,6 +11,7 @@
 //! distribution patch such as `kernel.unprivileged_userns_clone`) is simply absent. A line
 //! that is not `key = value` is an item `malformed FILE: TEXT`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::collectors::Collector;
@@ -65,6 +66,11 @@ impl Collector for SysctlHardening {
     }
     fn noun(&self) -> &'static str {
         "sysctl"
+    }
+
+    /// The sysctl.d file that sets a value.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file").or_else(|| super::key_path(item, "unreadable "))
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

@@ -8,6 +8,7 @@
 //! runs every script as root and its status is what the systemd collectors already report for
 //! the units systemd generates from these scripts, so only what is installed is compared here.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -34,6 +35,9 @@ const RC_LOCAL: &str = "rc.local";
 pub struct ListSysvinitJobs;
 
 impl Collector for ListSysvinitJobs {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/init.d", "/etc/rc*.d"])
+    }
     fn name(&self) -> &'static str {
         "list_sysvinit_jobs"
     }
@@ -43,6 +47,15 @@ impl Collector for ListSysvinitJobs {
     fn noun(&self) -> &'static str {
         "SysV init job"
     }
+    /// The script in etc/init.d, or etc/rc.local.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        Some(Cow::Owned(if item.key == RC_LOCAL {
+            "/etc/rc.local".to_string()
+        } else {
+            format!("/etc/init.d/{}", item.key)
+        }))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let Some(init_dir) = INIT_DIRS.iter().map(|d| host.path(d)).find(|p| p.is_dir()) else {
             return Err(CollectError::Unavailable(format!(

@@ -64,20 +64,31 @@ impl Collector for ListTcpudpPorts {
             sockets.extend(parse_table(proto, &text));
         }
         let owners = socket_owners(host);
-        let mut merged: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        let mut merged: BTreeMap<String, [BTreeSet<String>; 3]> = BTreeMap::new();
         for s in sockets {
-            let (procs, users) = merged.entry(s.key).or_default();
+            let [procs, users, exes] = merged.entry(s.key).or_default();
             procs.extend(owners.name_set(s.inode).cloned());
             users.insert(host.user_name(s.uid));
+            exes.extend(owners.exe_set(s.inode).cloned());
         }
+        let packages = std::cell::OnceCell::new();
         Ok(merged
             .into_iter()
-            .map(|(key, (procs, users))| {
+            .map(|(key, [procs, users, exes])| {
+                // The port's package: that of its processes' executables.
+                let package = (!exes.is_empty())
+                    .then(|| {
+                        packages
+                            .get_or_init(|| crate::sources::pkgdb::Packages::of(host, false))
+                            .package_of_all(exes.iter().map(String::as_str))
+                    })
+                    .flatten();
                 let join = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>().join(",");
                 let procs = (!procs.is_empty()).then(|| join(procs));
                 Item::new(key)
                     .with_opt("process", procs)
                     .with("user", join(users))
+                    .with_opt("package", package)
             })
             .collect())
     }

@@ -16,6 +16,7 @@ use crate::error::CollectError;
 use crate::host::Host;
 use crate::model::Item;
 use crate::sources::confdirs::{self, Content, Keys, line_text};
+use std::borrow::Cow;
 
 pub struct UdevRules;
 
@@ -28,6 +29,14 @@ const DIRS: [&str; 5] = [
 ];
 
 impl Collector for UdevRules {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/udev",
+            "/lib/udev/rules.d",
+            "/usr/lib/udev/rules.d",
+            "/run/udev/rules.d",
+        ])
+    }
     fn name(&self) -> &'static str {
         "udev_rules"
     }
@@ -36,6 +45,11 @@ impl Collector for UdevRules {
     }
     fn noun(&self) -> &'static str {
         "udev"
+    }
+
+    /// The rules file a rule is written in.
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "file")
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {

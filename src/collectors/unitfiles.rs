@@ -18,6 +18,7 @@
 //! vendor links under usr/lib included (those start it at boot too, while systemctl calls the
 //! unit static); instances such as `getty@tty1.service` count for their template.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -34,6 +35,15 @@ use crate::sources::unitfiles::{
 pub struct SystemdUnitfiles;
 
 impl Collector for SystemdUnitfiles {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&[
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/lib/systemd/system",
+            "/usr/lib/systemd/system",
+            "/usr/local/lib/systemd/system",
+        ])
+    }
     fn name(&self) -> &'static str {
         "systemd_unitfiles"
     }
@@ -43,6 +53,11 @@ impl Collector for SystemdUnitfiles {
     fn noun(&self) -> &'static str {
         "systemd unit file"
     }
+    /// The unit file the unit is read from (a masked unit's link included).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        super::field_path(item, "path")
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let shared = system_scope(host);
         let (system, mut seen) = (&shared.0, shared.1.clone());

@@ -75,7 +75,9 @@ impl Collector for ListUnixPorts {
             None => parse(&self.table(host)?),
         };
         let owners = socket_owners(host);
-        let mut merged: BTreeMap<String, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
+        // Name → socket types, process names, executables.
+        type Listener<'k> = (BTreeSet<&'k str>, BTreeSet<String>, BTreeSet<String>);
+        let mut merged: BTreeMap<String, Listener> = BTreeMap::new();
         for e in entries {
             let kind = match e.kind {
                 1 => "stream",
@@ -85,17 +87,28 @@ impl Collector for ListUnixPorts {
             let Some(name) = e.name.filter(|_| e.flags & SO_ACCEPTCON != 0) else {
                 continue;
             };
-            let (kinds, procs) = merged.entry(escape_bytes(&name)).or_default();
+            let (kinds, procs, exes) = merged.entry(escape_bytes(&name)).or_default();
             kinds.insert(kind);
             procs.extend(owners.name_set(e.inode).cloned());
+            exes.extend(owners.exe_set(e.inode).cloned());
         }
+        let packages = std::cell::OnceCell::new();
         Ok(merged
             .into_iter()
-            .map(|(key, (kinds, procs))| {
+            .map(|(key, (kinds, procs, exes))| {
                 let procs = (!procs.is_empty()).then(|| procs.into_iter().collect::<Vec<_>>());
+                // The listener's package: that of its processes' executables.
+                let package = (!exes.is_empty())
+                    .then(|| {
+                        packages
+                            .get_or_init(|| crate::sources::pkgdb::Packages::of(host, false))
+                            .package_of_all(exes.iter().map(String::as_str))
+                    })
+                    .flatten();
                 Item::new(key)
                     .with("type", kinds.into_iter().collect::<Vec<_>>().join(","))
                     .with_opt("process", procs.map(|p| p.join(",")))
+                    .with_opt("package", package)
             })
             .collect())
     }

@@ -23,6 +23,12 @@ const PASSWORD_FIELDS: [&str; 4] = ["password", "password_fingerprint", "passwor
 const SHADOW_AGING: [&str; 6] = ["lastchg", "min", "max", "warn", "inactive", "expire"];
 
 impl Collector for CheckUsers {
+    fn watch_paths(&self) -> Vec<String> {
+        super::paths(&["/etc/passwd", "/etc/shadow"])
+    }
+    fn observes(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "check_users"
     }

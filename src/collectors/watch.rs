@@ -199,6 +199,9 @@ pub struct WatchTree {
 }
 
 impl Collector for WatchTree {
+    fn watch_paths(&self) -> Vec<String> {
+        vec![self.spec.path.clone()]
+    }
     fn name(&self) -> &'static str {
         self.name
     }

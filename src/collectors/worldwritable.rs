@@ -11,6 +11,7 @@ use crate::host::Host;
 use crate::model::{Change, ChangeKind, Item};
 use crate::sources::common::mode_string;
 use crate::sources::fswalk;
+use std::borrow::Cow;
 
 /// World-writable entries of system paths.
 pub struct WorldWritable;
@@ -25,6 +26,11 @@ impl Collector for WorldWritable {
     fn noun(&self) -> &'static str {
         "world-writable path"
     }
+    /// The file itself (a directory is shared by packages: it names none).
+    fn package_path<'a>(&self, item: &'a Item) -> Option<Cow<'a, str>> {
+        (item.fields.get("what") == Some("file")).then_some(Cow::Borrowed(item.key.as_str()))
+    }
+
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let found = fswalk::special_files(host)?;
         Ok(found

@@ -91,6 +91,7 @@ fn config_file_documents_every_key() {
         admin_group: Some("g".into()),
         prometheus_textfile: Some("/p".into()),
         change_log: Some("/c".into()),
+        schedule_random_delay: Some(1),
         ..Config::default()
     })
     .unwrap();

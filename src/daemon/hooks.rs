@@ -4,17 +4,22 @@
 //! - `prometheus_textfile`: node_exporter's textfile collector format. Written whole to a new
 //!   file in the same directory (unnamed, or under a random name that is not `*.prom`, so
 //!   node_exporter never reads it), made 0644 (node_exporter runs as its own user), then renamed
-//!   over the target: a reader sees the old file or the new one, never a partial one.
+//!   over the target: a reader sees the old file or the new one, never a partial one. With the
+//!   seal's tree size and epoch (`dawgmon_seal_tree_size`, `dawgmon_seal_epoch`).
 //! - `change_log`: one JSON object per change, appended (`O_APPEND`, one write per scan): the
 //!   report's change fields (`collector`, `kind`, `key`, `message`, `severity`, `before`,
-//!   `after`) plus `host`, `scan_id`, `from_scan_id` and `time` (when the scan started). Created
-//!   0640; journald/rsyslog/Vector/Fluent Bit ship it as it is.
+//!   `after`) plus `host`, `scan_id`, `from_scan_id`, `time` (when the scan started) and
+//!   `checkpoint` (the latest sealed checkpoint, [`crate::seal`]), and the Elastic Common Schema
+//!   fields ([`ecs`]: `@timestamp`, `host.name`, `host.id`, `event.*`, `rule.name`,
+//!   `file.path`, `package.name`). Created 0640; journald/rsyslog/Vector/Fluent Bit ship it as
+//!   it is, to OpenSearch or Loki unchanged.
 //!
 //! Both are written so that whoever can write their directory cannot redirect or block root
 //! ([`files`]), off the scan task with a timeout ([`worker`]). A failed, stuck or skipped run
 //! is a warning in the journal (with the fix, under the shipped unit's read-only file system)
 //! and in `status`; it never fails or holds up a scan.
 
+mod ecs;
 mod files;
 mod worker;
 
@@ -52,6 +57,8 @@ pub struct Hooks {
     change_log: Option<PathBuf>,
     root: PathBuf,
     last: Mutex<Option<Stored>>,
+    /// The latest sealed checkpoint ([`crate::seal`]), carried by both files.
+    checkpoint: Mutex<Option<crate::ledger::checkpoint::Checkpoint>>,
     worker: worker::Worker,
 }
 
@@ -80,14 +87,25 @@ impl Hooks {
             change_log: config.change_log.clone(),
             root: config.root.clone(),
             last: Mutex::new(None),
+            checkpoint: Mutex::new(None),
             worker,
         }))
+    }
+
+    /// The latest sealed checkpoint, for the next files written.
+    pub fn set_checkpoint(&self, cp: crate::ledger::checkpoint::Checkpoint) {
+        *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(cp);
     }
 
     /// After a scan: `result` is the stored scan, or `None` when it failed after `elapsed`.
     /// Hands the writing to the hooks' thread and returns at once (call it on the runtime).
     pub fn after_scan(&self, result: Option<Arc<ScanResult>>, elapsed: Duration) {
         let now = Utc::now();
+        let checkpoint = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(r) = &result {
             let mut changes = [0; 5];
             for c in &r.report.changes {
@@ -105,8 +123,13 @@ impl Hooks {
         let text = self.prometheus.as_ref().map(|_| {
             let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let finished = result.as_ref().map(|r| r.info.finished_at).unwrap_or(now);
-            metrics(result.is_some(), finished, elapsed, last.as_ref())
+            let mut text = metrics(result.is_some(), finished, elapsed, last.as_ref());
+            if let Some(cp) = &checkpoint {
+                text.push_str(&seal_metrics(cp));
+            }
+            text
         });
+        let line = checkpoint.map(|cp| cp.to_line());
         let what = match &result {
             Some(r) => format!("scan {}", r.info.id),
             None => "a failed scan".to_string(),
@@ -119,7 +142,12 @@ impl Hooks {
                 let mut problems = Vec::new();
                 // Also without changes: a file planted there stays a warning until removed.
                 if let (Some(path), Some(r)) = (&change_log, &result)
-                    && let Err(e) = append_changes(path, r, &crate::engine::hostname(&root))
+                    && let Err(e) = append_changes(
+                        path,
+                        r,
+                        &crate::fleet::push::identity(&root, None, crate::engine::hostname(&root)),
+                        line.as_deref(),
+                    )
                 {
                     let m = format!(
                         "cannot append to the change log {}: {e}{}",
@@ -256,6 +284,22 @@ fn metrics(
     out
 }
 
+/// The seal's metrics: the tree size and epoch, so a history cut or a sealing stopped shows
+/// as a drop or a flat line in any dashboard.
+fn seal_metrics(cp: &crate::ledger::checkpoint::Checkpoint) -> String {
+    format!(
+        "# HELP dawgmon_seal_tree_size Entries in the sealed log at the latest checkpoint.\n\
+         # TYPE dawgmon_seal_tree_size gauge\ndawgmon_seal_tree_size {}\n\
+         # HELP dawgmon_seal_epoch Epoch of the latest sealed checkpoint.\n\
+         # TYPE dawgmon_seal_epoch gauge\ndawgmon_seal_epoch {}\n\
+         # HELP dawgmon_seal_timestamp_seconds When the latest checkpoint was sealed, Unix time.\n\
+         # TYPE dawgmon_seal_timestamp_seconds gauge\ndawgmon_seal_timestamp_seconds {}\n",
+        cp.size,
+        cp.epoch,
+        cp.time / 1000
+    )
+}
+
 /// A label value in the text format: backslash, double quote and newline escaped.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -264,11 +308,18 @@ fn escape(v: &str) -> String {
 }
 
 /// Appends one JSON line per change of `r`.
-fn append_changes(path: &Path, r: &ScanResult, host: &str) -> std::io::Result<()> {
+fn append_changes(
+    path: &Path,
+    r: &ScanResult,
+    who: &crate::fleet::push::Identity,
+    checkpoint: Option<&str>,
+) -> std::io::Result<()> {
+    let host = who.hostname.as_str();
     let mut lines = String::new();
     for c in &r.report.changes {
         let mut v = serde_json::to_value(c).map_err(std::io::Error::other)?;
         if let Some(o) = v.as_object_mut() {
+            ecs::add(o, c, r.report.to.started_at, who);
             o.insert("host".into(), host.into());
             o.insert("scan_id".into(), r.info.id.into());
             o.insert(
@@ -276,6 +327,9 @@ fn append_changes(path: &Path, r: &ScanResult, host: &str) -> std::io::Result<()
                 r.report.from.as_ref().map(|f| f.id).into(),
             );
             o.insert("time".into(), r.report.to.started_at.to_rfc3339().into());
+            if let Some(cp) = checkpoint {
+                o.insert("checkpoint".into(), cp.into());
+            }
         }
         lines.push_str(&v.to_string());
         lines.push('\n');

@@ -231,8 +231,12 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         api_version: api::API_VERSION,
         started_at: shared.started_at,
         uptime_secs: shared.started.elapsed().as_secs(),
-        schedule: shared.config.schedule.0.clone(),
+        schedule: shared.plan.as_ref().map(|p| p.expr.clone()),
         next_scan,
+        schedule_random_delay_secs: shared.plan.as_ref().map_or(0, |p| p.random_delay.as_secs()),
+        poll_interval_secs: Some(shared.config.poll_interval).filter(|&i| {
+            i > 0 && !super::poll::active(&shared.scans.default_collectors()).is_empty()
+        }),
         last_scan: engine.store.latest().await?,
         last_scheduled,
         scan_in_progress: shared.scans.progress(),
@@ -251,6 +255,23 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<api::Status> {
         reload_refused: shared.reload.get(),
         hooks: shared.scans.hook_status(),
         skipped_scans: shared.scans.skipped(),
+        checkpoint: shared
+            .scans
+            .sealer()
+            .and_then(|s| s.checkpoint())
+            .map(|c| c.to_line()),
+        seal_problem: shared.scans.sealer().and_then(|s| s.problem()),
+        fleet: match &shared.fleet {
+            Some(f) => Some(f.status().await),
+            None => None,
+        },
+        realtime: Some(
+            shared
+                .realtime
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        ),
     }))
 }
 

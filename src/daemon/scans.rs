@@ -37,21 +37,7 @@ use super::notify;
 /// Changes of one scan logged one by one at most (the rest are counted).
 const MAX_LOGGED_CHANGES: usize = 1000;
 
-/// What started a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Request,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Request => "request",
-        }
-    }
-}
+pub use super::trigger::Trigger;
 
 /// Why [`Scans::run`] did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -96,12 +82,19 @@ pub struct Scans {
     stopping: AtomicBool,
     /// When the next scheduled scan is due (kept up to date by the scheduler).
     pub next_scan: Mutex<Option<DateTime<Utc>>>,
+    /// The next scan's time is drawn at random: the status line systemd shows every user does
+    /// not tell it (`dawgctl status` does).
+    next_scan_secret: AtomicBool,
     /// What the last scheduled scan found (for `GET /v1/status`).
     pub last_scheduled: Mutex<Option<ScanSummary>>,
     /// Scheduled scans skipped because another one ran (for `GET /v1/status`).
     skipped: Mutex<Option<SkippedScans>>,
     /// Files written after every scan (`prometheus_textfile`, `change_log`); `None`: off.
     hooks: Option<Arc<super::hooks::Hooks>>,
+    /// Seals an epoch after every scan ([`crate::seal`]); `None` in unit tests.
+    sealer: Option<Arc<crate::seal::Sealer>>,
+    /// The fleet push (`[fleet]`): every stored scan is queued before it is answered.
+    fleet: Option<Arc<super::fleet::DaemonFleet>>,
     /// Test failpoint: the next scan task panics after its scan.
     #[cfg(test)]
     panic_in_task: AtomicBool,
@@ -118,9 +111,12 @@ impl Scans {
             current: Mutex::new(None),
             stopping: AtomicBool::new(false),
             next_scan: Mutex::new(None),
+            next_scan_secret: AtomicBool::new(false),
             last_scheduled: Mutex::new(None),
             skipped: Mutex::new(None),
             hooks: None,
+            sealer: None,
+            fleet: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
         }
@@ -138,6 +134,23 @@ impl Scans {
     /// The same runner writing the fleet hooks' files after every scan.
     pub fn with_hooks(mut self, hooks: Option<super::hooks::Hooks>) -> Self {
         self.hooks = hooks.map(Arc::new);
+        self
+    }
+
+    /// The same runner sealing an epoch after every scan.
+    pub fn with_sealer(mut self, sealer: Arc<crate::seal::Sealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The sealer, when sealing is on.
+    pub fn sealer(&self) -> Option<&Arc<crate::seal::Sealer>> {
+        self.sealer.as_ref()
+    }
+
+    /// The same runner queueing every stored scan for the fleet store.
+    pub fn with_fleet(mut self, fleet: Option<Arc<super::fleet::DaemonFleet>>) -> Self {
+        self.fleet = fleet;
         self
     }
 
@@ -269,7 +282,10 @@ impl Scans {
                 tx: Some(tx),
             };
             let began = std::time::Instant::now();
-            let result = this.engine.scan(label, selected, on_progress).await;
+            let result = this
+                .engine
+                .scan_triggered(label, selected, on_progress, trigger.as_str())
+                .await;
             #[cfg(test)]
             if this.panic_in_task.swap(false, Ordering::SeqCst) {
                 panic!("failpoint: the scan task panics");
@@ -279,11 +295,22 @@ impl Scans {
             crate::engine::release_freed_memory();
             let finished: Finished = match result {
                 Ok(r) => {
+                    // The scan's entry and its epoch's seal, before anything leaves the host
+                    // (hooks, mail), so what leaves carries a checkpoint that covers the scan.
+                    if let Some(s) = &this.sealer
+                        && let Some(cp) = s.seal_logged(&[(r.info.id, trigger.as_str())]).await
+                        && let Some(h) = &this.hooks
+                    {
+                        h.set_checkpoint(cp);
+                    }
                     this.record(&r, trigger);
                     let r = Arc::new(r);
                     // Handed to the hooks' thread: a slow or stuck hook never holds the scan.
                     if let Some(h) = &this.hooks {
                         h.after_scan(Some(r.clone()), r.elapsed);
+                    }
+                    if let Some(f) = &this.fleet {
+                        f.after_scan(&r).await;
                     }
                     Ok(r)
                 }
@@ -382,9 +409,18 @@ impl Scans {
         }
     }
 
-    /// The status line between scans: "idle; next scan 14:07".
+    /// Whether the next scan's time is kept out of the status line (a random delay is in force).
+    pub fn set_next_scan_secret(&self, secret: bool) {
+        self.next_scan_secret.store(secret, Ordering::Relaxed);
+    }
+
+    /// The status line between scans: "idle; next scan 14:07", or without the time when it was
+    /// drawn at random (`systemctl status` shows this line to every user).
     pub fn idle_status(&self) -> String {
         match *lock(&self.next_scan) {
+            Some(_) if self.next_scan_secret.load(Ordering::Relaxed) => {
+                "idle; next scan at a random time (dawgctl status shows it)".to_string()
+            }
             Some(t) => format!(
                 "idle; next scan {}",
                 t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")

@@ -45,6 +45,11 @@ impl Prepared {
             ),
             None => None,
         };
+        // A fleet password file that cannot be read stops the start, as mail's does.
+        if let Some(f) = &config.fleet {
+            f.connect_options()
+                .map_err(|e| Error::Usage(format!("cannot set up the fleet store: {e}")))?;
+        }
         // The rules are checked as the file is parsed; the watch trees' collectors are made
         // when the engine is (once per configuration), from specs the parse checked too.
         config.rules().map_err(Error::Usage)?;

@@ -213,6 +213,10 @@ impl Mailer {
             )))
             .user_agent(format!("dawgmon {}", env!("CARGO_PKG_VERSION")))
             .header(AutoSubmitted);
+        // The sealed checkpoint the body carries leaves in a header too (docs/trust.md).
+        if let Some(cp) = crate::mail::checkpoint_in(&mail.body_text) {
+            b = b.header(CheckpointHeader(cp));
+        }
         if mail.recipients.is_empty() {
             return Err(bad("it has no recipients".into()));
         }
@@ -247,6 +251,22 @@ impl Header for AutoSubmitted {
     }
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// `X-Dawgmon-Checkpoint: dawgmon-checkpoint v1 …`: the latest sealed checkpoint.
+#[derive(Clone)]
+struct CheckpointHeader(String);
+
+impl Header for CheckpointHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Dawgmon-Checkpoint")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn StdError + Send + Sync>> {
+        Ok(CheckpointHeader(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
     }
 }
 

@@ -172,6 +172,17 @@ pub fn special_files(host: &Host) -> Result<Arc<SpecialFiles>, CollectError> {
     shared.0.clone().map_err(CollectError::Unavailable)
 }
 
+/// The mount points (host paths) of the local file systems the setuid walk covers, from the
+/// scanner's own mount table: where the realtime watch places its file-system marks.
+pub fn local_mount_points(table: &Path) -> Result<Vec<PathBuf>, String> {
+    let text = std::fs::read(table)
+        .map_err(|e| format!("cannot read the mount table {}: {e}", table.display()))?;
+    Ok(select_mounts(&parse_mountinfo(&text))
+        .into_iter()
+        .map(|p| PathBuf::from(OsStr::from_bytes(&p)))
+        .collect())
+}
+
 /// One directory waiting to be read, and the device it must be on: its parent's (a directory
 /// on another device is a mount point, walked from its own start or not at all).
 struct Job {

@@ -137,6 +137,21 @@ impl Packages {
             .then(|| owner_in(&self.db, host_path).unwrap_or_else(|| "none".to_string()))
     }
 
+    /// The `package` field of an item made from several files (the executables of the
+    /// processes holding a port): the owners of each, sorted and unique, joined with `,`
+    /// (`none` among them for a file no package lists). Nothing when there is no file or no
+    /// package database.
+    pub fn package_of_all<'p>(
+        &self,
+        host_paths: impl IntoIterator<Item = &'p str>,
+    ) -> Option<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for path in host_paths {
+            names.extend(self.package_of(path)?.split(',').map(str::to_string));
+        }
+        (!names.is_empty()).then(|| names.into_iter().collect::<Vec<_>>().join(","))
+    }
+
     /// The MD5 dpkg recorded for the file at `host_path` (or its merged-/usr alias), and the
     /// package that recorded it, if a package installed it and listed its digest (`None` too
     /// when the digests were not asked for).

@@ -4,19 +4,22 @@
 //! Both socket collectors (TCP/UDP and UNIX) need it, so it is computed once per scan through
 //! [`Host::shared`]. Reading another process's fd links can fail (not root, a sandbox that hides
 //! pid 1 even from root, a process that exited mid-walk): such processes are skipped and their
-//! sockets simply get no process name. Pids never leave this module, only names.
+//! sockets simply get no process name. Pids never leave this module, only names, and the
+//! executables (`proc/PID/exe`, as host paths) whose package the socket collectors record.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::host::{Host, escape_bytes};
+use crate::host::{Host, escape_bytes, escape_os};
 
 /// Socket inode → names of the processes holding it.
 #[derive(Debug, Default)]
 pub(crate) struct SocketOwners {
     by_inode: HashMap<u64, BTreeSet<String>>,
+    /// Socket inode → the executables of the processes holding it (those readable).
+    exes: HashMap<u64, BTreeSet<String>>,
 }
 
 impl SocketOwners {
@@ -30,6 +33,11 @@ impl SocketOwners {
     /// The set of names holding `inode` (empty when unknown), for merging several sockets.
     pub(crate) fn name_set(&self, inode: u64) -> impl Iterator<Item = &String> {
         self.by_inode.get(&inode).into_iter().flatten()
+    }
+
+    /// The executables of the processes holding `inode` (empty when unknown).
+    pub(crate) fn exe_set(&self, inode: u64) -> impl Iterator<Item = &String> {
+        self.exes.get(&inode).into_iter().flatten()
     }
 }
 
@@ -59,12 +67,20 @@ fn scan(host: &Host) -> SocketOwners {
                     .read_real(&entry.path().join("comm"))
                     .map(|c| escape_bytes(c.strip_suffix(b"\n").unwrap_or(&c)))
                     .unwrap_or_else(|_| format!("pid {pid}"));
+                // An upgraded binary shows as "... (deleted)": still the same program.
+                let exe = std::fs::read_link(entry.path().join("exe")).ok().map(|p| {
+                    let text = escape_os(p.as_os_str());
+                    text.strip_suffix(" (deleted)").unwrap_or(&text).to_string()
+                });
                 for inode in inodes {
                     owners
                         .by_inode
                         .entry(inode)
                         .or_default()
                         .insert(comm.clone());
+                    if let Some(exe) = &exe {
+                        owners.exes.entry(inode).or_default().insert(exe.clone());
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => denied += 1,

@@ -66,7 +66,15 @@ impl Store {
             return Ok(Marked::Already);
         }
         let queued = match mail {
-            Some(m) => Some(insert_mail(&mut tx, m, now).await?),
+            Some(m) => {
+                // The report that went out is an event of the sealed history (docs/trust.md).
+                let entry = crate::ledger::entry::Entry::Report {
+                    scan: id,
+                    report: crate::ledger::entry::report_hash(&m.body_text),
+                };
+                super::log::append(&mut tx, &entry, now.timestamp_millis()).await?;
+                Some(insert_mail(&mut tx, m, now).await?)
+            }
             None => None,
         };
         tx.commit()

@@ -51,6 +51,17 @@ impl Store {
             }
         }
         let removed = doomed.len() as u64;
+        if removed > 0 {
+            // Pruning is an event of the sealed history: the log keeps the pruned scans' leaf
+            // hashes (their entries are emptied) and records which scans went (docs/trust.md).
+            doomed.sort_unstable();
+            let now = chrono::Utc::now().timestamp_millis();
+            let entry = crate::ledger::entry::Entry::Prune {
+                scans: crate::ledger::entry::ranges(&doomed),
+                at: now,
+            };
+            super::log::append(&mut tx, &entry, now).await?;
+        }
         for chunk in doomed.chunks(500) {
             let list = chunk
                 .iter()
@@ -60,6 +71,12 @@ impl Store {
             // Integers only: safe to splice.
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM scans WHERE id IN ({list})"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::sql("pruning old scans"))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE log SET entry = NULL WHERE kind = 'scan' AND scan_id IN ({list})"
             )))
             .execute(&mut *tx)
             .await

@@ -122,8 +122,8 @@ impl Store {
                 .map_err(StoreError::sql("moving a baseline label"))?;
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO scans (label, started_at, finished_at, hostname, root, manifest, trigger)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&scan.label)
         .bind(scan.started_at.timestamp_millis())
@@ -131,9 +131,20 @@ impl Store {
         .bind(&scan.hostname)
         .bind(&scan.root)
         .bind(&manifest_hash)
+        .bind(&scan.trigger)
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::sql("recording the scan"))?;
+        if let Some(label) = &scan.label {
+            // A label set or moved is an event of the sealed history (docs/trust.md).
+            let at = chrono::Utc::now().timestamp_millis();
+            let entry = crate::ledger::entry::Entry::Label {
+                label: label.clone(),
+                scan: Some(id),
+                at,
+            };
+            super::log::append(&mut tx, &entry, at).await?;
+        }
         tx.commit()
             .await
             .map_err(StoreError::sql("committing the scan"))?;

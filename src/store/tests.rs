@@ -27,6 +27,7 @@ fn meta(label: Option<&str>) -> NewScan {
         finished_at: Utc::now(),
         hostname: "test".into(),
         root: "/".into(),
+        trigger: None,
     }
 }
 

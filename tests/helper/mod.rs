@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test module uses a different part.
 
+pub mod pg;
 pub mod smtp;
 
 use std::fs;
@@ -303,6 +304,11 @@ pub fn spawn_daemon(opts: DaemonOptions) -> Daemon {
     );
     if let Some(g) = &opts.admin_group {
         text.push_str(&format!("admin_group = {g:?}\n"));
+    }
+    // The realtime watch reads every event of the file systems it marks: off unless a test
+    // is about it (tests/realtime.rs), so parallel test daemons do not watch each other.
+    if !opts.extra.contains("realtime") {
+        text.push_str("realtime = \"off\"\n");
     }
     text.push_str(&opts.extra);
     fs::write(&config, text).unwrap();

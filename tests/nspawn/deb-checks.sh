@@ -198,6 +198,7 @@ deb_package_checks() {
 		fi
 	done
 	deb_attack_surface_checks
+	deb_package_field_checks
 	deb_hook_local_check
 	deb_hook_switch_check
 	deb_testpkg_purge_check
@@ -239,6 +240,46 @@ deb_attack_surface_checks() {
 		fail "SSH key material never shown" "the base64 key appears in a report, or the JSON lacks its fingerprint"
 	else
 		pass "SSH key material never shown" "fingerprint only"
+	fi
+}
+
+# Issue 16: the scan records the package on each item (what a script reads in the JSON, with
+# no file list looked up at report time), and `--by package` groups them under it: the setuid
+# helper, the unit file, the cron.d file and the sudoers drop-in. Read on the host with python3.
+deb_package_field_checks() {
+	local plain=$OUT/diff-apt-pre.json grouped=$OUT/diff-apt-pre-by-package.json out
+	ct dawgctl --format json --by package diff --since apt-pre >"$grouped" 2>&1 || true
+	if ! command -v python3 >/dev/null; then
+		fail "diff names the package of each item" "python3 is needed on the host to read the JSON"
+		return
+	fi
+	out=$(python3 - "$plain" "$grouped" "$TESTPKG" "$TP_SUID" "$TP_UNIT" "$TP_CRON" "$TP_SUDO" <<-'PY' 2>&1
+		import json, sys
+		plain, grouped, pkg, suid, unit, cron, sudo = sys.argv[1:]
+		wanted = {
+		    "list_suids": lambda c: c["key"] == suid,
+		    "systemd_unitfiles": lambda c: c["key"] == unit,
+		    "cron_jobs": lambda c: (c["after"] or {}).get("source") == cron,
+		    "sudo_rules": lambda c: (c["after"] or {}).get("file") == sudo,
+		}
+		changes = json.load(open(plain))["changes"]
+		bad = []
+		for collector, match in wanted.items():
+		    mine = [c for c in changes if c["collector"] == collector and c["kind"] == "added" and match(c)]
+		    if not mine:
+		        bad.append(f"no added {collector} change")
+		    elif any(c["after"].get("package") != pkg for c in mine):
+		        bad.append(f"{collector}: package={mine[0]['after'].get('package')}")
+		groups = [g for g in json.load(open(grouped))["groups"] if g.get("package") == pkg]
+		under = {c["collector"] for g in groups for c in g["changes"]}
+		bad += [f"{c} not grouped under {pkg}" for c in wanted if c not in under]
+		print("; ".join(bad) if bad else "ok")
+	PY
+	)
+	if [[ $out == ok ]]; then
+		pass "diff names the package of each item" "setuid helper, unit file, cron.d, sudoers.d: package=$TESTPKG, grouped"
+	else
+		fail "diff names the package of each item" "${out:0:200}; see $plain, $grouped"
 	fi
 }
 

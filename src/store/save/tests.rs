@@ -26,6 +26,7 @@ fn meta() -> NewScan {
         finished_at: Utc::now(),
         hostname: "test".into(),
         root: "/".into(),
+        trigger: None,
     }
 }
 
