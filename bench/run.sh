@@ -63,22 +63,23 @@ apt_install() {
 
 # --- helpers ------------------------------------------------------------------------------------
 now_ns() { date +%s%N; }
-# timed NAME CMD...: runs CMD (stdout/stderr to $WORK/NAME.out/.err); sets WALL (seconds) and
-# RSS (peak resident kB, from /usr/bin/time). A failing command aborts, except for `find`,
+# timed NAME CMD...: runs CMD (stdout/stderr to $WORK/NAME.out/.err); sets WALL (seconds),
+# RSS (peak resident kB) and CPU (user + system seconds), the last two from /usr/bin/time. A failing command aborts, except for `find`,
 # which fails on unreadable directories as a matter of course.
 timed() {
     local name=$1
     shift
     local t0 t1 rc=0
     t0=$(now_ns)
-    /usr/bin/time -f '%M' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    /usr/bin/time -f '%M %U %S' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
     t1=$(now_ns)
     if [ "$rc" != 0 ] && [ "$1" != find ]; then
         cat "$WORK/$name.err" >&2
         die "$* failed (exit $rc)"
     fi
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-    RSS=$(tail -n1 "$WORK/$name.time")
+    RSS=$(tail -n1 "$WORK/$name.time" | cut -d' ' -f1)
+    CPU=$(tail -n1 "$WORK/$name.time" | awk '{ printf "%.2f", $2 + $3 }')
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
@@ -199,6 +200,26 @@ record suid_ratio "$(ratio "$(get suid_ours_s)" "$(get suid_find_s)")"
 record suid_ours_items "$(scan_items "$WORK/suid-ours.err")"
 record suid_find_lines "$(wc -l <"$WORK/suid-find.out")"
 record suid_mounts "${MOUNTS[*]}"
+
+# --- 2b. the default full scan against one find walk, in interleaved pairs ----------------------
+say "2b. default full scan against find ${MOUNTS[*]} -xdev -perm /6000, $RUNS interleaved pairs"
+FIND_DB=$WORK/full-find.db
+timed ff-warm "$DAWGCTL" --local --database "$FIND_DB" --color never scan --timings
+wall_r=() cpu_r=()
+for i in $(seq "$RUNS"); do
+    timed ff-ours "$DAWGCTL" --local --database "$FIND_DB" --color never scan --timings
+    w=$WALL c=$CPU
+    timed ff-find find "${MOUNTS[@]}" -xdev -perm /6000
+    wall_r+=("$(awk -v a="$w" -v b="$WALL" 'BEGIN { printf "%.3f", b > 0 ? a / b : 0 }')")
+    cpu_r+=("$(awk -v a="$c" -v b="$CPU" 'BEGIN { printf "%.3f", b > 0 ? a / b : 0 }')")
+    say "   pair $i: scan ${w}s (cpu ${c}s), find ${WALL}s (cpu ${CPU}s)"
+done
+record full_find_wall_ratio "$(median "${wall_r[@]}")"
+record full_find_cpu_ratio "$(median "${cpu_r[@]}")"
+record full_find_wall_all "${wall_r[*]}"
+record full_find_cpu_all "${cpu_r[*]}"
+# The ten collectors that took longest in the last of those scans (dawgctl scan --timings).
+record full_top10 "$(awk '/^ *MS  COLLECTOR$/ { on = 1; next } on && n < 10 { printf "%s%s %s ms", sep, $2, $1; sep = ", "; n++ }' "$WORK/ff-ours.err")"
 
 # --- 3. a tree of $FILES files under check_etc ---------------------------------------------------
 TREE=$WORK/tree
@@ -333,6 +354,8 @@ dev=$(df --output=source "${BENCH_TMPDIR:-/var/tmp}" | tail -n1)
     row "  peak memory (max RSS)" "$(mb "$(get full_ours_rss_kb)")" "$(mb "$(get full_dm_rss_kb)") (largest process)" ""
     row "setuid scan, median of $RUNS (wall)" "$(get suid_ours_s) s ($(get suid_ours_items) files)" "find -xdev -perm /6000: $(get suid_find_s) s" "$(yes_no "$(get suid_ratio) <= 1.0")"
     row "  ratio ours / find (target <= 1)" "$(get suid_ratio)" "" ""
+    row "default full scan / find, wall (pairs)" "$(get full_find_wall_ratio)" "target <= 0.5" "$(yes_no "$(get full_find_wall_ratio) <= 0.5")"
+    row "default full scan / find, CPU (pairs)" "$(get full_find_cpu_ratio)" "target <= 1.0" "$(yes_no "$(get full_find_cpu_ratio) <= 1.0")"
     row "$FILES files, check_etc, warm (2nd run)" "$(get etc_s) s, $(get etc_files_per_s) files/s" "target >= 200000 files/s" "$(yes_no "$(get etc_files_per_s) >= 200000")"
     row "  peak memory of that run" "$(mb "$(get etc_rss_kb)")" "target < 300 MB" "$(yes_no "$(get etc_rss_kb) * 1024 < 300e6")"
     row "  of which collecting (in-process)" "$(get etc_collect_s) s" "" ""
@@ -341,6 +364,7 @@ dev=$(df --output=source "${BENCH_TMPDIR:-/var/tmp}" | tail -n1)
     row "  files read by that re-scan" "$(get etc_reread)" "" ""
     row "  first scan (empty database: all hashed)" "$(get etc_fresh_s) s, $(mb "$(get etc_fresh_rss_kb)")" "$(get etc_first_ratio)x the sha256sum floor" "$(yes_no "$(get etc_first_ratio) <= 1.5")"
     row "  one file changed: scan" "$(get etc_changed_s) s, $(mb "$(get etc_changed_rss_kb)"), $(get etc_changed_lines) change line(s)" "names the file: $(get etc_changed_names_it)" ""
+    row "  one file changed: peak memory" "$(mb "$(get etc_changed_rss_kb)")" "target < 300 MB" "$(yes_no "$(get etc_changed_rss_kb) * 1024 < 300e6")"
     row "  one file changed: database growth" "$(awk -v b="$(get etc_changed_growth_bytes)" 'BEGIN { printf "%.1f KB", b / 1e3 }')" "target < 100 KB" "$(yes_no "$(get etc_changed_growth_bytes) < 100e3")"
     row "same tree as --watch on the live root, warm" "$(get watch_s) s, $(get watch_files_per_s) files/s, $(mb "$(get watch_rss_kb)")" "first run: $(get watch_first_s) s" ""
     row "diff of 2 x $(get diff_items) items, median" "$(get diff_seconds_median) s ($(get diff_changes) changes)" "target < 1 s" "$(yes_no "$(get diff_seconds_median) < 1")"
@@ -360,6 +384,8 @@ dev=$(df --output=source "${BENCH_TMPDIR:-/var/tmp}" | tail -n1)
     echo
     echo "all runs (s): full ours [$(get full_ours_all)], dawgmon 1.1 [$(get full_dm_all)]; setuid ours [$(get suid_ours_all)], find [$(get suid_find_all)]; diff [$(get diff_seconds_all)]"
     echo "slowest collectors run alone (wall, process included): $(get full_ours_slowest)"
+    echo "ten slowest collectors in a default scan (scan --timings): $(get full_top10)"
+    echo "full scan / find per pair: wall [$(get full_find_wall_all)], cpu [$(get full_find_cpu_all)]"
     echo "setuid: find printed $(get suid_find_lines) paths (it also matches setgid directories) over: $(get suid_mounts)"
     echo "tree: made in $(get tree_create_s) s; first (cold-ish) check_etc run $(get etc_first_s) s; stored output $(mbb "$(get etc_db_bytes)")"
     for n in "${NOTES[@]}"; do echo "note: $n"; done

@@ -24,7 +24,7 @@ use dawgmon::collectors;
 use dawgmon::host::Host;
 use dawgmon::model::{Item, Outcome, Snapshot};
 use dawgmon::scan::{self, ScanOptions};
-use dawgmon::store::{Loaded, NewScan, Saved, Store};
+use dawgmon::store::{NewScan, ScanInfo, Store};
 
 fn meta() -> NewScan {
     let now = Utc::now();
@@ -157,16 +157,16 @@ fn settled_size(path: &std::path::Path) -> u64 {
 }
 
 /// Saves `snapshot` as step `what` (measured), in a store opened for it and closed after, and
-/// returns what the save handed back and how much the database grew.
+/// returns the scan stored and how much the database grew.
 async fn save_step(
     path: &std::path::Path,
     snapshot: &Snapshot,
     quiet: bool,
     what: &str,
-) -> (Saved, u64) {
+) -> (ScanInfo, u64) {
     let before = settled_size(path);
     let store = Store::open(path).await.expect("open the bench database");
-    let saved = measured(quiet, what, store.save_keeping_bases(&meta(), snapshot))
+    let saved = measured(quiet, what, store.save(&meta(), snapshot))
         .await
         .expect("save");
     store.close().await;
@@ -174,8 +174,9 @@ async fn save_step(
 }
 
 /// One huge output saved three times (new, unchanged, one item changed), then the previous
-/// output loaded for the diff as the engine loads it (taking what the save loaded) and read
-/// from the database as `dawgctl diff` does. Returns the database growth of each save.
+/// output compared with the changed one as the engine does (read item by item, keeping what
+/// differs) and read whole from the database as `dawgctl diff` does. Returns the database
+/// growth of each save.
 async fn big_output(n: usize, quiet: bool) -> [u64; 3] {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("big.db");
@@ -193,14 +194,18 @@ async fn big_output(n: usize, quiet: bool) -> [u64; 3] {
     if let Some(Outcome::Items(v)) = snapshot.results.get_mut("check_etc") {
         v[n / 2] = file_item(n / 2, 1);
     }
-    let (saved, changed) = save_step(&path, &snapshot, quiet, "save_changed").await;
+    let (_, changed) = save_step(&path, &snapshot, quiet, "save_changed").await;
     let store = Store::open(&path).await.expect("open the bench database");
-    let entries = store.manifest(prev.info.id).await.expect("manifest");
-    let id = prev.info.id;
-    let reused = store.load_entries(id, entries.clone(), saved.bases);
-    let reused = measured(quiet, "load_previous_reused", reused).await;
-    assert_eq!(reused.expect("load").results.len(), 1);
-    let read = store.load_entries(id, entries, Loaded::default());
+    let entries = store.manifest(prev.id).await.expect("manifest");
+    let id = prev.id;
+    let differing = store.load_differing(id, entries.clone(), &snapshot);
+    let (old, new) = measured(quiet, "load_previous_streamed", differing)
+        .await
+        .expect("load");
+    for side in [old, new] {
+        assert!(matches!(&side.results["check_etc"], Outcome::Items(v) if v.len() == 1));
+    }
+    let read = store.load_entries(id, entries);
     let read = measured(quiet, "load_previous_read", read).await;
     assert_eq!(read.expect("load").results.len(), 1);
     store.close().await;

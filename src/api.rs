@@ -229,6 +229,30 @@ pub struct ScanResponse {
     /// Files whose digest was carried over from the previous scan: metadata unchanged.
     #[serde(default)]
     pub files_carried: u64,
+    /// How long each collector ran, in registry order (absent from older daemons: empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<CollectorTiming>,
+}
+
+/// How long one collector of a scan ran, in milliseconds (`dawgctl scan --timings`). A
+/// collector that waits for work it shares with others (the file-system walk) counts the wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectorTiming {
+    pub collector: String,
+    pub ms: f64,
+}
+
+impl CollectorTiming {
+    /// The wire form of a scan's timings.
+    pub fn list(timings: &[(&str, std::time::Duration)]) -> Vec<CollectorTiming> {
+        timings
+            .iter()
+            .map(|(name, took)| CollectorTiming {
+                collector: name.to_string(),
+                ms: (took.as_secs_f64() * 1e4).round() / 10.0,
+            })
+            .collect()
+    }
 }
 
 /// `GET /v1/scans?limit=&offset=`.

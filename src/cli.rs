@@ -126,7 +126,10 @@ pub async fn run(args: &Args) -> Result<ExitCode, Error> {
 fn prints_report(command: &Command) -> bool {
     matches!(
         command,
-        Command::Scan | Command::Baseline { .. } | Command::Diff { .. } | Command::Watch { .. }
+        Command::Scan { .. }
+            | Command::Baseline { .. }
+            | Command::Diff { .. }
+            | Command::Watch { .. }
     )
 }
 
@@ -215,9 +218,25 @@ pub fn local_rules(path: &std::path::Path) -> Result<crate::rules::Rules, Error>
 /// Runs one command on a back end.
 pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
     let report = match &args.command {
-        Command::Scan => {
+        Command::Scan { timings } => {
             let r = backend.scan(None, &args.collectors).await?;
             render::announce(&r, None);
+            if *timings {
+                if args.format == Format::Json && args.by.is_none() {
+                    print!(
+                        "{}",
+                        render::with_timings(
+                            &render_report(&r.report, args, false, &backend.package_root()),
+                            &r.timings
+                        )
+                    );
+                    if args.exit_code && shown_changes(&r.report, args) {
+                        return Ok(ExitCode::from(1));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                render::timings(&r.timings);
+            }
             r.report
         }
         Command::Baseline { name, delete: true } => {

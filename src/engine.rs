@@ -64,6 +64,8 @@ pub struct ScanResult {
     pub files_hashed: u64,
     /// Files whose digest was carried over from the previous scan (metadata unchanged).
     pub files_carried: u64,
+    /// How long each collector ran (see [`crate::scan::ScanOutput::timings`]).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// What [`Engine::report_stored`] found.
@@ -174,16 +176,14 @@ impl Engine {
             trigger: Some(trigger.to_string()),
         };
         // A changed output is stored as a delta against this collector's output in the scan
-        // before, which the store loads for that; the comparison below needs the same output
-        // (unless the collector failed or did not run in that scan: then an older one). The
-        // store hands back what it loaded, and `earlier_outcomes` uses an output from it when
-        // the hash matches, so a million-item output is read and decoded once. (The other way
-        // round, loading here first and passing bases into `save`, would need the new hashes,
-        // which only the store computes.)
-        let saved = self.store.save_keeping_bases(&meta, &out.snapshot).await?;
-        let info = saved.info;
+        // before, and compared with the output of the scan before in which it worked: both
+        // read that output item by item beside the new one, keeping only what differs (see
+        // `store::stream`), so a million-item output is never held twice.
+        let info = self.store.save(&meta, &out.snapshot).await?;
         let names: Vec<String> = out.snapshot.results.keys().cloned().collect();
-        let earlier = self.earlier_outcomes(info.id, &names, saved.bases).await?;
+        let earlier = self
+            .earlier_outcomes(info.id, &names, &out.snapshot)
+            .await?;
         let starts = match &earlier {
             Some(e) => self.window_starts(&e.base).await?,
             None => BTreeMap::new(),
@@ -227,7 +227,7 @@ impl Engine {
             .collect();
         // The snapshot goes before the digests are encoded: with a million-file tree both are
         // large, and only one need be in memory at a time.
-        let (denied, elapsed) = (out.denied, out.elapsed);
+        let (denied, elapsed, timings) = (out.denied, out.elapsed, out.timings);
         drop(out.snapshot);
         // glibc keeps freed small blocks resident: without this, the digests' 49 MB per million
         // files would come on top of the freed snapshot's pages (343 MB peak measured for a
@@ -246,6 +246,7 @@ impl Engine {
             unavailable,
             files_hashed: digest_counts.0,
             files_carried: digest_counts.1,
+            timings,
         })
     }
 
@@ -256,9 +257,7 @@ impl Engine {
     pub async fn report_stored(&self, to: &ScanInfo) -> Result<StoredReport, Error> {
         let snapshot = self.store.load(to.id).await?;
         let names: Vec<String> = snapshot.results.keys().cloned().collect();
-        let earlier = self
-            .earlier_outcomes(to.id, &names, store::Loaded::default())
-            .await?;
+        let earlier = self.earlier_outcomes(to.id, &names, &snapshot).await?;
         let starts = match &earlier {
             Some(e) => self.window_starts(&e.base).await?,
             None => BTreeMap::new(),
@@ -355,7 +354,7 @@ fn report_against(
                 &earlier.prev,
                 &earlier.old,
                 to,
-                snapshot,
+                &earlier.new,
                 Some(&earlier.compare),
                 rules,
                 registry,

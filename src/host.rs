@@ -40,7 +40,14 @@ pub struct Host {
     secret: Option<FingerprintKey>,
     /// Per collector, the digests carried over by file metadata (see [`hostfs::digests`]).
     digests: Mutex<HashMap<String, Arc<DigestCache>>>,
+    /// Source files several collectors read (passwd, group, the mount tables), read once per
+    /// scan: each sees the same content, and none reads it again (see [`Host::read_source`]).
+    sources: Mutex<HashMap<PathBuf, SourceSlot>>,
+    mountinfo: OnceLock<&'static str>,
 }
+
+/// One source file's content, or the error number reading it failed with.
+type SourceSlot = Arc<OnceLock<Result<Arc<Vec<u8>>, i32>>>;
 
 /// The default of `max_items`: far above any real host's FIFOs, setuid files or
 /// configuration lines, far below what exhausts memory.
@@ -97,6 +104,8 @@ impl Host {
             hashes: Arc::new(HashCache::default()),
             secret: None,
             digests: Mutex::new(HashMap::new()),
+            sources: Mutex::new(HashMap::new()),
+            mountinfo: OnceLock::new(),
         }
     }
 
@@ -317,6 +326,67 @@ impl Host {
         hostfs::read_capped(file, hostfs::MAX_READ)
     }
 
+    /// A whole file that several collectors read (`/etc/passwd`, `/etc/group`, the mount
+    /// table), as [`Host::read_bytes`] reads it, but once per scan: later calls get the same
+    /// bytes (or the same error) without touching the file again.
+    pub fn read_source(&self, host_path: &str) -> io::Result<Arc<Vec<u8>>> {
+        self.cached(Path::new(host_path), || self.read_bytes(host_path))
+    }
+
+    /// [`Host::read_to_string`] through [`Host::read_source`]: read once per scan.
+    pub fn read_source_string(&self, host_path: &str) -> Result<String, CollectError> {
+        match self.read_source(host_path) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CollectError::Unavailable(
+                format!("{host_path} does not exist on this host"),
+            )),
+            Err(e) => {
+                if e.kind() == io::ErrorKind::PermissionDenied {
+                    self.note_denied(host_path);
+                }
+                Err(CollectError::io(host_path, e))
+            }
+        }
+    }
+
+    /// The scanner's own mount table, read once per scan: init's on the live host (see
+    /// [`Host::mountinfo`]), else `/proc/self/mountinfo` of the scanning process, never a file
+    /// inside a scanned image (an image's table is just a file its author wrote).
+    pub fn own_mount_table(&self) -> io::Result<Arc<Vec<u8>>> {
+        let table = if self.is_live() {
+            self.mountinfo()
+        } else {
+            "/proc/self/mountinfo"
+        };
+        // Keyed apart from the root's own files: under a fake root, "/proc/self/mountinfo" of
+        // read_source is the image's.
+        self.cached(Path::new(&format!("scanner:{table}")), || {
+            hostfs::read_capped(std::fs::File::open(table)?, hostfs::MAX_READ)
+        })
+    }
+
+    fn cached(
+        &self,
+        key: &Path,
+        read: impl FnOnce() -> io::Result<Vec<u8>>,
+    ) -> io::Result<Arc<Vec<u8>>> {
+        let slot = self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_path_buf())
+            .or_default()
+            .clone();
+        match slot.get_or_init(|| {
+            read()
+                .map(Arc::new)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        }) {
+            Ok(bytes) => Ok(bytes.clone()),
+            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        }
+    }
+
     /// The same host, fingerprinting secret values with the database's `key` (the engine sets
     /// it; a collector that needs it and finds none is unavailable, see [`crate::secret`]).
     pub fn with_secret(mut self, key: FingerprintKey) -> Self {
@@ -367,13 +437,15 @@ impl Host {
     /// The mount table to read, as a host path. On the live host, init's (`/proc/1/mountinfo`)
     /// when readable: the daemon runs in a mount namespace of its own under systemd's
     /// sandboxing (read-only binds, its state directory), and the host's mounts are what
-    /// matter. Otherwise the scanner's own, `/proc/self/mountinfo`.
+    /// matter. Otherwise the scanner's own, `/proc/self/mountinfo`. Decided once per scan.
     pub fn mountinfo(&self) -> &'static str {
-        if self.is_live() && std::fs::File::open("/proc/1/mountinfo").is_ok() {
-            "/proc/1/mountinfo"
-        } else {
-            "/proc/self/mountinfo"
-        }
+        self.mountinfo.get_or_init(|| {
+            if self.is_live() && std::fs::File::open("/proc/1/mountinfo").is_ok() {
+                "/proc/1/mountinfo"
+            } else {
+                "/proc/self/mountinfo"
+            }
+        })
     }
 
     /// Reads a whole text file of the host. A missing file is `Unavailable` naming it.
@@ -447,7 +519,7 @@ impl Host {
     pub fn user_name(&self, uid: u32) -> String {
         let map = self
             .users
-            .get_or_init(|| id_map(self.read_bytes("/etc/passwd")));
+            .get_or_init(|| id_map(self.read_source("/etc/passwd")));
         map.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
     }
 
@@ -455,7 +527,7 @@ impl Host {
     pub fn group_name(&self, gid: u32) -> String {
         let map = self
             .groups
-            .get_or_init(|| id_map(self.read_bytes("/etc/group")));
+            .get_or_init(|| id_map(self.read_source("/etc/group")));
         map.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
     }
 }
@@ -463,7 +535,7 @@ impl Host {
 /// Parses `name:x:id:...` lines (passwd and group share the first three columns); malformed
 /// lines are skipped, the first name for an id wins. Names are escaped ([`escape_bytes`]): a
 /// hostile image's `\x1b[...` name must not reach a terminal or a mail as a raw escape.
-fn id_map(bytes: io::Result<Vec<u8>>) -> HashMap<u32, String> {
+fn id_map(bytes: io::Result<Arc<Vec<u8>>>) -> HashMap<u32, String> {
     let mut map = HashMap::new();
     if let Ok(text) = bytes {
         for line in String::from_utf8_lossy(&text).lines() {

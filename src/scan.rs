@@ -74,6 +74,9 @@ pub struct ScanOutput {
     /// Paths that could not be read for lack of permission, and a few examples.
     pub denied: (u64, Vec<String>),
     pub elapsed: Duration,
+    /// How long each collector ran, in registry order (one abandoned at its timeout or at the
+    /// scan's deadline: the time it had been running then, or zero if it never started).
+    pub timings: Vec<(&'static str, Duration)>,
 }
 
 /// Scans `host` with `collectors`, calling `progress` after each one finishes.
@@ -96,7 +99,7 @@ pub fn run(
 
     let next = Arc::new(AtomicUsize::new(0));
     let list: Arc<Vec<&'static dyn Collector>> = Arc::new(collectors.to_vec());
-    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    let (tx, rx) = mpsc::channel::<(usize, Outcome, Duration)>();
     // Started times per collector index, so the main thread can tell which one is overdue.
     let started: Arc<Vec<std::sync::Mutex<Option<Instant>>>> =
         Arc::new((0..total).map(|_| std::sync::Mutex::new(None)).collect());
@@ -123,12 +126,13 @@ pub fn run(
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = list.get(i) else { break };
-                *started[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let began = Instant::now();
+                *started[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(began);
                 let outcome = {
                     let _scope = crate::host::collector_scope(Some(flags[i].clone()));
                     run_one(*c, &host)
                 };
-                if tx.send((i, outcome)).is_err() {
+                if tx.send((i, outcome, began.elapsed())).is_err() {
                     break;
                 }
             }
@@ -139,23 +143,33 @@ pub fn run(
     }
 
     let mut results: Vec<Option<Outcome>> = vec![None; total];
+    let mut timings = vec![Duration::ZERO; total];
     let mut done = 0;
-    let mut finish = |i: usize, outcome: Outcome, results: &mut Vec<Option<Outcome>>| {
-        if results[i].is_none() {
-            results[i] = Some(outcome);
-            done += 1;
-            progress(&Progress {
-                done,
-                total,
-                collector: collectors[i].name(),
-            });
-        }
-        done
+    // How long collector `i` has been running (zero if it never started).
+    let running = |i: usize| {
+        started[i]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(Duration::ZERO, |t| t.elapsed())
     };
+    let mut finish =
+        |i: usize, outcome: Outcome, took: Duration, results: &mut Vec<Option<Outcome>>| {
+            if results[i].is_none() {
+                results[i] = Some(outcome);
+                timings[i] = took;
+                done += 1;
+                progress(&Progress {
+                    done,
+                    total,
+                    collector: collectors[i].name(),
+                });
+            }
+            done
+        };
     let mut finished = 0;
     while finished < total {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok((i, outcome)) => finished = finish(i, outcome, &mut results),
+            Ok((i, outcome, took)) => finished = finish(i, outcome, took, &mut results),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 for (i, slot) in started.iter().enumerate() {
                     let overdue = slot
@@ -165,7 +179,7 @@ pub fn run(
                     if overdue && results[i].is_none() {
                         let why =
                             format!("timed out after {}s", options.collector_timeout.as_secs());
-                        finished = finish(i, Outcome::Unavailable(why), &mut results);
+                        finished = finish(i, Outcome::Unavailable(why), running(i), &mut results);
                         // Its thread stops at its next check; another takes its place.
                         flags[i].store(true, Ordering::SeqCst);
                         spawn_worker();
@@ -190,7 +204,7 @@ pub fn run(
                             "before it could start"
                         }
                     );
-                    finished = finish(i, Outcome::Unavailable(why), &mut results);
+                    finished = finish(i, Outcome::Unavailable(why), running(i), &mut results);
                 }
             }
         }
@@ -207,6 +221,7 @@ pub fn run(
         snapshot,
         denied: host.denied(),
         elapsed: start.elapsed(),
+        timings: collectors.iter().map(|c| c.name()).zip(timings).collect(),
     }
 }
 

@@ -38,6 +38,7 @@ mod observations;
 mod outbox;
 mod save;
 mod settings;
+mod stream;
 pub use blobs::content_hash;
 pub use digests::StoredDigests;
 pub use fleet_outbox::{FleetBacklog, FleetItem};
@@ -46,7 +47,6 @@ pub use observations::{MAX_OBSERVATIONS, Observation};
 pub use outbox::{
     GIVE_UP_AFTER, KEEP_SENT, NewMail, OutboxMail, OutboxSummary, PERMANENT_ATTEMPTS, backoff,
 };
-pub use save::{Loaded, Saved};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
@@ -253,7 +253,7 @@ impl Store {
     /// Loads the snapshot of a scan.
     pub async fn load(&self, id: i64) -> Result<Snapshot, StoreError> {
         let manifest = self.manifest(id).await?;
-        self.load_entries(id, manifest, Loaded::default()).await
+        self.load_entries(id, manifest).await
     }
 
     /// What scan `id` stored per collector (hashes, not content: cheap).
@@ -310,32 +310,27 @@ impl Store {
         parse_manifest(scan, &data)
     }
 
-    /// Loads the content behind manifest entries (of scan `id`, named in errors), taking
-    /// what `loaded` already holds (the same collector, the same hash) instead of reading it.
+    /// Loads the content behind manifest entries (of scan `id`, named in errors).
     pub async fn load_entries(
         &self,
         id: i64,
         entries: impl IntoIterator<Item = (String, ManifestEntry)>,
-        mut loaded: Loaded,
     ) -> Result<Snapshot, StoreError> {
         let mut snapshot = Snapshot::default();
         for (name, entry) in entries {
             let outcome = match entry {
                 ManifestEntry::Unavailable(why) => Outcome::Unavailable(why),
-                ManifestEntry::Blob(hash) => match loaded.take(&name, &hash) {
-                    Some(items) => Outcome::Items(items),
-                    None => {
-                        let mut conn = self
-                            .pool
-                            .acquire()
-                            .await
-                            .map_err(StoreError::sql("reading collector output"))?;
-                        let items = load_blob(&mut conn, &hash)
-                            .await
-                            .map_err(|e| corrupt_blob(id, &name, e))?;
-                        Outcome::Items(items)
-                    }
-                },
+                ManifestEntry::Blob(hash) => {
+                    let mut conn = self
+                        .pool
+                        .acquire()
+                        .await
+                        .map_err(StoreError::sql("reading collector output"))?;
+                    let items = load_blob(&mut conn, &hash)
+                        .await
+                        .map_err(|e| corrupt_blob(id, &name, e))?;
+                    Outcome::Items(items)
+                }
             };
             snapshot.results.insert(name, outcome);
         }

@@ -23,6 +23,7 @@ mod rules;
 mod seal;
 mod systemd;
 mod systemd_live;
+mod timings;
 mod trust;
 mod watch;
 mod writable;

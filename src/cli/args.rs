@@ -83,7 +83,12 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan now, store the scan, and print what changed since the previous one.
-    Scan,
+    Scan {
+        /// Also print how long each collector ran, slowest first (to stderr; with
+        /// `--format json`, as a "timings" list in the JSON).
+        #[arg(long)]
+        timings: bool,
+    },
     /// Scan now and store it under a label, to compare against later.
     Baseline {
         /// Letters, digits, '.', '_' or '-'; reusing a label moves it to the new scan.

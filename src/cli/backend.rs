@@ -204,6 +204,7 @@ fn response(r: ScanResult) -> ScanResponse {
         joined: false,
         files_hashed: r.files_hashed,
         files_carried: r.files_carried,
+        timings: crate::api::CollectorTiming::list(&r.timings),
     }
 }
 

@@ -424,3 +424,52 @@ fn realtime_line(r: &crate::api::RealtimeStatus) -> String {
     }
     line
 }
+
+/// `scan --timings` as text, on stderr: how long each collector ran, slowest first.
+pub fn timings(timings: &[crate::api::CollectorTiming]) {
+    let mut sorted: Vec<_> = timings.iter().collect();
+    sorted.sort_by(|a, b| b.ms.total_cmp(&a.ms).then(a.collector.cmp(&b.collector)));
+    eprintln!("{:>10}  COLLECTOR", "MS");
+    for t in sorted {
+        eprintln!("{:>10.1}  {}", t.ms, t.collector);
+    }
+}
+
+/// The JSON report `json` with the scan's `timings` list added (`scan --format json --timings`).
+pub fn with_timings(json: &str, timings: &[crate::api::CollectorTiming]) -> String {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return json.to_string();
+    };
+    map.insert(
+        "timings".into(),
+        serde_json::to_value(timings).expect("timings serialise"),
+    );
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&map).expect("serialises")
+    )
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+    use crate::api::CollectorTiming;
+
+    #[test]
+    fn json_timings_are_added_to_the_report_object() {
+        let t = vec![CollectorTiming {
+            collector: "list_suids".into(),
+            ms: 12.5,
+        }];
+        let out = with_timings("{\"changes\": []}", &t);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["changes"], serde_json::json!([]));
+        assert_eq!(
+            v["timings"],
+            serde_json::json!([{"collector": "list_suids", "ms": 12.5}])
+        );
+        let list = CollectorTiming::list(&[("a", std::time::Duration::from_micros(1234))]);
+        assert_eq!((list[0].collector.as_str(), list[0].ms), ("a", 1.2));
+    }
+}

@@ -35,7 +35,7 @@ impl Collector for CheckGroups {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let group = host.read_to_string("/etc/group").map_err(|e| match e {
+        let group = host.read_source_string("/etc/group").map_err(|e| match e {
             CollectError::Unavailable(_) => CollectError::Unavailable(format!(
                 "etc/group does not exist under {}: not the root of a Linux system?",
                 host.root().display()

@@ -39,7 +39,7 @@ impl Collector for MountOptions {
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let file = host.mountinfo();
-        let bytes = match host.read_bytes(file) {
+        let bytes = match host.read_source(file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(

@@ -36,7 +36,7 @@ impl Collector for ListMount {
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
         let file = host.mountinfo();
         let real = host.path(file);
-        let bytes = match host.read_real(&real) {
+        let bytes = match host.read_source(file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::Unavailable(format!(

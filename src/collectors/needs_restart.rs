@@ -15,7 +15,7 @@ use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes};
 use crate::model::{Change, ChangeKind, Item};
-use crate::sources::procfs::{is_kernel_thread, pids, read_status};
+use crate::sources::procfs::{Process, table};
 
 pub struct NeedsRestart;
 
@@ -46,20 +46,14 @@ impl Collector for NeedsRestart {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let procs = pids(host, self.name())?;
+        let procs = table(host, self.name())?;
         let mut items = Vec::new();
         if let Some(item) = reboot_item(host)? {
             items.push(item);
         }
         let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut denied = false;
-        for (pid, dir) in procs {
-            let Some(status) = read_status(host, &dir) else {
-                continue;
-            };
-            if is_kernel_thread(pid, &status) {
-                continue;
-            }
+        for Process { dir, status, .. } in procs.iter() {
             let maps = match host.read_real(&dir.join("maps")) {
                 Ok(m) => m,
                 Err(e) => {

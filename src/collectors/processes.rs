@@ -18,7 +18,7 @@ use crate::collectors::Collector;
 use crate::error::CollectError;
 use crate::host::{Host, escape_bytes, escape_os};
 use crate::model::{Change, ChangeKind, Item};
-use crate::sources::procfs::{is_kernel_thread, pids, read_status};
+use crate::sources::procfs::{Process, table};
 
 pub struct ListProcesses;
 
@@ -41,13 +41,7 @@ impl Collector for ListProcesses {
         let mut by_key: std::collections::BTreeMap<String, [BTreeSet<String>; 3]> =
             Default::default();
         let mut denied = false;
-        for (pid, dir) in pids(host, self.name())? {
-            let Some(status) = read_status(host, &dir) else {
-                continue;
-            };
-            if is_kernel_thread(pid, &status) {
-                continue;
-            }
+        for Process { dir, status, .. } in table(host, self.name())?.iter() {
             let exe = match std::fs::read_link(dir.join("exe")) {
                 Ok(p) => {
                     let text = escape_os(p.as_os_str());

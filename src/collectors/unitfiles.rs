@@ -19,7 +19,6 @@
 //! unit static); instances such as `getty@tty1.service` count for their template.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -29,7 +28,7 @@ use crate::host::{Host, escape_bytes, escape_os};
 use crate::model::{Change, ChangeKind, Fields, Item};
 use crate::sources::common::sha256_bytes;
 use crate::sources::unitfiles::{
-    Parsed, SYSTEM_DIRS, Scope, USER_DIRS, read, rel_to_root, resolve,
+    Parsed, SYSTEM_DIRS, Scope, USER_DIRS, read, rel_to_root, resolve, system_scope,
 };
 
 /// Unit files in systemd's unit directories, with their enablement state.
@@ -60,8 +59,8 @@ impl Collector for SystemdUnitfiles {
     }
 
     fn collect(&self, host: &Host) -> Result<Vec<Item>, CollectError> {
-        let mut seen = HashSet::new();
-        let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+        let shared = system_scope(host);
+        let (system, mut seen) = (&shared.0, shared.1.clone());
         let user = Scope::read(host, &USER_DIRS, &mut seen);
         if system.dirs == 0 && user.dirs == 0 {
             return Err(CollectError::Unavailable(format!(
@@ -74,7 +73,7 @@ impl Collector for SystemdUnitfiles {
         if let Some(why) = system.failed.as_ref().or(user.failed.as_ref()) {
             return Err(CollectError::Unavailable(why.clone()));
         }
-        let mut out = items(&system, host, "");
+        let mut out = items(system, host, "");
         out.extend(items(&user, host, "user/"));
         Ok(out)
     }

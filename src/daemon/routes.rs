@@ -370,6 +370,7 @@ async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<
         joined,
         files_hashed: r.files_hashed,
         files_carried: r.files_carried,
+        timings: api::CollectorTiming::list(&r.timings),
     }))
 }
 

@@ -10,14 +10,14 @@ impl Engine {
     /// collector was unavailable (or not run, in a scan of a subset) is reported by the first
     /// scan in which it works again, never lost. Also notes since when each was not compared.
     ///
-    /// Only manifests (content hashes) are read to find them; the content is loaded only for
-    /// collectors whose output differs from scan `id`'s, so an unchanged host costs no load and
-    /// no diff, and an output already in `loaded` (with the same hash) is not read again.
+    /// Only manifests (content hashes) are read to find them; the content is read only for
+    /// collectors whose output differs from scan `id`'s (`new`), so an unchanged host costs no
+    /// load and no diff, and then item by item, keeping only the items that differ.
     pub(super) async fn earlier_outcomes(
         &self,
         id: i64,
         names: &[String],
-        loaded: store::Loaded,
+        new: &Snapshot,
     ) -> Result<Option<Earlier>, Error> {
         let Some(prev) = self.store.previous(id).await? else {
             return Ok(None);
@@ -65,10 +65,11 @@ impl Engine {
         };
         let compare: Vec<String> = names.iter().filter(|n| !unchanged(n)).cloned().collect();
         found.retain(|n, _| compare.contains(n));
-        let old = self.store.load_entries(prev.id, found, loaded).await?;
+        let (old, new) = self.store.load_differing(prev.id, found, new).await?;
         Ok(Some(Earlier {
             prev,
             old,
+            new,
             compare,
             base,
             gaps,
@@ -90,8 +91,12 @@ pub(super) struct Earlier {
     /// The scan just before the new one.
     pub(super) prev: ScanInfo,
     /// Per collector, the output of the newest scan in which it worked (or, if it never
-    /// did, its newest failure), for the collectors whose output differs.
+    /// did, its newest failure), for the collectors whose output differs: of their items,
+    /// only those that differ from the new scan's (see [`store::Store::load_differing`]).
     pub(super) old: Snapshot,
+    /// The new scan's items that differ from `old`'s, by collector (every other outcome as
+    /// it is).
+    pub(super) new: Snapshot,
     /// The collectors to compare.
     pub(super) compare: Vec<String>,
     /// Per collector, the newest scan in which it worked, and when.

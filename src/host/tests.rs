@@ -98,6 +98,37 @@ fn names_come_from_the_roots_own_files() {
     assert_eq!(host.group_name(0), "0", "no etc/group: numbers");
 }
 
+/// Issue 16: a source several collectors read is read once per scan: every reader sees
+/// the content of the first read (a file rewritten mid-scan does not give two collectors two
+/// views), and a missing one stays missing.
+#[test]
+fn sources_are_read_once_per_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    let passwd = dir.path().join("etc/passwd");
+    std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let host = Host::new(dir.path());
+    let first = host.read_source("/etc/passwd").unwrap();
+    std::fs::write(&passwd, "mallory:x:0:0::/root:/bin/sh\n").unwrap();
+    assert!(Arc::ptr_eq(
+        &first,
+        &host.read_source("/etc/passwd").unwrap()
+    ));
+    assert_eq!(
+        host.read_source_string("/etc/passwd").unwrap(),
+        "root:x:0:0::/root:/bin/sh\n"
+    );
+    assert_eq!(host.user_name(0), "root");
+    assert!(matches!(
+        host.read_source_string("/etc/group"),
+        Err(CollectError::Unavailable(_))
+    ));
+    std::fs::write(dir.path().join("etc/group"), "root:x:0:\n").unwrap();
+    assert_eq!(host.group_name(0), "0", "still missing in this scan");
+    // A new scan (a new Host) reads it again.
+    assert_eq!(Host::new(dir.path()).user_name(0), "mallory");
+}
+
 #[test]
 fn shared_work_is_computed_once() {
     struct Walk(u32);

@@ -30,7 +30,7 @@ pub(crate) fn text(s: &str) -> String {
 /// The root's `etc/passwd`; its absence makes a collector that needs it unavailable, saying
 /// why (users, SSH keys of every account).
 pub(crate) fn read_passwd(host: &Host) -> Result<String, CollectError> {
-    host.read_to_string("/etc/passwd").map_err(|e| match e {
+    host.read_source_string("/etc/passwd").map_err(|e| match e {
         CollectError::Unavailable(_) => CollectError::Unavailable(format!(
             "etc/passwd does not exist under {}: not the root of a Linux system?",
             host.root().display()

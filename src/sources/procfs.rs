@@ -1,8 +1,9 @@
-//! The process table under the scanned root's `proc`: pids and each process's `status`, read by
-//! `list_processes` and `needs_restart`.
+//! The process table under the scanned root's `proc`: pids and each process's `status`, read once per
+//! scan and shared by `list_processes` and `needs_restart`.
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::CollectError;
 use crate::host::Host;
@@ -16,19 +17,52 @@ pub(crate) struct Status {
     pub cap_eff: Option<u64>,
 }
 
-/// The numeric entries of the root's `proc` (pid, directory), sorted by pid. `Unavailable`
-/// when there is no `proc` with processes under the root (an image, a fixture without one).
-pub(crate) fn pids(host: &Host, collector: &str) -> Result<Vec<(u32, PathBuf)>, CollectError> {
+/// One user-space process of the table (kernel threads are left out).
+pub(crate) struct Process {
+    /// Its `proc/<pid>` directory under the root.
+    pub dir: PathBuf,
+    pub status: Status,
+}
+
+/// The process table: the user-space processes under the root's `proc` with their `status`,
+/// sorted by pid, read once per scan and shared by every collector that lists processes
+/// (`list_processes`, `needs_restart`). `Unavailable` when there is no `proc` with processes
+/// under the root (an image, a fixture without one).
+pub(crate) fn table(host: &Host, collector: &str) -> Result<Arc<Vec<Process>>, CollectError> {
+    struct Table(Result<Arc<Vec<Process>>, Option<i32>>);
+    let shared = host.shared(|| {
+        Table(pids(host).map(|pids| {
+            Arc::new(
+                pids.into_iter()
+                    .filter_map(|(pid, dir)| {
+                        let status = read_status(host, &dir)?;
+                        (!is_kernel_thread(pid, &status)).then_some(Process { dir, status })
+                    })
+                    .collect(),
+            )
+        }))
+    });
     let proc = host.path("/proc");
-    let unavailable = || {
-        CollectError::Unavailable(format!(
+    match &shared.0 {
+        Ok(table) => Ok(table.clone()),
+        Err(None) => Err(CollectError::Unavailable(format!(
             "no processes under {}: proc is not mounted there ({collector} only runs on a live host)",
             proc.display()
-        ))
-    };
+        ))),
+        Err(Some(errno)) => Err(CollectError::io(
+            &proc,
+            io::Error::from_raw_os_error(*errno),
+        )),
+    }
+}
+
+/// The numeric entries of the root's `proc` (pid, directory), sorted by pid. `Err(None)` when
+/// there is none, else the error number listing it failed with.
+fn pids(host: &Host) -> Result<Vec<(u32, PathBuf)>, Option<i32>> {
+    let proc = host.path("/proc");
     let entries = host.read_dir_real(&proc).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => unavailable(),
-        _ => CollectError::io(&proc, e),
+        io::ErrorKind::NotFound => None,
+        _ => Some(e.raw_os_error().unwrap_or(libc::EIO)),
     })?;
     let mut out: Vec<(u32, PathBuf)> = entries
         .filter_map(Result::ok)
@@ -38,14 +72,14 @@ pub(crate) fn pids(host: &Host, collector: &str) -> Result<Vec<(u32, PathBuf)>, 
         })
         .collect();
     if out.is_empty() {
-        return Err(unavailable());
+        return Err(None);
     }
     out.sort();
     Ok(out)
 }
 
 /// Parses `proc/<pid>/status`; `None` when it is gone (the process exited) or malformed.
-pub(crate) fn read_status(host: &Host, dir: &std::path::Path) -> Option<Status> {
+fn read_status(host: &Host, dir: &std::path::Path) -> Option<Status> {
     let text = host.read_real(&dir.join("status")).ok()?;
     let text = String::from_utf8_lossy(&text);
     let (mut name, mut ppid, mut uids, mut cap_eff) = (None, None, None, None);
@@ -81,6 +115,6 @@ pub(crate) fn read_status(host: &Host, dir: &std::path::Path) -> Option<Status> 
 }
 
 /// A kernel thread: kthreadd itself (pid 2) or one of its children.
-pub(crate) fn is_kernel_thread(pid: u32, status: &Status) -> bool {
+fn is_kernel_thread(pid: u32, status: &Status) -> bool {
     pid == 2 || status.ppid == 2
 }

@@ -7,10 +7,11 @@
 //! `run/...`, `usr/local/lib/...`, `usr/lib/...`, `lib/...`); a directory reached twice through
 //! symlinks (`lib -> usr/lib` on merged-/usr systems) is read once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::CollectError;
 use crate::host::{Host, escape_os};
@@ -186,8 +187,8 @@ pub(crate) struct RootUnit {
 /// says). Masked, dangling and alias entries run nothing of their own. No unit directories:
 /// no units.
 pub(crate) fn root_units(host: &Host) -> Result<Vec<RootUnit>, CollectError> {
-    let mut seen = HashSet::new();
-    let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+    let shared = system_scope(host);
+    let system = &shared.0;
     if let Some(why) = &system.failed {
         return Err(CollectError::Unavailable(why.clone()));
     }
@@ -342,16 +343,44 @@ pub(crate) fn is_unit_name(name: &str) -> bool {
         .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
-pub(crate) fn read(host: &Host, real: &Path) -> Option<Vec<u8>> {
-    match host.read_real(real) {
-        Ok(b) => Some(b),
+/// The system manager's unit directories, listed once per scan and shared by
+/// `systemd_unitfiles` and `root_run_writable` (through [`root_units`]), with the directories
+/// they took (the user scope skips those).
+pub(crate) fn system_scope(host: &Host) -> Arc<(Scope, HashSet<PathBuf>)> {
+    host.shared(|| {
+        let mut seen = HashSet::new();
+        let system = Scope::read(host, &SYSTEM_DIRS, &mut seen);
+        (system, seen)
+    })
+}
+
+/// The unit files and drop-ins read in this scan, by real path: each is read once and shared
+/// by the collectors that parse it.
+#[derive(Default)]
+struct Contents(Mutex<HashMap<PathBuf, Option<Arc<Vec<u8>>>>>);
+
+/// A unit file or drop-in's bytes, read once per scan; `None` when it cannot be read (a
+/// denial is noted).
+pub(crate) fn read(host: &Host, real: &Path) -> Option<Arc<Vec<u8>>> {
+    let cache = host.shared(Contents::default);
+    if let Some(known) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(real) {
+        return known.clone();
+    }
+    let read = match host.read_real(real) {
+        Ok(b) => Some(Arc::new(b)),
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 host.note_denied(&host.display(real));
             }
             None
         }
-    }
+    };
+    cache
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(real.to_path_buf(), read.clone());
+    read
 }
 
 pub(crate) fn rel_to_root(host: &Host, real: &Path) -> PathBuf {

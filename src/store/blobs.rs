@@ -34,7 +34,7 @@ pub const COMPRESS_FROM: usize = 512;
 const LEVEL: i32 = 3;
 
 /// The first four bytes of a zstd frame (RFC 8878), little-endian 0xFD2FB528.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub(super) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// A blob's content as stored, once decompressed.
 #[derive(Debug, PartialEq, Eq)]
@@ -93,6 +93,25 @@ pub fn encode(items: &[Item], json_len: u64, base: Option<(&str, &[Item])>) -> (
         }
     }
     (compressed(items, json_len), false)
+}
+
+/// The stored form of the delta from blob `base` to `items` (whose canonical JSON is
+/// `json_len` bytes), given the keys `del` gone from it and the items `put` new or changed
+/// (both in key order, as [`super::stream::merge`] finds them), when it is worth storing: less
+/// than half the whole output, measured to the byte as [`encode`] does.
+pub fn encode_delta(base: &str, del: &[String], put: Vec<&Item>, json_len: u64) -> Option<Vec<u8>> {
+    let delta = DeltaRef {
+        base,
+        del: del.iter().map(String::as_str).collect(),
+        put,
+    };
+    let mut sink = Sink {
+        hash: None,
+        len: 0,
+        limit: json_len / 2,
+    };
+    write_json(&mut sink, &delta).ok()?;
+    Some(compressed(&delta, sink.len))
 }
 
 /// Reads a stored blob (compressed or not, whole or delta). A compressed blob is parsed as it

@@ -5,62 +5,35 @@
 //! ([`blobs::content_hash`]): an output already stored (the common case, a host that did not
 //! change) then costs its hash and one lookup. Only an output not stored yet is encoded, as a
 //! delta against this collector's output in the newest scan or whole, straight into the
-//! compressor. The earlier outputs loaded as bases are handed back ([`Saved::bases`]): the
-//! caller comparing the new scan with the one before usually needs exactly those, and a
-//! million-item output is then read and decoded once instead of twice.
+//! compressor. The base is read item by item and merged with the new output
+//! ([`super::stream`]): only the keys and items that differ are held, never a second copy of a
+//! million-item output.
 
 use std::collections::BTreeMap;
 
+use super::stream::{self, Differs, MergeError};
 use super::{
-    Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, load_blob, or_full, parse_manifest,
+    Manifest, ManifestEntry, NewScan, ScanInfo, Store, blobs, or_full, parse_manifest,
     validate_label,
 };
 use crate::error::StoreError;
 use crate::model::{Item, Outcome, Snapshot};
 use crate::sources::common::sha256_bytes;
 
-/// What [`Store::save_keeping_bases`] did: the scan stored, and the earlier outputs it loaded.
-#[derive(Debug)]
-pub struct Saved {
-    pub info: ScanInfo,
-    pub bases: Loaded,
-}
-
-/// Collector outputs already loaded from the store, by collector name, with their content
-/// hash, for [`Store::load_entries`] to use instead of reading them again.
-#[derive(Debug, Default)]
-pub struct Loaded(BTreeMap<String, (String, Vec<Item>)>);
-
-impl Loaded {
-    /// The items of blob `hash` if they were loaded for collector `name`, taken out.
-    pub fn take(&mut self, name: &str, hash: &str) -> Option<Vec<Item>> {
-        match self.0.get(name) {
-            Some((h, _)) if h == hash => self.0.remove(name).map(|(_, items)| items),
-            _ => None,
-        }
-    }
-}
-
 impl Store {
     /// Stores a scan and its snapshot in one transaction. A label already used by another scan
     /// moves to this one (the older scan stays, unlabelled).
     pub async fn save(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<ScanInfo, StoreError> {
-        Ok(self.save_keeping_bases(scan, snapshot).await?.info)
-    }
-
-    /// [`Store::save`], also handing back the earlier outputs it loaded to store changed ones
-    /// as deltas (see the module documentation).
-    pub async fn save_keeping_bases(
-        &self,
-        scan: &NewScan,
-        snapshot: &Snapshot,
-    ) -> Result<Saved, StoreError> {
         self.save_inner(scan, snapshot)
             .await
             .map_err(|e| or_full(&self.path, "store the scan", e))
     }
 
-    async fn save_inner(&self, scan: &NewScan, snapshot: &Snapshot) -> Result<Saved, StoreError> {
+    async fn save_inner(
+        &self,
+        scan: &NewScan,
+        snapshot: &Snapshot,
+    ) -> Result<ScanInfo, StoreError> {
         if let Some(label) = &scan.label {
             validate_label(label)?;
         }
@@ -91,7 +64,6 @@ impl Store {
             .await
             .map_err(StoreError::sql("starting a transaction"))?;
         let mut previous: Option<Manifest> = None;
-        let mut bases = Loaded::default();
         for (name, hash, json_len, items) in &outputs {
             let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?")
                 .bind(hash)
@@ -106,17 +78,16 @@ impl Store {
                 previous = Some(newest_manifest(&mut tx).await?);
             }
             let base = match previous.as_ref().and_then(|m| m.get(*name)) {
-                Some(ManifestEntry::Blob(b)) => base(&mut tx, name, b).await?,
+                Some(ManifestEntry::Blob(b)) => base_depth(&mut tx, b).await?,
                 _ => None,
             };
-            let (stored, is_delta) = blobs::encode(
-                items,
-                *json_len,
-                base.as_ref().map(|(h, old, _)| (h.as_str(), &old[..])),
-            );
-            let (base_hash, depth) = match (is_delta, &base) {
-                (true, Some((h, _, d))) => (Some(h), *d),
-                _ => (None, 0),
+            let delta = match &base {
+                Some((h, _)) => delta_against(&mut tx, name, h, items, *json_len).await,
+                None => None,
+            };
+            let (stored, base_hash, depth) = match (delta, base) {
+                (Some(bytes), Some((h, d))) => (bytes, Some(h), d),
+                _ => (blobs::encode(items, *json_len, None).0, None, 0),
             };
             sqlx::query("INSERT INTO blobs (hash, data, base, depth) VALUES (?, ?, ?, ?)")
                 .bind(hash)
@@ -126,9 +97,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::sql("storing collector output"))?;
-            if let Some((h, old, _)) = base {
-                bases.0.insert((*name).clone(), (h, old));
-            }
         }
         let inserted = sqlx::query("INSERT OR IGNORE INTO manifests (hash, data) VALUES (?, ?)")
             .bind(&manifest_hash)
@@ -180,38 +148,76 @@ impl Store {
         tx.commit()
             .await
             .map_err(StoreError::sql("committing the scan"))?;
-        Ok(Saved {
-            info: self.get(id).await?,
-            bases,
-        })
+        self.get(id).await
     }
 }
 
-/// Blob `hash` (collector `name`'s previous output) as a base for a delta: its hash, items and
-/// the depth a delta against it would have. `None` when the chain below it is already as deep
-/// as allowed, or when it is unreadable (a damaged base must not cost the new scan: the new
-/// output is then stored whole).
-async fn base(
+/// Blob `hash` (a collector's previous output) as a base for a delta: its hash and the depth
+/// a delta against it would have. `None` when the chain below it is already as deep as allowed.
+async fn base_depth(
     conn: &mut sqlx::SqliteConnection,
-    name: &str,
     hash: &str,
-) -> Result<Option<(String, Vec<Item>, i64)>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     let depth: Option<i64> = sqlx::query_scalar("SELECT depth FROM blobs WHERE hash = ?")
         .bind(hash)
         .fetch_optional(&mut *conn)
         .await
         .map_err(StoreError::sql("looking up collector output"))?;
-    let Some(depth) = depth.filter(|d| d + 1 < blobs::MAX_DEPTH) else {
-        return Ok(None);
-    };
-    match load_blob(conn, hash).await {
-        Ok(old) => Ok(Some((hash.to_string(), old, depth + 1))),
+    Ok(depth
+        .filter(|d| d + 1 < blobs::MAX_DEPTH)
+        .map(|d| (hash.to_string(), d + 1)))
+}
+
+/// The stored form of `items` as a delta against blob `base` (collector `name`'s previous
+/// output), read item by item; `None` when the delta is not worth it (half the whole output
+/// or more: the merge stops as soon as that is certain), or the base is unsorted or unreadable
+/// (a damaged base must not cost the new scan: the new output is then stored whole).
+async fn delta_against(
+    conn: &mut sqlx::SqliteConnection,
+    name: &str,
+    base: &str,
+    items: &[Item],
+    json_len: u64,
+) -> Option<Vec<u8>> {
+    if !stream::sorted(items) {
+        return None;
+    }
+    let old = match stream::open(conn, base).await {
+        Ok(old) => old,
         Err(e) => {
             tracing::warn!(
                 "{name}: the previous output is unreadable ({e}); storing this one whole"
             );
-            Ok(None)
+            return None;
         }
+    };
+    let limit = json_len / 2;
+    // A lower bound of the delta's JSON: each key with its quotes and comma, each item with
+    // its braces and "key" name besides.
+    let mut bound = 0u64;
+    let (mut del, mut put) = (Vec::new(), Vec::new());
+    let merged = stream::merge(old, items, |d| {
+        match d {
+            Differs::Gone(o) => {
+                bound += o.key.len() as u64 + 3;
+                del.push(o.key);
+            }
+            Differs::New(n) | Differs::Changed(_, n) => {
+                bound += n.key.len() as u64 + 10;
+                put.push(n);
+            }
+        }
+        bound < limit
+    });
+    match merged {
+        Ok(()) => blobs::encode_delta(base, &del, put, json_len),
+        Err(MergeError::Read(e)) => {
+            tracing::warn!(
+                "{name}: the previous output is unreadable ({e}); storing this one whole"
+            );
+            None
+        }
+        Err(MergeError::Unsorted | MergeError::Stopped) => None,
     }
 }
 

@@ -151,7 +151,7 @@ fn states_come_from_links_and_install_sections() {
 #[test]
 fn merged_usr_is_read_once_but_a_real_lib_is_read() {
     let dir = fixture();
-    let mut seen = HashSet::new();
+    let mut seen = std::collections::HashSet::new();
     let host = Host::new(dir.path());
     assert_eq!(Scope::read(&host, &SYSTEM_DIRS, &mut seen).dirs, 2);
 
@@ -166,6 +166,34 @@ fn merged_usr_is_read_once_but_a_real_lib_is_read() {
     let m = by_key(&items);
     assert_eq!(&m["old.service"]["path"], "/lib/systemd/system/old.service");
     assert!(m.contains_key("new.service"));
+}
+
+#[test]
+fn both_unit_checks_of_one_scan_see_one_reading_of_the_unit_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = "etc/systemd/system/x.service";
+    write(dir.path(), unit, "[Service]\nExecStart=/usr/bin/a\n");
+    let host = Host::new(dir.path());
+    let items = SystemdUnitfiles.collect(&host).unwrap();
+    assert_eq!(&by_key(&items)["x.service"]["exec"], "/usr/bin/a");
+    // Between the two checks of one scan the files change: the second check still sees
+    // what the first read (no second listing, no second read), so they cannot disagree.
+    write(dir.path(), unit, "[Service]\nExecStart=/usr/bin/b\n");
+    write(
+        dir.path(),
+        "etc/systemd/system/y.service",
+        "[Service]\nExecStart=/usr/bin/y\n",
+    );
+    let units = crate::sources::unitfiles::root_units(&host).unwrap();
+    let runs: Vec<(&str, &[String])> = units
+        .iter()
+        .map(|u| (u.name.as_str(), u.commands.as_slice()))
+        .collect();
+    assert_eq!(runs, [("x.service", &["/usr/bin/a".to_string()][..])]);
+    // The next scan reads them again.
+    let units = crate::sources::unitfiles::root_units(&Host::new(dir.path())).unwrap();
+    assert_eq!(units.len(), 2);
+    assert_eq!(units[0].commands, ["/usr/bin/b"]);
 }
 
 #[test]

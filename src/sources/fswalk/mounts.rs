@@ -101,7 +101,7 @@ pub(super) fn plan(host: &Host) -> Result<Plan, String> {
     } else {
         "/proc/self/mountinfo"
     };
-    let all = match std::fs::read(table) {
+    let all = match host.own_mount_table() {
         Ok(b) => parse_mountinfo(&b),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         // Without the table the walk would silently skip every other mount (/boot, /home).

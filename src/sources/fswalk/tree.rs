@@ -125,12 +125,7 @@ pub fn walk_tree(
 /// Mount points not to enter when crossing mounts: every mount of a type that is not a local
 /// disk or memory file system (see [`LOCAL_FS`]), from the scanner's own table.
 fn foreign_mounts(host: &Host) -> HashSet<PathBuf> {
-    let table = if host.is_live() {
-        host.mountinfo()
-    } else {
-        "/proc/self/mountinfo"
-    };
-    let Ok(text) = std::fs::read(table) else {
+    let Ok(text) = host.own_mount_table() else {
         return HashSet::new();
     };
     parse_mountinfo(&text)

@@ -30,56 +30,64 @@ fn meta() -> NewScan {
     }
 }
 
-/// Blobs keep the address they always had (sha256 of the items' JSON); a new or unchanged
-/// output hands back nothing, a changed one its base: the previous scan's output, which
-/// `load_entries` then takes instead of reading it.
+/// The base and depth row of blob `hash`.
+async fn base_of(store: &Store, hash: &str) -> (Option<String>, i64) {
+    sqlx::query_as("SELECT base, depth FROM blobs WHERE hash = ?")
+        .bind(hash)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+fn blob(m: &Manifest, name: &str) -> String {
+    match &m[name] {
+        ManifestEntry::Blob(h) => h.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Blobs keep the address they always had (sha256 of the items' JSON); a changed output is
+/// stored as a delta against the previous one, which is read item by item for that, and it
+/// loads back whole.
 #[tokio::test]
-async fn a_changed_output_hands_back_the_previous_one() {
+async fn a_changed_output_is_stored_as_a_delta_against_the_previous_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("d.db")).await.unwrap();
     let old = groups(500, None);
-    let first = store.save_keeping_bases(&meta(), &old).await.unwrap();
-    let second = store.save_keeping_bases(&meta(), &old).await.unwrap();
-    assert_eq!(first.bases.0.len() + second.bases.0.len(), 0);
+    store.save(&meta(), &old).await.unwrap();
+    let second = store.save(&meta(), &old).await.unwrap();
     let Some(Outcome::Items(items)) = old.results.get("check_groups") else {
         unreachable!()
     };
     let address = sha256_bytes(&serde_json::to_vec(items).unwrap());
-    let prev = store.manifest(second.info.id).await.unwrap();
+    let prev = store.manifest(second.id).await.unwrap();
     assert_eq!(prev["check_groups"], ManifestEntry::Blob(address.clone()));
 
-    let changed = store
-        .save_keeping_bases(&meta(), &groups(500, Some(7)))
-        .await
-        .unwrap();
-    let names: Vec<_> = changed.bases.0.keys().collect();
-    assert_eq!(names, ["check_groups"]);
-    assert_eq!(
-        changed.bases.0["check_groups"],
-        (address.clone(), items.clone())
-    );
-    let loaded = store
-        .load_entries(second.info.id, prev.clone(), changed.bases)
-        .await
-        .unwrap();
-    assert_eq!(loaded, old);
+    let new = groups(500, Some(7));
+    let changed = store.save(&meta(), &new).await.unwrap();
+    let now = blob(&store.manifest(changed.id).await.unwrap(), "check_groups");
+    assert_eq!(base_of(&store, &now).await, (Some(address), 1));
+    assert_eq!(store.load(changed.id).await.unwrap(), new);
+    assert_eq!(store.load(second.id).await.unwrap(), old);
+}
 
-    // What is handed over is used as it is (not read again), for its hash only.
-    let fake = vec![Item::new("only-in-memory")];
-    let held = |hash: &str| {
-        Loaded(BTreeMap::from([(
-            "check_groups".to_string(),
-            (hash.to_string(), fake.clone()),
-        )]))
-    };
-    let taken = store
-        .load_entries(second.info.id, prev.clone(), held(&address))
+/// A previous output that cannot be read costs nothing but the delta: the new output is
+/// stored whole, and reads back.
+#[tokio::test]
+async fn an_unreadable_previous_output_is_not_a_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("d.db")).await.unwrap();
+    let first = store.save(&meta(), &groups(500, None)).await.unwrap();
+    let old = blob(&store.manifest(first.id).await.unwrap(), "check_groups");
+    sqlx::query("UPDATE blobs SET data = ? WHERE hash = ?")
+        .bind(b"[{\"key\":\"g0000\"},{\"ke".to_vec())
+        .bind(&old)
+        .execute(&store.pool)
         .await
         .unwrap();
-    assert_eq!(taken.results["check_groups"], Outcome::Items(fake.clone()));
-    let read = store
-        .load_entries(second.info.id, prev, held("another"))
-        .await
-        .unwrap();
-    assert_eq!(read, old);
+    let new = groups(500, Some(7));
+    let changed = store.save(&meta(), &new).await.unwrap();
+    let now = blob(&store.manifest(changed.id).await.unwrap(), "check_groups");
+    assert_eq!(base_of(&store, &now).await, (None, 0));
+    assert_eq!(store.load(changed.id).await.unwrap(), new);
 }
