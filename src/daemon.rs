@@ -145,7 +145,10 @@ pub async fn run(
         requests,
     });
 
-    let scheduler = plan.map(|p| scheduler::start(p, scans.clone(), mail.clone()));
+    let scheduler = match plan {
+        Some(p) => Some(scheduler::start(p, scans.clone(), mail.clone()).await?),
+        None => None,
+    };
     let pushing = fleet.as_ref().map(|f| {
         tracing::info!(to = %f.to(), "fleet push on");
         f.spawn()

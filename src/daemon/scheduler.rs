@@ -1,5 +1,5 @@
-//! Scheduled scans: a loop that sleeps until the schedule's next time, plus a random delay, and
-//! runs a scan of the configured collectors through [`Scans`], so it obeys the
+//! Scheduled scans: a tokio-cron-scheduler job that fires at the schedule's times, waits a
+//! random delay, and runs a scan of the configured collectors through [`Scans`], so it obeys the
 //! one-scan-at-a-time rule and its result is stored, pruned (retention is applied by the
 //! engine) and recorded in [`Scans::last_scheduled`]; it is then reported (its mail goes to the
 //! outbox, see [`super::mail`]).
@@ -12,17 +12,18 @@
 //! is known only to the daemon and shown by `dawgctl status` (the socket is not open to
 //! everyone); the status line systemd shows to every user says only that a scan is due.
 //!
-//! Times are UTC, and the sleep is checked against the wall clock at least once a minute, so a
+//! Times are UTC. The delay's sleep is checked against the wall clock at least once a minute, so a
 //! suspended machine or a clock that was set scans when the time has come, not a sleep later.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use sha2::{Digest, Sha256};
-use tokio::task::JoinHandle;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
 
 use crate::api::ScanRequest;
 use crate::config::{Config, DEFAULT_SCHEDULE};
@@ -70,17 +71,21 @@ impl Plan {
         }))
     }
 
+    /// The random delay of one run: up to [`Plan::random_delay`], drawn anew each time.
+    pub fn draw_delay(&self) -> Duration {
+        let max = u64::try_from(self.random_delay.as_millis()).unwrap_or(u64::MAX);
+        if max == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(rand::random_range(0..=max))
+        }
+    }
+
     /// The next time a scan is due after `now`: the expression's next time plus a fresh
     /// random delay. `None` when the expression has no next time.
     pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let tick = self.cron.find_next_occurrence(&now, false).ok()?;
-        let max = u64::try_from(self.random_delay.as_millis()).unwrap_or(u64::MAX);
-        let delay = if max == 0 {
-            0
-        } else {
-            rand::random_range(0..=max)
-        };
-        Some(tick + chrono::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX)))
+        Some(tick + chrono::Duration::from_std(self.draw_delay()).unwrap_or_default())
     }
 }
 
@@ -125,12 +130,18 @@ pub fn host_minute(root: &Path) -> (u32, u32, &'static str) {
 
 /// The running schedule.
 pub struct Scheduler {
-    task: JoinHandle<()>,
+    inner: JobScheduler,
 }
 
-/// Starts scanning on `plan`. After each scheduled scan, it is reported: by `mail` when
-/// configured (which queues its report and wakes delivery), else marked reported without mail.
-pub fn start(plan: Plan, scans: Arc<Scans>, mail: Option<Arc<DaemonMail>>) -> Scheduler {
+/// Starts scanning on `plan`: a tokio-cron-scheduler job fires at each of the expression's
+/// times, waits the random delay drawn for that run (on the wall clock) and scans. After each
+/// scheduled scan, it is reported: by `mail` when configured (which queues its report and wakes
+/// delivery), else marked reported without mail.
+pub async fn start(
+    plan: Plan,
+    scans: Arc<Scans>,
+    mail: Option<Arc<DaemonMail>>,
+) -> Result<Scheduler, Error> {
     scans.set_next_scan_secret(!plan.random_delay.is_zero());
     tracing::info!(
         schedule = plan.expr.as_str(),
@@ -138,36 +149,58 @@ pub fn start(plan: Plan, scans: Arc<Scans>, mail: Option<Arc<DaemonMail>>) -> Sc
         minute_from = plan.derived_from.unwrap_or("configuration"),
         "scheduled scans on"
     );
+    let fail = |what: &str, e: tokio_cron_scheduler::JobSchedulerError| {
+        Error::Internal(format!("{what} the schedule {:?}: {e}", plan.expr))
+    };
+    let sched = JobScheduler::new().await.map_err(|e| fail("starting", e))?;
+    // The delay of the coming run is drawn in advance, so `status` can show the real time.
+    let delay = Arc::new(Mutex::new(plan.draw_delay()));
+    let (for_job, job_delay, job_plan) = (scans.clone(), delay.clone(), plan.clone());
+    let job = Job::new_async(plan.expr.as_str(), move |id, mut sched| {
+        let (scans, mail, delay, plan) = (
+            for_job.clone(),
+            mail.clone(),
+            job_delay.clone(),
+            job_plan.clone(),
+        );
+        Box::pin(async move {
+            let wait = *delay.lock().unwrap_or_else(|p| p.into_inner());
+            sleep_until(Utc::now() + wait).await;
+            run_scheduled(&scans, mail.as_deref()).await;
+            let next = plan.draw_delay();
+            *delay.lock().unwrap_or_else(|p| p.into_inner()) = next;
+            update_next(&scans, &mut sched, id, next).await;
+            notify::status(&scans.idle_status());
+        })
+    })
+    .map_err(|e| fail("parsing", e))?;
+    let id = sched.add(job).await.map_err(|e| fail("adding", e))?;
+    sched.start().await.map_err(|e| fail("starting", e))?;
     // The first time is set before this returns, so the READY=1 status line and the first
     // `status` already show it.
-    let mut next = plan.next_after(Utc::now());
-    *scans.next_scan.lock().unwrap_or_else(|p| p.into_inner()) = next;
-    let task = tokio::spawn(async move {
-        loop {
-            let Some(at) = next else {
-                tracing::warn!(
-                    "the schedule {:?} has no next time: no more scheduled scans",
-                    plan.expr
-                );
-                *scans.next_scan.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                return;
-            };
-            *scans.next_scan.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
-            notify::status(&scans.idle_status());
-            sleep_until(at).await;
-            run_scheduled(&scans, mail.as_deref()).await;
-            next = plan.next_after(Utc::now());
-        }
-    });
-    Scheduler { task }
+    let first = *delay.lock().unwrap_or_else(|p| p.into_inner());
+    update_next(&scans, &mut sched.clone(), id, first).await;
+    Ok(Scheduler { inner: sched })
 }
 
 impl Scheduler {
     /// Stops the schedule (a scan it started is handled by [`Scans::shutdown`]; its report,
     /// stored but not yet queued, is mailed at the next start).
-    pub async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
+    pub async fn stop(mut self) {
+        if let Err(e) = self.inner.shutdown().await {
+            tracing::warn!("stopping the scheduler: {e}");
+        }
+    }
+}
+
+/// Records when the next scan is due: the job's next time plus the delay drawn for it.
+async fn update_next(scans: &Scans, sched: &mut JobScheduler, id: Uuid, delay: Duration) {
+    match sched.next_tick_for_job(id).await {
+        Ok(next) => {
+            let next = next.map(|t| t + chrono::Duration::from_std(delay).unwrap_or_default());
+            *scans.next_scan.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        }
+        Err(e) => tracing::warn!("cannot tell when the next scan is due: {e}"),
     }
 }
 
