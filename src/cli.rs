@@ -226,7 +226,13 @@ pub async fn run_on(backend: &Backend, args: &Args) -> Result<ExitCode, Error> {
                     print!(
                         "{}",
                         render::with_timings(
-                            &render_report(&r.report, args, false, &backend.package_root()),
+                            &render_report(
+                                &r.report,
+                                args,
+                                false,
+                                &backend.package_root(),
+                                &backend.registry(),
+                            ),
                             &r.timings
                         )
                     );

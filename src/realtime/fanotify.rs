@@ -323,10 +323,7 @@ fn name_in(parent: &OwnedFd, child: (libc::dev_t, libc::ino_t)) -> Option<Vec<u8
                 && (st.st_dev, st.st_ino) == child
         }
     };
-    if let Some((n, _)) = entries
-        .iter()
-        .find(|(n, ino)| *ino == child.1 as u64 && same(n))
-    {
+    if let Some((n, _)) = entries.iter().find(|(n, ino)| *ino == child.1 && same(n)) {
         return Some(n.clone());
     }
     entries.into_iter().find(|(n, _)| same(n)).map(|(n, _)| n)
