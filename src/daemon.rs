@@ -125,10 +125,11 @@ pub async fn run(
         scans::Scans::new(engine)
             .with_hooks(hooks)
             .with_sealer(sealer)
-            .with_fleet(fleet.clone()),
+            .with_fleet(fleet.clone())
+            .with_mail(mail.clone()),
     );
     let plan = scheduler::Plan::from_config(&config)?;
-    let (requests, requested) = requests::spawn(scans.clone(), mail.clone());
+    let (requests, requested) = requests::spawn(scans.clone());
     let events = events::start(&config, &scans, requests.clone());
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -146,7 +147,7 @@ pub async fn run(
     });
 
     let scheduler = match plan {
-        Some(p) => Some(scheduler::start(p, scans.clone(), mail.clone()).await?),
+        Some(p) => Some(scheduler::start(p, scans.clone()).await?),
         None => None,
     };
     let pushing = fleet.as_ref().map(|f| {

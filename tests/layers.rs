@@ -382,3 +382,42 @@ fn the_layer_check_finds_each_kind_of_upward_edge() {
     ];
     assert_eq!(found, want, "{found:#?}");
 }
+
+/// The places outside `src/daemon/scans.rs` that start a post-scan effect themselves: a call of
+/// the mail report, the hooks or the fleet push after a scan (`after_scan(`), in code, outside
+/// the modules that define one.
+fn post_scan_calls_outside_scans(src: &Path) -> Vec<String> {
+    let daemon = src.join("daemon");
+    let mut found = Vec::new();
+    for (path, _) in source_files(src) {
+        if !path.starts_with(&daemon) || path.ends_with("daemon/scans.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The effects' own modules (mail, hooks, fleet) define `after_scan` and may delegate.
+        if text.contains("fn after_scan(") {
+            continue;
+        }
+        for (n, line) in code_lines(&text) {
+            if line.contains("after_scan(") {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    found
+}
+
+/// One post-scan path: store → seal → hooks → fleet → mail happen in `Scans`, for every scan
+/// whoever asked for it (the schedule, a route, a targeted request); no caller adds its own.
+#[test]
+fn post_scan_effects_happen_in_one_place() {
+    let src = std::env::var_os("DAWGMON_LAYERS_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = post_scan_calls_outside_scans(&src);
+    assert!(
+        found.is_empty(),
+        "post-scan effects started outside daemon/scans.rs:\n{}",
+        found.join("\n")
+    );
+}

@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 
 use crate::api::ScanRequest;
 
-use super::mail::DaemonMail;
 use super::scans::{ScanError, Scans};
 use super::trigger::Trigger;
 
@@ -50,10 +49,7 @@ impl ScanRequests {
 }
 
 /// Starts the task that runs the requests.
-pub fn spawn(
-    scans: Arc<Scans>,
-    mail: Option<Arc<DaemonMail>>,
-) -> (ScanRequests, tokio::task::JoinHandle<()>) {
+pub fn spawn(scans: Arc<Scans>) -> (ScanRequests, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<(Vec<String>, Trigger)>(QUEUE);
     let task = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -73,7 +69,6 @@ pub fn spawn(
                 };
                 match scans.run(req, trigger).await {
                     Ok((result, _)) => {
-                        super::mail::after_scan(mail.as_deref(), scans.engine(), &result).await;
                         tokio::time::sleep((result.elapsed * REST_FACTOR).min(MAX_REST)).await;
                     }
                     Err(ScanError::Stopping) => return,

@@ -352,13 +352,10 @@ async fn get_scan(
 async fn scan(shared: &Shared, peer: &Peer, req: api::ScanRequest) -> ApiResult<api::ScanResponse> {
     require_admin(shared, peer)?;
     tracing::debug!(uid = peer.uid, label = ?req.label, "scan requested");
+    // Reported (mailed) like a scheduled scan, by `Scans`' post-scan path: the next scheduled
+    // scan compares with this one, so a change first seen here would otherwise never reach the
+    // report (and someone in the admin group could hide a change from mail by scanning first).
     let (r, joined) = shared.scans.run(req, Trigger::Request).await?;
-    // Mailed like a scheduled scan: the next scheduled scan compares with this one, so a change
-    // first seen here would otherwise never reach the report (and someone in the admin group
-    // could hide a change from mail by scanning first).
-    if !joined {
-        super::mail::after_scan(shared.mail.as_deref(), shared.scans.engine(), &r).await;
-    }
     Ok(Json(api::ScanResponse {
         scan: r.info.clone(),
         report: r.report.clone(),

@@ -95,6 +95,9 @@ pub struct Scans {
     sealer: Option<Arc<crate::seal::Sealer>>,
     /// The fleet push (`[fleet]`): every stored scan is queued before it is answered.
     fleet: Option<Arc<super::fleet::DaemonFleet>>,
+    /// Reports each stored scan (mail, or marked reported without it), last of the post-scan
+    /// steps; `None` in unit tests, which report nothing.
+    mail: Option<Option<Arc<super::mail::DaemonMail>>>,
     /// Test failpoint: the next scan task panics after its scan.
     #[cfg(test)]
     panic_in_task: AtomicBool,
@@ -117,6 +120,7 @@ impl Scans {
             hooks: None,
             sealer: None,
             fleet: None,
+            mail: None,
             #[cfg(test)]
             panic_in_task: AtomicBool::new(false),
         }
@@ -146,6 +150,13 @@ impl Scans {
     /// The sealer, when sealing is on.
     pub fn sealer(&self) -> Option<&Arc<crate::seal::Sealer>> {
         self.sealer.as_ref()
+    }
+
+    /// The same runner reporting every stored scan: queued for mail when `mail` is configured,
+    /// else marked reported without it.
+    pub fn with_mail(mut self, mail: Option<Arc<super::mail::DaemonMail>>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// The same runner queueing every stored scan for the fleet store.
@@ -311,6 +322,12 @@ impl Scans {
                     }
                     if let Some(f) = &this.fleet {
                         f.after_scan(&r).await;
+                    }
+                    // Last: the report (mail, or marked reported), whoever asked for the scan:
+                    // the schedule, a route or a targeted request. A caller that joined a
+                    // running scan gets the same result, reported once.
+                    if let Some(mail) = &this.mail {
+                        super::mail::after_scan(mail.as_deref(), this.engine(), &r).await;
                     }
                     Ok(r)
                 }

@@ -29,7 +29,6 @@ use crate::api::ScanRequest;
 use crate::config::{Config, DEFAULT_SCHEDULE};
 use crate::error::Error;
 
-use super::mail::DaemonMail;
 use super::notify;
 use super::scans::{ScanError, Scans, Trigger};
 
@@ -134,14 +133,9 @@ pub struct Scheduler {
 }
 
 /// Starts scanning on `plan`: a tokio-cron-scheduler job fires at each of the expression's
-/// times, waits the random delay drawn for that run (on the wall clock) and scans. After each
-/// scheduled scan, it is reported: by `mail` when configured (which queues its report and wakes
-/// delivery), else marked reported without mail.
-pub async fn start(
-    plan: Plan,
-    scans: Arc<Scans>,
-    mail: Option<Arc<DaemonMail>>,
-) -> Result<Scheduler, Error> {
+/// times, waits the random delay drawn for that run (on the wall clock) and scans; `Scans`'
+/// post-scan path stores, seals, runs the hooks and reports it, as for every scan.
+pub async fn start(plan: Plan, scans: Arc<Scans>) -> Result<Scheduler, Error> {
     scans.set_next_scan_secret(!plan.random_delay.is_zero());
     tracing::info!(
         schedule = plan.expr.as_str(),
@@ -157,16 +151,11 @@ pub async fn start(
     let delay = Arc::new(Mutex::new(plan.draw_delay()));
     let (for_job, job_delay, job_plan) = (scans.clone(), delay.clone(), plan.clone());
     let job = Job::new_async(plan.expr.as_str(), move |id, mut sched| {
-        let (scans, mail, delay, plan) = (
-            for_job.clone(),
-            mail.clone(),
-            job_delay.clone(),
-            job_plan.clone(),
-        );
+        let (scans, delay, plan) = (for_job.clone(), job_delay.clone(), job_plan.clone());
         Box::pin(async move {
             let wait = *delay.lock().unwrap_or_else(|p| p.into_inner());
             sleep_until(Utc::now() + wait).await;
-            run_scheduled(&scans, mail.as_deref()).await;
+            run_scheduled(&scans).await;
             let next = plan.draw_delay();
             *delay.lock().unwrap_or_else(|p| p.into_inner()) = next;
             update_next(&scans, &mut sched, id, next).await;
@@ -215,11 +204,11 @@ async fn sleep_until(at: DateTime<Utc>) {
     }
 }
 
-async fn run_scheduled(scans: &Arc<Scans>, mail: Option<&DaemonMail>) {
+async fn run_scheduled(scans: &Arc<Scans>) {
     match scans.run(ScanRequest::default(), Trigger::Schedule).await {
         // Logged and recorded by `Scans`; the report goes to the outbox, delivery runs in its
         // own task.
-        Ok((result, _)) => super::mail::after_scan(mail, scans.engine(), &result).await,
+        Ok(_) => {}
         // Warned about and counted (for `status`) by `Scans`.
         Err(ScanError::Busy) => {}
         Err(ScanError::Stopping) => {}
