@@ -614,3 +614,47 @@ fn a_clock_gone_back_a_gap_in_the_log_and_a_missing_key_are_named_never_reinitia
     );
     assert!(!Path::new(&format!("{}.seal-key", db.display())).exists());
 }
+
+/// A baseline moved by editing the database, not through dawgmon (which logs each move), is
+/// named: `diff --since LABEL` would otherwise compare against another past.
+#[test]
+fn a_label_moved_in_the_database_is_named() {
+    let root = TreeBuilder::with_etc();
+    let d = daemon(&root, "", None);
+    d.ctl_ok(&["scan"]);
+    d.ctl_ok(&["baseline", "pre-install"]);
+    five_scans(&d, &root);
+    let key = verification_key(&d);
+    let k = ["--key", key.as_str()];
+    let work = tempfile::tempdir().unwrap();
+
+    let intact = copy(&d, work.path(), "intact.db");
+    expect(&intact, &k, 0, "intact");
+
+    let at = sqlite(&intact, "SELECT id FROM scans WHERE label = 'pre-install'");
+    let newest = sqlite(&intact, "SELECT MAX(id) FROM scans");
+    assert_ne!(at, newest);
+    let db = copy(&d, work.path(), "moved.db");
+    sqlite(
+        &db,
+        &format!(
+            "UPDATE scans SET label = NULL WHERE id = {at}; \
+             UPDATE scans SET label = 'pre-install' WHERE id = {newest}"
+        ),
+    );
+    expect(
+        &db,
+        &k,
+        1,
+        &format!(
+            "label \"pre-install\" altered: the log puts it on scan {at}, the database on scan {newest}"
+        ),
+    );
+
+    let db = copy(&d, work.path(), "dropped.db");
+    sqlite(
+        &db,
+        "UPDATE scans SET label = NULL WHERE label = 'pre-install'",
+    );
+    expect(&db, &k, 1, "the database on nowhere");
+}

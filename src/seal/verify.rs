@@ -94,6 +94,8 @@ pub async fn verify(store: &Store, opts: &Options) -> Result<Outcome, StoreError
     let mut pruned: BTreeSet<i64> = BTreeSet::new();
     let mut scan_at_leaf: Vec<Option<i64>> = Vec::with_capacity(rows.len());
     let mut inits: Vec<(u64, u64, i64)> = Vec::new();
+    // Each label's last logged place (`None`: removed).
+    let mut labels: BTreeMap<String, Option<i64>> = BTreeMap::new();
     for row in &rows {
         if row.seq != leaves.len() as i64 {
             out.add(
@@ -142,6 +144,9 @@ pub async fn verify(store: &Store, opts: &Options) -> Result<Outcome, StoreError
                     epoch,
                     at,
                 } => inits.push((*generation, *epoch, *at)),
+                Entry::Label { label, scan, .. } => {
+                    labels.insert(label.clone(), *scan);
+                }
                 _ => {}
             },
             Err(e) => out.add(
@@ -162,6 +167,7 @@ pub async fn verify(store: &Store, opts: &Options) -> Result<Outcome, StoreError
     }
 
     check_scans(store, &logged, &pruned, &mut out).await?;
+    check_labels(store, &labels, &mut out).await?;
     let seals = store.seals().await?;
     out.seals = seals.len();
     check_tree(&leaves, &scan_at_leaf, &seals, opts, &mut out);
@@ -175,6 +181,38 @@ pub async fn verify(store: &Store, opts: &Options) -> Result<Outcome, StoreError
         );
     }
     Ok(out)
+}
+
+/// Every label the log knows against where the database has it: a label moved, set or removed
+/// by editing the database (not through dawgmon, which logs each move) would make
+/// `diff --since LABEL` compare against another past. Labels set before the log began are not
+/// in it and are not judged.
+async fn check_labels(
+    store: &Store,
+    logged: &BTreeMap<String, Option<i64>>,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    let stored: BTreeMap<String, i64> = store
+        .baselines()
+        .await?
+        .into_iter()
+        .filter_map(|s| s.label.map(|l| (l, s.id)))
+        .collect();
+    for (label, place) in logged {
+        let now = stored.get(label).copied();
+        if now != *place {
+            let was = |p: Option<i64>| p.map_or("nowhere".to_string(), |id| format!("scan {id}"));
+            out.add(
+                Kind::Altered,
+                format!(
+                    "label {label:?} altered: the log puts it on {}, the database on {}",
+                    was(*place),
+                    was(now)
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every stored scan against its entry, its content against its hashes; entries whose scan is
