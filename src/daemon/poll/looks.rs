@@ -8,19 +8,12 @@
 //! connections); under another root, and when sock_diag fails, the proc tables are read.
 
 use std::io;
-use std::net::IpAddr;
 
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
-use netlink_sys::protocols::NETLINK_SOCK_DIAG;
-use netlink_sys::{Socket, SocketAddr};
 use sha2::{Digest as _, Sha256};
 
 use crate::host::Host;
+use crate::sources::sockdiag::{InetStates as StateFlags, inet_sockets};
 
 /// What one look saw, hashed.
 pub type Digest = [u8; 32];
@@ -90,85 +83,6 @@ fn live_listeners() -> io::Result<Vec<Vec<u8>>> {
         lines.push(line);
     }
     Ok(lines)
-}
-
-struct Inet {
-    state: u8,
-    local: IpAddr,
-    port: u16,
-    remote: IpAddr,
-    remote_port: u16,
-    inode: u32,
-    uid: u32,
-}
-
-/// One sock_diag dump of a family and protocol, filtered by state in the kernel.
-fn inet_sockets(family: u8, protocol: u8, states: StateFlags) -> io::Result<Vec<Inet>> {
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if family == AF_INET {
-        SocketId::new_v4()
-    } else {
-        SocketId::new_v6()
-    };
-    let mut request = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol,
-            extensions: ExtensionFlags::empty(),
-            states,
-            socket_id,
-        })
-        .into(),
-    );
-    request.finalize();
-    let mut buf = vec![0u8; request.buffer_len()];
-    request.serialize(&mut buf);
-    socket.send(&buf, 0)?;
-    let mut out = Vec::new();
-    let mut recv = vec![0u8; 64 * 1024];
-    loop {
-        let size = socket.recv(&mut &mut recv[..], 0)?;
-        if size == 0 {
-            return Err(io::Error::other("sock_diag: the kernel closed the dump"));
-        }
-        let mut offset = 0;
-        while offset < size {
-            let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&recv[offset..size])
-                .map_err(|e| io::Error::other(format!("sock_diag: bad message: {e}")))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => {
-                    return Err(match e.code {
-                        Some(code) => io::Error::from_raw_os_error(-code.get()),
-                        None => io::Error::other("sock_diag: error without a code"),
-                    });
-                }
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let h = &r.header;
-                    out.push(Inet {
-                        state: h.state,
-                        local: h.socket_id.source_address,
-                        port: h.socket_id.source_port,
-                        remote: h.socket_id.destination_address,
-                        remote_port: h.socket_id.destination_port,
-                        inode: h.inode,
-                        uid: h.uid,
-                    });
-                }
-                _ => {}
-            }
-            if len == 0 {
-                break;
-            }
-            offset += len;
-        }
-    }
 }
 
 /// Loaded modules (name, size, state, taint letters; not the use count or users) and the
