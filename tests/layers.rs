@@ -274,11 +274,17 @@ fn named_paths(text: &str, module: &[String]) -> Vec<(usize, Vec<String>)> {
     out
 }
 
+/// The tree the checks read: `src/`, or `DAWGMON_LAYERS_SRC` (another checkout's, to show that
+/// a check fails there).
+fn src_dir() -> PathBuf {
+    std::env::var_os("DAWGMON_LAYERS_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+}
+
 #[test]
 fn no_module_names_a_layer_above_its_own() {
-    let src = std::env::var_os("DAWGMON_LAYERS_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let src = src_dir();
     let found = violations(&src);
     assert!(
         found.is_empty(),
@@ -290,9 +296,7 @@ fn no_module_names_a_layer_above_its_own() {
 
 #[test]
 fn diff_rules_and_report_receive_the_registry() {
-    let src = std::env::var_os("DAWGMON_LAYERS_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let src = src_dir();
     let found = globals_named(&src);
     assert!(
         found.is_empty(),
@@ -411,9 +415,7 @@ fn post_scan_calls_outside_scans(src: &Path) -> Vec<String> {
 /// whoever asked for it (the schedule, a route, a targeted request); no caller adds its own.
 #[test]
 fn post_scan_effects_happen_in_one_place() {
-    let src = std::env::var_os("DAWGMON_LAYERS_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let src = src_dir();
     let found = post_scan_calls_outside_scans(&src);
     assert!(
         found.is_empty(),
